@@ -1,0 +1,17 @@
+#!/bin/sh
+# Install the Debian packages zonegate builds, tests and demos with.
+# Idempotent: packages already present are not fetched again.
+set -eu
+PKGS="build-essential meson ninja-build pkg-config libssl-dev openssl libcmocka-dev \
+libinih-dev libjansson-dev clang python3 python3-pytest socat curl gnutls-bin \
+iproute2 rsyslog rsyslog-gnutls"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,22 @@
+/* cli.h - one entry point per `zonegate SUBCOMMAND`, each in its own file.
+ *
+ * Each takes the arguments after the subcommand name (argv[0] is the
+ * subcommand itself) and returns the process exit code (see exit codes in
+ * docs/cli.md): 0 success, 1 the thing checked failed, 2 usage error,
+ * 3 configuration error, 4 runtime failure.
+ */
+#ifndef ZG_CLI_H
+#define ZG_CLI_H
+
+enum zg_exit {
+	ZG_EXIT_OK = 0,
+	ZG_EXIT_FAIL = 1,   /* a check failed (certificate, signature, chain) */
+	ZG_EXIT_USAGE = 2,  /* bad command line */
+	ZG_EXIT_CONFIG = 3, /* configuration refused */
+	ZG_EXIT_RUNTIME = 4 /* could not start or serve */
+};
+
+int zg_cmd_run(int argc, char **argv);   /* cmd_run.c */
+int zg_cmd_check(int argc, char **argv); /* cmd_run.c */
+
+#endif

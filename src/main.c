@@ -1,0 +1,60 @@
+/* main.c - command line: argv to a subcommand; no logic lives here. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static int cmd_version(int argc, char **argv);
+
+static const struct command commands[] = {
+	{"run", zg_cmd_run, "serve the routes of a configuration file"},
+	{"check", zg_cmd_check, "validate a configuration file and print its effective settings"},
+	{"version", cmd_version, "print the version and the OpenSSL it runs on"},
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: zonegate COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nzonegate COMMAND --help shows the options of each command.\n");
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: zonegate version\n");
+		return argc == 2 && strcmp(argv[1], "--help") == 0 ? ZG_EXIT_OK : ZG_EXIT_USAGE;
+	}
+	printf("zonegate %s\n", ZG_VERSION);
+	return ZG_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return ZG_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return ZG_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(1, argv + 1);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "zonegate: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return ZG_EXIT_USAGE;
+}

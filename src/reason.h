@@ -1,0 +1,80 @@
+/* reason.h - stable reason codes for every verdict zonegate takes.
+ *
+ * Every refusal, close and configuration error names one of these codes.
+ * The code string (second column) is part of the operator interface: logs,
+ * audit records and metrics carry it, so it never changes once released.
+ * The class tells the caller what to do; the code tells the operator why.
+ */
+#ifndef ZG_REASON_H
+#define ZG_REASON_H
+
+enum zg_class {
+	ZG_CL_OK,       /* nothing wrong */
+	ZG_CL_IO,       /* socket error: close */
+	ZG_CL_CLOSED,   /* orderly end of a stream */
+	ZG_CL_TIMEOUT,  /* a deadline passed */
+	ZG_CL_LIMIT,    /* a configured limit was reached */
+	ZG_CL_ALERT,    /* TLS failure: peer gets an alert */
+	ZG_CL_PROTO,    /* peer broke a protocol */
+	ZG_CL_POLICY,   /* denied by policy */
+	ZG_CL_INTERNAL, /* our bug or resource exhaustion */
+};
+
+/* X(ENUM, class, "code", "what it means") - add new codes at the end of a
+ * group; never renumber or rename a released code. */
+#define ZG_REASONS(X)                                                                  \
+	X(OK, OK, "ok", "no error")                                                     \
+	/* connection lifecycle */                                                      \
+	X(CLIENT_CLOSED, CLOSED, "client_closed", "client closed the connection")       \
+	X(UPSTREAM_CLOSED, CLOSED, "upstream_closed", "upstream closed the connection") \
+	X(CLIENT_RESET, IO, "client_io_error", "socket error on the client side")       \
+	X(UPSTREAM_RESET, IO, "upstream_io_error", "socket error on the upstream side") \
+	X(SHUTDOWN, CLOSED, "shutdown", "gateway stopped before the connection ended")  \
+	X(DRAIN_DEADLINE, TIMEOUT, "drain_deadline", "drain deadline passed")           \
+	X(HANDSHAKE_TIMEOUT, TIMEOUT, "handshake_timeout",                              \
+	  "TLS handshake not complete within handshake_timeout")                        \
+	X(IDLE_TIMEOUT, TIMEOUT, "idle_timeout", "no data either way within idle_timeout") \
+	X(CONNECT_TIMEOUT, TIMEOUT, "upstream_connect_timeout",                        \
+	  "upstream did not accept within connect_timeout")                             \
+	X(CONNECT_FAILED, IO, "upstream_connect_failed", "upstream refused or unreachable") \
+	X(UPSTREAM_UNRESOLVED, IO, "upstream_unresolved", "upstream host name has no address") \
+	/* limits */                                                                    \
+	X(ROUTE_LIMIT, LIMIT, "route_max_connections", "route max_connections reached") \
+	X(GLOBAL_LIMIT, LIMIT, "global_max_connections", "gateway max_connections reached") \
+	X(NO_MEMORY, INTERNAL, "no_memory", "out of memory")                            \
+	/* channel (address) layer */                                                   \
+	X(ADDR_NOT_ALLOWED, POLICY, "source_not_allowed",                               \
+	  "source address not in the route's allow_from prefixes")                      \
+	/* TLS layer */                                                                 \
+	X(TLS_VERSION, ALERT, "tls_version", "peer offered no TLS version the profile allows") \
+	X(TLS_CIPHER, ALERT, "tls_no_shared_cipher", "no cipher suite or group in common with the profile") \
+	X(TLS_NO_PEER_CERT, ALERT, "tls_no_client_certificate", "peer presented no certificate") \
+	X(TLS_UNTRUSTED, ALERT, "tls_untrusted_chain", "certificate chain does not verify to a trust anchor") \
+	X(TLS_CERT_EXPIRED, ALERT, "cert_expired", "certificate expired")               \
+	X(TLS_CERT_NOT_YET_VALID, ALERT, "cert_not_yet_valid", "certificate not yet valid") \
+	X(TLS_CERT_REVOKED, ALERT, "cert_revoked", "certificate revoked by a CRL")      \
+	X(TLS_NAME_MISMATCH, ALERT, "tls_server_name_mismatch",                         \
+	  "server certificate has no DNS or URI SAN matching server_name")              \
+	X(TLS_PROTOCOL, ALERT, "tls_handshake_failed", "TLS handshake failed")          \
+	X(TLS_PEER_ALERT, ALERT, "tls_peer_alert", "peer sent a fatal TLS alert")       \
+	X(TLS_NOT_TLS, PROTO, "tls_not_tls", "peer did not speak TLS")                  \
+	/* configuration */                                                             \
+	X(CONF_SYNTAX, INTERNAL, "config_error", "configuration rejected")
+
+enum zg_reason {
+#define ZG_REASON_ENUM(name, cls, code, text) ZG_R_##name,
+	ZG_REASONS(ZG_REASON_ENUM)
+#undef ZG_REASON_ENUM
+	ZG_R__COUNT
+};
+
+/* The stable code string of @r ("tls_version"); "unknown" if out of range. */
+const char *zg_reason_code(enum zg_reason r);
+
+/* One line of operator prose for @r. */
+const char *zg_reason_text(enum zg_reason r);
+
+/* What the caller should do about @r. */
+enum zg_class zg_reason_class(enum zg_reason r);
+
+#endif

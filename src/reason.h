@@ -58,6 +58,26 @@ enum zg_class {
 	X(TLS_PROTOCOL, ALERT, "tls_handshake_failed", "TLS handshake failed")          \
 	X(TLS_PEER_ALERT, ALERT, "tls_peer_alert", "peer sent a fatal TLS alert")       \
 	X(TLS_NOT_TLS, PROTO, "tls_not_tls", "peer did not speak TLS")                  \
+	/* certificate policy (policy.c; see docs/policy.md) */                         \
+	X(CERT_NOT_V3, ALERT, "cert_not_v3", "certificate is not X.509 version 3")       \
+	X(CERT_WEAK_SIG_HASH, ALERT, "cert_weak_signature_hash",                        \
+	  "certificate signed with a hash weaker than SHA-256 (SHA-1, MD5)")           \
+	X(CERT_WEAK_RSA_KEY, ALERT, "cert_weak_rsa_key", "RSA key shorter than the profile minimum") \
+	X(CERT_EC_CURVE, ALERT, "cert_ec_curve_not_allowed",                            \
+	  "EC key on a curve other than P-256, P-384, P-521")                          \
+	X(CERT_EDDSA, ALERT, "cert_eddsa_not_allowed", "EdDSA key and the profile does not allow it") \
+	X(CERT_KEY_TYPE, ALERT, "cert_key_type_not_allowed", "public key type not RSA, EC or EdDSA") \
+	X(CERT_ISSUER_SELF_SIGNED, ALERT, "cert_issuer_self_signed",                    \
+	  "end-entity certificate issued directly by a self-signed CA")                \
+	X(CERT_LEAF_IS_CA, ALERT, "cert_leaf_is_ca", "end-entity certificate is a CA")   \
+	X(CERT_EKU_MISSING, ALERT, "cert_eku_missing",                                  \
+	  "extended key usage lacks clientAuth/serverAuth for the certificate's role") \
+	X(CERT_KEY_USAGE, ALERT, "cert_key_usage_mismatch",                             \
+	  "keyUsage inconsistent with the key type or the certificate's role")         \
+	X(CERT_CHAIN_TOO_DEEP, ALERT, "cert_chain_too_deep", "more certificates below the anchor than verify_depth") \
+	X(CRL_STALE, ALERT, "crl_stale", "the issuer's CRL is past its nextUpdate")     \
+	X(CRL_MISSING, ALERT, "crl_missing", "no CRL loaded for a CA that requires one") \
+	X(CRL_INVALID, ALERT, "crl_invalid", "a CRL for the issuer does not verify with its key") \
 	/* configuration */                                                             \
 	X(CONF_SYNTAX, INTERNAL, "config_error", "configuration rejected")
 

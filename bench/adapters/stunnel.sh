@@ -1,0 +1,27 @@
+#!/bin/sh
+# stunnel (Debian stunnel4; its build runs one thread per connection, which is
+# how it is deployed), pinned to one CPU, TLS in -> plain out.
+. "$(dirname "$0")/common.sh"
+start() {
+	cat > "$ZGB_WORK/stunnel.conf" <<CFG
+foreground = yes
+pid =
+output = $ZGB_WORK/stunnel.log
+debug = 5
+[bench]
+accept = 127.0.0.1:$ZGB_PORT
+connect = 127.0.0.1:$ZGB_BACKEND
+cert = $ZGB_PKI/server-chain.pem
+key = $ZGB_PKI/server.key
+CAfile = $ZGB_PKI/root.pem
+verifyChain = yes
+requireCert = yes
+sslVersionMin = TLSv1.2
+sslVersionMax = TLSv1.3
+ciphers = $TLS12_CIPHERS
+ciphersuites = $TLS13_SUITES
+curves = $GROUPS
+CFG
+	launch stunnel4 "$ZGB_WORK/stunnel.conf"
+}
+adapter_main "${1:-}" start

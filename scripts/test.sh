@@ -1,0 +1,149 @@
+#!/bin/bash
+# test.sh - build zonegate twice and run every test; the README's test command.
+#
+#   1. scripts/deps.sh (installs the Debian packages, idempotent)
+#   2. build/       debugoptimized build
+#      build-asan/  the same with AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. meson test (unit tests + fuzz corpus replay) in both
+#   4. pytest integration suite (tests/integration) against build-asan/zonegate,
+#      and a quick subset against build/zonegate
+#   5. one closing line: "N passed, N failed" (", N skipped" if any)
+#
+# Exit status is 0 only if nothing failed. Environment:
+#   ZG_BUILD_DIR, ZG_ASAN_DIR   build directories (default build, build-asan)
+#   PYTEST_ARGS                 extra pytest arguments (e.g. "-k relay -x")
+#   ZG_SKIP_DEPS=1              do not run scripts/deps.sh
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+root=$PWD
+build=${ZG_BUILD_DIR:-build}
+asan=${ZG_ASAN_DIR:-build-asan}
+t_start=$(date +%s)
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+# counts of things that are not individual tests (a build, a tool) failing
+echo 0 >"$results/extra_failed"
+
+say() { printf '\n=== %s\n' "$*"; }
+extra_fail() {
+	echo "test.sh: FAILED: $*" >&2
+	echo $(($(cat "$results/extra_failed") + 1)) >"$results/extra_failed"
+}
+
+if [ "${ZG_SKIP_DEPS:-0}" != 1 ]; then
+	say "deps"
+	scripts/deps.sh || extra_fail "scripts/deps.sh"
+fi
+
+# setup DIR ARGS...: configure (or reconfigure with the same options).
+setup() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}
+
+built=()
+say "build $build (debugoptimized)"
+if setup "$build" --buildtype=debugoptimized && ninja -C "$build"; then
+	built+=("$build")
+else
+	extra_fail "build of $build"
+fi
+say "build $asan (ASan + UBSan)"
+if setup "$asan" --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false &&
+	ninja -C "$asan"; then
+	built+=("$asan")
+else
+	extra_fail "build of $asan"
+fi
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+for dir in "${built[@]}"; do
+	say "meson test in $dir (unit + fuzz corpus replay)"
+	meson test -C "$dir" --print-errorlogs --num-processes 2 ||
+		echo "(meson test in $dir reported failures)"
+	cp "$dir/meson-logs/testlog.json" "$results/meson-$(basename "$dir").json" 2>/dev/null ||
+		extra_fail "no meson test log in $dir"
+done
+
+# pytest NAME BINARY ARGS...: one integration run with its own junit file.
+run_pytest() {
+	local name=$1 bin=$2
+	shift 2
+	say "integration tests ($name) against $bin"
+	# shellcheck disable=SC2086
+	ZONEGATE_BIN="$root/$bin" timeout --signal=TERM 2700 \
+		/usr/bin/python3 -m pytest -p no:cacheprovider -rfE --timeout=600 \
+		--junitxml="$results/pytest-$name.xml" -o junit_family=xunit2 \
+		-o junit_suite_name="integration-$name" ${PYTEST_ARGS:-} "$@"
+	local rc=$?
+	# 0 all passed, 1 some failed, 5 nothing collected (a -k filter): fine
+	if [ ! -s "$results/pytest-$name.xml" ] || { [ $rc -ne 0 ] && [ $rc -ne 1 ] && [ $rc -ne 5 ]; }; then
+		extra_fail "pytest ($name) exited $rc"
+	fi
+}
+
+if [[ " ${built[*]} " == *" $asan "* ]]; then
+	run_pytest asan "$asan/zonegate" tests/integration
+fi
+if [[ " ${built[*]} " == *" $build "* ]]; then
+	# the release build: the data path end to end, at full speed
+	run_pytest release "$build/zonegate" tests/integration/test_tls_refusals.py \
+		tests/integration/test_relay.py
+fi
+
+say "summary"
+/usr/bin/python3 - "$results" "$(cat "$results/extra_failed")" "$t_start" <<'PY'
+import glob, json, sys, time
+import xml.etree.ElementTree as ET
+
+d, extra, t0 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+passed = failed = skipped = 0
+for f in sorted(glob.glob(d + "/meson-*.json")):
+    p = fl = s = 0
+    for line in open(f):
+        if not line.strip():
+            continue
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            p += 1
+        elif r == "SKIP":
+            s += 1
+        else:
+            fl += 1
+    print(f"  {f.split('/')[-1]:28} {p} passed, {fl} failed, {s} skipped")
+    passed, failed, skipped = passed + p, failed + fl, skipped + s
+for f in sorted(glob.glob(d + "/pytest-*.xml")):
+    try:
+        root = ET.parse(f).getroot()
+    except ET.ParseError:
+        print(f"  {f}: unreadable junit xml")
+        failed += 1
+        continue
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    p = fl = s = 0
+    for su in suites:
+        n = int(su.get("tests", 0))
+        e = int(su.get("errors", 0)) + int(su.get("failures", 0))
+        k = int(su.get("skipped", 0))
+        p, fl, s = p + n - e - k, fl + e, s + k
+    print(f"  {f.split('/')[-1]:28} {p} passed, {fl} failed, {s} skipped")
+    passed, failed, skipped = passed + p, failed + fl, skipped + s
+if extra:
+    print(f"  other failures (build, tools): {extra}")
+failed += extra
+mins, secs = divmod(int(time.time()) - t0, 60)
+print(f"  run time {mins}m{secs:02d}s")
+line = f"{passed} passed, {failed} failed"
+if skipped:
+    line += f", {skipped} skipped"
+print(line)
+sys.exit(1 if failed or passed == 0 else 0)
+PY

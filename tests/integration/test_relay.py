@@ -1,0 +1,206 @@
+"""Data through the two-site chain: client -> A (wrap) -> B (unwrap) -> service.
+
+Real clients (curl, socat, Python sockets) on plain TCP at A; real services
+(python3 -m http.server, echo and hash servers) behind B.
+"""
+import asyncio
+import hashlib
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import util
+
+GIB = 1 << 30
+
+
+def test_curl_through_wrap_unwrap_to_http_server(site_pair, http_server, tmp_path):
+    docroot = tmp_path / "www"
+    docroot.mkdir()
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    (docroot / "study.bin").write_bytes(body)
+    http = http_server(docroot)
+    a, b, a_port = site_pair(f"127.0.0.1:{http.port}")
+    out = tmp_path / "got.bin"
+    cp = subprocess.run(["curl", "-sS", "--fail", "--max-time", "60", "-o", str(out),
+                         f"http://127.0.0.1:{a_port}/study.bin"], capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(body).hexdigest()
+    ca = a.wait_for_event("conn_close", route="out")[0]
+    cb = b.wait_for_event("conn_close", route="in")[0]
+    assert ca["tls"] == "TLSv1.3" and cb["tls"] == "TLSv1.3"
+    # A verified B's server certificate; B verified A's client certificate.
+    assert "CN=site-b.zonegate.test" in ca["subject"]
+    assert "CN=site-a.zonegate.test" in cb["subject"]
+    assert int(cb["bytes_out"]) > len(body)
+    assert int(ca["bytes_out"]) == int(cb["bytes_out"])
+    assert int(ca["bytes_in"]) == int(cb["bytes_in"])
+
+
+def test_socat_plain_traffic_through_wrap(site_pair, echo_server):
+    echo = echo_server()
+    a, b, a_port = site_pair(echo.addr)
+    data = b"".join(b"MSH|^~\\&|line %d|\r" % i for i in range(2000))
+    cp = subprocess.run(["socat", "-t", "10", "-T", "30", "-", f"TCP:127.0.0.1:{a_port}"],
+                        input=data, capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout == data
+    assert echo.digests == [hashlib.sha256(data).hexdigest()]
+    ev = a.wait_for_event("conn_close", route="out")[0]
+    assert int(ev["bytes_in"]) == len(data) and int(ev["bytes_out"]) == len(data)
+
+
+def _pattern_block(i, base):
+    return i.to_bytes(8, "big") + base[8:]
+
+
+def test_one_gib_checksummed_end_to_end(site_pair, echo_server):
+    """1 GiB up and the same 1 GiB echoed back, full duplex: the sender's,
+    the service's and the receiver's sha256 must agree (and the backpressure
+    of a full-duplex stream must not deadlock or grow without bound)."""
+    echo = echo_server()
+    a, b, a_port = site_pair(echo.addr, a_gw={"idle_timeout": "120s"},
+                             b_gw={"idle_timeout": "120s"})
+    block = 1 << 20
+    base = os.urandom(block)
+    sent = hashlib.sha256()
+    for i in range(GIB // block):
+        sent.update(_pattern_block(i, base))
+    s = util.connect("127.0.0.1", a_port, timeout=120)
+    err = []
+
+    def writer():
+        try:
+            for i in range(GIB // block):
+                s.sendall(_pattern_block(i, base))
+            s.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            err.append(e)
+
+    t = threading.Thread(target=writer)
+    t0 = time.monotonic()
+    t.start()
+    got = hashlib.sha256()
+    n = 0
+    s.settimeout(120)
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        got.update(chunk)
+        n += len(chunk)
+    t.join(120)
+    s.close()
+    elapsed = time.monotonic() - t0
+    assert not err, err
+    assert n == GIB, f"received {n} of {GIB} bytes"
+    assert got.hexdigest() == sent.hexdigest()
+    assert echo.digests == [sent.hexdigest()]
+    for gw, route in ((a, "out"), (b, "in")):
+        ev = gw.wait_for_event("conn_close", route=route)[0]
+        assert int(ev["bytes_in"]) == GIB and int(ev["bytes_out"]) == GIB, ev
+    print(f"1 GiB each way through wrap->unwrap in {elapsed:.1f}s "
+          f"({2 * GIB / elapsed / 1e6:.0f} MB/s total)")
+
+
+def test_client_half_close_still_gets_reply(site_pair, hash_server):
+    """HL7/DICOM style: the client sends, shuts its write side, and must
+    still receive the service's reply (which the service only sends after
+    it saw the client's EOF)."""
+    hs = hash_server()
+    a, b, a_port = site_pair(hs.addr)
+    data = os.urandom(300_000)
+    s = util.connect("127.0.0.1", a_port)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    reply = util.recv_all(s, timeout=20)
+    s.close()
+    assert reply == f"{hashlib.sha256(data).hexdigest()} {len(data)}\n".encode()
+    ev = a.wait_for_event("conn_close", route="out")[0]
+    assert int(ev["bytes_in"]) == len(data) and int(ev["bytes_out"]) == len(reply)
+
+
+def test_service_half_close_still_gets_client_data(site_pair, echo_server):
+    """The other direction: the service sends a greeting and shuts its write
+    side first; the client sees EOF and can still send its data, which the
+    service receives in full."""
+    gs = util.GreeterServer().start()
+    try:
+        a, b, a_port = site_pair(gs.addr)
+        s = util.connect("127.0.0.1", a_port)
+        greeting = util.recv_all(s, timeout=20)
+        assert greeting == util.GreeterServer.GREETING
+        data = os.urandom(200_000)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        util.wait_until(lambda: gs.digests, 20, what="service to receive the client's data")
+        assert gs.digests == [hashlib.sha256(data).hexdigest()]
+        assert util.recv_all(s, timeout=20) == b""
+        s.close()
+    finally:
+        gs.stop()
+
+
+def test_ipv6_listen_and_connect(site_pair, echo_server):
+    echo = echo_server("::1")
+    a, b, a_port = site_pair(echo.addr, host="::1")
+    assert a.wait_for_event("listening", route="out")[0]["addr"] == f"[::1]:{a_port}"
+    s = socket.create_connection(("::1", a_port), timeout=10)
+    assert util.echo_roundtrip(s, b"over IPv6\n") == b"over IPv6\n"
+    s.close()
+    ev = a.wait_for_event("conn_close", route="out")[0]
+    assert ev["peer"].startswith("[::1]:") or ev["peer"].startswith("::1"), ev
+    assert b.wait_for_event("conn_close", route="in")[0]["upstream"] == echo.addr
+
+
+async def _many(port, n, payload_len=64):
+    """Open n connections, each echoes one message; all are held open until
+    every one has been served, then all close. Returns the failures."""
+    all_served = asyncio.Event()
+    served = 0
+    failures = []
+
+    async def one(i):
+        nonlocal served
+        msg = (b"%06d" % i) + b"x" * (payload_len - 7) + b"\n"
+        try:
+            r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 60)
+            w.write(msg)
+            await w.drain()
+            got = await asyncio.wait_for(r.readexactly(len(msg)), 120)
+            if got != msg:
+                failures.append((i, "wrong data"))
+            served += 1
+            if served == n:
+                all_served.set()
+            await asyncio.wait_for(all_served.wait(), 180)
+            w.close()
+            await w.wait_closed()
+        except Exception as e:  # noqa: BLE001 - collected and asserted on
+            failures.append((i, repr(e)))
+            if served + len(failures) >= n:
+                all_served.set()
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return failures, served
+
+
+def test_thousand_concurrent_connections(site_pair, echo_server):
+    echo = echo_server()
+    a, b, a_port = site_pair(echo.addr)
+    n = 1000
+    t0 = time.monotonic()
+    failures, served = asyncio.run(_many(a_port, n))
+    elapsed = time.monotonic() - t0
+    assert not failures, f"{len(failures)} failures, first: {failures[:5]}"
+    assert served == n
+    assert echo.connections == n
+    assert echo.max_active == n, f"only {echo.max_active} relayed connections were open at once"
+    a.wait_for_event("conn_close", count=n, timeout=60, route="out")
+    b.wait_for_event("conn_close", count=n, timeout=60, route="in")
+    assert not a.events("refused") and not b.events("refused")
+    print(f"{n} concurrent connections through wrap->unwrap in {elapsed:.1f}s")

@@ -1,0 +1,443 @@
+/* conn.c - the connection state machine; see the diagram in conn.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "conn.h"
+#include "gate.h"
+#include "gateway.h"
+#include "log.h"
+#include "worker.h"
+
+static const char *const state_names[] = {
+	[ZG_CS_HANDSHAKE_IN] = "handshake_in", [ZG_CS_CONNECTING] = "connecting",
+	[ZG_CS_HANDSHAKE_OUT] = "handshake_out", [ZG_CS_RELAYING] = "relaying",
+	[ZG_CS_CLOSED] = "closed",
+};
+
+const char *zg_conn_state_name(enum zg_conn_state s)
+{
+	return (unsigned)s <= ZG_CS_CLOSED ? state_names[s] : "?";
+}
+
+static void start_upstream(struct zg_conn *c);
+static void step(struct zg_conn *c);
+
+/* The one place a state changes: it also sets the state's deadline. */
+static void set_state(struct zg_conn *c, enum zg_conn_state s)
+{
+	const struct zg_conf_route *r = c->route->conf;
+	uint64_t now = c->w->now_ms;
+
+	zg_debug("event=state route=%s id=%u.%llu from=%s to=%s", r->name, c->w->index,
+		 (unsigned long long)c->id, zg_conn_state_name(c->state), zg_conn_state_name(s));
+	c->state = s;
+	switch (s) {
+	case ZG_CS_HANDSHAKE_IN:
+	case ZG_CS_HANDSHAKE_OUT:
+		c->deadline_ms = now + r->handshake_timeout_ms;
+		break;
+	case ZG_CS_CONNECTING:
+		c->deadline_ms = now + r->connect_timeout_ms;
+		break;
+	case ZG_CS_RELAYING:
+		c->relay.last_activity_ms = now;
+		break;
+	case ZG_CS_CLOSED:
+		break;
+	}
+}
+
+static void side_init(struct zg_side *s, struct zg_conn *c)
+{
+	s->magic = ZG_SIDE_MAGIC;
+	s->fd = -1;
+	s->conn = c;
+}
+
+static void log_refusal(const struct zg_worker *w, const struct zg_route_rt *route, uint64_t id,
+			const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail)
+{
+	char p[64], d[256];
+
+	zg_sockaddr_format((const struct sockaddr *)&peer->ss, p, sizeof(p));
+	zg_info("event=refused route=%s id=%u.%llu peer=%s reason=%s detail=%s", route->conf->name,
+		w->index, (unsigned long long)id, p, zg_reason_code(reason),
+		zg_log_quote(d, sizeof(d), detail && *detail ? detail : zg_reason_text(reason)));
+}
+
+/* Admission: the address gate, then the limits. Returns ZG_R_OK and counts
+ * the connection in, or the reason to refuse it. */
+static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route,
+			    const struct zg_sockaddr *peer)
+{
+	uint8_t addr[16];
+	enum zg_reason r;
+	unsigned total, on_route;
+
+	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&peer->ss, addr) < 0)
+		return ZG_R_ADDR_NOT_ALLOWED;
+	if ((r = zg_gate_source(route->conf, addr)) != ZG_R_OK)
+		return r;
+	total = atomic_fetch_add(&w->gw->active_total, 1);
+	on_route = atomic_fetch_add(&route->stats->active, 1);
+	r = zg_gate_admit(on_route, route->conf->max_connections, total,
+			  w->snap->conf->gw.max_connections);
+	if (r != ZG_R_OK) {
+		atomic_fetch_sub(&w->gw->active_total, 1);
+		atomic_fetch_sub(&route->stats->active, 1);
+	}
+	return r;
+}
+
+void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct zg_route_rt *route,
+		   int fd, const struct zg_sockaddr *peer)
+{
+	uint64_t id = ++w->next_id;
+	enum zg_reason r = admit(w, route, peer);
+	struct zg_conn *c;
+
+	if (r != ZG_R_OK) {
+		atomic_fetch_add(&route->stats->refused, 1);
+		log_refusal(w, route, id, peer, r, NULL);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		atomic_fetch_sub(&w->gw->active_total, 1);
+		atomic_fetch_sub(&route->stats->active, 1);
+		log_refusal(w, route, id, peer, ZG_R_NO_MEMORY, NULL);
+		close(fd);
+		return;
+	}
+	c->magic = ZG_CONN_MAGIC;
+	c->w = w;
+	c->id = id;
+	c->snap = zg_snapshot_ref(snap);
+	c->route = route;
+	c->peer = *peer;
+	c->started_ms = w->now_ms;
+	side_init(&c->down, c);
+	side_init(&c->up, c);
+	c->down.fd = fd;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	atomic_fetch_add(&route->stats->accepted, 1);
+	if (zg_log_enabled(ZG_LOG_DEBUG)) {
+		char p[64];
+		zg_sockaddr_format((const struct sockaddr *)&peer->ss, p, sizeof(p));
+		zg_debug("event=conn_open route=%s id=%u.%llu peer=%s", route->conf->name, w->index,
+			 (unsigned long long)id, p);
+	}
+	if (zg_route_tls_in(route->conf)) {
+		c->down.ssl = zg_tls_server_new(route->tls_in, fd, &c->verdict_in);
+		if (!c->down.ssl) {
+			zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
+			return;
+		}
+		set_state(c, ZG_CS_HANDSHAKE_IN);
+		step(c);
+		return;
+	}
+	start_upstream(c);
+	if (c->state != ZG_CS_CLOSED)
+		step(c);
+}
+
+/* Drive a TLS handshake on @s; 1 when complete, 0 when waiting, -1 after
+ * closing @c with the reason. */
+static int handshake(struct zg_conn *c, struct zg_side *s, struct zg_tls_verdict *v)
+{
+	char detail[160];
+	enum zg_reason r;
+	int rc, e;
+
+	ERR_clear_error();
+	rc = SSL_do_handshake(s->ssl);
+	if (rc == 1)
+		return 1;
+	e = SSL_get_error(s->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ) {
+		s->want = ZG_WANT_READ;
+		return 0;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		s->want = ZG_WANT_WRITE;
+		return 0;
+	}
+	s->tls_dead = 1;
+	r = zg_tls_handshake_reason(s->ssl, e, v, detail, sizeof(detail));
+	zg_conn_close(c, r, detail);
+	return -1;
+}
+
+static void request_resolve(struct zg_conn *c)
+{
+	zg_gateway_want_resolve(c->w->gw);
+}
+
+/* Connect to the next upstream address; on running out, close. */
+static void start_upstream(struct zg_conn *c)
+{
+	const struct zg_route_rt *rt = c->route;
+	int saved = 0;
+
+	if (c->up.fd >= 0) {
+		zg_worker_watch(c->w, &c->up, 0);
+		close(c->up.fd);
+		c->up.fd = -1;
+		c->up.registered = 0;
+	}
+	if (rt->n_upstream == 0) {
+		request_resolve(c);
+		zg_conn_close(c, ZG_R_UPSTREAM_UNRESOLVED, rt->conf->connect.host);
+		return;
+	}
+	while (c->upstream_next < rt->n_upstream) {
+		c->upstream_addr = rt->upstream[c->upstream_next++];
+		c->up.fd = zg_connect_start(&c->upstream_addr);
+		if (c->up.fd >= 0) {
+			set_state(c, ZG_CS_CONNECTING);
+			return;
+		}
+		saved = errno;
+	}
+	request_resolve(c);
+	zg_conn_close(c, ZG_R_CONNECT_FAILED, strerror(saved));
+}
+
+static void start_relay(struct zg_conn *c)
+{
+	set_state(c, ZG_CS_RELAYING);
+}
+
+static void connected(struct zg_conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return;
+	if (err != 0) {
+		zg_debug("event=upstream_failed route=%s id=%u.%llu error=%d", c->route->conf->name,
+			 c->w->index, (unsigned long long)c->id, err);
+		start_upstream(c); /* next address, or close */
+		return;
+	}
+	if (zg_route_tls_out(c->route->conf)) {
+		c->up.ssl = zg_tls_client_new(c->route->tls_out, c->up.fd, c->route->conf->server_name,
+					      &c->verdict_out);
+		if (!c->up.ssl) {
+			zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
+			return;
+		}
+		set_state(c, ZG_CS_HANDSHAKE_OUT);
+		return;
+	}
+	start_relay(c);
+}
+
+/* Compute each side's epoll interest from the state and what its last I/O
+ * call waited for. The only place interest is decided. */
+static void update_interest(struct zg_conn *c)
+{
+	struct zg_side *sides[2] = {&c->down, &c->up};
+
+	for (int i = 0; i < 2; i++) {
+		struct zg_side *s = sides[i];
+		uint32_t ev = 0;
+
+		if (s->fd < 0)
+			continue;
+		switch (c->state) {
+		case ZG_CS_HANDSHAKE_IN:
+		case ZG_CS_HANDSHAKE_OUT:
+		case ZG_CS_RELAYING:
+			ev = (s->want & ZG_WANT_READ ? EPOLLIN : 0) | (s->want & ZG_WANT_WRITE ? EPOLLOUT : 0);
+			break;
+		case ZG_CS_CONNECTING:
+			ev = s == &c->up ? EPOLLOUT : 0;
+			break;
+		case ZG_CS_CLOSED:
+			return;
+		}
+		/* A side that ended both ways would report EPOLLHUP forever. */
+		if (s->eof && s->shut && s->registered) {
+			zg_worker_watch(c->w, s, 0);
+			continue;
+		}
+		if (s->eof && s->shut)
+			continue;
+		zg_worker_watch(c->w, s, ev);
+	}
+}
+
+static void note_identity(struct zg_conn *c, SSL *ssl)
+{
+	if (!c->subject[0])
+		zg_tls_peer_identity(ssl, c->subject, sizeof(c->subject), c->sans, sizeof(c->sans));
+}
+
+static void step(struct zg_conn *c)
+{
+	enum zg_reason r;
+
+	for (;;) {
+		enum zg_conn_state before = c->state;
+
+		switch (c->state) {
+		case ZG_CS_HANDSHAKE_IN:
+			if (handshake(c, &c->down, &c->verdict_in) != 1)
+				break;
+			c->down.want = 0;
+			note_identity(c, c->down.ssl);
+			start_upstream(c);
+			break;
+		case ZG_CS_CONNECTING:
+			break; /* waits for the upstream socket to become writable */
+		case ZG_CS_HANDSHAKE_OUT:
+			if (handshake(c, &c->up, &c->verdict_out) != 1)
+				break;
+			c->up.want = 0;
+			note_identity(c, c->up.ssl);
+			start_relay(c);
+			break;
+		case ZG_CS_RELAYING:
+			r = zg_relay_step(&c->relay, &c->down, &c->up, c->w->now_ms);
+			if (r != ZG_R_OK)
+				zg_conn_close(c, r, NULL);
+			break;
+		case ZG_CS_CLOSED:
+			return;
+		}
+		if (c->state == before || c->state == ZG_CS_CLOSED)
+			break;
+	}
+	if (c->state != ZG_CS_CLOSED)
+		update_interest(c);
+}
+
+void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events)
+{
+	if (c->state == ZG_CS_CLOSED)
+		return;
+	if (c->state == ZG_CS_CONNECTING) {
+		if (side == &c->up)
+			connected(c);
+		if (c->state != ZG_CS_CLOSED)
+			step(c);
+		return;
+	}
+	if (c->state == ZG_CS_RELAYING && (events & EPOLLERR)) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		(void)getsockopt(side->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		zg_conn_close(c, side == &c->down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET,
+			      err ? strerror(err) : NULL);
+		return;
+	}
+	if (c->state == ZG_CS_RELAYING && (events & EPOLLHUP) && side->eof && !side->shut &&
+	    (side == &c->down ? c->relay.u2d.tail == c->relay.u2d.head
+			      : c->relay.d2u.tail == c->relay.d2u.head)) {
+		/* HUP on a side that still expects our FIN: it was reset and
+		 * nothing is left to deliver to it. */
+		zg_conn_close(c, side == &c->down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET, "hang-up");
+		return;
+	}
+	step(c);
+}
+
+void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
+{
+	switch (c->state) {
+	case ZG_CS_HANDSHAKE_IN:
+	case ZG_CS_HANDSHAKE_OUT:
+		if (now_ms >= c->deadline_ms)
+			zg_conn_close(c, ZG_R_HANDSHAKE_TIMEOUT, NULL);
+		break;
+	case ZG_CS_CONNECTING:
+		if (now_ms < c->deadline_ms)
+			break;
+		if (c->upstream_next < c->route->n_upstream) {
+			start_upstream(c); /* this address is a black hole: next */
+			if (c->state != ZG_CS_CLOSED)
+				update_interest(c);
+		} else {
+			zg_conn_close(c, ZG_R_CONNECT_TIMEOUT, NULL);
+		}
+		break;
+	case ZG_CS_RELAYING:
+		if (now_ms - c->relay.last_activity_ms >= c->route->conf->idle_timeout_ms)
+			zg_conn_close(c, ZG_R_IDLE_TIMEOUT, NULL);
+		break;
+	case ZG_CS_CLOSED:
+		break;
+	}
+}
+
+static void log_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
+{
+	char p[64], u[64], subj[ZG_IDENT_MAX + 8], san[ZG_IDENT_MAX + 8], d[256];
+	SSL *tls = c->down.ssl ? c->down.ssl : c->up.ssl;
+
+	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));
+	if (c->upstream_addr.len)
+		zg_sockaddr_format((const struct sockaddr *)&c->upstream_addr.ss, u, sizeof(u));
+	else
+		snprintf(u, sizeof(u), "-");
+	if (c->state != ZG_CS_RELAYING) {
+		log_refusal(c->w, c->route, c->id, &c->peer, reason, detail);
+		return;
+	}
+	zg_info("event=conn_close route=%s id=%u.%llu peer=%s upstream=%s tls=%s cipher=%s resumed=%d "
+		"subject=%s san=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s",
+		c->route->conf->name, c->w->index, (unsigned long long)c->id, p, u,
+		tls ? SSL_get_version(tls) : "-", tls ? SSL_get_cipher_name(tls) : "-",
+		tls ? SSL_session_reused(tls) : 0, zg_log_quote(subj, sizeof(subj), c->subject[0] ? c->subject : "-"),
+		zg_log_quote(san, sizeof(san), c->sans[0] ? c->sans : "-"),
+		(unsigned long long)c->relay.d2u.bytes, (unsigned long long)c->relay.u2d.bytes,
+		(unsigned long long)(c->w->now_ms - c->started_ms), zg_reason_code(reason),
+		detail ? " detail=" : "", detail ? zg_log_quote(d, sizeof(d), detail) : "");
+}
+
+void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
+{
+	if (c->state == ZG_CS_CLOSED)
+		return;
+	c->close_reason = reason;
+	log_close(c, reason, detail);
+	if (c->state != ZG_CS_RELAYING)
+		atomic_fetch_add(&c->route->stats->refused, 1);
+	c->state = ZG_CS_CLOSED;
+	/* Closing the fds also drops them from the epoll set. */
+	if (c->down.fd >= 0)
+		close(c->down.fd);
+	if (c->up.fd >= 0)
+		close(c->up.fd);
+	c->down.fd = c->up.fd = -1;
+	atomic_fetch_sub(&c->w->gw->active_total, 1);
+	atomic_fetch_sub(&c->route->stats->active, 1);
+	zg_worker_conn_closed(c->w, c);
+}
+
+void zg_conn_free(struct zg_conn *c)
+{
+	SSL_free(c->down.ssl);
+	SSL_free(c->up.ssl);
+	zg_relay_free(&c->relay);
+	zg_snapshot_unref(c->snap);
+	c->magic = 0;
+	c->down.magic = c->up.magic = 0;
+	free(c);
+}

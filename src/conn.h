@@ -1,0 +1,83 @@
+/* conn.h - one relayed connection: its state machine and its one close path.
+ *
+ *   accept ──gate──▶ HANDSHAKE_IN ──▶ CONNECTING ──▶ HANDSHAKE_OUT ──▶ RELAYING ──▶ CLOSED
+ *      │ (unwrap,     (TLS from        (TCP to         (TLS to          (bytes both
+ *      │  bridge)      the client)      upstream)       upstream:        ways, half-
+ *      │                                                wrap, bridge)    close, shaping)
+ *      └── wrap: straight to CONNECTING;  unwrap: CONNECTING then RELAYING.
+ *   Any state ──error, timeout, refusal, drain deadline──▶ CLOSED
+ *
+ * Each state has one deadline (handshake_timeout, connect_timeout, or
+ * idle_timeout renewed by traffic). A handler never frees a connection: it
+ * calls zg_conn_close(), which logs once, closes both sockets and hands the
+ * object to its worker to free after the current batch of events.
+ */
+#ifndef ZG_CONN_H
+#define ZG_CONN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "net.h"
+#include "reason.h"
+#include "relay.h"
+#include "snapshot.h"
+#include "tls.h"
+
+#define ZG_CONN_MAGIC 0x7a67636fu /* "zgco" */
+#define ZG_SIDE_MAGIC 0x7a677364u /* "zgsd" */
+
+enum zg_conn_state {
+	ZG_CS_HANDSHAKE_IN,
+	ZG_CS_CONNECTING,
+	ZG_CS_HANDSHAKE_OUT,
+	ZG_CS_RELAYING,
+	ZG_CS_CLOSED,
+};
+
+struct zg_worker;
+
+struct zg_conn {
+	uint32_t magic;
+	enum zg_conn_state state;
+	struct zg_conn *prev, *next;      /* worker's list of live connections */
+	struct zg_worker *w;
+	uint64_t id;
+	struct zg_snapshot *snap;         /* one reference, dropped at free */
+	const struct zg_route_rt *route;  /* inside snap */
+	struct zg_side down;              /* the client that connected to us */
+	struct zg_side up;                /* the upstream we connected to */
+	struct zg_relay relay;
+	unsigned upstream_next;           /* next address of route->upstream to try */
+	uint64_t started_ms, deadline_ms; /* monotonic */
+	struct zg_sockaddr peer, upstream_addr;
+	struct zg_tls_verdict verdict_in, verdict_out;
+	enum zg_reason close_reason;
+	char subject[ZG_IDENT_MAX], sans[ZG_IDENT_MAX];
+};
+
+/* Take ownership of accepted socket @fd from @peer on @route and start its
+ * state machine. On refusal (address gate) or failure the connection is
+ * closed with its reason and logged; either way the caller keeps no
+ * reference. */
+void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct zg_route_rt *route,
+		   int fd, const struct zg_sockaddr *peer);
+
+/* Advance @c after epoll reported @events on @side. */
+void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events);
+
+/* Close @c once: log the close (or refusal) line with @reason, close both
+ * sockets, hand @c to its worker for freeing. Later calls are no-ops. */
+void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail);
+
+/* Called by the worker's timer scan: close @c if its deadline passed. */
+void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms);
+
+/* Free a closed connection (worker only, outside any handler). */
+void zg_conn_free(struct zg_conn *c);
+
+const char *zg_conn_state_name(enum zg_conn_state s);
+
+#endif

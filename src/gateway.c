@@ -1,0 +1,317 @@
+/* gateway.c - see gateway.h. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "gateway.h"
+#include "log.h"
+
+#define RESOLVE_MIN_INTERVAL_MS 1000
+
+uint64_t zg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct zg_route_stats *stats_lookup(void *ctx, const char *name)
+{
+	struct zg_gateway *gw = ctx;
+
+	for (unsigned i = 0; i < gw->n_stats; i++)
+		if (strcmp(gw->stats[i].name, name) == 0)
+			return &gw->stats[i];
+	if (gw->n_stats == sizeof(gw->stats) / sizeof(gw->stats[0]))
+		return NULL;
+	snprintf(gw->stats[gw->n_stats].name, sizeof(gw->stats[0].name), "%s", name);
+	return &gw->stats[gw->n_stats++];
+}
+
+struct zg_snapshot *zg_gateway_snapshot(struct zg_gateway *gw)
+{
+	struct zg_snapshot *s;
+
+	pthread_mutex_lock(&gw->snap_lock);
+	s = zg_snapshot_ref(gw->current);
+	pthread_mutex_unlock(&gw->snap_lock);
+	return s;
+}
+
+static void wake_main(struct zg_gateway *gw)
+{
+	uint64_t one = 1;
+
+	if (write(gw->main_wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		zg_err("event=wake_failed worker=main error=%s", strerror(errno));
+}
+
+void zg_gateway_want_resolve(struct zg_gateway *gw)
+{
+	if (atomic_exchange(&gw->resolve_wanted, 1) == 0)
+		wake_main(gw);
+}
+
+void zg_gateway_worker_exited(struct zg_gateway *gw)
+{
+	wake_main(gw);
+}
+
+static void wake_workers(struct zg_gateway *gw)
+{
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		zg_worker_wake(&gw->workers[i]);
+}
+
+/* Swap in @s (taking over its reference) and tell the workers. */
+static void publish(struct zg_gateway *gw, struct zg_snapshot *s)
+{
+	struct zg_snapshot *old;
+
+	pthread_mutex_lock(&gw->snap_lock);
+	old = gw->current;
+	gw->current = s;
+	pthread_mutex_unlock(&gw->snap_lock);
+	zg_snapshot_unref(old);
+	wake_workers(gw);
+}
+
+static void log_errors(const struct zg_errlist *errs)
+{
+	char q[ZG_ERRMSG_MAX + 16];
+
+	for (size_t i = 0; i < errs->n; i++)
+		zg_err("event=config_error msg=%s", zg_log_quote(q, sizeof(q), errs->msg[i]));
+	if (errs->dropped)
+		zg_err("event=config_error msg=\"%zu more errors\"", errs->dropped);
+}
+
+/* Parse @path and build a snapshot from it; NULL with errors logged. */
+static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct zg_errlist *errs)
+{
+	struct zg_conf *conf = zg_conf_load(path, errs);
+
+	if (!conf)
+		return NULL;
+	return zg_snapshot_build(conf, gw->generation + 1, stats_lookup, gw, errs);
+}
+
+/* SIGHUP: all or nothing. A refused file leaves the old snapshot serving. */
+static void reload(struct zg_gateway *gw)
+{
+	struct zg_errlist *errs = malloc(sizeof(*errs));
+	struct zg_snapshot *s;
+
+	if (!errs) {
+		zg_err("event=reload result=refused reason=no_memory");
+		return;
+	}
+	zg_errlist_init(errs);
+	s = load(gw, gw->conf_path, errs);
+	if (!s) {
+		log_errors(errs);
+		zg_err("event=reload result=refused errors=%zu generation=%llu", errs->n + errs->dropped,
+		       (unsigned long long)gw->generation);
+		free(errs);
+		return;
+	}
+	free(errs);
+	gw->generation = s->generation;
+	zg_log_set_level(s->conf->gw.log_level);
+	if (s->conf->gw.workers && s->conf->gw.workers != gw->n_workers)
+		zg_warn("event=reload_note msg=\"workers changes on restart only\"");
+	publish(gw, s);
+	zg_info("event=reload result=ok generation=%llu routes=%u", (unsigned long long)s->generation,
+		s->n_routes);
+}
+
+static void reresolve(struct zg_gateway *gw)
+{
+	uint64_t now = zg_now_ms();
+	struct zg_snapshot *cur, *s;
+
+	if (now - gw->last_resolve_ms < RESOLVE_MIN_INTERVAL_MS)
+		return; /* the flag stays set: retried on the next wake-up or tick */
+	atomic_store(&gw->resolve_wanted, 0);
+	gw->last_resolve_ms = now;
+	cur = zg_gateway_snapshot(gw);
+	s = zg_snapshot_reresolve(cur, gw->generation + 1);
+	zg_snapshot_unref(cur);
+	if (!s) {
+		zg_err("event=resolve result=failed reason=no_memory");
+		return;
+	}
+	gw->generation = s->generation;
+	publish(gw, s);
+	zg_info("event=resolve result=ok generation=%llu", (unsigned long long)s->generation);
+}
+
+static void on_signal(struct zg_gateway *gw, int signo)
+{
+	int state = atomic_load(&gw->state);
+
+	if (signo == SIGHUP) {
+		if (state == ZG_GW_RUNNING)
+			reload(gw);
+		return;
+	}
+	if (state == ZG_GW_RUNNING) {
+		unsigned ms = gw->current->conf->gw.drain_timeout_ms;
+		atomic_store(&gw->drain_deadline_ms, zg_now_ms() + ms);
+		atomic_store(&gw->state, ZG_GW_DRAINING);
+		zg_info("event=draining signal=%s deadline_ms=%u active=%u", signo == SIGINT ? "INT" : "TERM",
+			ms, atomic_load(&gw->active_total));
+	} else {
+		atomic_store(&gw->state, ZG_GW_STOPPING);
+		zg_info("event=stopping signal=%s active=%u", signo == SIGINT ? "INT" : "TERM",
+			atomic_load(&gw->active_total));
+	}
+	wake_workers(gw);
+}
+
+static int signals_block(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	/* Writes to a reset peer return EPIPE; relay.c uses MSG_NOSIGNAL and
+	 * OpenSSL writes through it, but ignore SIGPIPE for any other path. */
+	signal(SIGPIPE, SIG_IGN);
+	return pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+static void main_loop(struct zg_gateway *gw, int sigfd)
+{
+	struct pollfd pfd[2] = {{.fd = sigfd, .events = POLLIN}, {.fd = gw->main_wake_fd, .events = POLLIN}};
+
+	while (atomic_load(&gw->workers_running) > 0) {
+		int n = poll(pfd, 2, 500);
+		if (n < 0 && errno != EINTR) {
+			zg_err("event=poll_failed error=%s", strerror(errno));
+			break;
+		}
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				on_signal(gw, (int)si.ssi_signo);
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN)) {
+			uint64_t v;
+			if (read(gw->main_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				zg_err("event=wake_failed worker=main error=%s", strerror(errno));
+		}
+		if (atomic_load(&gw->resolve_wanted) && atomic_load(&gw->state) == ZG_GW_RUNNING)
+			reresolve(gw);
+	}
+}
+
+static unsigned worker_count(const struct zg_conf *c, unsigned override)
+{
+	long n;
+
+	if (override)
+		return override;
+	if (c->gw.workers)
+		return c->gw.workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+static int start_workers(struct zg_gateway *gw, unsigned n)
+{
+	gw->workers = calloc(n, sizeof(*gw->workers));
+	if (!gw->workers)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		gw->workers[i].epfd = gw->workers[i].wake_fd = -1;
+		if (zg_worker_init(&gw->workers[i], i, gw, gw->current) < 0) {
+			gw->n_workers = i + 1;
+			return -1;
+		}
+		gw->n_workers = i + 1;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		atomic_fetch_add(&gw->workers_running, 1);
+		if (pthread_create(&gw->workers[i].thread, NULL, zg_worker_main, &gw->workers[i]) != 0) {
+			atomic_fetch_sub(&gw->workers_running, 1);
+			zg_err("event=worker_failed worker=%u error=pthread_create", i);
+			gw->n_workers = i;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void stop_workers(struct zg_gateway *gw, unsigned started)
+{
+	atomic_store(&gw->state, ZG_GW_STOPPING);
+	wake_workers(gw);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(gw->workers[i].thread, NULL);
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		zg_worker_fini(&gw->workers[i]);
+	free(gw->workers);
+}
+
+int zg_gateway_run(const char *conf_path, unsigned workers_override)
+{
+	struct zg_gateway *gw = calloc(1, sizeof(*gw));
+	struct zg_errlist *errs = malloc(sizeof(*errs));
+	sigset_t set;
+	int sigfd = -1, rc = ZG_EXIT_RUNTIME;
+	unsigned n;
+
+	if (!gw || !errs)
+		goto out;
+	snprintf(gw->conf_path, sizeof(gw->conf_path), "%s", conf_path);
+	pthread_mutex_init(&gw->snap_lock, NULL);
+	gw->main_wake_fd = -1;
+	zg_errlist_init(errs);
+	gw->current = load(gw, conf_path, errs);
+	if (!gw->current) {
+		zg_errlist_print(errs, stderr);
+		zg_err("event=start result=refused errors=%zu", errs->n + errs->dropped);
+		rc = ZG_EXIT_CONFIG;
+		goto out;
+	}
+	gw->generation = gw->current->generation;
+	zg_log_set_level(gw->current->conf->gw.log_level);
+	if (signals_block(&set) != 0 || (sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0 ||
+	    (gw->main_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		zg_err("event=start result=failed error=%s", strerror(errno));
+		goto out;
+	}
+	n = worker_count(gw->current->conf, workers_override);
+	if (start_workers(gw, n) < 0) {
+		zg_err("event=start result=failed reason=listeners");
+		stop_workers(gw, atomic_load(&gw->workers_running));
+		goto out;
+	}
+	zg_info("event=ready routes=%u workers=%u generation=%llu name=%s", gw->current->n_routes, n,
+		(unsigned long long)gw->generation, gw->current->conf->gw.name);
+	main_loop(gw, sigfd);
+	stop_workers(gw, gw->n_workers);
+	zg_info("event=stopped");
+	rc = ZG_EXIT_OK;
+out:
+	if (sigfd >= 0)
+		close(sigfd);
+	if (gw) {
+		if (gw->main_wake_fd >= 0)
+			close(gw->main_wake_fd);
+		zg_snapshot_unref(gw->current);
+		pthread_mutex_destroy(&gw->snap_lock);
+	}
+	free(errs);
+	free(gw);
+	return rc;
+}

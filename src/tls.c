@@ -1,0 +1,413 @@
+/* tls.c - SSL_CTX construction, handshake verdicts, peer identity. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "policy.h"
+#include "profile.h"
+#include "tls.h"
+
+static int verdict_index = -1;
+static pthread_once_t verdict_once = PTHREAD_ONCE_INIT;
+
+/* The ex_data slot is process-wide but written once, before any worker
+ * starts; afterwards it is a constant. */
+static void verdict_index_init(void)
+{
+	verdict_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static int tls_index(void)
+{
+	pthread_once(&verdict_once, verdict_index_init);
+	return verdict_index;
+}
+
+static void openssl_error(char *out, size_t cap)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e)
+		ERR_error_string_n(e, out, cap);
+	else
+		snprintf(out, cap, "unknown OpenSSL error");
+	ERR_clear_error();
+}
+
+static void set_verdict(struct zg_tls_verdict *v, enum zg_reason r, const char *what, const char *arg)
+{
+	if (v->reason != ZG_R_OK)
+		return; /* keep the first failing rule */
+	v->reason = r;
+	snprintf(v->detail, sizeof(v->detail), "%s%s", what, arg);
+}
+
+static int has_uri_san(X509 *cert, const char *uri)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int found = 0;
+
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && !found; i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type != GEN_URI)
+			continue;
+		const ASN1_IA5STRING *s = gn->d.uniformResourceIdentifier;
+		found = (size_t)s->length == strlen(uri) && memcmp(s->data, uri, (size_t)s->length) == 0;
+	}
+	GENERAL_NAMES_free(names);
+	return found;
+}
+
+/* Runs for every certificate of the peer's chain, anchor first. OpenSSL's
+ * own checks (signature, validity, CRL, host name) arrive as !ok; our rules
+ * run once the whole chain verified, at depth 0. Returning 0 fails the
+ * handshake with an alert, so a refused peer learns nothing more. */
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct zg_tls_verdict *v = ssl ? SSL_get_ex_data(ssl, tls_index()) : NULL;
+	X509 *leaf;
+
+	if (!v)
+		return 0;
+	if (!ok) {
+		int err = X509_STORE_CTX_get_error(xs);
+		set_verdict(v, zg_policy_reason_from_x509(err), "", X509_verify_cert_error_string(err));
+		return 0;
+	}
+	if (X509_STORE_CTX_get_error_depth(xs) != 0)
+		return 1;
+	leaf = X509_STORE_CTX_get_current_cert(xs);
+	if (v->expect_uri && !has_uri_san(leaf, v->expect_uri)) {
+		set_verdict(v, ZG_R_TLS_NAME_MISMATCH, "no URI SAN ", v->expect_uri);
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH);
+		return 0;
+	}
+	return 1;
+}
+
+static int load_crls(X509_STORE *store, const struct zg_conf *c, struct zg_errlist *errs)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < c->tls.n_crl; i++) {
+		BIO *b = BIO_new_file(c->tls.crl[i], "r");
+		X509_CRL *crl;
+		unsigned n = 0;
+		char why[256];
+
+		if (!b) {
+			openssl_error(why, sizeof(why));
+			zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "%s: %s", c->tls.crl[i], why);
+			rc = -1;
+			continue;
+		}
+		while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+			int added = X509_STORE_add_crl(store, crl);
+			X509_CRL_free(crl);
+			if (!added)
+				break;
+			n++;
+		}
+		ERR_clear_error(); /* the loop ends on "no start line" */
+		BIO_free(b);
+		if (n == 0) {
+			zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "%s: no PEM CRL in file",
+				       c->tls.crl[i]);
+			rc = -1;
+		}
+	}
+	if (c->tls.n_crl)
+		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	return rc;
+}
+
+static int load_chain_file(SSL_CTX *ctx, const struct zg_conf *c, struct zg_errlist *errs)
+{
+	BIO *b;
+	X509 *x;
+	char why[256];
+
+	if (!c->tls.chain[0])
+		return 0;
+	b = BIO_new_file(c->tls.chain, "r");
+	if (!b) {
+		openssl_error(why, sizeof(why));
+		zg_errlist_add(errs, c->path, c->tls.line_chain, "chain", "%s: %s", c->tls.chain, why);
+		return -1;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (!SSL_CTX_add0_chain_cert(ctx, x)) {
+			X509_free(x);
+			BIO_free(b);
+			openssl_error(why, sizeof(why));
+			zg_errlist_add(errs, c->path, c->tls.line_chain, "chain", "%s: %s", c->tls.chain, why);
+			return -1;
+		}
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	return 0;
+}
+
+/* What every zonegate SSL_CTX shares: profile, our certificate and key,
+ * the trust anchors and CRLs, and the verify callback. */
+static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
+			   const struct zg_conf_route *r, struct zg_errlist *errs)
+{
+	const char *pname = r->profile[0] ? r->profile : c->tls.profile;
+	const struct zg_profile *p = zg_profile_find(pname);
+	SSL_CTX *ctx = SSL_CTX_new(method);
+	X509_STORE *store;
+	char why[256];
+	int bad = 0;
+
+	if (!ctx) {
+		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: out of memory", r->name);
+		return NULL;
+	}
+	if (!p || zg_profile_apply(ctx, p, why, sizeof(why)) < 0) {
+		zg_errlist_add(errs, c->path, r->line, "profile", "route %s: profile %s: %s", r->name, pname,
+			       p ? why : "unknown profile");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls.certificate) != 1) {
+		openssl_error(why, sizeof(why));
+		zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate", "%s: %s",
+			       c->tls.certificate, why);
+		bad = 1;
+	}
+	if (load_chain_file(ctx, c, errs) < 0)
+		bad = 1;
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->tls.key, SSL_FILETYPE_PEM) != 1) {
+		openssl_error(why, sizeof(why));
+		zg_errlist_add(errs, c->path, c->tls.line_key, "key", "%s: %s", c->tls.key, why);
+		bad = 1;
+	} else if (!bad && SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		zg_errlist_add(errs, c->path, c->tls.line_key, "key",
+			       "%s does not match the certificate %s", c->tls.key, c->tls.certificate);
+		bad = 1;
+	}
+	if (c->tls.trust_anchors[0] &&
+	    SSL_CTX_load_verify_locations(ctx, c->tls.trust_anchors, NULL) != 1) {
+		openssl_error(why, sizeof(why));
+		zg_errlist_add(errs, c->path, c->tls.line_trust_anchors, "trust_anchors", "%s: %s",
+			       c->tls.trust_anchors, why);
+		bad = 1;
+	}
+	store = SSL_CTX_get_cert_store(ctx);
+	X509_STORE_set_flags(store, X509_V_FLAG_X509_STRICT);
+	if (load_crls(store, c, errs) < 0)
+		bad = 1;
+	if (bad)
+		goto fail;
+	SSL_CTX_set_verify_depth(ctx, (int)c->tls.verify_depth);
+	/* Partial writes let relay.c hand over whatever fits; the buffer may
+	 * move between retries; idle connections give their buffers back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_read_ahead(ctx, 1);
+	/* A FIN without close_notify ends the stream (relay.c) without putting
+	 * the SSL in an error state, so the other direction can still finish. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
+			   struct zg_errlist *errs)
+{
+	SSL_CTX *ctx = ctx_common(TLS_server_method(), c, r, errs);
+	STACK_OF(X509_NAME) *cas;
+
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	/* Tell clients which CAs we accept, so multi-certificate devices pick
+	 * the right one. */
+	cas = SSL_load_client_CA_file(c->tls.trust_anchors);
+	if (cas)
+		SSL_CTX_set_client_CA_list(ctx, cas);
+	ERR_clear_error();
+	/* Sessions resume only on the route that verified them. */
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)r->name,
+				       (unsigned)strnlen(r->name, SSL_MAX_SID_CTX_LENGTH));
+	if (c->tls.session_cache) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(ctx, (long)c->tls.session_cache_size);
+		SSL_CTX_set_timeout(ctx, (long)c->tls.session_timeout_s);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
+	/* Without tickets, TLS 1.3 resumption uses the server-side cache
+	 * (stateful tickets): cheaper than decrypting a ticket and re-parsing
+	 * the client certificate in it. */
+	if (!c->tls.session_tickets) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		if (!c->tls.session_cache)
+			SSL_CTX_set_num_tickets(ctx, 0);
+	}
+	return ctx;
+}
+
+SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
+			   struct zg_errlist *errs)
+{
+	SSL_CTX *ctx = ctx_common(TLS_client_method(), c, r, errs);
+
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	return ctx;
+}
+
+SSL *zg_tls_server_new(SSL_CTX *ctx, int fd, struct zg_tls_verdict *v)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (!ssl)
+		return NULL;
+	if (!SSL_set_fd(ssl, fd) || !SSL_set_ex_data(ssl, tls_index(), v)) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+static int is_uri(const char *name)
+{
+	return strncmp(name, "urn:", 4) == 0 || strstr(name, "://") != NULL;
+}
+
+SSL *zg_tls_client_new(SSL_CTX *ctx, int fd, const char *server_name, struct zg_tls_verdict *v)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (!ssl)
+		return NULL;
+	if (!SSL_set_fd(ssl, fd) || !SSL_set_ex_data(ssl, tls_index(), v))
+		goto fail;
+	if (is_uri(server_name)) {
+		v->expect_uri = server_name;
+	} else {
+		/* DNS SANs only: a CN that looks like a host name is no identity. */
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+					       X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (!SSL_set1_host(ssl, server_name))
+			goto fail;
+		if (!SSL_set_tlsext_host_name(ssl, server_name))
+			goto fail;
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+fail:
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+static enum zg_reason reason_from_ssl_lib(int r)
+{
+	switch (r) {
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_NO_PROTOCOLS_AVAILABLE:
+	case SSL_R_VERSION_TOO_LOW:
+	case SSL_R_WRONG_SSL_VERSION:
+		return ZG_R_TLS_VERSION;
+	case SSL_R_NO_SHARED_CIPHER:
+	case SSL_R_NO_SHARED_GROUPS:
+	case SSL_R_NO_SUITABLE_KEY_SHARE:
+	case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+	case SSL_R_NO_CIPHERS_AVAILABLE:
+		return ZG_R_TLS_CIPHER;
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+		return ZG_R_TLS_NO_PEER_CERT;
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+		return ZG_R_TLS_UNTRUSTED;
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_HTTPS_PROXY_REQUEST:
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_RECORD_LENGTH_MISMATCH:
+		return ZG_R_TLS_NOT_TLS;
+	default:
+		/* SSL_R_SSLV3_ALERT_* and SSL_R_TLSV1_ALERT_* are 1000 + alert */
+		if (r >= SSL_AD_REASON_OFFSET && r < SSL_AD_REASON_OFFSET + 256)
+			return ZG_R_TLS_PEER_ALERT;
+		return ZG_R_TLS_PROTOCOL;
+	}
+}
+
+enum zg_reason zg_tls_handshake_reason(SSL *ssl, int ssl_err, const struct zg_tls_verdict *v,
+				       char *detail, size_t cap)
+{
+	unsigned long e = ERR_peek_error();
+	enum zg_reason r;
+
+	(void)ssl;
+	if (v->reason != ZG_R_OK) {
+		snprintf(detail, cap, "%s", v->detail);
+		ERR_clear_error();
+		return v->reason;
+	}
+	if (e == 0) {
+		snprintf(detail, cap, "%s", ssl_err == SSL_ERROR_SYSCALL ? "connection closed during handshake"
+									  : "handshake failed");
+		return ssl_err == SSL_ERROR_SYSCALL ? ZG_R_TLS_PROTOCOL : ZG_R_TLS_PROTOCOL;
+	}
+	r = ERR_GET_LIB(e) == ERR_LIB_SSL ? reason_from_ssl_lib(ERR_GET_REASON(e)) : ZG_R_TLS_PROTOCOL;
+	snprintf(detail, cap, "%s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "?");
+	ERR_clear_error();
+	return r;
+}
+
+static void append(char *out, size_t cap, size_t *o, const char *prefix, const unsigned char *s, int n)
+{
+	int k = snprintf(out + *o, cap - *o, "%s%s%.*s", *o ? "," : "", prefix, n, (const char *)s);
+
+	if (k > 0)
+		*o = (size_t)k + *o >= cap ? cap - 1 : *o + (size_t)k;
+}
+
+void zg_tls_peer_identity(SSL *ssl, char *subject, size_t scap, char *sans, size_t ncap)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	GENERAL_NAMES *names;
+	BIO *b;
+	size_t o = 0;
+	int n;
+
+	subject[0] = '\0';
+	sans[0] = '\0';
+	if (!peer)
+		return;
+	b = BIO_new(BIO_s_mem());
+	if (b) {
+		if (X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+			n = BIO_read(b, subject, (int)scap - 1);
+			subject[n > 0 ? n : 0] = '\0';
+		}
+		BIO_free(b);
+	}
+	names = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type == GEN_DNS)
+			append(sans, ncap, &o, "DNS:", gn->d.dNSName->data, gn->d.dNSName->length);
+		else if (gn->type == GEN_URI)
+			append(sans, ncap, &o, "URI:", gn->d.uniformResourceIdentifier->data,
+			       gn->d.uniformResourceIdentifier->length);
+	}
+	GENERAL_NAMES_free(names);
+	ERR_clear_error();
+}

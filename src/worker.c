@@ -1,0 +1,316 @@
+/* worker.c - see worker.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "log.h"
+#include "worker.h"
+
+#define EVENTS_PER_WAIT 256
+#define ACCEPTS_PER_EVENT 64
+#define TICK_MS 200 /* granularity of timeouts */
+#define LISTEN_BACKLOG 1024
+
+void zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = side};
+
+	if (side->registered && side->interest == events)
+		return;
+	if (!side->registered) {
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, side->fd, &ev) == 0)
+			side->registered = 1;
+		else
+			zg_err("event=epoll_failed op=add error=%s", strerror(errno));
+	} else if (events == 0 && side->eof && side->shut) {
+		(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, side->fd, NULL);
+		side->registered = 0;
+	} else if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, side->fd, &ev) < 0) {
+		zg_err("event=epoll_failed op=mod error=%s", strerror(errno));
+	}
+	side->interest = events;
+}
+
+void zg_worker_conn_closed(struct zg_worker *w, struct zg_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	c->prev = NULL;
+	c->next = w->closed;
+	w->closed = c;
+}
+
+static void free_closed(struct zg_worker *w)
+{
+	while (w->closed) {
+		struct zg_conn *c = w->closed;
+		w->closed = c->next;
+		zg_conn_free(c);
+	}
+}
+
+static int listener_open(struct zg_worker *w, struct zg_listener *l, const struct zg_route_rt *rt)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+	char why[128], a[64];
+
+	l->magic = ZG_LISTENER_MAGIC;
+	l->addr = rt->listen;
+	l->route = rt;
+	l->keep = 1;
+	l->fd = zg_listen_socket(&rt->listen, LISTEN_BACKLOG, why, sizeof(why));
+	zg_sockaddr_format((const struct sockaddr *)&rt->listen.ss, a, sizeof(a));
+	if (l->fd < 0) {
+		zg_err("event=listen_failed route=%s addr=%s worker=%u error=%s", rt->conf->name, a,
+		       w->index, why);
+		return -1;
+	}
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
+		zg_err("event=listen_failed route=%s addr=%s worker=%u error=%s", rt->conf->name, a,
+		       w->index, strerror(errno));
+		close(l->fd);
+		l->fd = -1;
+		return -1;
+	}
+	zg_debug("event=listening route=%s addr=%s worker=%u", rt->conf->name, a, w->index);
+	return 0;
+}
+
+static struct zg_listener *listener_find(struct zg_worker *w, const struct zg_sockaddr *a)
+{
+	for (unsigned i = 0; i < w->n_listeners; i++) {
+		struct zg_listener *l = &w->listeners[i];
+		if (!l->keep && l->fd >= 0 && l->addr.len == a->len && memcmp(&l->addr.ss, &a->ss, a->len) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+static void listeners_close_all(struct zg_worker *w)
+{
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].fd >= 0)
+			close(w->listeners[i].fd);
+	free(w->listeners);
+	w->listeners = NULL;
+	w->n_listeners = 0;
+}
+
+/* Make the listeners match @snap: keep the sockets whose address stays (so
+ * connections queued in them are not reset), open new ones, close the rest. */
+static int listeners_reconcile(struct zg_worker *w, struct zg_snapshot *snap)
+{
+	struct zg_listener *next = calloc(snap->n_routes ? snap->n_routes : 1, sizeof(*next));
+	unsigned n = 0;
+	int rc = 0;
+
+	if (!next) {
+		zg_err("event=reload_worker_failed worker=%u reason=no_memory", w->index);
+		return -1;
+	}
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		w->listeners[i].keep = 0;
+	for (unsigned i = 0; i < snap->n_routes; i++) {
+		const struct zg_route_rt *rt = &snap->routes[i];
+		struct zg_listener *old = listener_find(w, &rt->listen);
+		if (old) {
+			old->keep = 1;
+			next[n] = *old;
+			next[n].route = rt;
+		} else if (listener_open(w, &next[n], rt) < 0) {
+			rc = -1;
+			continue;
+		}
+		n++;
+	}
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		if (!w->listeners[i].keep && w->listeners[i].fd >= 0)
+			close(w->listeners[i].fd);
+	/* epoll data points at listener structs: re-point the kept ones. */
+	for (unsigned i = 0; i < n; i++) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &next[i]};
+		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, next[i].fd, &ev) < 0)
+			zg_err("event=epoll_failed op=mod error=%s", strerror(errno));
+	}
+	free(w->listeners);
+	w->listeners = next;
+	w->n_listeners = n;
+	return rc;
+}
+
+int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_gateway *gw,
+		   struct zg_snapshot *snap)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->gw = gw;
+	w->wake_magic = ZG_WAKE_MAGIC;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->epfd < 0 || w->wake_fd < 0) {
+		zg_err("event=worker_failed worker=%u error=%s", index, strerror(errno));
+		return -1;
+	}
+	ev.data.ptr = &w->wake_magic;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
+		zg_err("event=worker_failed worker=%u error=%s", index, strerror(errno));
+		return -1;
+	}
+	w->snap = zg_snapshot_ref(snap);
+	w->now_ms = zg_now_ms();
+	return listeners_reconcile(w, snap);
+}
+
+void zg_worker_wake(struct zg_worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		zg_err("event=wake_failed worker=%u error=%s", w->index, strerror(errno));
+}
+
+static void accept_some(struct zg_worker *w, struct zg_listener *l)
+{
+	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+		struct zg_sockaddr peer = {.len = sizeof(peer.ss)};
+		int fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				zg_warn("event=accept_failed route=%s error=%s", l->route->conf->name,
+					strerror(errno));
+			return;
+		}
+		zg_conn_start(w, w->snap, l->route, fd, &peer);
+	}
+}
+
+static void drain_start(struct zg_worker *w)
+{
+	w->draining = 1;
+	listeners_close_all(w);
+}
+
+static void close_all(struct zg_worker *w, enum zg_reason why)
+{
+	while (w->conns)
+		zg_conn_close(w->conns, why, NULL);
+	free_closed(w);
+}
+
+/* The gateway woke us: a new snapshot, a drain or a stop. */
+static void on_wake(struct zg_worker *w)
+{
+	uint64_t v;
+	struct zg_snapshot *s;
+	int state = atomic_load(&w->gw->state);
+
+	if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		zg_err("event=wake_failed worker=%u error=%s", w->index, strerror(errno));
+	if (state == ZG_GW_STOPPING) {
+		listeners_close_all(w);
+		close_all(w, ZG_R_SHUTDOWN);
+		return;
+	}
+	if (state == ZG_GW_DRAINING) {
+		if (!w->draining)
+			drain_start(w);
+		return;
+	}
+	s = zg_gateway_snapshot(w->gw);
+	if (s->generation == w->snap->generation) {
+		zg_snapshot_unref(s);
+		return;
+	}
+	(void)listeners_reconcile(w, s);
+	zg_snapshot_unref(w->snap);
+	w->snap = s;
+}
+
+static void tick(struct zg_worker *w)
+{
+	struct zg_conn *c = w->conns, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		zg_conn_check_deadline(c, w->now_ms);
+	}
+	if (w->draining && w->now_ms >= atomic_load(&w->gw->drain_deadline_ms))
+		close_all(w, ZG_R_DRAIN_DEADLINE);
+}
+
+static void dispatch(struct zg_worker *w, struct epoll_event *ev)
+{
+	uint32_t magic = *(uint32_t *)ev->data.ptr;
+
+	if (magic == ZG_SIDE_MAGIC) {
+		struct zg_side *s = ev->data.ptr;
+		if (s->conn->magic == ZG_CONN_MAGIC)
+			zg_conn_event(s->conn, s, ev->events);
+	} else if (magic == ZG_LISTENER_MAGIC) {
+		accept_some(w, ev->data.ptr);
+	} else if (magic == ZG_WAKE_MAGIC) {
+		w->wake_pending = 1; /* handled after the batch: it may free listeners */
+	}
+}
+
+void *zg_worker_main(void *arg)
+{
+	struct zg_worker *w = arg;
+	struct epoll_event evs[EVENTS_PER_WAIT];
+	uint64_t next_tick = zg_now_ms() + TICK_MS;
+
+	for (;;) {
+		int n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, TICK_MS);
+		if (n < 0 && errno != EINTR) {
+			zg_err("event=epoll_failed op=wait worker=%u error=%s", w->index, strerror(errno));
+			break;
+		}
+		w->now_ms = zg_now_ms();
+		for (int i = 0; i < n; i++)
+			dispatch(w, &evs[i]);
+		/* Only now, with no handler on the stack and no event of this
+		 * batch left to look at them, are closed connections freed. */
+		free_closed(w);
+		if (w->wake_pending) {
+			w->wake_pending = 0;
+			on_wake(w);
+		}
+		if (w->now_ms >= next_tick) {
+			tick(w);
+			free_closed(w);
+			next_tick = w->now_ms + TICK_MS;
+		}
+		if (atomic_load(&w->gw->state) == ZG_GW_STOPPING && !w->conns)
+			break;
+		if (w->draining && !w->conns)
+			break;
+	}
+	listeners_close_all(w);
+	close_all(w, ZG_R_SHUTDOWN);
+	atomic_fetch_sub(&w->gw->workers_running, 1);
+	zg_gateway_worker_exited(w->gw);
+	return NULL;
+}
+
+void zg_worker_fini(struct zg_worker *w)
+{
+	listeners_close_all(w);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	zg_snapshot_unref(w->snap);
+	w->snap = NULL;
+}

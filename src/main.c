@@ -15,6 +15,7 @@ static int cmd_version(int argc, char **argv);
 static const struct command commands[] = {
 	{"run", zg_cmd_run, "serve the routes of a configuration file"},
 	{"check", zg_cmd_check, "validate a configuration file and print its effective settings"},
+	{"check-cert", zg_cmd_check_cert, "check a certificate chain against every policy rule"},
 	{"version", cmd_version, "print the version and the OpenSSL it runs on"},
 };
 

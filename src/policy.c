@@ -161,6 +161,11 @@ enum zg_reason zg_rule_validity(X509 *x, time_t now, unsigned skew_s, char *deta
 
 enum zg_reason zg_rule_leaf_not_ca(X509 *leaf, char *detail, size_t cap)
 {
+	/* X509_check_ca() answers "may this sign certificates", which a keyUsage
+	 * without keyCertSign denies; the rule is about what the certificate
+	 * claims to be, so cA=TRUE alone fails it. */
+	if (X509_get_extension_flags(leaf) & EXFLAG_CA)
+		return say(ZG_R_CERT_LEAF_IS_CA, detail, cap, "basicConstraints cA=TRUE");
 	switch (X509_check_ca(leaf)) {
 	case 0:
 		return pass(detail, cap);
@@ -488,6 +493,8 @@ static const struct zg_policy_rule rules[] = {
 	 {ZG_R_CERT_CHAIN_TOO_DEEP}},
 	{"revocation", "not revoked; issuer CRL present, valid and fresh",
 	 {ZG_R_TLS_CERT_REVOKED, ZG_R_CRL_STALE, ZG_R_CRL_MISSING, ZG_R_CRL_INVALID}},
+	{"server_name", "a DNS or URI SAN matches the expected server name",
+	 {ZG_R_TLS_NAME_MISMATCH}},
 };
 
 const struct zg_policy_rule *zg_policy_rules(size_t *n)

@@ -49,6 +49,7 @@ def test_socat_plain_traffic_through_wrap(site_pair, echo_server):
                         input=data, capture_output=True, timeout=60)
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout == data
+    util.wait_until(lambda: echo.digests, 10, what="the service to see the client's EOF")
     assert echo.digests == [hashlib.sha256(data).hexdigest()]
     ev = a.wait_for_event("conn_close", route="out")[0]
     assert int(ev["bytes_in"]) == len(data) and int(ev["bytes_out"]) == len(data)
@@ -99,6 +100,7 @@ def test_one_gib_checksummed_end_to_end(site_pair, echo_server):
     assert not err, err
     assert n == GIB, f"received {n} of {GIB} bytes"
     assert got.hexdigest() == sent.hexdigest()
+    util.wait_until(lambda: echo.digests, 10, what="the service to see the client's EOF")
     assert echo.digests == [sent.hexdigest()]
     for gw, route in ((a, "out"), (b, "in")):
         ev = gw.wait_for_event("conn_close", route=route)[0]

@@ -66,7 +66,7 @@ def test_sighup_good_file_adds_route_live_connection_survives(pki, gateway, port
         msg = b"after reload %d\n" % i
         assert util.echo_roundtrip(live, msg) == msg
     live.close()
-    ev = gw.wait_for_event("conn_close", count=3, route="in1")
+    ev = gw.wait_for_event("conn_close", count=2, route="in1")
     assert all(e["reason"] != "shutdown" for e in ev)
     assert not gw.events("refused")
 

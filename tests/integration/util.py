@@ -369,6 +369,7 @@ class SClient:
             self.proc.stdin.close()
         except BrokenPipeError:
             pass
+        self.proc.stdin = None  # communicate() must not flush it again
         try:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

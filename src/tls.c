@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -12,6 +13,7 @@
 #include "tls.h"
 
 static int verdict_index = -1;
+static int profile_index = -1; /* SSL_CTX ex_data: the route's zg_profile */
 static pthread_once_t verdict_once = PTHREAD_ONCE_INIT;
 
 /* The ex_data slot is process-wide but written once, before any worker
@@ -19,6 +21,13 @@ static pthread_once_t verdict_once = PTHREAD_ONCE_INIT;
 static void verdict_index_init(void)
 {
 	verdict_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	profile_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static int ctx_profile_index(void)
+{
+	pthread_once(&verdict_once, verdict_index_init);
+	return profile_index;
 }
 
 static int tls_index(void)
@@ -62,6 +71,28 @@ static int has_uri_san(X509 *cert, const char *uri)
 	return found;
 }
 
+/* Every certificate-policy rule (policy.h) on the chain OpenSSL just
+ * verified; the first failing rule becomes the verdict. The peer is a
+ * client on a server SSL and a server on a client SSL. */
+static int policy_ok(SSL *ssl, X509_STORE_CTX *xs, struct zg_tls_verdict *v)
+{
+	struct zg_policy_params pp = {0};
+	struct zg_policy_verdict pv;
+	const struct zg_policy_finding *f;
+
+	pp.profile = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_profile_index());
+	pp.role = SSL_is_server(ssl) ? ZG_ROLE_CLIENT : ZG_ROLE_SERVER;
+	pp.now = time(NULL);
+	pp.max_depth = (unsigned)SSL_get_verify_depth(ssl);
+	/* Revocation stays with OpenSSL (CRL_CHECK_ALL on the store). */
+	if (zg_policy_check_chain(X509_STORE_CTX_get0_chain(xs), &pp, &pv) == 0)
+		return 1;
+	f = zg_policy_first_failure(&pv);
+	set_verdict(v, f ? f->reason : ZG_R_TLS_UNTRUSTED, "", f ? f->detail : "policy");
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
 /* Runs for every certificate of the peer's chain, anchor first. OpenSSL's
  * own checks (signature, validity, CRL, host name) arrive as !ok; our rules
  * run once the whole chain verified, at depth 0. Returning 0 fails the
@@ -87,7 +118,29 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH);
 		return 0;
 	}
-	return 1;
+	return policy_ok(ssl, xs, v);
+}
+
+/* A cached session must not outlive the certificate it authenticated:
+ * cap its lifetime at the peer's notAfter, so an expired certificate cannot
+ * come back by resumption. Revocation needs no cap: a CRL reload builds
+ * new SSL_CTXs, whose session caches start empty. Returns 0: the internal
+ * cache keeps the session, we take no reference. */
+static int cap_session_lifetime(SSL *ssl, SSL_SESSION *sess)
+{
+	X509 *peer = SSL_SESSION_get0_peer(sess);
+	time_t now = time(NULL);
+	int days = 0, secs = 0;
+	long left;
+
+	(void)ssl;
+	if (!peer || !ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(peer)))
+		return 0;
+	/* The timeout counts from the session's creation time. */
+	left = (long)days * 86400 + secs + (long)(now - SSL_SESSION_get_time(sess));
+	if (left < SSL_SESSION_get_timeout(sess))
+		SSL_SESSION_set_timeout(sess, left > 1 ? left : 1);
+	return 0;
 }
 
 static int load_crls(X509_STORE *store, const struct zg_conf *c, struct zg_errlist *errs)
@@ -175,6 +228,8 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 			       p ? why : "unknown profile");
 		goto fail;
 	}
+	/* The profile tables are static and never written through this. */
+	SSL_CTX_set_ex_data(ctx, ctx_profile_index(), (void *)p);
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls.certificate) != 1) {
 		openssl_error(why, sizeof(why));
 		zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate", "%s: %s",
@@ -243,6 +298,7 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 		SSL_CTX_sess_set_cache_size(ctx, (long)c->tls.session_cache_size);
 		SSL_CTX_set_timeout(ctx, (long)c->tls.session_timeout_s);
+		SSL_CTX_sess_set_new_cb(ctx, cap_session_lifetime);
 	} else {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	}

@@ -78,6 +78,28 @@ enum zg_class {
 	X(CRL_STALE, ALERT, "crl_stale", "the issuer's CRL is past its nextUpdate")     \
 	X(CRL_MISSING, ALERT, "crl_missing", "no CRL loaded for a CA that requires one") \
 	X(CRL_INVALID, ALERT, "crl_invalid", "a CRL for the issuer does not verify with its key") \
+	/* participant directory: binding of addresses to certificate identities */    \
+	X(DIR_UNKNOWN_ADDR, POLICY, "directory_unknown_address",                       \
+	  "address belongs to no participant of the directory")                        \
+	X(DIR_IDENTITY_MISMATCH, POLICY, "directory_identity_mismatch",                \
+	  "certificate belongs to another participant than the address, or to none")   \
+	X(DIR_PEER_NOT_ALLOWED, POLICY, "directory_peer_not_allowed",                  \
+	  "participant is not in the route's peers")                                   \
+	X(DIR_STALE, POLICY, "directory_stale", "directory in force has expired")      \
+	X(DIR_PARTICIPANT_LIMIT, LIMIT, "directory_participant_limit",                 \
+	  "participant's max_connections reached")                                     \
+	X(DIR_UNREADABLE, INTERNAL, "directory_unreadable",                            \
+	  "directory, signature or public key file cannot be read")                    \
+	X(DIR_UNSIGNED, INTERNAL, "directory_unsigned", "directory has no signature")  \
+	X(DIR_BAD_SIGNATURE, INTERNAL, "directory_bad_signature",                      \
+	  "directory signature does not verify with the configured public key")        \
+	X(DIR_MALFORMED, INTERNAL, "directory_malformed",                              \
+	  "directory is not valid JSON of the expected format")                        \
+	X(DIR_EXPIRED, INTERNAL, "directory_expired", "directory is past its expires time") \
+	X(DIR_NOT_YET_VALID, INTERNAL, "directory_not_yet_valid",                      \
+	  "directory issued_at lies in the future")                                    \
+	X(DIR_ROLLBACK, INTERNAL, "directory_rollback",                                \
+	  "directory serial is older than the one in force, or reused for other content") \
 	/* configuration */                                                             \
 	X(CONF_SYNTAX, INTERNAL, "config_error", "configuration rejected")
 

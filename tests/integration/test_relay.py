@@ -150,7 +150,6 @@ def test_service_half_close_still_gets_client_data(site_pair, echo_server):
 def test_ipv6_listen_and_connect(site_pair, echo_server):
     echo = echo_server("::1")
     a, b, a_port = site_pair(echo.addr, host="::1")
-    assert a.wait_for_event("listening", route="out")[0]["addr"] == f"[::1]:{a_port}"
     s = socket.create_connection(("::1", a_port), timeout=10)
     assert util.echo_roundtrip(s, b"over IPv6\n") == b"over IPv6\n"
     s.close()

@@ -19,5 +19,6 @@ enum zg_exit {
 int zg_cmd_run(int argc, char **argv);   /* cmd_run.c */
 int zg_cmd_check(int argc, char **argv); /* cmd_run.c */
 int zg_cmd_check_cert(int argc, char **argv); /* cmd_check_cert.c */
+int zg_cmd_audit(int argc, char **argv); /* cmd_audit.c */
 
 #endif

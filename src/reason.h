@@ -42,6 +42,8 @@ enum zg_class {
 	X(ROUTE_LIMIT, LIMIT, "route_max_connections", "route max_connections reached") \
 	X(GLOBAL_LIMIT, LIMIT, "global_max_connections", "gateway max_connections reached") \
 	X(NO_MEMORY, INTERNAL, "no_memory", "out of memory")                            \
+	X(AUDIT_SPOOL_FULL, LIMIT, "audit_spool_full",                                  \
+	  "audit spool full and full_policy is refuse-new-connections")                 \
 	/* channel (address) layer */                                                   \
 	X(ADDR_NOT_ALLOWED, POLICY, "source_not_allowed",                               \
 	  "source address not in the route's allow_from prefixes")                      \

@@ -96,9 +96,18 @@ struct zg_conf *zg_conf_load(const char *path, struct zg_errlist *errs);
 
 /* Parse configuration text already in memory; @name stands for the file in
  * messages. Does no I/O except the checks on files the config names (key
- * file readable, not group/world-readable). Same result contract as
+ * file readable, not world-readable). Same result contract as
  * zg_conf_load. */
 struct zg_conf *zg_conf_parse(const char *text, const char *name, struct zg_errlist *errs);
+
+/* Flags for zg_conf_parse_flags(). */
+#define ZG_CONF_NO_FILE_CHECKS 0x1u /* skip every check on named files: pure, for fuzzing */
+
+/* zg_conf_parse with @flags. Relative paths in @text are resolved against
+ * the directory part of @name. The gateway name stays "" when not given
+ * (zg_conf_load fills in the host name). */
+struct zg_conf *zg_conf_parse_flags(const char *text, const char *name, unsigned flags,
+				    struct zg_errlist *errs);
 
 void zg_conf_free(struct zg_conf *conf);
 

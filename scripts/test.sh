@@ -55,7 +55,7 @@ else
 	extra_fail "build of $build"
 fi
 say "build $asan (ASan + UBSan)"
-if setup "$asan" --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false &&
+if setup "$asan" --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false &&
 	ninja -C "$asan"; then
 	built+=("$asan")
 else

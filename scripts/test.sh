@@ -77,9 +77,10 @@ done
 run_pytest() {
 	local name=$1 bin=$2
 	shift 2
+	[[ $bin == /* ]] || bin=$root/$bin
 	say "integration tests ($name) against $bin"
 	# shellcheck disable=SC2086
-	ZONEGATE_BIN="$root/$bin" timeout --signal=TERM 2700 \
+	ZONEGATE_BIN="$bin" timeout --signal=TERM 2700 \
 		/usr/bin/python3 -m pytest -p no:cacheprovider -rfE --timeout=600 \
 		--junitxml="$results/pytest-$name.xml" -o junit_family=xunit2 \
 		-o junit_suite_name="integration-$name" ${PYTEST_ARGS:-} "$@"

@@ -205,3 +205,33 @@ def test_thousand_concurrent_connections(site_pair, echo_server):
     b.wait_for_event("conn_close", count=n, timeout=60, route="in")
     assert not a.events("refused") and not b.events("refused")
     print(f"{n} concurrent connections through wrap->unwrap in {elapsed:.1f}s")
+
+
+def test_bridge_between_wrap_and_unwrap(pki, gateway, port, echo_server):
+    """client -> A (wrap) -> M (bridge: mTLS in, mTLS out) -> B (unwrap) -> echo"""
+    from conftest import make_config
+    echo = echo_server()
+    a_port, m_port, b_port = port(), port(), port()
+    b = gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{b_port}",
+                                         "connect": echo.addr}}, name="site-b"), name="site-b")
+    m = gateway(make_config(pki, {"hop": {"mode": "bridge", "listen": f"127.0.0.1:{m_port}",
+                                          "connect": f"127.0.0.1:{b_port}",
+                                          "server_name": "site-b.zonegate.test"}},
+                            name="hub", leaf="site-b", alg="rsa"), name="hub")
+    a = gateway(make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{a_port}",
+                                          "connect": f"127.0.0.1:{m_port}",
+                                          "server_name": "site-b.zonegate.test",
+                                          "allow_from": "127.0.0.0/8"}},
+                            name="site-a", leaf="site-a"), name="site-a")
+    s = util.connect("127.0.0.1", a_port)
+    data = os.urandom(100_000)
+    s.sendall(data)
+    assert util.recv_exactly(s, len(data)) == data
+    s.close()
+    for gw, route in ((a, "out"), (m, "hop"), (b, "in")):
+        ev = gw.wait_for_event("conn_close", route=route)[0]
+        assert ev["tls"] == "TLSv1.3", ev
+        assert int(ev["bytes_in"]) == len(data) and int(ev["bytes_out"]) == len(data), ev
+    # each hop logs the certificate of its TLS client: M saw A (P-256), B saw M (RSA)
+    assert "CN=site-a.zonegate.test" in m.events("conn_close")[0]["subject"]
+    assert "OU=rsa" in b.events("conn_close")[0]["subject"]

@@ -62,6 +62,21 @@ void zg_audit_conf_defaults(struct zg_audit_conf *c)
 	c->io_timeout_ms = 5000;
 }
 
+static void inherit(char *dst, size_t cap, const char *src)
+{
+	if (!dst[0] && src)
+		snprintf(dst, cap, "%s", src);
+}
+
+void zg_audit_conf_inherit(struct zg_audit_conf *c, const char *certificate, const char *key,
+			   const char *trust_anchors, const char *profile)
+{
+	inherit(c->certificate, sizeof(c->certificate), certificate);
+	inherit(c->key, sizeof(c->key), key);
+	inherit(c->ca, sizeof(c->ca), trust_anchors);
+	inherit(c->profile, sizeof(c->profile), profile);
+}
+
 int zg_audit_transport_parse(const char *s, enum zg_audit_transport *out)
 {
 	if (strcmp(s, "tls") == 0)
@@ -469,10 +484,19 @@ struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *so
 		return NULL;
 	}
 	a->conf = *conf;
+	/* 0 = default, so a zeroed struct works as well as zg_audit_conf_defaults */
+	if (a->conf.queue_len == 0)
+		a->conf.queue_len = 4096;
 	if (a->conf.queue_len < 16)
 		a->conf.queue_len = 16;
+	if (a->conf.retry_max_ms == 0)
+		a->conf.retry_max_ms = 30000;
 	if (a->conf.retry_max_ms < RETRY_MIN_MS)
 		a->conf.retry_max_ms = RETRY_MIN_MS;
+	if (a->conf.io_timeout_ms == 0)
+		a->conf.io_timeout_ms = 5000;
+	if (a->conf.spool_max_bytes == 0)
+		a->conf.spool_max_bytes = 64ull << 20;
 	snprintf(a->source_id, sizeof(a->source_id), "%s", source_id);
 	atomic_init(&a->accepting, 1);
 	pthread_condattr_init(&ca);

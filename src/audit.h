@@ -67,6 +67,12 @@ struct zg_audit_conf {
 /* Fill @c with the defaults above (no sinks). */
 void zg_audit_conf_defaults(struct zg_audit_conf *c);
 
+/* Fill the syslog TLS settings left empty in @c from the gateway's [tls]
+ * section: client certificate, key, trust anchors (for the collector) and
+ * profile. NULL arguments are skipped. */
+void zg_audit_conf_inherit(struct zg_audit_conf *c, const char *certificate, const char *key,
+			   const char *trust_anchors, const char *profile);
+
 /* Parse "tls"/"udp", "refuse-new-connections"/"drop-oldest",
  * "alerts"/"connections"; -1 on anything else. */
 int zg_audit_transport_parse(const char *s, enum zg_audit_transport *out);

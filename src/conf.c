@@ -824,6 +824,115 @@ static const struct kw_type T_PATHS = {parse_paths, print_paths};
 static const struct kw_type T_ENDPOINT = {parse_endpoint, print_endpoint};
 static const struct kw_type T_PREFIXES = {parse_prefixes, print_prefixes};
 
+/* ---- [audit] (audit.h) ------------------------------------------------------ */
+
+static int parse_audit_enum(const struct kw *kw, const char *val, void *obj, char *why, size_t cap,
+			    int rc, const char *expected)
+{
+	(void)obj;
+	if (rc != 0)
+		snprintf(why, cap, "'%s' is not one of %s", shown(kw, val), expected);
+	return rc;
+}
+
+static int parse_audit_transport(const struct kw *kw, const char *val, void *obj,
+				 const struct pctx *pc, char *why, size_t cap)
+{
+	(void)pc;
+	return parse_audit_enum(kw, val, obj, why, cap,
+				zg_audit_transport_parse(val, field_of(obj, kw->off)), "tls, udp");
+}
+
+static void print_audit_transport(const struct kw *kw, const void *obj, FILE *out)
+{
+	print_kv(out, kw, *(const enum zg_audit_transport *)cfield_of(obj, kw->off) == ZG_AUDIT_UDP
+			      ? "udp" : "tls");
+}
+
+static int parse_audit_policy(const struct kw *kw, const char *val, void *obj,
+			      const struct pctx *pc, char *why, size_t cap)
+{
+	(void)pc;
+	return parse_audit_enum(kw, val, obj, why, cap,
+				zg_audit_full_policy_parse(val, field_of(obj, kw->off)),
+				"refuse-new-connections, drop-oldest");
+}
+
+static void print_audit_policy(const struct kw *kw, const void *obj, FILE *out)
+{
+	print_kv(out, kw, *(const enum zg_audit_full_policy *)cfield_of(obj, kw->off) ==
+				  ZG_AUDIT_DROP_OLDEST ? "drop-oldest" : "refuse-new-connections");
+}
+
+static int parse_audit_verbosity(const struct kw *kw, const char *val, void *obj,
+				 const struct pctx *pc, char *why, size_t cap)
+{
+	(void)pc;
+	return parse_audit_enum(kw, val, obj, why, cap,
+				zg_audit_verbosity_parse(val, field_of(obj, kw->off)),
+				"alerts, connections");
+}
+
+static void print_audit_verbosity(const struct kw *kw, const void *obj, FILE *out)
+{
+	print_kv(out, kw, *(const enum zg_audit_verbosity *)cfield_of(obj, kw->off) ==
+				  ZG_AUDIT_V_ALERTS ? "alerts" : "connections");
+}
+
+/* A byte count with an optional K, M or G suffix (powers of 1024), into a uint64_t. */
+static int parse_bytes(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+		       char *why, size_t cap)
+{
+	size_t n = strlen(val);
+	unsigned long long v, mul = 1;
+
+	(void)pc;
+	if (n > 0 && strchr("KMG", val[n - 1])) {
+		mul = val[n - 1] == 'K' ? 1ull << 10 : val[n - 1] == 'M' ? 1ull << 20 : 1ull << 30;
+		n--;
+	}
+	if (parse_ull(val, n, &v) < 0 || v > kw->max / mul || v * mul < kw->min) {
+		snprintf(why, cap, "'%s' is not a size in %llu..%llu bytes (suffix K, M or G allowed)",
+			 shown(kw, val), kw->min, kw->max);
+		return -1;
+	}
+	*(uint64_t *)field_of(obj, kw->off) = v * mul;
+	return 0;
+}
+
+static void print_bytes(const struct kw *kw, const void *obj, FILE *out)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%llu",
+		 (unsigned long long)*(const uint64_t *)cfield_of(obj, kw->off));
+	print_kv(out, kw, buf);
+}
+
+/* syslog_target: host:port, [v6]:port or host; checked fully when audit starts. */
+static int parse_hostport(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+			  char *why, size_t cap)
+{
+	(void)pc;
+	for (const char *p = val; *p; p++) {
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
+			snprintf(why, cap, "'%s' is not host:port", shown(kw, val));
+			return -1;
+		}
+	}
+	if (copy_str(field_of(obj, kw->off), kw->size, val, strlen(val)) < 0) {
+		snprintf(why, cap, "too long (max %zu characters)", kw->size - 1);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct kw_type T_AUDIT_TRANSPORT = {parse_audit_transport, print_audit_transport};
+static const struct kw_type T_AUDIT_POLICY = {parse_audit_policy, print_audit_policy};
+static const struct kw_type T_AUDIT_VERBOSITY = {parse_audit_verbosity, print_audit_verbosity};
+static const struct kw_type T_BYTES = {parse_bytes, print_bytes};
+static const struct kw_type T_HOSTPORT = {parse_hostport, print_str};
+
 #define SEC 1000ull
 #define MIN (60 * SEC)
 #define HOUR (60 * MIN)
@@ -888,6 +997,35 @@ static const struct kw route_kws[] = {
 	 0},
 };
 
+#define AU(f) offsetof(struct zg_audit_conf, f)
+
+/* certificate, key, ca and profile default to the [tls] ones when the audit
+ * thread starts (zg_audit_conf_inherit), not here. */
+static const struct kw audit_kws[] = {
+	{"syslog_target", &T_HOSTPORT, AU(syslog_target), STR(struct zg_audit_conf, syslog_target),
+	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"syslog_transport", &T_AUDIT_TRANSPORT, AU(transport), 0, NO_OFF, NO_OFF, 0, 0, "tls", 0},
+	{"syslog_certificate", &T_PATH, AU(certificate), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL,
+	 KW_FILE},
+	{"syslog_key", &T_PATH, AU(key), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL,
+	 KW_SECRET_FILE},
+	{"syslog_ca", &T_PATH, AU(ca), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, KW_FILE},
+	{"syslog_profile", &T_PROFILE, AU(profile), STR(struct zg_audit_conf, profile), NO_OFF, NO_OFF,
+	 0, 0, NULL, 0},
+	{"syslog_server_name", &T_HOSTPORT, AU(server_name), STR(struct zg_audit_conf, server_name),
+	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"file", &T_PATH, AU(file), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"spool_dir", &T_PATH, AU(spool_dir), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"spool_max_bytes", &T_BYTES, AU(spool_max_bytes), 0, NO_OFF, NO_OFF, 256ull << 10, 1ull << 40,
+	 "64M", 0},
+	{"full_policy", &T_AUDIT_POLICY, AU(full_policy), 0, NO_OFF, NO_OFF, 0, 0,
+	 "refuse-new-connections", 0},
+	{"verbosity", &T_AUDIT_VERBOSITY, AU(verbosity), 0, NO_OFF, NO_OFF, 0, 0, "connections", 0},
+	{"queue_length", &T_UINT, AU(queue_len), 0, NO_OFF, NO_OFF, 16, 1u << 20, "4096", 0},
+	{"retry_max", &T_DUR_MS, AU(retry_max_ms), 0, NO_OFF, NO_OFF, 250, HOUR, "30s", 0},
+	{"io_timeout", &T_DUR_MS, AU(io_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN, "5s", 0},
+};
+
 #define N_KWS(t) (sizeof(t) / sizeof((t)[0]))
 _Static_assert(N_KWS(gateway_kws) <= KW_MAX, "gateway_kws too long");
 _Static_assert(N_KWS(tls_kws) <= KW_MAX, "tls_kws too long");
@@ -909,6 +1047,7 @@ static const struct section_def sections[] = {
 	{"gateway", gateway_kws, N_KWS(gateway_kws), offsetof(struct zg_conf, gw), NULL, NULL, NULL},
 	{"tls", tls_kws, N_KWS(tls_kws), offsetof(struct zg_conf, tls), NULL, NULL, NULL},
 	{"route", route_kws, N_KWS(route_kws), NO_OFF, route_add, route_count, route_elem},
+	{"audit", audit_kws, N_KWS(audit_kws), offsetof(struct zg_conf, audit), NULL, NULL, NULL},
 };
 #define N_SECTIONS N_KWS(sections)
 _Static_assert(N_INST >= ZG_ROUTES_MAX + N_SECTIONS, "N_INST too small");

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "audit.h"
 #include "errlist.h"
 #include "log.h"
 #include "prefix.h"
@@ -87,6 +88,7 @@ struct zg_conf {
 	struct zg_conf_tls tls;
 	struct zg_conf_route *routes;    /* n_routes entries, owned */
 	unsigned n_routes;
+	struct zg_audit_conf audit;      /* [audit]; see audit.h */
 };
 
 /* Read and parse @path. On any error returns NULL with every problem found

@@ -1337,6 +1337,13 @@ static void on_key(struct pctx *pc, const char *key, const char *val)
 		return;
 	}
 	obj = inst_obj(pc, in);
+	if (val[0] == ';') {
+		/* inih keeps "k =;x" as ";x", but "k = ;x" is a comment: refuse the
+		 * value so that what we print always reads back the same */
+		perr(pc, pc->lineno, key, "a value may not start with ';' (it reads as a comment)");
+		in->key_line[i] = -pc->lineno;
+		return;
+	}
 	if (kw->type->parse(kw, val, obj, pc, why, sizeof(why)) < 0) {
 		perr(pc, pc->lineno, key, "%s", why);
 		in->key_line[i] = -pc->lineno;

@@ -19,6 +19,7 @@ enum zg_exit {
 int zg_cmd_run(int argc, char **argv);   /* cmd_run.c */
 int zg_cmd_check(int argc, char **argv); /* cmd_run.c */
 int zg_cmd_check_cert(int argc, char **argv); /* cmd_check_cert.c */
+int zg_cmd_directory(int argc, char **argv);  /* cmd_directory.c */
 int zg_cmd_profiles(int argc, char **argv);   /* cmd_profiles.c */
 int zg_cmd_audit(int argc, char **argv); /* cmd_audit.c */
 

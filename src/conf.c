@@ -824,6 +824,35 @@ static const struct kw_type T_PATHS = {parse_paths, print_paths};
 static const struct kw_type T_ENDPOINT = {parse_endpoint, print_endpoint};
 static const struct kw_type T_PREFIXES = {parse_prefixes, print_prefixes};
 
+/* ---- [directory] and route peers ------------------------------------------ */
+
+static int parse_peers(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+		       char *why, size_t cap)
+{
+	const char *w = NULL;
+
+	(void)pc;
+	if (zg_peers_parse(val, field_of(obj, kw->off), &w) < 0) {
+		snprintf(why, cap, "%s (expected * or PARTICIPANT[, PARTICIPANT...])", w);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_peers(const struct kw *kw, const void *obj, FILE *out)
+{
+	const struct zg_peers *p = cfield_of(obj, kw->off);
+
+	fprintf(out, "%s = ", kw->name);
+	if (p->any)
+		fprintf(out, "*");
+	for (unsigned i = 0; !p->any && i < p->n; i++)
+		fprintf(out, "%s%s", i ? ", " : "", p->id[i]);
+	fprintf(out, "\n");
+}
+
+static const struct kw_type T_PEERS = {parse_peers, print_peers};
+
 /* ---- [audit] (audit.h) ------------------------------------------------------ */
 
 static int parse_audit_enum(const struct kw *kw, const char *val, void *obj, char *why, size_t cap,
@@ -995,6 +1024,7 @@ static const struct kw route_kws[] = {
 	{"idle_timeout", &T_DUR_MS, RT(idle_timeout_ms), 0, NO_OFF, NO_OFF, SEC, 24 * HOUR, NULL, 0},
 	{"connect_timeout", &T_DUR_MS, RT(connect_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN, NULL,
 	 0},
+	{"peers", &T_PEERS, RT(peers), 0, NO_OFF, RT(line_peers), 0, 0, NULL, 0},
 };
 
 #define AU(f) offsetof(struct zg_audit_conf, f)
@@ -1026,6 +1056,18 @@ static const struct kw audit_kws[] = {
 	{"io_timeout", &T_DUR_MS, AU(io_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN, "5s", 0},
 };
 
+#define DIR(f) offsetof(struct zg_conf_directory, f)
+
+static const struct kw directory_kws[] = {
+	{"file", &T_PATH, DIR(file), ZG_PATH_MAX, NO_OFF, DIR(line_file), 0, 0, NULL, KW_FILE},
+	/* not KW_FILE: a missing signature is the loader's directory_unsigned */
+	{"signature", &T_PATH, DIR(signature), ZG_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"public_key", &T_PATH, DIR(public_key), ZG_PATH_MAX, NO_OFF, DIR(line_public_key), 0, 0,
+	 NULL, KW_FILE},
+	{"reload_interval", &T_DUR_MS, DIR(reload_interval_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
+	{"grace_period", &T_DUR_MS, DIR(grace_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
+};
+
 #define N_KWS(t) (sizeof(t) / sizeof((t)[0]))
 _Static_assert(N_KWS(gateway_kws) <= KW_MAX, "gateway_kws too long");
 _Static_assert(N_KWS(tls_kws) <= KW_MAX, "tls_kws too long");
@@ -1047,6 +1089,8 @@ static const struct section_def sections[] = {
 	{"gateway", gateway_kws, N_KWS(gateway_kws), offsetof(struct zg_conf, gw), NULL, NULL, NULL},
 	{"tls", tls_kws, N_KWS(tls_kws), offsetof(struct zg_conf, tls), NULL, NULL, NULL},
 	{"route", route_kws, N_KWS(route_kws), NO_OFF, route_add, route_count, route_elem},
+	{"directory", directory_kws, N_KWS(directory_kws), offsetof(struct zg_conf, dir), NULL, NULL,
+	 NULL},
 	{"audit", audit_kws, N_KWS(audit_kws), offsetof(struct zg_conf, audit), NULL, NULL, NULL},
 };
 #define N_SECTIONS N_KWS(sections)
@@ -1592,6 +1636,35 @@ static void check_tls_needs(const struct pctx *pc)
 	}
 }
 
+/* A directory needs its key; peers mean nothing without a directory. */
+static void check_directory(const struct pctx *pc)
+{
+	const struct inst *in = inst_of(pc, section_named("directory"));
+	const struct zg_conf *c = pc->conf;
+
+	if (c->dir.file[0] && !c->dir.public_key[0])
+		perr(pc, c->dir.line_file, "public_key",
+		     "required in [directory]: the directory's signature is checked with it");
+	if (!c->dir.file[0] && in && c->dir.public_key[0])
+		perr(pc, c->dir.line_public_key, "file", "required in [directory] when public_key is set");
+	for (unsigned i = 0; i < c->n_routes; i++)
+		if (c->routes[i].line_peers && !c->routes[i].peers.any && !c->dir.file[0])
+			perr(pc, c->routes[i].line_peers, "peers",
+			     "[route %s]: peers needs a [directory] file to look participants up in",
+			     c->routes[i].name);
+}
+
+static void fill_directory_defaults(struct zg_conf *c)
+{
+	size_t n = strlen(c->dir.file);
+
+	if (c->dir.file[0] && !c->dir.signature[0] && n + 4 < sizeof(c->dir.signature))
+		snprintf(c->dir.signature, sizeof(c->dir.signature), "%s.sig", c->dir.file);
+	for (unsigned i = 0; i < c->n_routes; i++)
+		if (!c->routes[i].line_peers)
+			c->routes[i].peers.any = 1;
+}
+
 static void fill_route_defaults(struct zg_conf *c)
 {
 	for (unsigned i = 0; i < c->n_routes; i++) {
@@ -1703,9 +1776,11 @@ static struct zg_conf *conf_parse(const char *text, const char *name, const char
 	check_required(pc);
 	check_routes(pc);
 	check_tls_needs(pc);
+	check_directory(pc);
 	if (conf->n_routes == 0 && errs->n + errs->dropped == before)
 		zg_errlist_add(errs, name, 0, NULL, "no [route NAME] section: nothing to serve");
 	fill_route_defaults(conf);
+	fill_directory_defaults(conf);
 	if (!(flags & ZG_CONF_NO_FILE_CHECKS))
 		check_files(pc);
 	if (errs->n + errs->dropped != before)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "audit.h"
+#include "directory.h"
 #include "errlist.h"
 #include "log.h"
 #include "prefix.h"
@@ -80,6 +81,20 @@ struct zg_conf_route {
 	unsigned connect_timeout_ms;
 	int line;                        /* line of the [route NAME] header */
 	int line_listen, line_connect;
+	struct zg_peers peers;           /* [directory] participants admitted; default "*" */
+	int line_peers;                  /* 0: peers not given */
+};
+
+/* [directory]: the signed participant directory (see directory.h and
+ * docs/directory.md). With no file, no directory checks are made. */
+struct zg_conf_directory {
+	char file[ZG_PATH_MAX];          /* directory JSON; "" = none */
+	char signature[ZG_PATH_MAX];     /* detached signature; default: file + ".sig" */
+	char public_key[ZG_PATH_MAX];    /* PEM Ed25519 public key of the operator */
+	unsigned reload_interval_ms;     /* poll the files for changes; 0 = SIGHUP only; default 30 s */
+	unsigned grace_ms;               /* a live connection a new directory disallows is closed
+	                                    after this; default 30 s */
+	int line_file, line_public_key;
 };
 
 struct zg_conf {
@@ -88,6 +103,7 @@ struct zg_conf {
 	struct zg_conf_tls tls;
 	struct zg_conf_route *routes;    /* n_routes entries, owned */
 	unsigned n_routes;
+	struct zg_conf_directory dir;    /* [directory] */
 	struct zg_audit_conf audit;      /* [audit]; see audit.h */
 };
 

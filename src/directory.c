@@ -165,7 +165,7 @@ static int b64_decode_exact(const char *s, size_t slen, uint8_t *out, size_t wan
 }
 
 /* "YYYY-MM-DDTHH:MM:SSZ", UTC, nothing else. */
-static int parse_time(const char *s, time_t *out)
+int zg_directory_parse_time(const char *s, time_t *out)
 {
 	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
 	int v[6] = {0}, field = 0;
@@ -268,7 +268,7 @@ static int get_time(json_t *obj, const char *key, time_t *out, struct perr *e)
 
 	if (!s)
 		return -1;
-	if (parse_time(s, out) < 0)
+	if (zg_directory_parse_time(s, out) < 0)
 		return fail(e, "\"%s\" must be a UTC time YYYY-MM-DDTHH:MM:SSZ", key);
 	return 0;
 }

@@ -187,6 +187,9 @@ enum zg_reason zg_directory_check_peer(const struct zg_directory *d, time_t now,
  * 0 or -1. */
 int zg_directory_spki_sha256(X509 *leaf, uint8_t out[32]);
 
+/* Parse "YYYY-MM-DDTHH:MM:SSZ" (UTC, exactly that shape). 0 or -1. */
+int zg_directory_parse_time(const char *s, time_t *out);
+
 /* "2026-11-25T23:59:59Z" for @t into @out (cap >= 21). */
 void zg_directory_format_time(time_t t, char *out, size_t cap);
 

@@ -16,6 +16,7 @@ static const struct command commands[] = {
 	{"run", zg_cmd_run, "serve the routes of a configuration file"},
 	{"check", zg_cmd_check, "validate a configuration file and print its effective settings"},
 	{"check-cert", zg_cmd_check_cert, "check a certificate chain against every policy rule"},
+	{"directory", zg_cmd_directory, "participant directory: keygen, sign, verify, show, lookup, entry"},
 	{"audit", zg_cmd_audit, "audit trail tools: verify FILE checks a local audit file's hash chain"},
 	{"profiles", zg_cmd_profiles, "print the effective settings of the TLS profiles"},
 	{"version", cmd_version, "print the version and the OpenSSL it runs on"},

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "conf.h"
 #include "directory.h"
 
 #define T_ISSUED "2026-11-01T00:00:00Z"
@@ -644,6 +645,64 @@ static void checks_with_directory(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* ---- configuration keys ------------------------------------------------ */
+
+static const char conf_base[] = "[tls]\ncertificate = /c.pem\nkey = /k.pem\ntrust_anchors = /r.pem\n"
+				"[route in]\nmode = unwrap\nlisten = 127.0.0.1:2762\nconnect = 127.0.0.1:104\n";
+
+static struct zg_conf *conf_of(const char *extra, struct zg_errlist *el)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "%s%s", conf_base, extra);
+	zg_errlist_init(el);
+	return zg_conf_parse_flags(text, "t.conf", ZG_CONF_NO_FILE_CHECKS, el);
+}
+
+static int has_error(const struct zg_errlist *el, const char *needle)
+{
+	for (size_t i = 0; i < el->n; i++)
+		if (strstr(el->msg[i], needle))
+			return 1;
+	return 0;
+}
+
+static void config_keys(void **state)
+{
+	static struct zg_errlist el;
+	struct zg_conf *c;
+	(void)state;
+
+	c = conf_of("", &el);
+	assert_non_null(c);
+	assert_string_equal(c->dir.file, "");
+	assert_true(c->routes[0].peers.any); /* default "*" */
+	assert_int_equal(c->dir.grace_ms, 30000);
+	zg_conf_free(c);
+
+	c = conf_of("peers = site-b, site-c\n[directory]\nfile = /d/dir.json\npublic_key = /d/op.pub\n"
+		    "grace_period = 5s\nreload_interval = 0\n", &el);
+	assert_non_null(c);
+	assert_string_equal(c->dir.signature, "/d/dir.json.sig");
+	assert_int_equal(c->dir.grace_ms, 5000);
+	assert_int_equal(c->dir.reload_interval_ms, 0);
+	assert_int_equal(c->routes[0].peers.n, 2);
+	assert_false(zg_peers_allows(&c->routes[0].peers, "site-a"));
+	assert_true(zg_peers_allows(&c->routes[0].peers, "site-c"));
+	zg_conf_free(c);
+
+	assert_null(conf_of("peers = site-b\n", &el));
+	assert_true(has_error(&el, "t.conf:9: peers: [route in]: peers needs a [directory] file"));
+	assert_null(conf_of("[directory]\nfile = /d/dir.json\n", &el));
+	assert_true(has_error(&el, "public_key: required in [directory]"));
+	assert_null(conf_of("[directory]\npublic_key = /d/op.pub\n", &el));
+	assert_true(has_error(&el, "file: required in [directory] when public_key is set"));
+	assert_null(conf_of("peers = a, a\n", &el));
+	assert_true(has_error(&el, "participant listed twice"));
+	assert_null(conf_of("peers =\n", &el));
+	assert_null(conf_of("[directory]\ngrace_period = 2h\n", &el));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -658,6 +717,7 @@ int main(void)
 		cmocka_unit_test(peers_parsing),
 		cmocka_unit_test(decisions),
 		cmocka_unit_test(checks_with_directory),
+		cmocka_unit_test(config_keys),
 	};
 	return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }

@@ -1,0 +1,347 @@
+#!/bin/bash
+# run.sh - zonegate's benchmark against stunnel, HAProxy, nginx and hitch
+# (issue #6). See bench/README.md for what each figure means.
+#
+#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--reps N] [--out DIR]
+#
+# Every proxy runs alone, pinned to CPU 0, one thread/worker; the load
+# generator and the backend run on CPU 1. Figures come from the proxy's own
+# CPU time (/proc/PID/stat utime+stime, whole process tree, all threads) and
+# RSS (/proc/PID/status VmRSS), read before and after each run. Each figure
+# is the median of --reps runs (default 3) with min-max shown.
+# --quick: ECDSA + TLS 1.3 only, small counts (about a minute).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+QUICK=0
+REPS=3
+PROXIES="zonegate stunnel haproxy nginx hitch"
+OUT=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--reps) REPS=$2; shift ;;
+	--proxies) PROXIES=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	*) echo "usage: $0 [--quick] [--reps N] [--proxies LIST] [--out DIR]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+BUILD=${ZGB_BUILD:-$ROOT/build-bench}
+OUT=${OUT:-$BUILD/results-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+RES="$OUT/results.tsv"
+: > "$RES"
+LOG="$OUT/run.log"
+: > "$LOG"
+
+if [ $QUICK = 1 ]; then
+	TYPES="ec"; VERSIONS="1.3"
+	HS_N=200; HS_C=32; BULK_MB=32; IDLE_LEVELS="500"; PP_REQS=300
+else
+	TYPES="ec rsa"; VERSIONS="1.2 1.3"
+	HS_N=1500; HS_C=32; BULK_MB=256; IDLE_LEVELS="2000 5000 9900"; PP_REQS=2000
+fi
+BULK_CONNS=4
+
+# Ports: derived from the PID so two runs do not collide; below the
+# ephemeral range (32768-60999) so no outgoing connection holds them.
+BASE=$((20000 + ($$ % 1200) * 10))
+P_PROXY=$BASE; P_ECHO=$((BASE + 1)); P_SINK=$((BASE + 2))
+
+T0=$(date +%s)
+say() { echo "bench: $*" >&2; echo "[$(( $(date +%s) - T0 ))s] $*" >> "$LOG"; }
+
+# --- limits ------------------------------------------------------------------
+# Each idle connection costs the proxy two descriptors; 9,900 connections need
+# ~19,900. The soft limit goes to the hard limit (raising the hard limit needs
+# CAP_SYS_RESOURCE, which a container may not grant).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+MAXCONN=$(( (NOFILE - 100) / 2 ))
+export ZGB_MAXCONN=$MAXCONN
+for lvl in $IDLE_LEVELS; do
+	if [ "$lvl" -gt "$MAXCONN" ]; then
+		say "idle level $lvl exceeds the descriptor limit ($NOFILE); capped to $MAXCONN"
+		IDLE_LEVELS=$(echo "$IDLE_LEVELS" | sed "s/\b$lvl\b/$MAXCONN/")
+	fi
+done
+
+# --- build -------------------------------------------------------------------
+# A release build of zonegate and the bench tools. If the shared tree does not
+# configure at this moment (someone's half-written change), use the binaries
+# of the last good build, or compile the bench tools directly.
+BIN="$BUILD/bench"
+if { [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" "$ROOT" -Dbuildtype=release -Db_ndebug=true >>"$LOG" 2>&1; } &&
+	ninja -C "$BUILD" zonegate bench/loadgen bench/backend bench/inproc >>"$LOG" 2>&1; then
+	:
+elif [ -x "$BIN/loadgen" ] && [ -x "$BIN/backend" ] && [ -x "$BIN/inproc" ]; then
+	say "build failed (see $LOG); using the binaries of the last good build"
+else
+	say "build failed (see $LOG); compiling the bench tools directly"
+	BIN="$BUILD/bench-cc"
+	mkdir -p "$BIN"
+	CF="-std=c17 -O2 -DNDEBUG -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED -Wall -Wextra -Wpedantic"
+	for t in loadgen backend inproc; do
+		cc $CF -o "$BIN/$t" "$HERE/$t.c" -lssl -lcrypto || exit 1
+	done
+fi
+[ -x "$BUILD/zonegate" ] || { say "no zonegate binary: zonegate rows will be empty"; PROXIES=${PROXIES/zonegate/}; }
+export ZGB_BIN="$BIN" ZGB_ZONEGATE="$BUILD/zonegate"
+PKI="$BUILD/bench-pki"
+"$HERE/mkcerts.sh" "$PKI"
+CLK_TCK=$(getconf CLK_TCK)
+
+# --- /proc readers -----------------------------------------------------------
+tree() { # PID: the PID and all its descendants
+	local p=$1 c
+	echo "$p"
+	for c in $(pgrep -P "$p" 2>/dev/null); do tree "$c"; done
+}
+cpu_us() { # PID: utime+stime of the tree in microseconds
+	local t=0 p v
+	for p in $(tree "$1"); do
+		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo $((t * 1000000 / CLK_TCK))
+}
+rss_kib() { # PID: VmRSS of the tree in KiB
+	local t=0 p v
+	for p in $(tree "$1"); do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || v=0
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+settle() { # PID: wait until the proxy stops burning CPU (its tail work)
+	local a b i=0
+	a=$(cpu_us "$1")
+	while [ $i -lt 30 ]; do
+		sleep 0.1
+		b=$(cpu_us "$1")
+		[ "$a" = "$b" ] && return 0
+		a=$b
+		i=$((i + 1))
+	done
+}
+record() { # scen proxy variant metric value
+	printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$RES"
+}
+kv() { # KEY LINE: value of KEY=... in LINE
+	echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'
+}
+
+# --- backends ----------------------------------------------------------------
+BACKENDS=""
+start_backends() {
+	taskset -c 1 "$BIN/backend" -m echo -l "127.0.0.1:$P_ECHO" 2>>"$LOG" &
+	BACKENDS="$BACKENDS $!"
+	taskset -c 1 "$BIN/backend" -m sink -l "127.0.0.1:$P_SINK" 2>>"$LOG" &
+	BACKENDS="$BACKENDS $!"
+	sleep 0.3
+}
+PROXY_PID=""
+CUR_ADAPTER=""
+cleanup() {
+	[ -n "$CUR_ADAPTER" ] && "$HERE/adapters/$CUR_ADAPTER.sh" stop 2>/dev/null || true
+	for p in $BACKENDS; do kill "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# start_proxy NAME TYPE BACKEND_PORT: sets PROXY_PID, or returns 1.
+start_proxy() {
+	local name=$1 adapter=$1
+	[ "$name" = relay ] && adapter=relay
+	export ZGB_WORK="$OUT/work/$name" ZGB_PORT=$P_PROXY ZGB_BACKEND=$3 ZGB_PKI="$PKI/$2"
+	CUR_ADAPTER=$adapter
+	if ! PROXY_PID=$("$HERE/adapters/$adapter.sh" start 2>>"$LOG"); then
+		say "$name: did not start (see $ZGB_WORK/stderr.log)"
+		CUR_ADAPTER=""
+		return 1
+	fi
+}
+stop_proxy() {
+	[ -n "$CUR_ADAPTER" ] && "$HERE/adapters/$CUR_ADAPTER.sh" stop 2>>"$LOG" || true
+	CUR_ADAPTER=""
+	sleep 0.2
+}
+
+# lg_args NAME TYPE: sets LGA to the load generator's connection options
+lg_args() {
+	if [ "$1" = relay ] || [ "$1" = direct ]; then
+		LGA=(--plain)
+	else
+		LGA=(--cert "$PKI/$2/client-chain.pem" --key "$PKI/$2/client.key" --ca "$PKI/$2/root.pem")
+	fi
+}
+# loadgen NAME TYPE ARGS...: run the load generator on CPU 1
+loadgen() {
+	lg_args "$1" "$2"
+	shift 2
+	taskset -c 1 "$BIN/loadgen" "${LGA[@]}" "$@" 2>>"$LOG"
+}
+
+# measure NAME TYPE ARGS...: one loadgen run; prints "cpu_us loadgen-line"
+measure() {
+	local c0 c1 line
+	c0=$(cpu_us "$PROXY_PID")
+	line=$(loadgen "$@" | tail -1) || true
+	settle "$PROXY_PID"
+	c1=$(cpu_us "$PROXY_PID")
+	echo "$((c1 - c0)) $line"
+}
+
+# --- scenarios ---------------------------------------------------------------
+# (1) and (2): per connection: handshake (full or resumed) + 100-byte echo.
+scen_handshakes() { # NAME TYPE
+	local name=$1 type=$2 v s r out cpu line ok res fail
+	start_proxy "$name" "$type" "$P_ECHO" || return 0
+	# warm-up: lazy initialisation, caches, page faults
+	loadgen "$name" "$type" -s hs -t "127.0.0.1:$P_PROXY" -n 50 -c 4 >/dev/null || true
+	for v in $VERSIONS; do
+		for s in hs resume; do
+			[ "$name" = relay ] && [ "$s" = resume ] && continue
+			for r in $(seq "$REPS"); do
+				out=$(measure "$name" "$type" -s "$s" -t "127.0.0.1:$P_PROXY" -n "$HS_N" -c "$HS_C" --tls "$v")
+				cpu=${out%% *}; line=${out#* }
+				ok=$(kv ok "$line"); res=$(kv resumed "$line"); fail=$(kv fail "$line")
+				[ -n "$ok" ] && [ "$ok" -gt 0 ] || { say "$name $type $v $s: no connection succeeded: $line"; continue; }
+				record "$s" "$name" "$type-$v" cpu_us $((cpu / ok))
+				record "$s" "$name" "$type-$v" resumed_pct $((100 * res / ok))
+				record "$s" "$name" "$type-$v" conn_per_s "$(kv conn_per_s "$line")"
+				[ "$fail" = 0 ] || record "$s" "$name" "$type-$v" failed "$fail"
+				say "$name $type tls$v $s rep$r: $((cpu / ok)) us/conn, resumed $res/$ok, fail $fail"
+			done
+		done
+	done
+	stop_proxy
+}
+
+# (3) bulk one way through the proxy to the sink.
+scen_bulk() { # NAME
+	local name=$1 r out cpu line ok bytes
+	start_proxy "$name" ec "$P_SINK" || return 0
+	for r in $(seq "$REPS"); do
+		out=$(measure "$name" ec -s bulk -t "127.0.0.1:$P_PROXY" -n $BULK_CONNS -c $BULK_CONNS \
+			--bytes "${BULK_MB}M" --tls 1.3)
+		cpu=${out%% *}; line=${out#* }
+		ok=$(kv ok "$line")
+		[ -n "$ok" ] && [ "$ok" -gt 0 ] || { say "$name bulk: failed: $line"; continue; }
+		bytes=$((ok * BULK_MB * 1048576))
+		record bulk "$name" ec-1.3 cpu_s_per_gb "$(awk -v c="$cpu" -v b="$bytes" 'BEGIN {printf "%.3f", c / 1e6 / (b / 1e9)}')"
+		record bulk "$name" ec-1.3 mb_per_s "$(kv mb_per_s "$line")"
+		say "$name bulk rep$r: cpu ${cpu} us for $bytes bytes ($(kv mb_per_s "$line") MB/s)"
+	done
+	stop_proxy
+}
+
+# (4) idle connections held: RSS per connection (fresh proxy per level).
+scen_idle() { # NAME
+	local name=$1 n r0 r1 ready line i
+	for n in $IDLE_LEVELS; do
+		start_proxy "$name" ec "$P_ECHO" || return 0
+		loadgen "$name" ec -s hs -t "127.0.0.1:$P_PROXY" -n 100 -c 4 >/dev/null || true
+		settle "$PROXY_PID"
+		r0=$(rss_kib "$PROXY_PID")
+		ready="$OUT/work/idle.ready"
+		rm -f "$ready"
+		lg_args "$name" ec
+		taskset -c 1 "$BIN/loadgen" "${LGA[@]}" -s idle -t "127.0.0.1:$P_PROXY" -n "$n" -c 32 \
+			--tls 1.3 --hold 600 --ready-file "$ready" > "$OUT/work/idle.out" 2>>"$LOG" &
+		local lg=$!
+		i=0
+		while [ ! -f "$ready" ] && kill -0 "$lg" 2>/dev/null && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+		settle "$PROXY_PID"
+		r1=$(rss_kib "$PROXY_PID")
+		line=$(cat "$OUT/work/idle.out" 2>/dev/null || true)
+		kill "$lg" 2>/dev/null || true
+		wait "$lg" 2>/dev/null || true
+		if [ "$(kv held "$line")" != "$n" ]; then
+			say "$name idle $n: only $(kv held "$line") held: $line"
+		else
+			record idle "$name" "$n" rss_kib_per_conn "$(awk -v a="$r0" -v b="$r1" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')"
+			record idle "$name" "$n" rss_mib_total "$(awk -v b="$r1" 'BEGIN {printf "%.1f", b / 1024}')"
+			say "$name idle $n: RSS $r0 -> $r1 KiB"
+		fi
+		stop_proxy
+	done
+}
+
+# (5) 1 KiB ping-pong, 1 and 32 connections: round-trip latency.
+scen_pingpong() { # NAME
+	local name=$1 k r out line target=$P_PROXY
+	if [ "$name" = direct ]; then
+		target=$P_ECHO
+		PROXY_PID=$$
+	else
+		start_proxy "$name" ec "$P_ECHO" || return 0
+	fi
+	for k in 1 32; do
+		for r in $(seq "$REPS"); do
+			out=$(measure "$name" ec -s pingpong -t "127.0.0.1:$target" -n $k --reqs "$PP_REQS" --size 1024 --tls 1.3)
+			line=${out#* }
+			[ "$(kv fail "$line")" = 0 ] || { say "$name pingpong $k: $line"; continue; }
+			record pingpong "$name" "c$k" p50_us "$(kv p50_us "$line")"
+			record pingpong "$name" "c$k" p99_us "$(kv p99_us "$line")"
+			[ "$name" = direct ] || record pingpong "$name" "c$k" cpu_us_per_req \
+				"$(awk -v c="${out%% *}" -v n="$(kv reqs "$line")" 'BEGIN {printf "%.1f", c / n}')"
+			say "$name pingpong c$k rep$r: p50 $(kv p50_us "$line") p99 $(kv p99_us "$line")"
+		done
+	done
+	[ "$name" = direct ] || stop_proxy
+}
+
+# --- references --------------------------------------------------------------
+run_speed() {
+	say "openssl speed (crypto floor)"
+	{
+		taskset -c 0 openssl speed -seconds 1 ecdsap256 rsa2048 ecdhx25519 ecdhp256 2>/dev/null
+		taskset -c 0 openssl speed -seconds 1 -bytes 16384 -evp aes-256-gcm 2>/dev/null
+		taskset -c 0 openssl speed -seconds 1 -bytes 16384 -evp aes-128-gcm 2>/dev/null
+	} > "$OUT/speed.txt"
+}
+run_inproc() {
+	say "in-process OpenSSL handshakes"
+	local n=2000
+	[ $QUICK = 1 ] && n=300
+	: > "$OUT/inproc.txt"
+	for t in $TYPES; do
+		for v in $VERSIONS; do
+			taskset -c 0 "$BIN/inproc" -d "$PKI" -n $n -t "$t" -v "$v" >> "$OUT/inproc.txt"
+		done
+	done
+}
+run_meta() {
+	{
+		echo "date	$(date -u +%Y-%m-%dT%H:%MZ)"
+		echo "mode	$([ $QUICK = 1 ] && echo quick || echo full), reps=$REPS, handshakes/run=$HS_N (concurrency $HS_C), bulk=${BULK_CONNS}x${BULK_MB} MiB, pingpong=$PP_REQS requests"
+		echo "cpu	$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}') ($(nproc) cores, $(lscpu | awk -F: '/Hypervisor vendor/ {gsub(/^ +/, "", $2); print $2}'))"
+		echo "kernel	$(uname -r)"
+		echo "openssl	$(openssl version)"
+		echo "zonegate	$(git -C "$ROOT" describe --always --dirty 2>/dev/null) ($("$BUILD/zonegate" version 2>/dev/null | head -1))"
+		for p in stunnel4 haproxy nginx libnginx-mod-stream hitch; do
+			echo "$p	$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
+		done
+		echo "nofile	$NOFILE"
+	} > "$OUT/meta.tsv"
+}
+
+# --- main --------------------------------------------------------------------
+say "results in $OUT"
+run_meta
+start_backends
+run_speed
+run_inproc
+for name in $PROXIES relay; do
+	for t in $TYPES; do
+		scen_handshakes "$name" "$t"
+	done
+	scen_bulk "$name"
+	scen_pingpong "$name"
+	scen_idle "$name"
+done
+scen_pingpong direct
+/usr/bin/python3 "$HERE/report.py" "$OUT" | tee "$OUT/report.md"

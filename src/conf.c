@@ -1277,8 +1277,23 @@ static int header_ok(const struct pctx *pc, const char *sec)
 	return 1;
 }
 
+/* "[gateway], [tls], [route NAME] or [audit]", from the section table. */
+static void section_list(char *out, size_t cap)
+{
+	size_t k = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < N_SECTIONS && k < cap; i++) {
+		int w = snprintf(out + k, cap - k, "%s[%s%s]",
+				 i == 0 ? "" : i + 1 == N_SECTIONS ? " or " : ", ", sections[i].name,
+				 sections[i].conf_off == NO_OFF ? " NAME" : "");
+		k = w < 0 ? cap : k + (size_t)w;
+	}
+}
+
 static void unknown_section(const struct pctx *pc, const char *word, const char *arg)
 {
+	char list[256];
 	const char *names[N_SECTIONS];
 	const char *hint;
 	const struct section_def *d;
@@ -1287,8 +1302,9 @@ static void unknown_section(const struct pctx *pc, const char *word, const char 
 		names[i] = sections[i].name;
 	hint = closest(word, names, N_SECTIONS);
 	if (!hint) {
-		perr(pc, pc->lineno, NULL, "[%s%s%s]: unknown section (expected [gateway], [tls] or "
-		     "[route NAME])", word, *arg ? " " : "", arg);
+		section_list(list, sizeof(list));
+		perr(pc, pc->lineno, NULL, "[%s%s%s]: unknown section (expected %s)", word,
+		     *arg ? " " : "", arg, list);
 		return;
 	}
 	d = section_named(hint);
@@ -1358,15 +1374,16 @@ static void on_key(struct pctx *pc, const char *key, const char *val)
 {
 	struct inst *in = pc->cur;
 	const struct kw *kw;
-	char why[WHY_MAX];
+	char why[WHY_MAX], list[256];
 	void *obj;
 	int i, first;
 
 	if (!in) {
-		if (!pc->seen_header)
-			perr(pc, pc->lineno, key, "key outside any section (put it under [gateway], "
-			     "[tls] or [route NAME])");
-		return; /* else the header was refused and already reported */
+		if (pc->seen_header)
+			return; /* below a refused header, which was reported */
+		section_list(list, sizeof(list));
+		perr(pc, pc->lineno, key, "key outside any section (put it under %s)", list);
+		return;
 	}
 	i = kw_index(in->def, key);
 	if (i < 0) {

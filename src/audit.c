@@ -47,7 +47,7 @@ struct zg_audit {
 
 	atomic_int accepting;
 	atomic_int collector_up;
-	atomic_uint_fast64_t emitted, queue_dropped, spooled, delivered, spool_dropped;
+	atomic_uint_fast64_t emitted, queue_dropped, spooled, last_seq, delivered, spool_dropped;
 };
 
 void zg_audit_conf_defaults(struct zg_audit_conf *c)
@@ -186,6 +186,7 @@ void zg_audit_get_stats(const struct zg_audit *a, struct zg_audit_stats *out)
 	out->emitted = atomic_load(&a->emitted);
 	out->queue_dropped = atomic_load(&a->queue_dropped);
 	out->spooled = atomic_load(&a->spooled);
+	out->last_seq = atomic_load(&a->last_seq);
 	out->delivered = atomic_load(&a->delivered);
 	out->spool_dropped = atomic_load(&a->spool_dropped);
 	out->spool_full = !atomic_load(&a->accepting);
@@ -247,6 +248,7 @@ static int write_event(struct zg_audit *a, const struct zg_audit_event *ev)
 			       bad ? "error" : "ok", a->conf.file);
 		a->file_failing = bad ? 1 : 0;
 	}
+	atomic_store(&a->last_seq, a->next_seq);
 	a->next_seq++;
 	atomic_fetch_add(&a->spooled, 1);
 	return 0;
@@ -446,6 +448,7 @@ static int open_sinks(struct zg_audit *a, struct zg_errlist *errs)
 		}
 	}
 	a->next_seq = (last > file_last ? last : file_last) + 1;
+	atomic_store(&a->last_seq, a->next_seq - 1);
 	if (!a->sys && !a->file)
 		zg_warn("event=audit_disabled detail=\"no syslog_target and no file configured\"");
 	return 0;

@@ -146,7 +146,8 @@ int zg_audit_accepting(const struct zg_audit *a);
 struct zg_audit_stats {
 	uint64_t emitted;        /* accepted by emit */
 	uint64_t queue_dropped;  /* refused by emit: queue full */
-	uint64_t spooled;        /* written to the spool (= sequence numbers given) */
+	uint64_t spooled;        /* written by this run (sequence numbers given) */
+	uint64_t last_seq;       /* highest sequence number written, this run or before */
 	uint64_t delivered;      /* highest sequence number confirmed delivered */
 	uint64_t spool_dropped;  /* dropped by drop-oldest */
 	uint64_t spool_corrupt;  /* damaged spool records skipped */

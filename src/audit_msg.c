@@ -307,11 +307,12 @@ static void put_event(struct sb *b, const struct zg_audit_event *ev)
 	put_code(b, "EventTypeCode", r->type_code, r->type_text);
 	if (ev->reason != ZG_R_OK || has(FIELD(ev, detail))) {
 		put(b, "<EventOutcomeDescription>");
-		put(b, zg_reason_code(ev->reason));
-		if (has(FIELD(ev, detail))) {
+		if (ev->reason != ZG_R_OK)
+			put(b, zg_reason_code(ev->reason));
+		if (ev->reason != ZG_R_OK && has(FIELD(ev, detail)))
 			put(b, ": ");
+		if (has(FIELD(ev, detail)))
 			put_esc(b, FIELD(ev, detail));
-		}
 		put(b, "</EventOutcomeDescription>");
 	}
 	put(b, "</EventIdentification>");

@@ -807,6 +807,55 @@ static void print_prefixes(const struct kw *kw, const void *obj, FILE *out)
 	fprintf(out, "\n");
 }
 
+/* ---- TLS profile narrowing (policy) ------------------------------------- */
+
+/* A route's list of OpenSSL names (suites, groups, sigalgs), separated by
+ * ':' or ','. Membership in the profile is checked by zg_profile_narrow()
+ * when the TLS contexts are built; here only the characters. */
+static int parse_tls_list(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+			  char *why, size_t cap)
+{
+	(void)pc;
+	if (val[strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-:, ")]) {
+		snprintf(why, cap, "'%s': expected OpenSSL names separated by ':' or ','", val);
+		return -1;
+	}
+	if (copy_str(field_of(obj, kw->off), kw->size, val, strlen(val)) < 0) {
+		snprintf(why, cap, "too long (max %zu characters)", kw->size - 1);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_tls_version(const struct kw *kw, const char *val, void *obj,
+			     const struct pctx *pc, char *why, size_t cap)
+{
+	(void)pc;
+	if (!zg_profile_version_parse(val) || copy_str(field_of(obj, kw->off), kw->size, val,
+						       strlen(val)) < 0) {
+		snprintf(why, cap, "'%s': expected 1.2 or 1.3", val);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_crl_stale(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+			   char *why, size_t cap)
+{
+	(void)pc;
+	if (strcmp(val, "reject") != 0 && strcmp(val, "warn") != 0) {
+		snprintf(why, cap, "'%s': expected reject or warn", val);
+		return -1;
+	}
+	*(int *)field_of(obj, kw->off) = strcmp(val, "warn") == 0;
+	return 0;
+}
+
+static void print_crl_stale(const struct kw *kw, const void *obj, FILE *out)
+{
+	print_kv(out, kw, *(const int *)cfield_of(obj, kw->off) ? "warn" : "reject");
+}
+
 /* ---- keyword tables ------------------------------------------------------ */
 
 static const struct kw_type T_UINT = {parse_uint, print_uint};
@@ -823,6 +872,9 @@ static const struct kw_type T_PATH = {parse_path, print_str};
 static const struct kw_type T_PATHS = {parse_paths, print_paths};
 static const struct kw_type T_ENDPOINT = {parse_endpoint, print_endpoint};
 static const struct kw_type T_PREFIXES = {parse_prefixes, print_prefixes};
+static const struct kw_type T_TLS_LIST = {parse_tls_list, print_str};
+static const struct kw_type T_TLS_VERSION = {parse_tls_version, print_str};
+static const struct kw_type T_CRL_STALE = {parse_crl_stale, print_crl_stale};
 
 /* ---- [directory] and route peers ------------------------------------------ */
 
@@ -1003,6 +1055,8 @@ static const struct kw tls_kws[] = {
 	{"session_timeout", &T_DUR_S, TLS(session_timeout_s), 0, NO_OFF, NO_OFF, SEC, 24 * HOUR,
 	 "300s", 0},
 	{"session_tickets", &T_BOOL, TLS(session_tickets), 0, NO_OFF, NO_OFF, 0, 0, "off", 0},
+	{"crl_stale", &T_CRL_STALE, TLS(crl_stale_warn), 0, NO_OFF, NO_OFF, 0, 0, "reject", 0},
+	{"clock_skew", &T_DUR_S, TLS(clock_skew_s), 0, NO_OFF, NO_OFF, 0, HOUR, "0s", 0},
 };
 
 /* Keys without a default take theirs from [gateway] / [tls] once the whole
@@ -1025,6 +1079,15 @@ static const struct kw route_kws[] = {
 	{"connect_timeout", &T_DUR_MS, RT(connect_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN, NULL,
 	 0},
 	{"peers", &T_PEERS, RT(peers), 0, NO_OFF, RT(line_peers), 0, 0, NULL, 0},
+	{"min_version", &T_TLS_VERSION, RT(min_version), STR(struct zg_conf_route, min_version),
+	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"max_version", &T_TLS_VERSION, RT(max_version), STR(struct zg_conf_route, max_version),
+	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"tls13_suites", &T_TLS_LIST, RT(tls13_suites), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"tls12_ciphers", &T_TLS_LIST, RT(tls12_ciphers), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL,
+	 0},
+	{"groups", &T_TLS_LIST, RT(groups), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"sigalgs", &T_TLS_LIST, RT(sigalgs), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
 };
 
 #define AU(f) offsetof(struct zg_audit_conf, f)

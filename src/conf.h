@@ -25,6 +25,7 @@
 #define ZG_ROUTES_MAX 256      /* [route] sections per file */
 #define ZG_PREFIXES_MAX 64     /* allow_from entries per route */
 #define ZG_CRLS_MAX 16         /* crl files */
+#define ZG_TLS_LIST_MAX 1024   /* route narrowing lists (tls13_suites, ...) */
 
 enum zg_mode {
 	ZG_MODE_WRAP,   /* plain in, mTLS out */
@@ -62,6 +63,8 @@ struct zg_conf_tls {
 	unsigned session_cache_size;     /* default 20480 */
 	unsigned session_timeout_s;      /* default 300 */
 	int session_tickets;             /* bool, default 0 */
+	int crl_stale_warn;              /* crl_stale = warn (default reject) */
+	unsigned clock_skew_s;           /* certificate validity tolerance; default 0 */
 	/* lines of keys that later stages (snapshot) report errors on */
 	int line_certificate, line_key, line_chain, line_trust_anchors, line_crl;
 };
@@ -73,6 +76,14 @@ struct zg_conf_route {
 	struct zg_endpoint connect;
 	char server_name[ZG_HOST_MAX];   /* wrap/bridge: expected DNS or URI SAN */
 	char profile[ZG_NAME_MAX];       /* "" = the [tls] profile */
+	/* Narrowing of the profile (profile.h zg_profile_overrides); "" =
+	 * inherit. Checked against the profile when the TLS contexts are built. */
+	char min_version[8];             /* "1.2" | "1.3" */
+	char max_version[8];
+	char tls13_suites[ZG_TLS_LIST_MAX];
+	char tls12_ciphers[ZG_TLS_LIST_MAX];
+	char groups[ZG_TLS_LIST_MAX];
+	char sigalgs[ZG_TLS_LIST_MAX];
 	struct zg_prefix allow_from[ZG_PREFIXES_MAX];
 	unsigned n_allow_from;           /* wrap: required; others: optional */
 	unsigned max_connections;        /* default: gateway max_connections */

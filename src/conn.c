@@ -15,7 +15,7 @@
 #include "worker.h"
 
 static const char *const state_names[] = {
-	[ZG_CS_HANDSHAKE_IN] = "handshake_in", [ZG_CS_CONNECTING] = "connecting",
+	[ZG_CS_ACCEPTED] = "accepted", [ZG_CS_HANDSHAKE_IN] = "handshake_in", [ZG_CS_CONNECTING] = "connecting",
 	[ZG_CS_HANDSHAKE_OUT] = "handshake_out", [ZG_CS_RELAYING] = "relaying",
 	[ZG_CS_CLOSED] = "closed",
 };
@@ -48,6 +48,7 @@ static void set_state(struct zg_conn *c, enum zg_conn_state s)
 	case ZG_CS_RELAYING:
 		c->relay.last_activity_ms = now;
 		break;
+	case ZG_CS_ACCEPTED:
 	case ZG_CS_CLOSED:
 		break;
 	}
@@ -269,6 +270,7 @@ static void update_interest(struct zg_conn *c)
 		case ZG_CS_CONNECTING:
 			ev = s == &c->up ? EPOLLOUT : 0;
 			break;
+		case ZG_CS_ACCEPTED:
 		case ZG_CS_CLOSED:
 			return;
 		}
@@ -318,6 +320,7 @@ static void step(struct zg_conn *c)
 			if (r != ZG_R_OK)
 				zg_conn_close(c, r, NULL);
 			break;
+		case ZG_CS_ACCEPTED:
 		case ZG_CS_CLOSED:
 			return;
 		}
@@ -381,6 +384,7 @@ void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
 		if (now_ms - c->relay.last_activity_ms >= c->route->conf->idle_timeout_ms)
 			zg_conn_close(c, ZG_R_IDLE_TIMEOUT, NULL);
 		break;
+	case ZG_CS_ACCEPTED:
 	case ZG_CS_CLOSED:
 		break;
 	}

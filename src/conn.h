@@ -1,6 +1,6 @@
 /* conn.h - one relayed connection: its state machine and its one close path.
  *
- *   accept ──gate──▶ HANDSHAKE_IN ──▶ CONNECTING ──▶ HANDSHAKE_OUT ──▶ RELAYING ──▶ CLOSED
+ *   ACCEPTED ─gate─▶ HANDSHAKE_IN ──▶ CONNECTING ──▶ HANDSHAKE_OUT ──▶ RELAYING ──▶ CLOSED
  *      │ (unwrap,     (TLS from        (TCP to         (TLS to          (bytes both
  *      │  bridge)      the client)      upstream)       upstream:        ways, half-
  *      │                                                wrap, bridge)    close, shaping)
@@ -30,6 +30,7 @@
 #define ZG_SIDE_MAGIC 0x7a677364u /* "zgsd" */
 
 enum zg_conn_state {
+	ZG_CS_ACCEPTED,     /* admitted by the gate, nothing started yet */
 	ZG_CS_HANDSHAKE_IN,
 	ZG_CS_CONNECTING,
 	ZG_CS_HANDSHAKE_OUT,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,6 +227,20 @@ static unsigned worker_count(const struct zg_conf *c, unsigned override)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+/* Each relayed connection holds two descriptors: take every descriptor the
+ * hard limit allows, so max_connections, not the soft limit, decides. */
+static void raise_fd_limit(unsigned max_connections)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 2ull * max_connections + 64)
+		zg_warn("event=fd_limit limit=%llu needed=%llu msg=\"raise LimitNOFILE\"",
+			(unsigned long long)rl.rlim_cur, 2ull * max_connections + 64);
+}
+
 static int start_workers(struct zg_gateway *gw, unsigned n)
 {
 	gw->workers = calloc(n, sizeof(*gw->workers));
@@ -290,6 +305,7 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 		zg_err("event=start result=failed error=%s", strerror(errno));
 		goto out;
 	}
+	raise_fd_limit(gw->current->conf->gw.max_connections);
 	n = worker_count(gw->current->conf, workers_override);
 	if (start_workers(gw, n) < 0) {
 		zg_err("event=start result=failed reason=listeners");

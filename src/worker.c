@@ -138,6 +138,8 @@ static int listeners_reconcile(struct zg_worker *w, struct zg_snapshot *snap)
 	/* epoll data points at listener structs: re-point the kept ones. */
 	for (unsigned i = 0; i < n; i++) {
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &next[i]};
+		if (next[i].paused)
+			continue; /* re-added by listeners_resume() with its new address */
 		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, next[i].fd, &ev) < 0)
 			zg_err("event=epoll_failed op=mod error=%s", strerror(errno));
 	}
@@ -180,14 +182,40 @@ void zg_worker_wake(struct zg_worker *w)
 		zg_err("event=wake_failed worker=%u error=%s", w->index, strerror(errno));
 }
 
+/* Out of descriptors or memory: the pending connection stays queued and a
+ * level-triggered listener would wake us forever. Stop watching it until
+ * the next tick, when closed connections may have freed what it needs. */
+static void listener_pause(struct zg_worker *w, struct zg_listener *l)
+{
+	if (epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL) == 0) {
+		l->paused = 1;
+		w->paused = 1;
+	}
+	zg_warn("event=accept_paused route=%s worker=%u error=%s", l->route->conf->name, w->index,
+		strerror(errno));
+}
+
+static void listeners_resume(struct zg_worker *w)
+{
+	for (unsigned i = 0; i < w->n_listeners; i++) {
+		struct zg_listener *l = &w->listeners[i];
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+		if (l->paused && l->fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) == 0)
+			l->paused = 0;
+	}
+	w->paused = 0;
+}
+
 static void accept_some(struct zg_worker *w, struct zg_listener *l)
 {
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
 		struct zg_sockaddr peer = {.len = sizeof(peer.ss)};
 		int fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listener_pause(w, l);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+				 errno != ECONNABORTED)
 				zg_warn("event=accept_failed route=%s error=%s", l->route->conf->name,
 					strerror(errno));
 			return;
@@ -246,6 +274,8 @@ static void tick(struct zg_worker *w)
 		next = c->next;
 		zg_conn_check_deadline(c, w->now_ms);
 	}
+	if (w->paused)
+		listeners_resume(w);
 	if (w->draining && w->now_ms >= atomic_load(&w->gw->drain_deadline_ms))
 		close_all(w, ZG_R_DRAIN_DEADLINE);
 }

@@ -24,6 +24,7 @@ struct zg_listener {
 	struct zg_sockaddr addr;
 	const struct zg_route_rt *route; /* inside the worker's snapshot */
 	int keep;                        /* reconcile mark */
+	int paused;                      /* out of fds: not in epoll until the next tick */
 };
 
 struct zg_worker {
@@ -43,6 +44,7 @@ struct zg_worker {
 	uint64_t next_id;
 	int draining;
 	int wake_pending;
+	int paused;                      /* some listener is paused */
 	int listen_failed;
 };
 

@@ -235,3 +235,85 @@ def test_bridge_between_wrap_and_unwrap(pki, gateway, port, echo_server):
     # each hop logs the certificate of its TLS client: M saw A (P-256), B saw M (RSA)
     assert "CN=site-a.zonegate.test" in m.events("conn_close")[0]["subject"]
     assert "OU=rsa" in b.events("conn_close")[0]["subject"]
+
+
+def test_backpressure_bounds_memory(site_pair, monkeypatch):
+    """The service stops reading: the chain must stop reading from the client
+    (bounded in-flight data, bounded gateway memory) and, once the service
+    reads again, deliver every byte intact."""
+    # ASan's quarantine keeps freed memory resident; turn it off so RSS means
+    # what the gateway holds (no effect on a build without ASan)
+    monkeypatch.setenv("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:quarantine_size_mb=0:"
+                       "thread_local_quarantine_size_kb=0")
+    ps = util.PausedServer().start()
+    try:
+        a, b, a_port = site_pair(ps.addr, a_gw={"idle_timeout": "120s"},
+                                 b_gw={"idle_timeout": "120s"})
+        rss0 = {gw.name: util.rss_kib(gw.proc.pid) for gw in (a, b)}
+        total = 256 << 20
+        chunk = os.urandom(1 << 16)
+        s = util.connect("127.0.0.1", a_port, timeout=120)
+        sent = [0]
+        done = threading.Event()
+
+        def writer():
+            try:
+                while sent[0] < total:
+                    s.sendall(chunk)
+                    sent[0] += len(chunk)
+                s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            done.set()
+
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        # wait until the client is blocked: no progress for 1 s
+        last = [-1, time.monotonic()]
+
+        def stalled():
+            if sent[0] != last[0]:
+                last[0], last[1] = sent[0], time.monotonic()
+                return False
+            return time.monotonic() - last[1] >= 1.0
+
+        util.wait_until(stalled, 60, 0.05, "the client to be blocked by backpressure")
+        in_flight = sent[0]
+        growth = {gw.name: util.rss_kib(gw.proc.pid) - rss0[gw.name] for gw in (a, b)}
+        assert not done.is_set() and in_flight < 64 << 20, \
+            f"{in_flight >> 20} MiB accepted while the service read nothing"
+        for name, kib in growth.items():
+            assert kib < 16 * 1024, f"gateway {name} grew {kib} KiB while its peer stalled"
+        ps.release()
+        assert done.wait(120), "client never finished after the service resumed"
+        t.join()
+        h = hashlib.sha256()
+        for _ in range(total // len(chunk)):
+            h.update(chunk)
+        util.wait_until(lambda: ps.digests, 60, what="the service to read everything")
+        assert ps.digests == [h.hexdigest()]
+        assert ps.bytes_received == total
+        s.close()
+        print(f"stalled after {in_flight >> 20} MiB in flight; RSS growth KiB {growth}")
+    finally:
+        ps.stop()
+
+
+def test_connect_by_host_name(pki, gateway, port):
+    """connect = localhost:PORT is resolved by the gateway (the service
+    listens on both 127.0.0.1 and ::1, so either answer works)."""
+    from conftest import make_config
+    p_svc = port()
+    echo = util.EchoServer("localhost", p_svc).start()
+    try:
+        p = port()
+        gw = gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                              "connect": f"localhost:{p_svc}"}},
+                                 name="site-b"), name="site-b")
+        ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+        with util.tls_connect(ctx, "127.0.0.1", p) as s:
+            assert util.echo_roundtrip(s, b"by name\n") == b"by name\n"
+        ev = gw.wait_for_event("conn_close", route="in")[0]
+        assert ev["upstream"] in (f"127.0.0.1:{p_svc}", f"[::1]:{p_svc}"), ev
+    finally:
+        echo.stop()

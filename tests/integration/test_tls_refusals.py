@@ -156,3 +156,25 @@ def test_wrap_checks_upstream_certificate(pki, gateway, port, echo_server, b_lea
     s.close()
     assert a.wait_for_reason(reason, route="out")
     assert echo.connections == 0
+
+
+def test_session_resumption(unwrap, pki, tmp_path):
+    """session_cache is on by default: a client that offers its previous
+    session resumes it (no full handshake), and the log says resumed=1."""
+    gw, p, echo = unwrap
+    sess = str(tmp_path / "sess.pem")
+    args = dict(pki=pki, cert=pki.cert("client"), key=pki.key("client"),
+                chain=pki.intermediate())
+    c = util.SClient("127.0.0.1", p, ["-sess_out", sess], **args)
+    c.send(PAYLOAD)
+    assert c.read_until(PAYLOAD, timeout=15)
+    c.finish()
+    c = util.SClient("127.0.0.1", p, ["-sess_in", sess], **args)
+    c.send(PAYLOAD)
+    assert c.read_until(PAYLOAD, timeout=15)
+    rc, out, err = c.finish()
+    assert b"Reused, TLSv1.3" in out, out[-3000:]
+    ev = gw.wait_for_event("conn_close", count=2, route="in")
+    assert [e["resumed"] for e in ev] == ["0", "1"], ev
+    # a resumed session still names the client certificate it was made with
+    assert "CN=client.zonegate.test" in ev[1]["subject"]

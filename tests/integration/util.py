@@ -111,6 +111,10 @@ class _AsyncServer:
             return
         self._started.set()
         self._loop.run_forever()
+        pending = asyncio.all_tasks(self._loop)
+        for t in pending:
+            t.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._server.close()
         self._loop.run_until_complete(self._server.wait_closed())
         self._loop.close()
@@ -217,6 +221,44 @@ class GreeterServer(_AsyncServer):
             h.update(data)
         with self._lock:
             self.digests.append(h.hexdigest())
+
+
+class PausedServer(_AsyncServer):
+    """Accepts but does not read until `release()`; then reads to EOF and
+    records the digest. Models a service that stalls (backpressure)."""
+
+    def __init__(self, host="127.0.0.1", port=0):
+        super().__init__(host, port)
+        self._go = None
+
+    def release(self):
+        self._loop.call_soon_threadsafe(self._go_event().set)
+
+    def _go_event(self):
+        if self._go is None:
+            self._go = asyncio.Event()
+        return self._go
+
+    async def handle(self, reader, writer):
+        await self._go_event().wait()
+        h = hashlib.sha256()
+        while True:
+            data = await reader.read(256 * 1024)
+            if not data:
+                break
+            self._count(len(data))
+            h.update(data)
+        with self._lock:
+            self.digests.append(h.hexdigest())
+
+
+def rss_kib(pid):
+    """Resident set size of a process, KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
 
 
 class HttpServer:

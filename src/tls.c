@@ -8,26 +8,45 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "log.h"
 #include "policy.h"
 #include "profile.h"
 #include "tls.h"
 
 static int verdict_index = -1;
-static int profile_index = -1; /* SSL_CTX ex_data: the route's zg_profile */
+static int policy_index = -1; /* SSL_CTX ex_data: struct tls_policy, owned */
 static pthread_once_t verdict_once = PTHREAD_ONCE_INIT;
 
 /* The ex_data slot is process-wide but written once, before any worker
  * starts; afterwards it is a constant. */
+/* What the verify callback needs of its route; one per SSL_CTX, freed with
+ * it. The narrowed profile lives here, so its lists outlive every SSL. */
+struct tls_policy {
+	struct zg_profile_narrowed prof;
+	unsigned clock_skew_s;
+	int crl_stale_warn;
+};
+
+static void free_policy(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	OPENSSL_free(ptr);
+}
+
 static void verdict_index_init(void)
 {
 	verdict_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-	profile_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	policy_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_policy);
 }
 
-static int ctx_profile_index(void)
+static int ctx_policy_index(void)
 {
 	pthread_once(&verdict_once, verdict_index_init);
-	return profile_index;
+	return policy_index;
 }
 
 static int tls_index(void)
@@ -80,9 +99,14 @@ static int policy_ok(SSL *ssl, X509_STORE_CTX *xs, struct zg_tls_verdict *v)
 	struct zg_policy_verdict pv;
 	const struct zg_policy_finding *f;
 
-	pp.profile = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_profile_index());
+	const struct tls_policy *tp = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_policy_index());
+
+	if (!tp)
+		return 0;
+	pp.profile = &tp->prof.p;
 	pp.role = SSL_is_server(ssl) ? ZG_ROLE_CLIENT : ZG_ROLE_SERVER;
 	pp.now = time(NULL);
+	pp.clock_skew_s = tp->clock_skew_s;
 	pp.max_depth = (unsigned)SSL_get_verify_depth(ssl);
 	/* Revocation stays with OpenSSL (CRL_CHECK_ALL on the store). */
 	if (zg_policy_check_chain(X509_STORE_CTX_get0_chain(xs), &pp, &pv) == 0)
@@ -90,6 +114,29 @@ static int policy_ok(SSL *ssl, X509_STORE_CTX *xs, struct zg_tls_verdict *v)
 	f = zg_policy_first_failure(&pv);
 	set_verdict(v, f ? f->reason : ZG_R_TLS_UNTRUSTED, "", f ? f->detail : "policy");
 	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
+/* OpenSSL errors the configuration tolerates: a validity window missed by
+ * less than clock_skew (the policy's validity rule re-judges every
+ * certificate at depth 0), and a stale CRL under crl_stale = warn (the CRL is
+ * still searched, so a revoked serial still fails). */
+static int tolerated(SSL *ssl, X509_STORE_CTX *xs, int err)
+{
+	const struct tls_policy *tp = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_policy_index());
+	char d[ZG_POLICY_DETAIL_MAX];
+
+	if (!tp)
+		return 0;
+	if ((err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID) &&
+	    tp->clock_skew_s &&
+	    zg_rule_validity(X509_STORE_CTX_get_current_cert(xs), time(NULL), tp->clock_skew_s, d,
+			     sizeof(d)) == ZG_R_OK)
+		return 1;
+	if (err == X509_V_ERR_CRL_HAS_EXPIRED && tp->crl_stale_warn) {
+		zg_warn("event=crl_stale detail=\"CRL past nextUpdate accepted (crl_stale = warn)\"");
+		return 1;
+	}
 	return 0;
 }
 
@@ -107,6 +154,8 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		return 0;
 	if (!ok) {
 		int err = X509_STORE_CTX_get_error(xs);
+		if (tolerated(ssl, xs, err))
+			return 1;
 		set_verdict(v, zg_policy_reason_from_x509(err), "", X509_verify_cert_error_string(err));
 		return 0;
 	}
@@ -207,6 +256,75 @@ static int load_chain_file(SSL_CTX *ctx, const struct zg_conf *c, struct zg_errl
 	return 0;
 }
 
+/* The route's profile narrowed by its overrides, attached to @ctx (which
+ * then owns it). NULL with @why if the route widens its profile. */
+static const struct tls_policy *route_policy(SSL_CTX *ctx, const struct zg_conf *c,
+					     const struct zg_conf_route *r, const struct zg_profile *p,
+					     char *why, size_t cap)
+{
+	struct zg_profile_overrides o = {
+		.min_version = r->min_version[0] ? zg_profile_version_parse(r->min_version) : 0,
+		.max_version = r->max_version[0] ? zg_profile_version_parse(r->max_version) : 0,
+		.tls13_suites = r->tls13_suites,
+		.tls12_ciphers = r->tls12_ciphers,
+		.groups = r->groups,
+		.sigalgs = r->sigalgs,
+	};
+	struct tls_policy *tp = OPENSSL_zalloc(sizeof(*tp));
+
+	if (!tp) {
+		snprintf(why, cap, "out of memory");
+		return NULL;
+	}
+	if (zg_profile_narrow(p, &o, &tp->prof, why, cap) < 0) {
+		OPENSSL_free(tp);
+		return NULL;
+	}
+	if (!SSL_CTX_set_ex_data(ctx, ctx_policy_index(), tp)) {
+		snprintf(why, cap, "out of memory");
+		OPENSSL_free(tp);
+		return NULL;
+	}
+	tp->clock_skew_s = c->tls.clock_skew_s;
+	tp->crl_stale_warn = c->tls.crl_stale_warn;
+	return tp;
+}
+
+/* Our own certificate must pass the rules we hold peers to, as the chain we
+ * present (leaf and configured intermediates): as a server certificate on
+ * a server context, as a client certificate on a client one. Each failing
+ * rule becomes a configuration error naming it. */
+static int own_cert_check(SSL_CTX *ctx, const struct zg_conf *c, const struct tls_policy *tp,
+			  int server, struct zg_errlist *errs)
+{
+	struct zg_policy_params pp = {.profile = &tp->prof.p, .now = time(NULL),
+				      .clock_skew_s = tp->clock_skew_s,
+				      .max_depth = c->tls.verify_depth};
+	STACK_OF(X509) *extra = NULL, *chain = sk_X509_new_null();
+	struct zg_policy_verdict v;
+	X509 *leaf = SSL_CTX_get0_certificate(ctx);
+	int rc = -1;
+
+	pp.role = server ? ZG_ROLE_SERVER : ZG_ROLE_CLIENT;
+	if (!chain || !leaf || !sk_X509_push(chain, leaf) || !SSL_CTX_get0_chain_certs(ctx, &extra)) {
+		zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate", "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(extra); i++)
+		if (!sk_X509_push(chain, sk_X509_value(extra, i)))
+			goto out;
+	rc = zg_policy_check_chain(chain, &pp, &v);
+	for (unsigned i = 0; i < v.n; i++)
+		if (!v.f[i].warn)
+			zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate",
+				       "%s (as %s certificate) breaks rule %s at depth %d: %s",
+				       c->tls.certificate, server ? "server" : "client",
+				       zg_reason_code(v.f[i].reason), v.f[i].depth, v.f[i].detail);
+out:
+	sk_X509_free(chain); /* the certificates belong to ctx */
+	return rc;
+}
+
 /* What every zonegate SSL_CTX shares: profile, our certificate and key,
  * the trust anchors and CRLs, and the verify callback. */
 static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
@@ -215,6 +333,7 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 	const char *pname = r->profile[0] ? r->profile : c->tls.profile;
 	const struct zg_profile *p = zg_profile_find(pname);
 	SSL_CTX *ctx = SSL_CTX_new(method);
+	const struct tls_policy *tp = NULL;
 	X509_STORE *store;
 	char why[256];
 	int bad = 0;
@@ -223,13 +342,12 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: out of memory", r->name);
 		return NULL;
 	}
-	if (!p || zg_profile_apply(ctx, p, why, sizeof(why)) < 0) {
+	if (!p || !(tp = route_policy(ctx, c, r, p, why, sizeof(why))) ||
+	    zg_profile_apply(ctx, &tp->prof.p, why, sizeof(why)) < 0) {
 		zg_errlist_add(errs, c->path, r->line, "profile", "route %s: profile %s: %s", r->name, pname,
 			       p ? why : "unknown profile");
 		goto fail;
 	}
-	/* The profile tables are static and never written through this. */
-	SSL_CTX_set_ex_data(ctx, ctx_profile_index(), (void *)p);
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls.certificate) != 1) {
 		openssl_error(why, sizeof(why));
 		zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate", "%s: %s",
@@ -259,7 +377,7 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 	X509_STORE_set_flags(store, X509_V_FLAG_X509_STRICT);
 	if (load_crls(store, c, errs) < 0)
 		bad = 1;
-	if (bad)
+	if (bad || own_cert_check(ctx, c, tp, method == TLS_server_method(), errs) < 0)
 		goto fail;
 	SSL_CTX_set_verify_depth(ctx, (int)c->tls.verify_depth);
 	/* Partial writes let relay.c hand over whatever fits; the buffer may

@@ -217,3 +217,71 @@ def test_idle_timeout_closes_both_sides(site_pair, echo_server):
     ev = a.wait_for_event("conn_close", route="out")[0]
     assert ev["reason"] == "idle_timeout"
     util.wait_until(lambda: echo.active == 0, 10, what="service side to be closed too")
+
+
+def test_upstream_connect_timeout(pki, gateway, port):
+    """An upstream that never answers the SYN (its accept queue is full) is
+    given up on at connect_timeout."""
+    stuffed = socket.socket()
+    stuffed.bind(("127.0.0.1", 0))
+    stuffed.listen(0)
+    addr = stuffed.getsockname()
+    fillers = []
+    try:
+        # fill the accept queue (never accepted) until a connect stalls: from
+        # then on the listener drops SYNs
+        for _ in range(16):
+            try:
+                fillers.append(socket.create_connection(addr, timeout=0.5))
+            except (socket.timeout, TimeoutError):
+                break
+        else:
+            pytest.fail("could not fill the accept queue of a listen(0) socket")
+        p = port()
+        gw = gateway(_unwrap_cfg(pki, p, f"127.0.0.1:{addr[1]}", connect_timeout="1s"),
+                     name="site-b")
+        ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+        t0 = time.monotonic()
+        try:
+            s = util.tls_connect(ctx, "127.0.0.1", p)
+            s.sendall(PAYLOAD)
+            assert util.closed_by_peer(s, 10)
+            s.close()
+        except (ssl.SSLError, OSError):
+            pass
+        gw.wait_for_reason("upstream_connect_timeout", route="in", timeout=10)
+        took = time.monotonic() - t0
+        assert 0.8 <= took <= 5, f"gave up after {took:.2f}s with connect_timeout=1s"
+    finally:
+        for f in fillers:
+            f.close()
+        stuffed.close()
+
+
+def test_upstream_reset_mid_stream_closes_both_sides(site_pair):
+    rs = util.ResetServer(after=10).start()
+    try:
+        a, b, a_port = site_pair(rs.addr)
+        s = util.connect("127.0.0.1", a_port)
+        s.sendall(b"x" * 100)
+        assert util.closed_by_peer(s, 10), "client not closed after the service reset"
+        s.close()
+        eb = b.wait_for_event("conn_close", route="in")[0]
+        assert eb["reason"] in ("upstream_io_error", "upstream_closed"), eb
+        ea = a.wait_for_event("conn_close", route="out")[0]
+        assert ea["reason"] != "ok", ea
+        assert a.running() and b.running()
+    finally:
+        rs.stop()
+
+
+def test_client_reset_mid_stream_closes_upstream(site_pair, echo_server):
+    echo = echo_server()
+    a, b, a_port = site_pair(echo.addr)
+    s = util.connect("127.0.0.1", a_port)
+    assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+    util.rst_close(s)
+    ea = a.wait_for_event("conn_close", route="out")[0]
+    assert ea["reason"] in ("client_io_error", "client_closed"), ea
+    b.wait_for_event("conn_close", route="in")
+    util.wait_until(lambda: echo.active == 0, 10, what="the service connection to be closed")

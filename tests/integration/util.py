@@ -252,6 +252,33 @@ class PausedServer(_AsyncServer):
             self.digests.append(h.hexdigest())
 
 
+class ResetServer(_AsyncServer):
+    """Reads `after` bytes, then aborts the connection with a TCP RST
+    (SO_LINGER 0): a service that fails mid-stream."""
+
+    def __init__(self, host="127.0.0.1", port=0, after=1):
+        super().__init__(host, port)
+        self.after = after
+
+    async def handle(self, reader, writer):
+        n = 0
+        while n < self.after:
+            data = await reader.read(65536)
+            if not data:
+                return
+            n += len(data)
+            self._count(len(data))
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        writer.transport.abort()
+
+
+def rst_close(sock):
+    """Close a client socket with a TCP RST instead of a FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
 def rss_kib(pid):
     """Resident set size of a process, KiB."""
     with open(f"/proc/{pid}/status") as f:

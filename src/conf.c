@@ -2032,6 +2032,13 @@ void zg_conf_print(const struct zg_conf *conf, FILE *out)
 	}
 }
 
+void zg_conf_each_key(void (*fn)(const char *section, const char *key, void *arg), void *arg)
+{
+	for (size_t i = 0; i < N_SECTIONS; i++)
+		for (size_t k = 0; k < sections[i].n_kws; k++)
+			fn(sections[i].name, sections[i].kws[k].name, arg);
+}
+
 const char *zg_mode_name(enum zg_mode m)
 {
 	switch (m) {

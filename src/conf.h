@@ -147,6 +147,11 @@ void zg_conf_print(const struct zg_conf *conf, FILE *out);
 
 const char *zg_mode_name(enum zg_mode m);
 
+/* Call @fn once for every keyword of every section, in table order;
+ * @section is the header word ("gateway", "tls", "route", ...). For checks
+ * such as "every keyword is documented"; the strings are static. */
+void zg_conf_each_key(void (*fn)(const char *section, const char *key, void *arg), void *arg);
+
 /* Route @r needs TLS towards its clients (unwrap, bridge) / its upstream
  * (wrap, bridge). */
 static inline int zg_route_tls_in(const struct zg_conf_route *r)

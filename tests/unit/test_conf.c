@@ -455,6 +455,63 @@ static void relative_paths_resolve(void **state)
 	zg_conf_free(c);
 }
 
+struct doc_check {
+	const char *doc;
+	unsigned missing, keys;
+};
+
+/* The text of "## [SECTION..." up to the next "## " heading, or NULL. */
+static const char *doc_section(const char *doc, const char *section, size_t *len)
+{
+	char head[64];
+	const char *p, *end;
+
+	snprintf(head, sizeof(head), "\n## [%s", section);
+	p = strstr(doc, head);
+	if (!p)
+		return NULL;
+	p++;
+	end = strstr(p, "\n## ");
+	*len = end ? (size_t)(end - p) : strlen(p);
+	return p;
+}
+
+static void doc_has_key(const char *section, const char *key, void *arg)
+{
+	struct doc_check *dc = arg;
+	char quoted[80];
+	size_t len = 0;
+	const char *text = doc_section(dc->doc, section, &len);
+	const char *hit;
+
+	dc->keys++;
+	snprintf(quoted, sizeof(quoted), "`%s`", key);
+	hit = text ? strstr(text, quoted) : NULL;
+	if (!hit || hit >= text + len) {
+		print_error("docs/configuration.md: no %s under '## [%s'\n", quoted, section);
+		dc->missing++;
+	}
+}
+
+/* Every keyword in the tables is documented in its section of
+ * docs/configuration.md, so a new key cannot ship undocumented. */
+static void every_key_documented(void **state)
+{
+	char path[1024];
+	struct doc_check dc = {NULL, 0, 0};
+	const char *src = getenv("ZG_SRCDIR");
+
+	(void)state;
+	assert_non_null(src);
+	snprintf(path, sizeof(path), "%s/docs/configuration.md", src);
+	dc.doc = read_text(path);
+	assert_non_null(dc.doc);
+	zg_conf_each_key(doc_has_key, &dc);
+	assert_true(dc.keys >= 30);
+	assert_int_equal(dc.missing, 0);
+	free((char *)dc.doc);
+}
+
 static void mode_names(void **state)
 {
 	(void)state;
@@ -686,6 +743,7 @@ int main(void)
 		cmocka_unit_test(path_too_long_after_resolving),
 		cmocka_unit_test(relative_paths_resolve),
 		cmocka_unit_test(mode_names),
+		cmocka_unit_test(every_key_documented),
 		cmocka_unit_test(key_permissions),
 		cmocka_unit_test(named_files_must_exist),
 		cmocka_unit_test(config_file_permissions),

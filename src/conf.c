@@ -561,7 +561,7 @@ static int parse_server_name(const struct kw *kw, const char *val, void *obj,
 		return -1;
 	}
 	if (strchr(val, ':')) {
-		while (is_alnum(val[i]) || (i > 0 && strchr("+.-", val[i])))
+		while (is_alnum(val[i]) || (i > 0 && val[i] && strchr("+.-", val[i])))
 			i++;
 		if (i == 0 || val[i] != ':' || !is_alnum(val[0]) || val[i + 1] == '\0')
 			goto bad;

@@ -120,7 +120,9 @@ struct zg_conf {
 
 /* Read and parse @path. On any error returns NULL with every problem found
  * appended to @errs as "path:line: key: message"; the file is also refused if
- * it is group- or world-writable. Caller frees the result with zg_conf_free. */
+ * it is group- or world-writable. Relative paths in it are resolved against
+ * the real directory of @path; an unset gateway name becomes the host name.
+ * Caller frees the result with zg_conf_free. */
 struct zg_conf *zg_conf_load(const char *path, struct zg_errlist *errs);
 
 /* Parse configuration text already in memory; @name stands for the file in

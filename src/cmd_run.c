@@ -109,7 +109,7 @@ int zg_cmd_check(int argc, char **argv)
 	zg_errlist_init(errs);
 	conf = zg_conf_load(o.conf, errs);
 	if (conf)
-		s = zg_snapshot_build(conf, 1, NULL, NULL, errs);
+		s = zg_snapshot_build(conf, NULL, 1, NULL, NULL, errs);
 	if (!s) {
 		zg_errlist_print(errs, stderr);
 		fprintf(stderr, "%s: configuration refused (%zu error%s)\n", o.conf, errs->n + errs->dropped,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -72,18 +73,21 @@ static void log_refusal(const struct zg_worker *w, const struct zg_route_rt *rou
 		zg_log_quote(d, sizeof(d), detail && *detail ? detail : zg_reason_text(reason)));
 }
 
-/* Admission: the address gate, then the limits. Returns ZG_R_OK and counts
- * the connection in, or the reason to refuse it. */
-static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route,
-			    const struct zg_sockaddr *peer)
+/* Admission, before a single byte is read: the route's address gate, the
+ * participant directory (inbound TLS routes: the source address must belong
+ * to a participant the route admits), then the limits. Returns ZG_R_OK and
+ * counts the connection in, or the reason to refuse it. */
+static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route, const uint8_t addr[16],
+			    const struct zg_participant **who, char *detail, size_t cap)
 {
-	uint8_t addr[16];
 	enum zg_reason r;
 	unsigned total, on_route;
 
-	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&peer->ss, addr) < 0)
-		return ZG_R_ADDR_NOT_ALLOWED;
 	if ((r = zg_gate_source(route->conf, addr)) != ZG_R_OK)
+		return r;
+	if (w->snap->dir && zg_route_tls_in(route->conf) &&
+	    (r = zg_directory_check_addr(w->snap->dir, time(NULL), addr, &route->conf->peers, who,
+					 detail, cap)) != ZG_R_OK)
 		return r;
 	total = atomic_fetch_add(&w->gw->active_total, 1);
 	on_route = atomic_fetch_add(&route->stats->active, 1);
@@ -100,12 +104,17 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 		   int fd, const struct zg_sockaddr *peer)
 {
 	uint64_t id = ++w->next_id;
-	enum zg_reason r = admit(w, route, peer);
+	const struct zg_participant *who = NULL;
+	char detail[160] = "";
+	uint8_t addr[16];
+	enum zg_reason r = ZG_R_ADDR_NOT_ALLOWED;
 	struct zg_conn *c;
 
+	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&peer->ss, addr) == 0)
+		r = admit(w, route, addr, &who, detail, sizeof(detail));
 	if (r != ZG_R_OK) {
 		atomic_fetch_add(&route->stats->refused, 1);
-		log_refusal(w, route, id, peer, r, NULL);
+		log_refusal(w, route, id, peer, r, detail);
 		close(fd);
 		return;
 	}
@@ -123,6 +132,8 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 	c->snap = zg_snapshot_ref(snap);
 	c->route = route;
 	c->peer = *peer;
+	memcpy(c->peer16, addr, sizeof(addr));
+	c->participant = who;
 	c->started_ms = w->now_ms;
 	side_init(&c->down, c);
 	side_init(&c->up, c);
@@ -291,6 +302,30 @@ static void note_identity(struct zg_conn *c, SSL *ssl)
 		zg_tls_peer_identity(ssl, c->subject, sizeof(c->subject), c->sans, sizeof(c->sans));
 }
 
+/* Identity binding after a handshake: the certificate on @ssl and the
+ * address at the other end (@addr) must belong to the same participant, one
+ * the route admits. 0 to go on, -1 after closing @c with the reason. */
+static int bind_identity(struct zg_conn *c, SSL *ssl, const uint8_t addr[16])
+{
+	char detail[160] = "";
+	enum zg_reason r;
+
+	if (!c->snap->dir)
+		return 0;
+	r = zg_directory_check_peer(c->snap->dir, time(NULL), addr, SSL_get0_peer_certificate(ssl),
+				    &c->route->conf->peers, detail, sizeof(detail));
+	if (r == ZG_R_OK)
+		return 0;
+	zg_conn_close(c, r, detail);
+	return -1;
+}
+
+static void upstream_addr16(const struct zg_conn *c, uint8_t out[16])
+{
+	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&c->upstream_addr.ss, out) < 0)
+		memset(out, 0, 16);
+}
+
 static void step(struct zg_conn *c)
 {
 	enum zg_reason r;
@@ -304,6 +339,8 @@ static void step(struct zg_conn *c)
 				break;
 			c->down.want = 0;
 			note_identity(c, c->down.ssl);
+			if (bind_identity(c, c->down.ssl, c->peer16) < 0)
+				break;
 			start_upstream(c);
 			break;
 		case ZG_CS_CONNECTING:
@@ -313,6 +350,12 @@ static void step(struct zg_conn *c)
 				break;
 			c->up.want = 0;
 			note_identity(c, c->up.ssl);
+			if (!zg_route_tls_in(c->route->conf)) {
+				uint8_t ua[16];
+				upstream_addr16(c, ua);
+				if (bind_identity(c, c->up.ssl, ua) < 0)
+					break;
+			}
 			start_relay(c);
 			break;
 		case ZG_CS_RELAYING:
@@ -361,8 +404,43 @@ void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events)
 	step(c);
 }
 
+void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned grace_ms)
+{
+	const struct zg_route_rt *rt = zg_snapshot_route(snap, c->route->conf->name);
+	const struct zg_peers *peers = rt ? &rt->conf->peers : &c->route->conf->peers;
+	char detail[160] = "", p[64], d[200];
+	enum zg_reason r = ZG_R_OK;
+	SSL *ssl = zg_route_tls_in(c->route->conf) ? c->down.ssl : c->up.ssl;
+	uint8_t addr[16];
+
+	if (!snap->dir || c->state == ZG_CS_CLOSED || c->revoke_at_ms)
+		return;
+	if (zg_route_tls_in(c->route->conf))
+		memcpy(addr, c->peer16, sizeof(addr));
+	else
+		upstream_addr16(c, addr);
+	if (c->state == ZG_CS_RELAYING && ssl)
+		r = zg_directory_check_peer(snap->dir, time(NULL), addr, SSL_get0_peer_certificate(ssl),
+					    peers, detail, sizeof(detail));
+	else if (zg_route_tls_in(c->route->conf))
+		r = zg_directory_check_addr(snap->dir, time(NULL), addr, peers, NULL, detail,
+					    sizeof(detail));
+	if (r == ZG_R_OK)
+		return;
+	c->revoke_at_ms = c->w->now_ms + grace_ms;
+	c->revoke_reason = r;
+	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));
+	zg_warn("event=revoked route=%s id=%u.%llu peer=%s reason=%s grace_ms=%u detail=%s",
+		c->route->conf->name, c->w->index, (unsigned long long)c->id, p, zg_reason_code(r),
+		grace_ms, zg_log_quote(d, sizeof(d), detail));
+}
+
 void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
 {
+	if (c->revoke_at_ms && now_ms >= c->revoke_at_ms) {
+		zg_conn_close(c, c->revoke_reason, "no longer allowed after reload");
+		return;
+	}
 	switch (c->state) {
 	case ZG_CS_HANDSHAKE_IN:
 	case ZG_CS_HANDSHAKE_OUT:

@@ -54,6 +54,10 @@ struct zg_conn {
 	unsigned upstream_next;           /* next address of route->upstream to try */
 	uint64_t started_ms, deadline_ms; /* monotonic */
 	struct zg_sockaddr peer, upstream_addr;
+	uint8_t peer16[16];               /* peer address, 16-byte form (prefix.h) */
+	const struct zg_participant *participant; /* by address; inside snap->dir */
+	uint64_t revoke_at_ms;            /* a reload disallowed us: close then (0 = never) */
+	enum zg_reason revoke_reason;
 	struct zg_tls_verdict verdict_in, verdict_out;
 	enum zg_reason close_reason;
 	char subject[ZG_IDENT_MAX], sans[ZG_IDENT_MAX];
@@ -72,6 +76,11 @@ void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events);
 /* Close @c once: log the close (or refusal) line with @reason, close both
  * sockets, hand @c to its worker for freeing. Later calls are no-ops. */
 void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail);
+
+/* After a reload: check @c against the directory of @snap (the route of the
+ * same name there, if any, decides the peers). A connection no longer
+ * allowed is closed @grace_ms later with the reason, and logged now. */
+void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned grace_ms);
 
 /* Called by the worker's timer scan: close @c if its deadline passed. */
 void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms);

@@ -31,6 +31,8 @@ struct zg_gateway {
 	int main_wake_fd;               /* eventfd workers use to ask */
 	_Atomic uint64_t drain_deadline_ms; /* monotonic; set before draining */
 	uint64_t last_resolve_ms;
+	uint64_t next_dir_poll_ms;      /* directory file watch */
+	char dir_stamp[128];            /* size/mtime of the directory files last loaded */
 	struct zg_route_stats stats[ZG_ROUTES_MAX * 2];
 	unsigned n_stats;               /* main thread only */
 };

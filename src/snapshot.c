@@ -1,6 +1,7 @@
 /* snapshot.c - see snapshot.h. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -66,12 +67,34 @@ static void snapshot_free(struct zg_snapshot *s)
 		SSL_CTX_free(s->routes[i].tls_out);
 	}
 	free(s->routes);
+	zg_directory_unref(s->dir);
 	zg_conf_free(s->conf);
 	free(s);
 }
 
-struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, uint64_t generation,
-				      zg_stats_lookup_fn stats, void *stats_ctx, struct zg_errlist *errs)
+/* The directory is part of the snapshot: a file that fails verification
+ * refuses the whole reload, so the last good directory stays in force. */
+static int load_directory(struct zg_snapshot *s, const struct zg_snapshot *prev,
+			  struct zg_errlist *errs)
+{
+	const struct zg_conf_directory *d = &s->conf->dir;
+	char why[512];
+
+	if (!d->file[0])
+		return 0;
+	s->dir = zg_directory_load(d->file, d->signature, d->public_key, prev ? prev->dir : NULL,
+				   time(NULL), why, sizeof(why));
+	if (!s->dir) {
+		zg_errlist_add(errs, s->conf->path, d->line_file, "file", "directory %s: %s", d->file,
+			       why);
+		return -1;
+	}
+	return 0;
+}
+
+struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snapshot *prev,
+				      uint64_t generation, zg_stats_lookup_fn stats, void *stats_ctx,
+				      struct zg_errlist *errs)
 {
 	struct zg_snapshot *s = calloc(1, sizeof(*s));
 	size_t before = errs->n + errs->dropped;
@@ -89,6 +112,7 @@ struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, uint64_t generation,
 		zg_errlist_add(errs, conf->path, 0, NULL, "out of memory");
 		goto fail;
 	}
+	(void)load_directory(s, prev, errs);
 	for (unsigned i = 0; i < conf->n_routes; i++)
 		(void)build_route(s, i, stats, stats_ctx, errs);
 	if (errs->n + errs->dropped != before)
@@ -133,6 +157,7 @@ struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_
 	}
 	s->generation = generation;
 	s->n_routes = old->n_routes;
+	s->dir = old->dir ? zg_directory_ref(old->dir) : NULL;
 	for (unsigned i = 0; i < s->n_routes; i++) {
 		struct zg_route_rt *rt = &s->routes[i];
 		*rt = old->routes[i];

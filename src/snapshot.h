@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "conf.h"
+#include "directory.h"
 #include "errlist.h"
 
 #include "net.h"
@@ -47,6 +48,7 @@ struct zg_snapshot {
 	struct zg_conf *conf;             /* owned */
 	struct zg_route_rt *routes;       /* conf->n_routes entries */
 	unsigned n_routes;
+	struct zg_directory *dir;         /* one reference; NULL: no [directory] */
 };
 
 /* Find or add the stats slot for route @name. Called from the main thread
@@ -54,10 +56,13 @@ struct zg_snapshot {
 typedef struct zg_route_stats *(*zg_stats_lookup_fn)(void *ctx, const char *name);
 
 /* Build a snapshot from @conf (taking ownership, also on failure): create
- * SSL_CTXs, resolve addresses, test that every listen address can be bound.
- * Returns NULL with every error in @errs. @stats may be NULL (check mode). */
-struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, uint64_t generation,
-				      zg_stats_lookup_fn stats, void *stats_ctx, struct zg_errlist *errs);
+ * SSL_CTXs, load and verify the participant directory (not older than the
+ * one in @prev, which may be NULL), resolve addresses, test that every
+ * listen address can be bound. Returns NULL with every error in @errs.
+ * @stats may be NULL (check mode). */
+struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snapshot *prev,
+				      uint64_t generation, zg_stats_lookup_fn stats, void *stats_ctx,
+				      struct zg_errlist *errs);
 
 /* A copy of @old sharing its SSL_CTXs, with the upstream host names of every
  * route resolved again (after a connect failure). NULL on allocation failure. */

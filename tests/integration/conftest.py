@@ -153,9 +153,9 @@ class Gateway:
         os.replace(tmp, self.conf_path)
 
     # -- lifecycle
-    def start(self, wait_ready=True, timeout=READY_TIMEOUT):
+    def start(self, wait_ready=True, timeout=READY_TIMEOUT, args=()):
         self.log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([self.binary, "run", "-c", str(self.conf_path)],
+        self.proc = subprocess.Popen([self.binary, "run", "-c", str(self.conf_path), *args],
                                      stdin=subprocess.DEVNULL, stdout=self.log_file,
                                      stderr=self.log_file, env=zg_env(),
                                      start_new_session=True)
@@ -297,11 +297,11 @@ class Gateways:
         self.all = []
         node._zg_gateways = self.all
 
-    def __call__(self, config, name="gw", start=True, wait_ready=True):
+    def __call__(self, config, name="gw", start=True, wait_ready=True, args=()):
         gw = Gateway(self.binary, self.tmp_path, name, config)
         self.all.append(gw)
         if start:
-            gw.start(wait_ready=wait_ready)
+            gw.start(wait_ready=wait_ready, args=args)
         return gw
 
 

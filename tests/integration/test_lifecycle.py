@@ -71,3 +71,35 @@ def test_conn_open_and_close_lines(pki, gateway, port, echo_server):
     assert re.match(r"^\d+\.\d+$", cl["id"]), cl["id"]
     line = [ln for ln in gw.log().splitlines() if "event=conn_close" in ln][0]
     assert re.match(r"^ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=info event=conn_close ", line), line
+
+
+def test_connections_spread_over_workers(pki, gateway, port, echo_server):
+    """One SO_REUSEPORT listener per worker: the kernel spreads connections,
+    and connection ids (WORKER.N) show both workers serving."""
+    echo = echo_server()
+    p = port()
+    gw = gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                          "connect": echo.addr}}, name="site-b",
+                             gateway={"workers": 2}), name="site-b")
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    for i in range(40):
+        with util.tls_connect(ctx, "127.0.0.1", p) as s:
+            assert util.echo_roundtrip(s, b"%d\n" % i) == b"%d\n" % i
+    ev = gw.wait_for_event("conn_close", count=40, route="in")
+    workers = {e["id"].split(".")[0] for e in ev}
+    assert workers == {"0", "1"}, workers
+
+
+def test_workers_option_and_auto(pki, gateway, port, echo_server):
+    import os
+    echo = echo_server()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{port()}",
+                                   "connect": echo.addr}}, name="site-b",
+                      gateway={"workers": "auto"})
+    gw = gateway(cfg, name="auto")
+    # one per core: online CPUs, or the CPUs this process may run on
+    assert gw.events("ready")[0]["workers"] in (str(os.cpu_count()),
+                                                str(len(os.sched_getaffinity(0))))
+    cfg["route in"]["listen"] = f"127.0.0.1:{port()}"
+    gw1 = gateway(cfg, name="one", args=("--workers", "1"))
+    assert gw1.events("ready")[0]["workers"] == "1"

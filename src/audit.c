@@ -17,7 +17,7 @@
 #include "log.h"
 
 #define TAKE_MAX 64               /* events moved from the queue per round */
-#define SEND_BYTES (48u * 1024u)  /* spool bytes per delivery batch */
+#define SEND_BYTES (256u * 1024u) /* spool bytes per delivery batch */
 #define SEND_RECS 256
 #define RETRY_MIN_MS 250
 
@@ -190,7 +190,7 @@ void zg_audit_get_stats(const struct zg_audit *a, struct zg_audit_stats *out)
 	out->delivered = atomic_load(&a->delivered);
 	out->spool_dropped = atomic_load(&a->spool_dropped);
 	out->spool_full = !atomic_load(&a->accepting);
-	out->collector_up = atomic_load(&a->collector_up);
+	out->collector_up = atomic_load(&a->collector_up) > 0;
 }
 
 static void set_full(struct zg_audit *a, int full)
@@ -306,12 +306,19 @@ static void deliver(struct zg_audit *a)
 		return;
 	for (;;) {
 		int n = zg_spool_peek(a->spool, &a->batch, SEND_BYTES, SEND_RECS);
+		size_t confirmed = 0;
+		int rc;
+
 		if (n <= 0) {
 			if (n < 0)
 				zg_err("event=audit_spool_error op=read errno=%d", errno);
 			break;
 		}
-		if (zg_syslog_deliver(a->sys, a->batch.rec, a->batch.n, why, sizeof(why)) != 0) {
+		rc = zg_syslog_deliver(a->sys, a->batch.rec, a->batch.n, &confirmed, why, sizeof(why));
+		if (confirmed > 0 && zg_spool_commit(a->spool, &a->batch, confirmed) != 0)
+			zg_err("event=audit_spool_error op=commit errno=%d", errno);
+		atomic_store(&a->delivered, zg_spool_delivered(a->spool));
+		if (rc != 0) {
 			collector_state(a, 0, why);
 			a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : RETRY_MIN_MS;
 			if (a->backoff_ms > a->conf.retry_max_ms)
@@ -321,9 +328,6 @@ static void deliver(struct zg_audit *a)
 		}
 		collector_state(a, 1, "");
 		a->backoff_ms = 0;
-		if (zg_spool_commit(a->spool, &a->batch) != 0)
-			zg_err("event=audit_spool_error op=commit errno=%d", errno);
-		atomic_store(&a->delivered, zg_spool_delivered(a->spool));
 		if (!atomic_load(&a->accepting) && !zg_spool_full(a->spool, ZG_AUDIT_XML_MAX))
 			set_full(a, 0);
 		/* give newly queued events their place in the spool between batches */
@@ -502,6 +506,7 @@ struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *so
 		a->conf.spool_max_bytes = 64ull << 20;
 	snprintf(a->source_id, sizeof(a->source_id), "%s", source_id);
 	atomic_init(&a->accepting, 1);
+	atomic_init(&a->collector_up, -1); /* unknown: the first attempt is logged either way */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->cv, &ca);

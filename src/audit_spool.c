@@ -592,6 +592,8 @@ int zg_spool_peek(struct zg_spool *s, struct zg_spool_batch *b, size_t max_bytes
 		off += used;
 		if (r.seq <= s->delivered)
 			continue; /* dropped by drop_oldest accounting or a stale duplicate */
+		b->after_seg[b->n] = seg;
+		b->after_off[b->n] = off;
 		b->rec[b->n++] = r;
 		used_buf += used;
 	}
@@ -600,13 +602,13 @@ int zg_spool_peek(struct zg_spool *s, struct zg_spool_batch *b, size_t max_bytes
 	return (int)b->n;
 }
 
-int zg_spool_commit(struct zg_spool *s, const struct zg_spool_batch *b)
+int zg_spool_commit(struct zg_spool *s, const struct zg_spool_batch *b, size_t n)
 {
-	if (b->n == 0)
-		return 0;
-	s->cur_seg = b->end_seg;
-	s->cur_off = b->end_off;
-	s->delivered = b->rec[b->n - 1].seq;
+	if (n == 0 || n > b->n)
+		return n == 0 ? 0 : -1;
+	s->cur_seg = n == b->n ? b->end_seg : b->after_seg[n - 1];
+	s->cur_off = n == b->n ? b->end_off : b->after_off[n - 1];
+	s->delivered = b->rec[n - 1].seq;
 	if (write_state(s) != 0)
 		return -1;
 	normalize(s, &s->cur_seg, &s->cur_off);

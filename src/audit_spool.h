@@ -93,7 +93,9 @@ long zg_spool_drop_oldest(struct zg_spool *s);
 struct zg_spool_batch {
 	struct zg_spool_rec rec[256];
 	size_t n;
-	/* private: where the batch ends */
+	/* private: where each record and the batch end */
+	unsigned after_seg[256];
+	uint64_t after_off[256];
 	unsigned end_seg;
 	uint64_t end_off;
 };
@@ -102,9 +104,10 @@ struct zg_spool_batch {
  * -1 on I/O error. Damaged records met on the way are skipped and counted. */
 int zg_spool_peek(struct zg_spool *s, struct zg_spool_batch *b, size_t max_bytes, size_t max_recs);
 
-/* Mark everything in @b (from the last peek) delivered: durable state file,
- * segments wholly delivered removed. 0 or -1. */
-int zg_spool_commit(struct zg_spool *s, const struct zg_spool_batch *b);
+/* Mark the first @n records of @b (from the last peek; @n <= b->n)
+ * delivered: durable state file, segments wholly delivered removed. The
+ * next peek starts after them. 0 or -1. */
+int zg_spool_commit(struct zg_spool *s, const struct zg_spool_batch *b, size_t n);
 
 uint64_t zg_spool_bytes(const struct zg_spool *s);
 uint64_t zg_spool_delivered(const struct zg_spool *s);

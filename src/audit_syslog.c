@@ -21,7 +21,7 @@
 #include "audit_syslog.h"
 #include "profile.h"
 
-#define BATCH_BUF (96u * 1024u) /* frames of one batch; audit.c sends at most 64 KiB */
+#define BATCH_BUF (ZG_AUDIT_XML_MAX + 1024) /* one framed message */
 
 struct zg_syslog {
 	enum zg_audit_transport transport;
@@ -208,30 +208,6 @@ static int open_socket(struct zg_syslog *s, int type, char *why, size_t cap)
 	return fd;
 }
 
-/* Concatenate "LEN SP MSG" frames of @recs into s->buf. */
-static int build_frames(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n,
-			size_t *out_len)
-{
-	size_t used = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int m = zg_syslog_format(s->msg, ZG_AUDIT_XML_MAX + 512, recs[i].ts_ns, s->hostname,
-					 s->procid, recs[i].seq, (const char *)recs[i].payload,
-					 recs[i].len);
-		int k;
-		if (m < 0)
-			return -1;
-		k = snprintf(s->buf + used, BATCH_BUF - used, "%d ", m);
-		if (k < 0 || used + (size_t)k + (size_t)m > BATCH_BUF)
-			return -1;
-		used += (size_t)k;
-		memcpy(s->buf + used, s->msg, (size_t)m);
-		used += (size_t)m;
-	}
-	*out_len = used;
-	return 0;
-}
-
 static int set_peer_name(SSL *ssl, const char *name)
 {
 	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
@@ -244,46 +220,97 @@ static int set_peer_name(SSL *ssl, const char *name)
 	return SSL_set1_host(ssl, name) == 1 ? 0 : -1;
 }
 
-/* After close_notify: read until the collector closes. Confirmed only on a
- * clean EOF with nothing of ours left unacknowledged and no socket error. */
-static int await_close(SSL *ssl, int fd, char *why, size_t cap)
+/* Count the bytes the kernel accepted from OpenSSL: the TCP stream offset
+ * where each message ends. */
+static long count_written(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+			  int ret, size_t *processed)
 {
-	char sink[512];
+	(void)argp;
+	(void)len;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_WRITE | BIO_CB_RETURN) && ret > 0 && processed)
+		*(uint64_t *)BIO_get_callback_arg(b) += *processed;
+	return ret;
+}
+
+/* Read (and drop) whatever the collector sends until it closes. Returns the
+ * number of our bytes its process read: all its TCP acknowledged if the
+ * connection ended with a FIN, -1 if it ended with a reset or not at all. */
+static int64_t collector_read(int fd, uint64_t written, char *why, size_t cap)
+{
+	char sink[4096];
 	int outq = -1, soerr = 0;
 	socklen_t sl = sizeof(soerr);
 
-	for (int i = 0; i < 64; i++) {
-		int r = SSL_read(ssl, sink, sizeof(sink));
-		if (r > 0)
-			continue; /* collectors send nothing; ignore */
-		switch (SSL_get_error(ssl, r)) {
-		case SSL_ERROR_ZERO_RETURN:
-			goto eof;
-		case SSL_ERROR_SYSCALL:
-			snprintf(why, cap, "collector reset the connection before confirming: %s",
-				 errno ? strerror(errno) : "eof");
-			return -1;
-		default:
-			return ssl_fail(why, cap, "waiting for the collector to close");
-		}
-	}
-	snprintf(why, cap, "collector kept sending instead of closing");
-	return -1;
-eof:
-	if (ioctl(fd, SIOCOUTQ, &outq) != 0 || outq != 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
-		snprintf(why, cap, "collector closed before acknowledging the batch (unacked=%d err=%d)",
-			 outq, soerr);
+	for (;;) {
+		ssize_t k = recv(fd, sink, sizeof(sink), 0);
+		if (k > 0)
+			continue; /* session tickets, alerts: not ours to act on */
+		if (k == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		snprintf(why, cap, "collector %s before confirming",
+			 errno == EAGAIN ? "did not close in time" : "reset the connection");
 		return -1;
 	}
-	return 0;
+	/* EPIPE: a reset that came after the FIN (our later bytes) - harmless */
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
+	    (soerr != 0 && soerr != EPIPE) || ioctl(fd, SIOCOUTQ, &outq) != 0 || outq < 0 ||
+	    (uint64_t)outq > written) {
+		snprintf(why, cap, "collector connection ended uncleanly (err=%d)", soerr);
+		return -1;
+	}
+	return (int64_t)(written - (uint64_t)outq);
 }
 
-static int deliver_tls(struct zg_syslog *s, size_t len, char *why, size_t cap)
+/* Write each record as "LEN SP MSG" in its own SSL_write; end[i] = stream
+ * offset after record i. Returns how many were written. */
+static size_t write_records(struct zg_syslog *s, SSL *ssl, const struct zg_spool_rec *recs,
+			    size_t n, const uint64_t *written, uint64_t *end, char *why, size_t cap)
 {
-	SSL *ssl = NULL;
-	int fd, rc = -1, r;
+	size_t i;
 
+	for (i = 0; i < n; i++) {
+		int k, m;
+
+		m = zg_syslog_format(s->msg, ZG_AUDIT_XML_MAX + 512, recs[i].ts_ns, s->hostname,
+				     s->procid, recs[i].seq, (const char *)recs[i].payload,
+				     recs[i].len);
+		if (m < 0) {
+			snprintf(why, cap, "record %" PRIu64 " does not fit a syslog message",
+				 recs[i].seq);
+			break;
+		}
+		k = snprintf(s->buf, BATCH_BUF, "%d ", m);
+		if (k < 0 || (size_t)k + (size_t)m > BATCH_BUF)
+			break;
+		memcpy(s->buf + k, s->msg, (size_t)m);
+		/* without SSL_MODE_ENABLE_PARTIAL_WRITE this returns only when all
+		 * of it reached the kernel, or fails */
+		if (SSL_write(ssl, s->buf, k + m) != k + m) {
+			ssl_fail(why, cap, "write to collector");
+			break;
+		}
+		end[i] = *written;
+	}
+	return i;
+}
+
+static int deliver_tls(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n,
+		       size_t *confirmed, char *why, size_t cap)
+{
+	uint64_t written = 0, end[256];
+	char scratch[256];
+	size_t sent;
+	int64_t read_by_peer;
+	SSL *ssl = NULL;
+	int fd, rc = -1;
+
+	*confirmed = 0;
+	if (n > sizeof(end) / sizeof(end[0]))
+		n = sizeof(end) / sizeof(end[0]);
 	fd = open_socket(s, SOCK_STREAM, why, cap);
 	if (fd < 0)
 		return -1;
@@ -292,6 +319,8 @@ static int deliver_tls(struct zg_syslog *s, size_t len, char *why, size_t cap)
 		ssl_fail(why, cap, "SSL setup");
 		goto out;
 	}
+	BIO_set_callback_ex(SSL_get_wbio(ssl), count_written);
+	BIO_set_callback_arg(SSL_get_wbio(ssl), (char *)&written);
 	if (SSL_connect(ssl) != 1) {
 		long v = SSL_get_verify_result(ssl);
 		if (v != X509_V_OK)
@@ -300,18 +329,17 @@ static int deliver_tls(struct zg_syslog *s, size_t len, char *why, size_t cap)
 			ssl_fail(why, cap, "TLS handshake with collector");
 		goto out;
 	}
-	/* One SSL_write per batch: with SSL_MODE_ENABLE_PARTIAL_WRITE unset it
-	 * returns only when everything went out (or failed). */
-	if (len > 0 && (r = SSL_write(ssl, s->buf, (int)len)) != (int)len) {
-		ssl_fail(why, cap, "write to collector");
-		goto out;
-	}
-	r = SSL_shutdown(ssl);
-	if (r < 0) {
+	sent = write_records(s, ssl, recs, n, &written, end, why, cap);
+	/* close_notify asks the collector to close once it has read everything */
+	if (sent == n && SSL_shutdown(ssl) < 0)
 		ssl_fail(why, cap, "close_notify to collector");
-		goto out;
-	}
-	rc = await_close(ssl, fd, why, cap);
+	read_by_peer = sent == n ? collector_read(fd, written, why, cap)
+				 : collector_read(fd, written, scratch, sizeof(scratch));
+	while (read_by_peer >= 0 && *confirmed < sent && end[*confirmed] <= (uint64_t)read_by_peer)
+		(*confirmed)++;
+	rc = *confirmed == n ? 0 : -1;
+	if (rc != 0 && read_by_peer >= 0 && sent == n)
+		snprintf(why, cap, "collector closed after reading %zu of %zu records", *confirmed, n);
 out:
 	SSL_free(ssl);
 	close(fd);
@@ -319,14 +347,15 @@ out:
 	return rc;
 }
 
-static int deliver_udp(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n, char *why,
-		       size_t cap)
+static int deliver_udp(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n,
+		       size_t *confirmed, char *why, size_t cap)
 {
 	int fd = open_socket(s, SOCK_DGRAM, why, cap), rc = 0;
 
+	*confirmed = 0;
 	if (fd < 0)
 		return -1;
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	for (size_t i = 0; i < n && rc == 0; i++, *confirmed += rc == 0) {
 		int m = zg_syslog_format(s->msg, ZG_AUDIT_XML_MAX + 512, recs[i].ts_ns, s->hostname,
 					 s->procid, recs[i].seq, (const char *)recs[i].payload,
 					 recs[i].len);
@@ -339,16 +368,12 @@ static int deliver_udp(struct zg_syslog *s, const struct zg_spool_rec *recs, siz
 	return rc;
 }
 
-int zg_syslog_deliver(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n, char *why,
-		      size_t cap)
+int zg_syslog_deliver(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n,
+		      size_t *confirmed, char *why, size_t cap)
 {
-	size_t len = 0;
-
-	if (s->transport == ZG_AUDIT_UDP)
-		return deliver_udp(s, recs, n, why, cap);
-	if (build_frames(s, recs, n, &len) != 0) {
-		snprintf(why, cap, "batch does not fit in %u bytes", BATCH_BUF);
-		return -1;
+	if (s->transport == ZG_AUDIT_UDP) {
+		int rc = deliver_udp(s, recs, n, confirmed, why, cap);
+		return rc;
 	}
-	return deliver_tls(s, len, why, cap);
+	return deliver_tls(s, recs, n, confirmed, why, cap);
 }

@@ -6,13 +6,17 @@
  * (with BOM, RFC 5424 6.4) as MSG. Over TLS they are framed "LEN SP MSG"
  * (RFC 5425 octet counting); over UDP one message per datagram (RFC 5426).
  *
- * Syslog over TLS has no application acknowledgement, so a batch is confirmed
- * by closing the connection: we write the batch, send close_notify and wait
- * for the collector to close its side. The batch counts as delivered only if
- * the collector closed cleanly (FIN, no reset) after its TCP acknowledged
- * every byte we sent, which the kernel only lets happen once the collector
- * has read all of them, close_notify included. docs/audit.md spells out what
- * this does and does not guarantee.
+ * Syslog over TLS has no application acknowledgement, so delivery is
+ * confirmed by closing the connection: each message goes out as its own TLS
+ * record, we remember the TCP stream offset where each one ends, send
+ * close_notify and wait for the collector to close its side. A collector
+ * that closes a socket with unread data makes its kernel send a reset, not
+ * a FIN; so if the connection ends with a FIN (whatever the reason: our
+ * close_notify, a restart, a crash), every byte its TCP acknowledged was
+ * read by the collector process, and the messages ending at or before that
+ * offset are confirmed - all of them in the normal case, a prefix when the
+ * collector went away mid-batch. A reset or a timeout confirms nothing.
+ * docs/audit.md spells out what this does and does not guarantee.
  */
 #ifndef ZG_AUDIT_SYSLOG_H
 #define ZG_AUDIT_SYSLOG_H
@@ -44,10 +48,11 @@ void zg_syslog_free(struct zg_syslog *s);
 
 /* Deliver @n spooled records (payload = XML) in order over one connection
  * and wait for the collector's confirmation as above (TLS), or send them as
- * datagrams (UDP). 0 = confirmed; -1 = not confirmed (nothing may be assumed
- * about which arrived) with the reason in @why. Blocks up to about
- * io_timeout_ms per step; only the audit thread calls it. */
-int zg_syslog_deliver(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n, char *why,
-		      size_t cap);
+ * datagrams (UDP: sent = confirmed). *confirmed gets how many leading
+ * records are confirmed. Returns 0 if all @n are, -1 otherwise with the
+ * reason in @why. Blocks up to about io_timeout_ms per step; only the audit
+ * thread calls it. */
+int zg_syslog_deliver(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n,
+		      size_t *confirmed, char *why, size_t cap);
 
 #endif

@@ -102,7 +102,7 @@ static uint64_t drain(struct zg_spool *s, uint64_t first, const uint64_t *skip)
 			want++;
 			got++;
 		}
-		assert_int_equal(zg_spool_commit(s, b), 0);
+		assert_int_equal(zg_spool_commit(s, b, b->n), 0);
 	}
 	assert_int_equal(n, 0);
 	free(b);
@@ -170,16 +170,23 @@ static void replay_after_crash(void **state)
 	append_n(s, 1, 50);
 	/* deliver the first 10, then "crash" (close without further commits) */
 	assert_int_equal(zg_spool_peek(s, b, 1 << 20, 10), 10);
-	assert_int_equal(zg_spool_commit(s, b), 0);
+	assert_int_equal(zg_spool_commit(s, b, b->n), 0);
+	/* a batch of 8 of which the collector confirmed the first 3 */
+	assert_int_equal(zg_spool_peek(s, b, 1 << 20, 8), 8);
+	assert_int_equal(b->rec[0].seq, 11);
+	assert_int_equal(zg_spool_commit(s, b, 3), 0);
+	assert_int_equal(zg_spool_delivered(s), 13);
+	assert_int_equal(zg_spool_commit(s, b, 9), -1);
 	assert_int_equal(zg_spool_peek(s, b, 1 << 20, 5), 5); /* sent, never confirmed */
+	assert_int_equal(b->rec[0].seq, 14);
 	zg_spool_close(s);
 	free(b);
 
 	s = open_spool(*state, 1 << 20, &rep);
-	assert_int_equal(rep.delivered, 10);
-	assert_int_equal(rep.pending, 40);
+	assert_int_equal(rep.delivered, 13);
+	assert_int_equal(rep.pending, 37);
 	assert_int_equal(rep.last_seq, 50);
-	assert_int_equal(drain(s, 11, NULL), 40);
+	assert_int_equal(drain(s, 14, NULL), 37);
 	assert_false(zg_spool_pending(s));
 	zg_spool_close(s);
 

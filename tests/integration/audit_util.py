@@ -1,0 +1,171 @@
+"""Helpers for the audit trail tests: a real rsyslog collector over RFC 5425
+TLS (rsyslog-gnutls, mutual authentication by certificate name) started on
+127.0.0.1, a parser for what it stored, and the zonegate side
+(`zonegate audit test`, the spool and the local file)."""
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import util
+
+RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+GTLS_MODULE = "/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so"
+
+# <85>1 TIMESTAMP HOSTNAME APP PROCID MSGID [SD] BOM MSG (RFC 5424, 5425 framing removed)
+SYSLOG_RE = re.compile(
+    r'^<85>1 (?P<ts>\S+) (?P<host>\S+) zonegate (?P<pid>\d+) IHE\+RFC-3881 '
+    r'\[meta sequenceId="(?P<seq>\d+)"\] \ufeff(?P<xml><\?xml .*)$')
+
+
+def rsyslog_available():
+    return os.access(RSYSLOGD, os.X_OK) and Path(GTLS_MODULE).exists()
+
+
+class Rsyslog:
+    """rsyslogd -n with one imtcp/gtls listener whose messages go, raw, to a
+    file. Mutual TLS: the client must present a certificate chaining to the
+    test roots whose name is in `permitted`."""
+
+    def __init__(self, workdir, pki, port, permitted=("site-a.zonegate.test",)):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "work").mkdir(exist_ok=True)
+        self.port = port
+        self.out = self.dir / "received.log"
+        self.pidfile = self.dir / "rsyslogd.pid"
+        self.log = self.dir / "rsyslogd.stderr"
+        self.proc = None
+        peers = ", ".join(f'"{p}"' for p in permitted)
+        self.conf = self.dir / "rsyslog.conf"
+        self.conf.write_text(f"""
+global(workDirectory="{self.dir / 'work'}" maxMessageSize="64k"
+       DefaultNetstreamDriver="gtls"
+       DefaultNetstreamDriverCAFile="{pki.roots}"
+       DefaultNetstreamDriverCertFile="{pki.path('server-ec.chain.pem')}"
+       DefaultNetstreamDriverKeyFile="{pki.path('server-ec.key')}")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1"
+       StreamDriver.AuthMode="x509/name" PermittedPeer=[{peers}])
+template(name="raw" type="string" string="%rawmsg%\\n")
+ruleset(name="audit") {{
+  action(type="omfile" file="{self.out}" template="raw")
+}}
+input(type="imtcp" port="{port}" ruleset="audit")
+""")
+
+    def start(self):
+        self.pidfile.unlink(missing_ok=True)
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [RSYSLOGD, "-n", "-f", str(self.conf), "-i", str(self.pidfile)],
+            stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        util.wait_port("127.0.0.1", self.port, timeout=10)
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=20)
+        self.proc = None
+
+    def stop(self):
+        self.kill(signal.SIGTERM)
+
+    def records(self):
+        """[(seq, syslog_ts, xml_text, Element)] in arrival order."""
+        out = []
+        if not self.out.exists():
+            return out
+        for line in self.out.read_text(encoding="utf-8").splitlines():
+            m = SYSLOG_RE.match(line)
+            assert m, f"not an RFC 5424 IHE audit message: {line[:200]!r}"
+            xml = m.group("xml")
+            out.append((int(m.group("seq")), m.group("ts"), xml,
+                        ET.fromstring(xml.encode("utf-8"))))
+        return out
+
+    def seqs(self):
+        return [r[0] for r in self.records()]
+
+    def wait_seq(self, seq, timeout=30.0):
+        util.wait_until(lambda: seq in set(self.seqs()), timeout=timeout,
+                        what=f"sequenceId {seq} at the collector")
+
+
+def audit_config(pki, tmp, port, syslog=True, **audit):
+    """INI text for `zonegate audit test` (a route is required by the loader)."""
+    sect = {
+        "file": str(tmp / "audit.log"),
+        "spool_dir": str(tmp / "spool"),
+        "retry_max": "500ms",
+        "io_timeout": "2s",
+    }
+    if syslog:
+        sect.update({"syslog_target": f"127.0.0.1:{port}",
+                     "syslog_server_name": "localhost"})
+    sect.update(audit)
+    lines = [
+        "[gateway]", "name = site-a", "",
+        "[tls]",
+        f"certificate = {pki.path('site-a-ec.chain.pem')}",
+        f"key = {pki.path('site-a-ec.key')}",
+        f"trust_anchors = {pki.roots}", "",
+        "[route audit-dummy]", "mode = unwrap",
+        f"listen = 127.0.0.1:{util.free_port()}",
+        f"connect = 127.0.0.1:{util.free_port()}", "",
+        "[audit]",
+    ] + [f"{k} = {v}" for k, v in sect.items()]
+    path = tmp / "zonegate.conf"
+    path.write_text("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def audit_test(zonegate_bin, conf, *args, timeout=120, check=True):
+    """Run `zonegate audit test -c conf ARGS`; returns the CompletedProcess."""
+    p = subprocess.run([zonegate_bin, "audit", "test", "-c", str(conf), *map(str, args)],
+                       capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert p.returncode == 0, f"audit test failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def file_records(path):
+    """[(seq, xml_text)] of the local hash-chained audit file."""
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        _h, seq, _ts, xml = line.split(" ", 3)
+        out.append((int(seq), xml))
+    return out
+
+
+SPOOL_HDR = struct.Struct(">4sIQqI")  # magic, len, seq, ts_ns, crc
+
+
+def spool_frames(spool_dir):
+    """[(segment path, offset, seq, length)] of every frame in the spool."""
+    frames = []
+    for seg in sorted(Path(spool_dir).glob("*.zgs")):
+        data = seg.read_bytes()
+        off = 0
+        while off + SPOOL_HDR.size <= len(data):
+            magic, n, seq, _ts, _crc = SPOOL_HDR.unpack_from(data, off)
+            assert magic == b"ZGS1", f"{seg}: bad frame at {off}"
+            frames.append((seg, off, seq, SPOOL_HDR.size + n))
+            off += SPOOL_HDR.size + n
+    return frames
+
+
+def wait_file_seq(path, seq, timeout=20.0):
+    def have():
+        try:
+            return any(s >= seq for s, _x in file_records(path))
+        except (FileNotFoundError, ValueError):
+            return False
+    util.wait_until(have, timeout=timeout, what=f"seq {seq} in {path}")

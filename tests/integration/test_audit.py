@@ -1,0 +1,256 @@
+"""The ATNA audit trail against a real collector: rsyslog with rsyslog-gnutls
+receiving RFC 5425 (octet-counted syslog over mutual TLS) on 127.0.0.1.
+
+- every stored record is an RFC 5424 message with PRI 85 and MSGID
+  IHE+RFC-3881 whose body parses as a DICOM PS3.15 A.5 AuditMessage with the
+  expected codes, identical to the local file's copy;
+- the collector killed (SIGKILL and SIGTERM) and restarted in the middle of a
+  load: every record arrives exactly once, in order;
+- zonegate killed with SIGKILL in the middle of a load: the spool is replayed
+  by the next start and nothing written to it is lost;
+- a damaged spool record is reported and skipped, the records after it kept;
+- a flipped byte in the local file is found by `zonegate audit verify`.
+"""
+import collections
+import signal
+import subprocess
+import time
+
+import pytest
+
+import audit_util as au
+import util
+
+pytestmark = pytest.mark.skipif(not au.rsyslog_available(),
+                                reason="rsyslog with rsyslog-gnutls not installed")
+
+DCM = "DCM"
+EXPECTED_TYPES = {
+    "110100": {"110120", "110121"},
+    "110108": {"110124", "110125"},
+    "110113": {"110126", "110127", "110128", "110129", "110133", "110134", "110138"},
+}
+
+
+@pytest.fixture
+def collector(tmp_path, pki, port):
+    c = au.Rsyslog(tmp_path / "rsyslog", pki, port())
+    c.start()
+    yield c
+    c.kill()
+
+
+def check_coded(el, name):
+    assert el is not None, f"missing {name}"
+    assert el.get("csd-code"), f"{name} without csd-code"
+    assert el.get("codeSystemName"), f"{name} without codeSystemName"
+    assert el.get("originalText"), f"{name} without originalText"
+
+
+def check_message(root, syslog_ts):
+    """Structural checks of one AuditMessage (DICOM PS3.15 A.5.1)."""
+    assert root.tag == "AuditMessage"
+    tags = [c.tag for c in root]
+    assert tags[0] == "EventIdentification"
+    n_ap = tags.count("ActiveParticipant")
+    assert n_ap >= 1
+    assert tags[1:1 + n_ap] == ["ActiveParticipant"] * n_ap
+    assert tags[1 + n_ap] == "AuditSourceIdentification"
+    assert all(t == "ParticipantObjectIdentification" for t in tags[2 + n_ap:])
+
+    ev = root[0]
+    assert ev.get("EventActionCode") in {"C", "R", "U", "D", "E"}
+    assert ev.get("EventOutcomeIndicator") in {"0", "4", "8", "12"}
+    assert ev.get("EventDateTime") == syslog_ts  # the event's own time, kept through the spool
+    eid = ev.find("EventID")
+    check_coded(eid, "EventID")
+    assert eid.get("codeSystemName") == DCM
+    etype = ev.find("EventTypeCode")
+    check_coded(etype, "EventTypeCode")
+    assert etype.get("csd-code") in EXPECTED_TYPES[eid.get("csd-code")]
+
+    for ap in root.findall("ActiveParticipant"):
+        assert ap.get("UserID")
+        assert ap.get("UserIsRequestor") in {"true", "false"}
+        if ap.get("NetworkAccessPointID"):
+            assert ap.get("NetworkAccessPointTypeCode") == "2"
+        check_coded(ap.find("RoleIDCode"), "RoleIDCode")
+    src = root.find("AuditSourceIdentification")
+    assert src.get("AuditSourceID") == "site-a"
+    check_coded(src.find("AuditSourceTypeCode"), "AuditSourceTypeCode")
+    for po in root.findall("ParticipantObjectIdentification"):
+        assert po.get("ParticipantObjectID")
+        check_coded(po.find("ParticipantObjectIDTypeCode"), "ParticipantObjectIDTypeCode")
+    return eid.get("csd-code"), etype.get("csd-code")
+
+
+def details(root):
+    import base64
+    out = {}
+    for d in root.iter("ParticipantObjectDetail"):
+        out[d.get("type")] = base64.b64decode(d.get("value")).decode()
+    return out
+
+
+def assert_exactly_once_in_order(seqs, last):
+    dup = [s for s, n in collections.Counter(seqs).items() if n > 1]
+    assert not dup, f"duplicated sequence numbers: {dup[:20]}"
+    assert seqs == sorted(seqs), "records arrived out of order"
+    missing = sorted(set(range(1, last + 1)) - set(seqs))
+    assert not missing, f"{len(missing)} records lost, first {missing[:20]}"
+
+
+def test_messages_and_codes(tmp_path, pki, collector, zonegate_bin):
+    conf = au.audit_config(pki, tmp_path, collector.port)
+    au.audit_test(zonegate_bin, conf, "--count", 2, "--all-kinds")
+    recs = collector.records()
+    # started + app start + 7 other kinds + 2 x (attach, detach) + app stop + stopped
+    assert len(recs) == 2 + 7 + 4 + 2
+    kinds = [check_message(root, ts) for _s, ts, _x, root in recs]
+    assert kinds[0] == ("110113", "110134") and kinds[1] == ("110100", "110120")
+    assert kinds[-2] == ("110100", "110121") and kinds[-1] == ("110113", "110133")
+    assert {t for _e, t in kinds} == set().union(*EXPECTED_TYPES.values())
+
+    by_type = {t: root for (_e, t), (_s, _ts, _x, root) in zip(kinds, recs)}
+    auth = by_type["110126"]
+    assert auth[0].get("EventOutcomeIndicator") == "4"
+    assert auth[0].find("EventOutcomeDescription").text.startswith("tls_untrusted_chain")
+    assert details(auth)["reason"] == "tls_untrusted_chain"
+    peer = auth.findall("ActiveParticipant")[0]
+    assert peer.get("UserID") == "CN=modality-1,O=Hospital A,C=JP"
+    assert peer.get("NetworkAccessPointID") == "127.0.0.1"
+    detach = by_type["110125"]
+    d = details(detach)
+    assert d["route"] == "audit-test" and d["reason"] == "client_closed"
+    assert {"bytes_in", "bytes_out", "duration_ms"} <= set(d)
+
+    # the local file holds the same records, byte for byte, and its chain verifies
+    local = au.file_records(tmp_path / "audit.log")
+    assert [(s, x) for s, _ts, x, _r in recs] == local
+    v = subprocess.run([zonegate_bin, "audit", "verify", str(tmp_path / "audit.log")],
+                       capture_output=True, text=True)
+    assert v.returncode == 0, v.stdout + v.stderr
+    assert f"{len(local)} records, chain intact" in v.stdout
+
+
+def test_collector_restarts_exactly_once_in_order(tmp_path, pki, collector, zonegate_bin):
+    conf = au.audit_config(pki, tmp_path, collector.port, retry_max="300ms")
+    load = subprocess.Popen([zonegate_bin, "audit", "test", "-c", str(conf), "--count", "2500",
+                             "--interval-ms", "1", "--wait-ms", "60000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL):
+            # wait for progress, then take the collector away mid-load
+            seen = len(collector.seqs())
+            util.wait_until(lambda: len(collector.seqs()) > seen + 200, timeout=30,
+                            what="records flowing")
+            collector.kill(sig)
+            time.sleep(0.7)
+            collector.start()
+        out, err = load.communicate(timeout=120)
+    finally:
+        if load.poll() is None:
+            load.kill()
+    assert load.returncode == 0, out + err
+    assert "event=audit_collector_down" in err
+    seqs = collector.seqs()
+    last = max(s for s, _x in au.file_records(tmp_path / "audit.log"))
+    assert last == 5000 + 4
+    dup = sorted(s for s, n in collections.Counter(seqs).items() if n > 1)
+    assert not dup, (f"duplicated: {dup[0]}..{dup[-1]} ({len(dup)})\n" + err +
+                     collector.log.read_text())
+    assert_exactly_once_in_order(seqs, last)
+
+
+def test_kill9_zonegate_spool_replayed(tmp_path, pki, collector, zonegate_bin):
+    conf = au.audit_config(pki, tmp_path, collector.port)
+    load = subprocess.Popen([zonegate_bin, "audit", "test", "-c", str(conf), "--count", "5000",
+                             "--interval-ms", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # kill it while the collector is away, so the spool holds a backlog
+    util.wait_until(lambda: len(collector.seqs()) > 300, timeout=30, what="records flowing")
+    collector.kill()
+    au.wait_file_seq(tmp_path / "audit.log", max(collector.seqs()) + 500)
+    load.send_signal(signal.SIGKILL)
+    load.wait(timeout=10)
+    before = collector.seqs()
+    written = [s for s, _x in au.file_records(tmp_path / "audit.log")]
+    assert written == list(range(1, len(written) + 1))
+    assert len(written) > len(before) + 300
+    pending = au.spool_frames(tmp_path / "spool")
+    assert pending, "nothing left in the spool"
+
+    collector.start()
+    p = au.audit_test(zonegate_bin, conf, "--count", 0, "--wait-ms", 30000)
+    assert "event=audit_spool_replay" in p.stderr
+    seqs = collector.seqs()
+    last = len(written) + 4  # the restart's started/app start/app stop/stopped
+    # Guarantee: nothing written to the spool is lost. A batch that was on
+    # the wire when zonegate died may be sent again (same sequenceId).
+    dup = sorted(s for s, n in collections.Counter(seqs).items() if n > 1)
+    assert len(dup) <= 256, f"more than one batch repeated: {len(dup)}"
+    if dup:
+        assert dup == list(range(dup[0], dup[-1] + 1)), "repeats are not one batch"
+    deduped = list(dict.fromkeys(seqs))
+    assert_exactly_once_in_order(deduped, last)
+
+
+def test_damaged_spool_record_skipped(tmp_path, pki, port, zonegate_bin):
+    c = au.Rsyslog(tmp_path / "rsyslog", pki, port())  # not started: records stay spooled
+    conf = au.audit_config(pki, tmp_path, c.port)
+    p = au.audit_test(zonegate_bin, conf, "--count", 10, "--wait-ms", 300, check=False)
+    assert p.returncode == 1, p.stdout + p.stderr
+    frames = au.spool_frames(tmp_path / "spool")
+    assert [f[2] for f in frames] == list(range(1, 25))
+    seg, off, bad_seq, length = frames[9]
+    data = bytearray(seg.read_bytes())
+    data[off + length // 2] ^= 0x20  # one flipped bit inside record 10
+    seg.write_bytes(bytes(data))
+
+    c.start()
+    try:
+        p = au.audit_test(zonegate_bin, conf, "--count", 0, "--wait-ms", 20000)
+        assert "event=audit_spool_corrupt" in p.stderr
+        assert f"offset={off}" in p.stderr
+        seqs = c.seqs()
+        assert bad_seq not in seqs
+        assert seqs == [s for s in range(1, 29) if s != bad_seq]
+    finally:
+        c.kill()
+
+
+def test_verify_finds_flipped_byte(tmp_path, pki, zonegate_bin):
+    conf = au.audit_config(pki, tmp_path, 0, syslog=False)
+    au.audit_test(zonegate_bin, conf, "--count", 20)
+    path = tmp_path / "audit.log"
+    ok = subprocess.run([zonegate_bin, "audit", "verify", str(path)], capture_output=True,
+                        text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "44 records, chain intact" in ok.stdout
+
+    lines = path.read_bytes().split(b"\n")
+    line = bytearray(lines[16])
+    i = line.index(b"audit-test")
+    line[i] ^= 0x01  # 'a' -> '`'
+    lines[16] = bytes(line)
+    path.write_bytes(b"\n".join(lines))
+    bad = subprocess.run([zonegate_bin, "audit", "verify", str(path)], capture_output=True,
+                         text=True)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "first broken record at line 17 (seq 17)" in bad.stdout
+    assert "16 records before it verify" in bad.stdout
+
+
+def test_untrusted_collector_refused(tmp_path, pki, port, zonegate_bin):
+    """The collector must prove its identity: a wrong server name is refused
+    and records stay in the spool."""
+    c = au.Rsyslog(tmp_path / "rsyslog", pki, port()).start()
+    try:
+        conf = au.audit_config(pki, tmp_path, c.port, syslog_server_name="wrong.zonegate.test")
+        p = au.audit_test(zonegate_bin, conf, "--count", 1, "--wait-ms", 1000, check=False)
+        assert p.returncode == 1
+        assert "collector certificate" in p.stderr or "handshake" in p.stderr, p.stderr
+        assert c.seqs() == []
+        assert au.spool_frames(tmp_path / "spool")
+    finally:
+        c.kill()

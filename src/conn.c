@@ -62,6 +62,61 @@ static void side_init(struct zg_side *s, struct zg_conn *c)
 	s->conn = c;
 }
 
+static void audit_fill(struct zg_audit_event *ev, enum zg_audit_kind kind,
+		       const struct zg_route_rt *route, const struct zg_sockaddr *peer, enum zg_reason reason,
+		       const char *detail)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->reason = reason;
+	snprintf(ev->route, sizeof(ev->route), "%.*s", (int)sizeof(ev->route) - 1, route->conf->name);
+	zg_sockaddr_ip((const struct sockaddr *)&peer->ss, ev->peer_ip, sizeof(ev->peer_ip),
+		       &ev->peer_port);
+	if (detail)
+		snprintf(ev->detail, sizeof(ev->detail), "%s", detail);
+}
+
+/* ATNA: a refusal is a node-authentication failure (110113/110126) naming
+ * the rule. Returns what zg_gateway_audit returned. */
+static int audit_refusal(struct zg_worker *w, const struct zg_route_rt *route,
+			 const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail,
+			 const struct zg_conn *c)
+{
+	struct zg_audit_event ev;
+
+	if (!w->gw->audit)
+		return 0;
+	audit_fill(&ev, ZG_AUDIT_NODE_AUTH_FAILURE, route, peer, reason, detail);
+	if (c) {
+		snprintf(ev.subject, sizeof(ev.subject), "%s", c->subject);
+		snprintf(ev.san, sizeof(ev.san), "%s", c->sans);
+		if (c->participant)
+			snprintf(ev.participant, sizeof(ev.participant), "%s", c->participant->id);
+	}
+	return zg_gateway_audit(w->gw, &ev);
+}
+
+/* ATNA network entry (110108): attach when relaying starts, detach with
+ * bytes and duration at close. */
+static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg_reason reason)
+{
+	struct zg_audit_event ev;
+
+	if (!c->w->gw->audit)
+		return 0;
+	audit_fill(&ev, kind, c->route, &c->peer, reason, NULL);
+	snprintf(ev.subject, sizeof(ev.subject), "%s", c->subject);
+	snprintf(ev.san, sizeof(ev.san), "%s", c->sans);
+	if (c->participant)
+		snprintf(ev.participant, sizeof(ev.participant), "%s", c->participant->id);
+	snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu", c->w->index,
+		 (unsigned long long)c->id);
+	ev.bytes_in = c->relay.d2u.bytes;
+	ev.bytes_out = c->relay.u2d.bytes;
+	ev.duration_ms = c->w->now_ms - c->started_ms;
+	return zg_gateway_audit(c->w->gw, &ev);
+}
+
 static void log_refusal(const struct zg_worker *w, const struct zg_route_rt *route, uint64_t id,
 			const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail)
 {
@@ -115,6 +170,7 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 	if (r != ZG_R_OK) {
 		atomic_fetch_add(&route->stats->refused, 1);
 		log_refusal(w, route, id, peer, r, detail);
+		(void)audit_refusal(w, route, peer, r, detail, NULL);
 		close(fd);
 		return;
 	}
@@ -229,6 +285,12 @@ static void start_upstream(struct zg_conn *c)
 
 static void start_relay(struct zg_conn *c)
 {
+	/* No record, no relay: with refuse-new-connections a full audit
+	 * spool stops new sessions rather than letting them go unrecorded. */
+	if (audit_entry(c, ZG_AUDIT_CONN_ATTACH, ZG_R_OK) < 0) {
+		zg_conn_close(c, ZG_R_AUDIT_SPOOL_FULL, NULL);
+		return;
+	}
 	set_state(c, ZG_CS_RELAYING);
 }
 
@@ -499,6 +561,10 @@ void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
 		return;
 	c->close_reason = reason;
 	log_close(c, reason, detail);
+	if (c->state == ZG_CS_RELAYING)
+		(void)audit_entry(c, ZG_AUDIT_CONN_DETACH, reason);
+	else
+		(void)audit_refusal(c->w, c->route, &c->peer, reason, detail, c);
 	if (c->state != ZG_CS_RELAYING)
 		atomic_fetch_add(&c->route->stats->refused, 1);
 	c->state = ZG_CS_CLOSED;

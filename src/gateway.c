@@ -67,6 +67,30 @@ void zg_gateway_worker_exited(struct zg_gateway *gw)
 	wake_main(gw);
 }
 
+int zg_gateway_audit(struct zg_gateway *gw, const struct zg_audit_event *ev)
+{
+	return gw->audit ? zg_audit_emit(gw->audit, ev) : 0;
+}
+
+/* ATNA 110128/110129: what a reload changed, told apart by whether any TLS,
+ * trust or directory setting moved (security) or only routes (network). */
+static void audit_reload(struct zg_gateway *gw, const struct zg_conf *old, const struct zg_conf *now,
+			 uint64_t generation)
+{
+	struct zg_audit_event ev;
+	int security = memcmp(&old->tls, &now->tls, sizeof(old->tls)) != 0 ||
+		       memcmp(&old->dir, &now->dir, sizeof(old->dir)) != 0;
+
+	if (!gw->audit)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = security ? ZG_AUDIT_CONFIG_CHANGE_SECURITY : ZG_AUDIT_CONFIG_CHANGE_NETWORK;
+	snprintf(ev.detail, sizeof(ev.detail), "reload of %.120s: generation %llu, %u routes (was %u)%s",
+		 now->path, (unsigned long long)generation, now->n_routes, old->n_routes,
+		 security ? ", TLS/trust/directory settings changed" : "");
+	(void)zg_audit_emit(gw->audit, &ev);
+}
+
 static void wake_workers(struct zg_gateway *gw)
 {
 	for (unsigned i = 0; i < gw->n_workers; i++)
@@ -126,6 +150,9 @@ static void reload(struct zg_gateway *gw)
 		return;
 	}
 	free(errs);
+	audit_reload(gw, gw->current->conf, s->conf, s->generation);
+	if (memcmp(&gw->current->conf->audit, &s->conf->audit, sizeof(s->conf->audit)) != 0)
+		zg_warn("event=reload_note msg=\"[audit] changes take effect on restart\"");
 	gw->generation = s->generation;
 	zg_log_set_level(s->conf->gw.log_level);
 	if (s->conf->gw.workers && s->conf->gw.workers != gw->n_workers)
@@ -301,6 +328,23 @@ static int start_workers(struct zg_gateway *gw, unsigned n)
 	return 0;
 }
 
+/* The audit trail starts before the first connection and stops after the
+ * last, so that every connection's records are in it. */
+static int audit_start(struct zg_gateway *gw, struct zg_errlist *errs)
+{
+	const struct zg_conf *c = gw->current->conf;
+
+	if (!c->audit.syslog_target[0] && !c->audit.file[0])
+		return 0;
+	gw->audit = zg_audit_start(&c->audit, c->gw.name, errs);
+	if (!gw->audit) {
+		zg_errlist_print(errs, stderr);
+		zg_err("event=start result=refused reason=audit errors=%zu", errs->n + errs->dropped);
+		return -1;
+	}
+	return 0;
+}
+
 static void stop_workers(struct zg_gateway *gw, unsigned started)
 {
 	atomic_store(&gw->state, ZG_GW_STOPPING);
@@ -341,6 +385,10 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 		zg_err("event=start result=failed error=%s", strerror(errno));
 		goto out;
 	}
+	if (audit_start(gw, errs) < 0) {
+		rc = ZG_EXIT_CONFIG;
+		goto out;
+	}
 	raise_fd_limit(gw->current->conf->gw.max_connections);
 	n = worker_count(gw->current->conf, workers_override);
 	if (start_workers(gw, n) < 0) {
@@ -352,12 +400,15 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 		(unsigned long long)gw->generation, gw->current->conf->gw.name);
 	main_loop(gw, sigfd);
 	stop_workers(gw, gw->n_workers);
+	zg_audit_stop(gw->audit);
+	gw->audit = NULL;
 	zg_info("event=stopped");
 	rc = ZG_EXIT_OK;
 out:
 	if (sigfd >= 0)
 		close(sigfd);
 	if (gw) {
+		zg_audit_stop(gw->audit);
 		if (gw->main_wake_fd >= 0)
 			close(gw->main_wake_fd);
 		zg_snapshot_unref(gw->current);

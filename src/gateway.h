@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "audit.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -33,6 +34,7 @@ struct zg_gateway {
 	uint64_t last_resolve_ms;
 	uint64_t next_dir_poll_ms;      /* directory file watch */
 	char dir_stamp[128];            /* size/mtime of the directory files last loaded */
+	struct zg_audit *audit;         /* NULL: no [audit] sink; set before workers start */
 	struct zg_route_stats stats[ZG_ROUTES_MAX * 2];
 	unsigned n_stats;               /* main thread only */
 };
@@ -46,6 +48,11 @@ struct zg_snapshot *zg_gateway_snapshot(struct zg_gateway *gw);
 
 /* A worker asks the main thread to resolve upstream names again. */
 void zg_gateway_want_resolve(struct zg_gateway *gw);
+
+/* Queue audit event @ev if an audit trail is configured. Returns -1 only
+ * when the trail cannot take it and its policy is to refuse new
+ * connections. Any thread; never blocks. */
+int zg_gateway_audit(struct zg_gateway *gw, const struct zg_audit_event *ev);
 
 /* A worker thread is about to end. */
 void zg_gateway_worker_exited(struct zg_gateway *gw);

@@ -105,6 +105,26 @@ int zg_connect_start(const struct zg_sockaddr *a)
 	return fd;
 }
 
+void zg_sockaddr_ip(const struct sockaddr *a, char *ip, size_t cap, uint16_t *port)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
+
+	*port = 0;
+	if (cap)
+		ip[0] = '\0';
+	if (a->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)cap);
+		*port = ntohs(in->sin_port);
+	} else if (a->sa_family == AF_INET6) {
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, (socklen_t)cap);
+		else
+			inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)cap);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
 void zg_sockaddr_format(const struct sockaddr *a, char *out, size_t cap)
 {
 	char host[INET6_ADDRSTRLEN];

@@ -3,6 +3,7 @@
 #define ZG_NET_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "conf.h"
@@ -27,6 +28,10 @@ int zg_listen_socket(const struct zg_sockaddr *a, int backlog, char *why, size_t
 /* Start a non-blocking connect to @a. Returns the fd (connection in
  * progress or done), or -1 with errno set. */
 int zg_connect_start(const struct zg_sockaddr *a);
+
+/* The address of @a alone ("1.2.3.4", "::1"; IPv4-mapped shown as IPv4)
+ * into @ip, and its port into *@port. */
+void zg_sockaddr_ip(const struct sockaddr *a, char *ip, size_t cap, uint16_t *port);
 
 /* Format @a as "1.2.3.4:5" or "[::1]:5" (IPv4-mapped shown as IPv4). */
 void zg_sockaddr_format(const struct sockaddr *a, char *out, size_t cap);

@@ -186,3 +186,132 @@ def test_sslscan_offers_exactly_the_profile(ppki, gateway, port, echo_server, tm
     assert offered["TLSv1.3"] == want["TLSv1.3"], out
     want12 = [s for s in want["TLSv1.2"] if ("-ECDSA-" in s) == (auth == "ECDSA")]
     assert offered["TLSv1.2"] == want12, out
+
+
+# ---------------------------------------------------------------- start-up and settings
+
+def _unwrap_route(p, echo, **over):
+    r = {"mode": "unwrap", "listen": f"127.0.0.1:{p}", "connect": echo}
+    r.update(over)
+    return r
+
+
+@pytest.mark.parametrize("over,needle", [
+    ({"min_version": "1.3", "tls13_suites": "TLS_AES_256_GCM_SHA384"}, None),
+    ({"tls12_ciphers": "AES128-SHA"}, "tls12_ciphers: AES128-SHA is not in profile"),
+    ({"tls13_suites": "TLS_AES_128_GCM_SHA256:TLS_NULL"}, "TLS_NULL is not in profile"),
+    ({"groups": "secp256k1"}, "groups: secp256k1 is not in profile"),
+    ({"sigalgs": "RSA+SHA1"}, "sigalgs: RSA+SHA1 is not in profile"),
+])
+def test_route_may_narrow_never_widen(ppki, zonegate_check, port, over, needle):
+    cp = zonegate_check(config(ppki, {"in": _unwrap_route(port(), "127.0.0.1:9", **over)}))
+    out = cp.stdout + cp.stderr
+    if needle is None:
+        assert cp.returncode == 0, out
+    else:
+        assert cp.returncode == 3, out
+        assert needle in out, out
+
+
+@pytest.mark.parametrize("leaf,rule", [
+    ("bad-rsa1024", "cert_weak_rsa_key"),
+    ("bad-sha1", "cert_weak_signature_hash"),
+    ("bad-issuer-self-signed", "cert_issuer_self_signed"),
+    ("bad-leaf-ca", "cert_leaf_is_ca"),
+    ("bad-expired", "cert_expired"),
+])
+def test_own_certificate_must_pass_the_rules(ppki, zonegate_check, port, leaf, rule):
+    """zonegate check (and therefore run) refuses our own certificate by rule."""
+    cp = zonegate_check(config(ppki, {"in": _unwrap_route(port(), "127.0.0.1:9")}, leaf=leaf))
+    out = cp.stdout + cp.stderr
+    assert cp.returncode == 3, out
+    assert f"breaks rule {rule}" in out, out
+
+
+def test_own_certificate_needs_eku_for_its_role(ppki, zonegate_check, port, tmp_path):
+    """A wrap route presents our certificate as a TLS client: it needs clientAuth."""
+    cp = zonegate_check(config(ppki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{port()}",
+                                              "connect": "127.0.0.1:9",
+                                              "server_name": "policy.zonegate.test",
+                                              "allow_from": "127.0.0.0/8"}}, leaf="bad-eku"))
+    assert cp.returncode == 3
+    assert "as client certificate) breaks rule cert_eku_missing" in cp.stdout + cp.stderr
+
+
+def test_narrowed_route_offers_only_its_subset(ppki, gateway, port, echo_server):
+    p = port()
+    gw = gateway(config(ppki, {"in": _unwrap_route(p, echo_server().addr, min_version="1.3",
+                                                   tls13_suites="TLS_AES_128_GCM_SHA256")}),
+                 name="policy-narrow")
+    mark = gw.mark()
+    c = util.SClient("127.0.0.1", p, ["-tls1_2"], ca=ppki.anchor, cert=ppki.cert("ok-p256"),
+                     key=ppki.key("ok-p256"), chain=ppki.intermediates("ok-p256"))
+    c.finish()
+    ev = util.wait_until(lambda: gw.events("refused", since=mark), 10, what="TLS 1.2 refusal")
+    assert ev[0]["reason"] == "tls_version", ev
+    mark = gw.mark()
+    c = util.SClient("127.0.0.1", p, ["-ciphersuites", "TLS_AES_256_GCM_SHA384"], ca=ppki.anchor,
+                     cert=ppki.cert("ok-p256"), key=ppki.key("ok-p256"),
+                     chain=ppki.intermediates("ok-p256"))
+    c.finish()
+    ev = util.wait_until(lambda: gw.events("refused", since=mark), 10, what="suite refusal")
+    assert ev[0]["reason"] == "tls_no_shared_cipher", ev
+    c = util.SClient("127.0.0.1", p, [], ca=ppki.anchor, cert=ppki.cert("ok-p256"),
+                     key=ppki.key("ok-p256"), chain=ppki.intermediates("ok-p256"))
+    c.send(PAYLOAD)
+    assert c.read_until(PAYLOAD, 15)
+    c.finish()
+    ev = gw.wait_for_event("conn_close", route="in")[0]
+    assert ev["tls"] == "TLSv1.3" and ev["cipher"] == "TLS_AES_128_GCM_SHA256", ev
+
+
+def test_crl_stale_warn_accepts_with_a_warning(ppki, gateway, port, echo_server):
+    p = port()
+    gw = gateway(config(ppki, {"in": _unwrap_route(p, echo_server().addr)},
+                        tls={"crl_stale": "warn"}), name="policy-stale-warn")
+    c = util.SClient("127.0.0.1", p, [], ca=ppki.anchor, cert=ppki.cert("bad-crl-stale"),
+                     key=ppki.key("bad-crl-stale"), chain=ppki.intermediates("bad-crl-stale"))
+    c.send(PAYLOAD)
+    assert c.read_until(PAYLOAD, 15), gw.log()[-2000:]
+    c.finish()
+    assert gw.events("crl_stale")
+    assert not gw.events("refused")
+
+
+# ---------------------------------------------------------------- check-cert
+
+def _check_cert(zonegate_bin, *args):
+    return subprocess.run([zonegate_bin, "check-cert", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("name,reason,tls", ENTRIES, ids=IDS)
+def test_check_cert_names_the_rule(ppki, zonegate_bin, name, reason, tls):
+    import json
+    cp = _check_cert(zonegate_bin, "--json", "--ca", ppki.anchor, "--crl", ppki.crls,
+                     ppki.chain(name))
+    doc = json.loads(cp.stdout)
+    failed = [f["reason"] for r in doc["rules"] for f in r.get("findings", []) if not f["warn"]]
+    if reason == "ok":
+        assert cp.returncode == 0, cp.stdout
+        assert doc["result"] == "compliant" and not failed
+    else:
+        assert cp.returncode == 1, cp.stdout
+        assert doc["result"] == "refused"
+        assert reason in failed, (name, failed)
+
+
+def test_check_cert_text_and_usage(ppki, zonegate_bin):
+    cp = _check_cert(zonegate_bin, "--role", "server", "--name", "policy.zonegate.test",
+                     "--ca", ppki.anchor, ppki.chain("ok-rsa3072-sha384"))
+    assert cp.returncode == 0, cp.stdout
+    assert re.search(r"^pass\s+server_name", cp.stdout, re.M), cp.stdout
+    assert "result: compliant" in cp.stdout
+    cp = _check_cert(zonegate_bin, "--role", "server", "--name", "other.test",
+                     "--ca", ppki.anchor, ppki.chain("ok-p256"))
+    assert cp.returncode == 1
+    assert "reason=tls_server_name_mismatch" in cp.stdout
+    assert _check_cert(zonegate_bin, ppki.chain("ok-p256")).returncode == 2  # no --ca
+    assert _check_cert(zonegate_bin, "--role", "admin", "--ca", ppki.anchor,
+                       ppki.chain("ok-p256")).returncode == 2
+    assert _check_cert(zonegate_bin, "--ca", ppki.anchor, "/nonexistent.pem").returncode == 4

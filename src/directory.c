@@ -17,7 +17,9 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "conf.h"
 #include "directory.h"
+#include "errlist.h"
 #include "lpm.h"
 
 enum ident_kind { ID_DNS, ID_URI, ID_SPKI };
@@ -913,6 +915,47 @@ struct zg_directory *zg_directory_load(const char *json_path, const char *sig_pa
 				       time_t now, char *why, size_t cap)
 {
 	return zg_directory_load_ex(json_path, sig_path, pubkey_path, previous, now, NULL, why, cap);
+}
+
+struct zg_directory *zg_directory_load_conf(const struct zg_conf_directory *cd,
+					    const char *conf_path,
+					    const struct zg_directory *previous, time_t now,
+					    struct zg_errlist *errs)
+{
+	char why[600];
+	struct zg_directory *d;
+
+	if (!cd->file[0])
+		return NULL;
+	d = zg_directory_load(cd->file, cd->signature, cd->public_key, previous, now, why, sizeof(why));
+	if (!d)
+		zg_errlist_add(errs, conf_path, cd->line_file, "file", "%s", why);
+	return d;
+}
+
+static void stamp_file(const char *path, uint64_t *dev, uint64_t *ino, uint64_t *size, int64_t *mtime)
+{
+	struct stat st;
+
+	*dev = *ino = *size = 0;
+	*mtime = 0;
+	if (!path || !*path || stat(path, &st) < 0)
+		return;
+	*dev = (uint64_t)st.st_dev;
+	*ino = (uint64_t)st.st_ino;
+	*size = (uint64_t)st.st_size;
+	*mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+int zg_directory_stamp(const struct zg_conf_directory *cd, const struct zg_dir_stamp *prev,
+		       struct zg_dir_stamp *out)
+{
+	const char *paths[2] = {cd->file, cd->signature};
+
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < 2; i++)
+		stamp_file(paths[i], &out->f[i].dev, &out->f[i].ino, &out->f[i].size, &out->f[i].mtime_ns);
+	return !prev || memcmp(prev, out, sizeof(*out)) != 0;
 }
 
 /* ---- accessors --------------------------------------------------------- */

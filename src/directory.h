@@ -187,6 +187,34 @@ enum zg_reason zg_directory_check_peer(const struct zg_directory *d, time_t now,
  * 0 or -1. */
 int zg_directory_spki_sha256(X509 *leaf, uint8_t out[32]);
 
+struct zg_conf_directory;
+struct zg_errlist;
+
+/* For snapshot building: load the directory a [directory] section names,
+ * as zg_directory_load. Returns NULL both when @cd names no file (nothing to
+ * do) and on refusal; on refusal one "CONF_PATH:LINE: file: CODE: detail"
+ * error is appended to @errs. @previous is the directory in force (NULL at
+ * start). */
+struct zg_directory *zg_directory_load_conf(const struct zg_conf_directory *cd,
+					    const char *conf_path,
+					    const struct zg_directory *previous, time_t now,
+					    struct zg_errlist *errs);
+
+/* What the file watch compares: identity, size and mtime of the directory
+ * and signature files (all zero for a missing file). */
+struct zg_dir_stamp {
+	struct {
+		uint64_t dev, ino, size;
+		int64_t mtime_ns;
+	} f[2];
+};
+
+/* Take the stamp of @cd's files into @out. Returns 1 if it differs from
+ * @prev (or @prev is NULL), else 0. Cheap (two stat calls); for polling
+ * every reload_interval from the main thread. */
+int zg_directory_stamp(const struct zg_conf_directory *cd, const struct zg_dir_stamp *prev,
+		       struct zg_dir_stamp *out);
+
 /* Parse "YYYY-MM-DDTHH:MM:SSZ" (UTC, exactly that shape). 0 or -1. */
 int zg_directory_parse_time(const char *s, time_t *out);
 

@@ -703,6 +703,39 @@ static void config_keys(void **state)
 	assert_null(conf_of("[directory]\ngrace_period = 2h\n", &el));
 }
 
+static void conf_loading_and_stamp(void **state)
+{
+	static struct zg_errlist el;
+	struct zg_conf_directory cd;
+	struct zg_dir_stamp s1, s2;
+	struct zg_directory *d;
+	char json[4096];
+	(void)state;
+
+	memset(&cd, 0, sizeof(cd));
+	zg_errlist_init(&el);
+	assert_null(zg_directory_load_conf(&cd, "gw.conf", NULL, NOW, &el)); /* none configured */
+	assert_int_equal(el.n, 0);
+	path_of(cd.file, sizeof(cd.file), "dir.json");
+	path_of(cd.signature, sizeof(cd.signature), "dir.sig");
+	path_of(cd.public_key, sizeof(cd.public_key), "pub.pem");
+	cd.line_file = 12;
+	publish(doc(json, sizeof(json), 5, three), sign_key);
+	d = zg_directory_load_conf(&cd, "gw.conf", NULL, NOW, &el);
+	assert_non_null(d);
+	assert_int_equal(el.n, 0);
+	publish(doc(json, sizeof(json), 4, three), sign_key);
+	assert_null(zg_directory_load_conf(&cd, "gw.conf", d, NOW, &el));
+	assert_int_equal(el.n, 1);
+	assert_non_null(strstr(el.msg[0], "gw.conf:12: file: directory_rollback: serial 4 is older"));
+	zg_directory_unref(d);
+
+	assert_int_equal(zg_directory_stamp(&cd, NULL, &s1), 1);
+	assert_int_equal(zg_directory_stamp(&cd, &s1, &s2), 0);
+	publish(doc(json, sizeof(json), 60, three), sign_key); /* new content, new size */
+	assert_int_equal(zg_directory_stamp(&cd, &s1, &s2), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +751,7 @@ int main(void)
 		cmocka_unit_test(decisions),
 		cmocka_unit_test(checks_with_directory),
 		cmocka_unit_test(config_keys),
+		cmocka_unit_test(conf_loading_and_stamp),
 	};
 	return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }

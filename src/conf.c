@@ -594,7 +594,8 @@ static int resolve_path(const struct pctx *pc, const char *p, size_t n, char *ou
 	if (p[0] == '/' || pc->basedir[0] == '\0')
 		w = snprintf(out, cap, "%.*s", (int)n, p);
 	else
-		w = snprintf(out, cap, "%s/%.*s", pc->basedir, (int)n, p);
+		w = snprintf(out, cap, "%s%s%.*s", pc->basedir,
+			     pc->basedir[strlen(pc->basedir) - 1] == '/' ? "" : "/", (int)n, p);
 	if (w < 0 || (size_t)w >= cap) {
 		snprintf(why, wcap, "path too long (max %zu bytes after resolving it against the "
 			 "directory of the configuration file)", cap - 1);
@@ -1986,10 +1987,13 @@ struct zg_conf *zg_conf_load(const char *path, struct zg_errlist *errs)
 
 	if (!text)
 		return NULL;
-	/* resolve relative paths against the file's real directory, so the
+	/* resolve relative paths against the absolute form of the directory
+	 * the operator named (not the target of a symlinked file), so the
 	 * printed settings stay right whatever the working directory is */
-	real = realpath(path, NULL);
-	dir_of(real ? real : path, dir, sizeof(dir));
+	dir_of(path, dir, sizeof(dir));
+	real = realpath(dir[0] ? dir : ".", NULL);
+	if (real && strlen(real) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%s", real);
 	free(real);
 	conf = conf_parse(text, path, dir, 0, errs);
 	free(text);

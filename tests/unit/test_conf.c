@@ -729,6 +729,48 @@ static void load_fills_host_name(void **state)
 	tmp_teardown(&t);
 }
 
+/* A symlinked config file: relative paths follow the directory the
+ * operator named, not the link target's; a file in / resolves to /x. */
+static void load_resolves_against_named_dir(void **state)
+{
+	static struct zg_errlist el;
+	struct tmp t;
+	struct zg_conf *c;
+	char got[2048], sub[280], link[300];
+
+	(void)state;
+	tmp_setup(&t);
+	snprintf(sub, sizeof(sub), "%.256s/elsewhere", t.dir);
+	snprintf(link, sizeof(link), "%s/link.conf", t.dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(unlink(t.crt), 0);
+	tmp_conf(&t, "", 0644);
+	assert_int_equal(rename(t.conf, t.crt), 0); /* the real file, away from the link */
+	snprintf(t.conf, sizeof(t.conf), "%s/zonegate.conf", sub);
+	assert_int_equal(rename(t.crt, t.conf), 0);
+	assert_int_equal(symlink(t.conf, link), 0);
+	write_file(t.crt, "cert\n", 0644);
+	zg_errlist_init(&el);
+	c = zg_conf_load(link, &el);
+	join_errors(&el, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_non_null(c);
+	assert_string_equal(c->tls.certificate, t.crt); /* next to the link */
+	zg_conf_free(c);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(unlink(t.conf), 0);
+	assert_int_equal(rmdir(sub), 0);
+	tmp_teardown(&t);
+
+	zg_errlist_init(&el);
+	c = zg_conf_parse_flags("[tls]\ncertificate = a.crt\nkey = /k\ntrust_anchors = /r\n"
+				"[route r]\nmode = unwrap\nlisten = *:1\nconnect = h:1\n",
+				"/zonegate.conf", ZG_CONF_NO_FILE_CHECKS, &el);
+	assert_non_null(c);
+	assert_string_equal(c->tls.certificate, "/a.crt");
+	zg_conf_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -749,6 +791,7 @@ int main(void)
 		cmocka_unit_test(config_file_permissions),
 		cmocka_unit_test(load_failures),
 		cmocka_unit_test(load_fills_host_name),
+		cmocka_unit_test(load_resolves_against_named_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,9 @@ CLI tests run anywhere. Binding tests run the gateway in a network namespace
 and connect from several source addresses of a second namespace
 (netns_util.py); they need root and iproute2 and are skipped otherwise.
 
-Until the core calls the directory checks (docs/directory.md, "Wiring"),
-the binding tests are marked xfail(strict=True): once the wiring lands they
-pass, XPASS fails the run, and the marker `NEEDS_WIRING` must be removed.
+The core calls the checks from conn.c (admission before any TLS byte,
+identity binding after each handshake, re-check of live connections on a
+new directory) and loads the directory into the snapshot (snapshot.c).
 """
 import base64
 import datetime as dt
@@ -24,11 +24,6 @@ import pytest
 import netns_util
 import util
 from conftest import Gateways, gateway_section
-
-def NEEDS_WIRING(test):
-    """The core now calls the directory checks (conn.c admit/bind_identity,
-    worker.c recheck): the binding tests must pass outright."""
-    return test
 
 A_V4, B_V4, UNKNOWN_V4, C_V4 = "198.51.100.10", "198.51.100.20", "198.51.100.30", "198.51.100.40"
 A_V6 = "2001:db8:5a::10"
@@ -226,7 +221,8 @@ class Site:
     """A gateway running inside the netns pair's gateway namespace, serving
     route `in` (unwrap, peers site-a and site-b) to an echo backend."""
 
-    def __init__(self, request, tmp_path, zonegate_bin, pki, ns, operator, grace="2s"):
+    def __init__(self, request, tmp_path, zonegate_bin, pki, ns, operator, grace="2s",
+                 reload_interval="0"):
         self.ns = ns
         self.pki = pki
         self.backend = netns_util.EchoBackend(ns.gw_listen("127.0.0.1"))
@@ -235,7 +231,7 @@ class Site:
             "gateway": gateway_section("gw"),
             "tls": pki.tls("server"),
             "directory": {"file": str(operator.json), "public_key": operator.pub,
-                          "grace_period": grace, "reload_interval": "0"},
+                          "grace_period": grace, "reload_interval": reload_interval},
             "route in": {"mode": "unwrap", "listen": f"*:{GW_PORT}",
                          "connect": f"127.0.0.1:{self.backend.port}", "peers": "site-a, site-b"},
         }
@@ -284,7 +280,6 @@ def test_bound_address_and_certificate_pass(site):
     assert site.works(A_V6, "site-a", dst=netns_util.GW_V6)
 
 
-@NEEDS_WIRING
 def test_valid_certificate_from_another_participants_address_is_refused(site):
     assert not site.works(B_V4, "site-a")
     ev = site.gw.wait_for_reason("directory_identity_mismatch")[0]
@@ -292,7 +287,6 @@ def test_valid_certificate_from_another_participants_address_is_refused(site):
     assert "site-b" in ev.get("detail", "") and "site-a" in ev.get("detail", "")
 
 
-@NEEDS_WIRING
 def test_right_address_with_another_participants_certificate_is_refused(site):
     assert not site.works(A_V4, "site-b")
     site.gw.wait_for_reason("directory_identity_mismatch")
@@ -301,7 +295,6 @@ def test_right_address_with_another_participants_certificate_is_refused(site):
     site.gw.wait_for_reason("directory_identity_mismatch", count=2)
 
 
-@NEEDS_WIRING
 def test_unknown_address_is_closed_before_any_tls_byte(site):
     s = site.ns.client_connect(UNKNOWN_V4, netns_util.GW_V4, GW_PORT)
     try:
@@ -314,13 +307,11 @@ def test_unknown_address_is_closed_before_any_tls_byte(site):
     assert not site.works(UNKNOWN_V4, "site-a")
 
 
-@NEEDS_WIRING
 def test_participant_not_in_route_peers_is_refused(site):
     assert not site.works(C_V4, "client")
     site.gw.wait_for_reason("directory_peer_not_allowed")
 
 
-@NEEDS_WIRING
 def test_reload_closes_live_connection_of_removed_address_after_grace(site, operator):
     live = site.tls(A_V4, "site-a")
     other = site.tls(B_V4, "site-b")
@@ -345,7 +336,6 @@ def test_reload_closes_live_connection_of_removed_address_after_grace(site, oper
         other.close()
 
 
-@NEEDS_WIRING
 @pytest.mark.parametrize("bad,code", [
     ("tampered", "directory_bad_signature"),
     ("expired", "directory_expired"),
@@ -374,7 +364,6 @@ def test_bad_directory_on_reload_keeps_last_good(site, operator, bad, code):
     assert not site.works(UNKNOWN_V4, "site-a")
 
 
-@NEEDS_WIRING
 def test_gateway_refuses_to_start_with_a_tampered_directory(tmp_path, zonegate_bin, pki, operator):
     operator.publish(directory_doc(1, standard_participants()),
                      tamper=lambda t: t.replace(A_V4, UNKNOWN_V4))
@@ -397,3 +386,26 @@ peers = site-a
     cp = subprocess.run([zonegate_bin, "check", "-c", str(conf)], capture_output=True, text=True)
     assert cp.returncode == 3, cp.stdout + cp.stderr
     assert "directory_bad_signature" in cp.stdout + cp.stderr
+
+
+def test_published_directory_is_picked_up_by_the_file_watch(request, tmp_path, zonegate_bin, pki,
+                                                            netns, operator):
+    operator.publish(directory_doc(10, standard_participants()))
+    site = Site(request, tmp_path, zonegate_bin, pki, netns, operator, reload_interval="200ms")
+    try:
+        assert not site.works(UNKNOWN_V4, "site-a")
+        parts = standard_participants()
+        parts[0]["prefixes"].append(UNKNOWN_V4 + "/32")  # site-a gains an address
+        mark = site.gw.mark()
+        operator.publish(directory_doc(11, parts))
+        site.gw.wait_for_event("directory_changed", since=mark)
+        site.gw.wait_for_event("reload", since=mark, result="ok")
+        assert site.works(UNKNOWN_V4, "site-a")
+        # a tampered file seen by the watch is refused like any reload
+        mark = site.gw.mark()
+        operator.publish(directory_doc(12, standard_participants()),
+                         tamper=lambda t: t.replace(B_V4, UNKNOWN_V4))
+        site.gw.wait_for_event("reload", since=mark, result="refused")
+        assert site.works(UNKNOWN_V4, "site-a")
+    finally:
+        site.stop()

@@ -116,14 +116,16 @@ static void emit_all_kinds(struct zg_audit *a)
 	}
 }
 
-/* Wait until every spooled record is confirmed, or @ms pass. */
-static int wait_delivered(const struct zg_audit *a, unsigned ms)
+/* Wait until every record is written and (with a collector) confirmed, or
+ * @ms pass. */
+static int wait_delivered(const struct zg_audit *a, int collector, unsigned ms)
 {
 	struct zg_audit_stats st;
 
 	for (unsigned waited = 0;; waited += 50) {
 		zg_audit_get_stats(a, &st);
-		if (st.delivered >= st.last_seq && st.collector_up)
+		if (st.spooled >= st.emitted &&
+		    (!collector || (st.delivered >= st.last_seq && st.collector_up)))
 			return 0;
 		if (waited >= ms)
 			return -1;
@@ -175,7 +177,7 @@ static int run_test(const char *path, unsigned long count, unsigned long interva
 		if (interval)
 			sleep_ms((unsigned)interval);
 	}
-	waited = c->audit.syslog_target[0] ? wait_delivered(a, (unsigned)wait) : 0;
+	waited = wait_delivered(a, c->audit.syslog_target[0] != '\0', (unsigned)wait);
 	zg_audit_get_stats(a, &st);
 	zg_audit_stop(a);
 	zg_conf_free(c);

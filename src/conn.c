@@ -424,6 +424,8 @@ static void step(struct zg_conn *c)
 			r = zg_relay_step(&c->relay, &c->down, &c->up, c->w->now_ms);
 			if (r != ZG_R_OK)
 				zg_conn_close(c, r, NULL);
+			else if (c->relay.more)
+				zg_worker_defer(c->w, c);
 			break;
 		case ZG_CS_ACCEPTED:
 		case ZG_CS_CLOSED:
@@ -495,6 +497,13 @@ void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned
 	zg_warn("event=revoked route=%s id=%u.%llu peer=%s reason=%s grace_ms=%u detail=%s",
 		c->route->conf->name, c->w->index, (unsigned long long)c->id, p, zg_reason_code(r),
 		grace_ms, zg_log_quote(d, sizeof(d), detail));
+}
+
+void zg_conn_resume(struct zg_conn *c)
+{
+	c->deferred = 0;
+	if (c->state != ZG_CS_CLOSED)
+		step(c);
 }
 
 void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)

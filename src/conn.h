@@ -44,6 +44,8 @@ struct zg_conn {
 	uint32_t magic;
 	enum zg_conn_state state;
 	struct zg_conn *prev, *next;      /* worker's list of live connections */
+	struct zg_conn *ready_next;       /* worker's list of deferred steps */
+	int deferred;                     /* on that list */
 	struct zg_worker *w;
 	uint64_t id;
 	struct zg_snapshot *snap;         /* one reference, dropped at free */
@@ -71,6 +73,9 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 		   int fd, const struct zg_sockaddr *peer);
 
 /* Advance @c after epoll reported @events on @side. */
+void zg_conn_resume(struct zg_conn *c);
+
+/* (zg_conn_resume: step @c again, as deferred by the worker.) */
 void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events);
 
 /* Close @c once: log the close (or refusal) line with @reason, close both

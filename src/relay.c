@@ -108,7 +108,7 @@ static enum zg_reason io_reason(const struct zg_side *s, const struct zg_side *d
 
 /* One direction, src -> dst, until neither a read nor a write can proceed. */
 static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side *dst,
-			   const struct zg_side *down, int *progress)
+			   const struct zg_side *down, int *progress, struct zg_relay *r)
 {
 	int read_blocked = 0, write_blocked = 0;
 
@@ -138,6 +138,10 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 		}
 		if (d->tail == ZG_RELAY_BUF)
 			break; /* full: backpressure on src */
+		if (r->budget == 0) {
+			r->more = 1; /* fairness: the worker steps us again after others */
+			break;
+		}
 		if (!d->buf && !(d->buf = malloc(ZG_RELAY_BUF)))
 			return ZG_R_NO_MEMORY;
 		n = side_read(src, d->buf + d->tail, ZG_RELAY_BUF - d->tail);
@@ -153,6 +157,7 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 			continue;
 		}
 		d->tail += (uint32_t)n;
+		r->budget = (size_t)n < r->budget ? r->budget - (size_t)n : 0;
 	}
 	if (d->tail == d->head && d->buf) {
 		/* Drained: an idle connection keeps no buffer. */
@@ -175,14 +180,16 @@ enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg
 	enum zg_reason rc;
 	int progress;
 
+	r->budget = ZG_RELAY_STEP_BUDGET;
+	r->more = 0;
 	do {
 		progress = 0;
 		down->want = up->want = 0;
-		if ((rc = pump(&r->d2u, down, up, down, &progress)) != ZG_R_OK)
+		if ((rc = pump(&r->d2u, down, up, down, &progress, r)) != ZG_R_OK)
 			return rc;
-		if ((rc = pump(&r->u2d, up, down, down, &progress)) != ZG_R_OK)
+		if ((rc = pump(&r->u2d, up, down, down, &progress, r)) != ZG_R_OK)
 			return rc;
-	} while (progress);
+	} while (progress && !r->more);
 	if (r->d2u.bytes + r->u2d.bytes != before || ((unsigned)down->eof | ((unsigned)up->eof << 1)) != eof_before)
 		r->last_activity_ms = now_ms;
 	if (!r->first_eof)

@@ -21,6 +21,10 @@
 
 #define ZG_RELAY_BUF (16 * 1024)
 
+/* Bytes one step may read before yielding to other connections of the
+ * worker: a bulk transfer must not starve an interactive DICOM exchange. */
+#define ZG_RELAY_STEP_BUDGET (256 * 1024)
+
 /* Why an I/O call on a side could not go on; drives epoll interest. */
 enum {
 	ZG_WANT_READ = 1,  /* the side's socket must become readable */
@@ -53,11 +57,16 @@ struct zg_relay {
 	struct zg_dir u2d;   /* upstream -> client */
 	uint64_t last_activity_ms;
 	unsigned first_eof; /* 0 none yet, 1 client, 2 upstream */
+	size_t budget;      /* bytes this step may still read */
+	int more;           /* budget ran out with input pending: step again soon */
 };
 
-/* Move as many bytes as possible both ways without blocking; record in each
- * side's `want` what it waits for. Returns ZG_R_OK while the relay goes on,
- * the close reason when both directions ended or a side failed. */
+/* Move bytes both ways without blocking, up to ZG_RELAY_STEP_BUDGET read;
+ * record in each side's `want` what it waits for. If the budget ran out,
+ * r->more is set and the caller must step again later even without an
+ * epoll event (the input may sit in OpenSSL's buffer, not the socket).
+ * Returns ZG_R_OK while the relay goes on, the close reason when both
+ * directions ended or a side failed. */
 enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg_side *up,
 			     uint64_t now_ms);
 

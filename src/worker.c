@@ -44,9 +44,41 @@ void zg_worker_conn_closed(struct zg_worker *w, struct zg_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->n_conns--;
+	if (c->deferred) {
+		struct zg_conn **pp = &w->ready;
+		while (*pp && *pp != c)
+			pp = &(*pp)->ready_next;
+		if (*pp)
+			*pp = c->ready_next;
+		c->deferred = 0;
+	}
 	c->prev = NULL;
 	c->next = w->closed;
 	w->closed = c;
+}
+
+void zg_worker_defer(struct zg_worker *w, struct zg_conn *c)
+{
+	if (c->deferred)
+		return;
+	c->deferred = 1;
+	c->ready_next = w->ready;
+	w->ready = c;
+}
+
+/* Step the connections that yielded: they go to the back of the line,
+ * behind the events of the next wait, which therefore does not block. */
+static void run_deferred(struct zg_worker *w)
+{
+	struct zg_conn *list = w->ready;
+
+	w->ready = NULL;
+	while (list) {
+		struct zg_conn *c = list;
+		list = c->ready_next;
+		c->ready_next = NULL;
+		zg_conn_resume(c);
+	}
 }
 
 static void free_closed(struct zg_worker *w)
@@ -307,7 +339,7 @@ void *zg_worker_main(void *arg)
 	uint64_t next_tick = zg_now_ms() + TICK_MS;
 
 	for (;;) {
-		int n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, TICK_MS);
+		int n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, w->ready ? 0 : TICK_MS);
 		if (n < 0 && errno != EINTR) {
 			zg_err("event=epoll_failed op=wait worker=%u error=%s", w->index, strerror(errno));
 			break;
@@ -317,6 +349,8 @@ void *zg_worker_main(void *arg)
 			dispatch(w, &evs[i]);
 		/* Only now, with no handler on the stack and no event of this
 		 * batch left to look at them, are closed connections freed. */
+		free_closed(w);
+		run_deferred(w);
 		free_closed(w);
 		if (w->wake_pending) {
 			w->wake_pending = 0;

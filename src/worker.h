@@ -39,6 +39,7 @@ struct zg_worker {
 	unsigned n_listeners;
 	struct zg_conn *conns;           /* live */
 	struct zg_conn *closed;          /* to free after this batch */
+	struct zg_conn *ready;           /* to step again after this batch (fairness) */
 	unsigned n_conns;
 	uint64_t now_ms;                 /* monotonic, refreshed per wake-up */
 	uint64_t next_id;
@@ -64,6 +65,9 @@ void zg_worker_fini(struct zg_worker *w);
 
 /* Register, change or drop epoll interest for @side to @events. */
 void zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events);
+
+/* Step @c again after the current batch of events, before waiting. */
+void zg_worker_defer(struct zg_worker *w, struct zg_conn *c);
 
 /* Called by conn.c: @c has closed; unlink it and queue it for freeing. */
 void zg_worker_conn_closed(struct zg_worker *w, struct zg_conn *c);

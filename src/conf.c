@@ -1627,30 +1627,37 @@ static int same_addr(const char *a, const char *b)
 	return memcmp(pa.addr, pb.addr, sizeof(pa.addr)) == 0;
 }
 
-/* Address family of a listen host: 4, 6, or 0 for "*" (all of both). */
-static int listen_family(const char *host)
+/* Listen host kinds: "*" and [::] take every address (dual stack),
+ * 0.0.0.0 every IPv4 one (also in IPv4-mapped form). */
+enum host_kind { H_ANY, H_ANY4, H_V4, H_V6 };
+
+static enum host_kind host_kind(const char *host)
 {
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	struct zg_prefix p;
+	const char *why;
+
 	if (!host[0] || strcmp(host, "*") == 0)
-		return 0;
-	return is_ipv6(host) ? 6 : 4;
+		return H_ANY;
+	if (zg_prefix_parse(host, &p, &why) < 0)
+		return H_V6; /* cannot happen for a parsed listen host */
+	if (memcmp(p.addr, mapped, 12) != 0) {
+		static const uint8_t zero[16];
+		return memcmp(p.addr, zero, 16) == 0 ? H_ANY : H_V6;
+	}
+	return memcmp(p.addr + 12, "\0\0\0\0", 4) == 0 ? H_ANY4 : H_V4;
 }
 
-static int is_unspecified(const char *host)
-{
-	return strcmp(host, "0.0.0.0") == 0 || (is_ipv6(host) && strspn(host, ":0") == strlen(host));
-}
-
-/* Whether two listeners on the same port would collide: "*" and "::"
- * (dual-stack) take every address, 0.0.0.0 every IPv4 address. */
+/* Whether two listeners on the same port would collide. */
 static int hosts_collide(const char *a, const char *b)
 {
-	int fa = listen_family(a), fb = listen_family(b);
+	enum host_kind ka = host_kind(a), kb = host_kind(b);
 
-	if (fa == 0 || fb == 0 || (fa == 6 && is_unspecified(a)) || (fb == 6 && is_unspecified(b)))
+	if (ka == H_ANY || kb == H_ANY)
 		return 1;
-	if (fa != fb)
-		return 0;
-	return is_unspecified(a) || is_unspecified(b) || same_addr(a, b);
+	if (ka == H_ANY4 || kb == H_ANY4)
+		return ka != H_V6 && kb != H_V6;
+	return same_addr(a, b);
 }
 
 /* Report and return 1 if route @b's listen endpoint collides with @a's. */

@@ -374,6 +374,33 @@ static void durations_and_units(void **state)
 	zg_conf_free(c);
 }
 
+/* 0.0.0.0 takes only IPv4; [::] and * take both families; an IPv4-mapped
+ * IPv6 address is the IPv4 address. */
+static void listen_collisions(void **state)
+{
+	char text[2048];
+
+	(void)state;
+	snprintf(text, sizeof(text),
+		 "%s"
+		 "[route a]\nmode = unwrap\nlisten = 0.0.0.0:80\nconnect = h:1\n"
+		 "[route b]\nmode = unwrap\nlisten = [::1]:80\nconnect = h:1\n"
+		 "[route c]\nmode = unwrap\nlisten = 127.0.0.1:80\nconnect = h:1\n"
+		 "[route d]\nmode = unwrap\nlisten = [::]:81\nconnect = h:1\n"
+		 "[route e]\nmode = unwrap\nlisten = 127.0.0.1:81\nconnect = h:1\n"
+		 "[route f]\nmode = unwrap\nlisten = 127.0.0.1:82\nconnect = h:1\n"
+		 "[route g]\nmode = unwrap\nlisten = [::ffff:127.0.0.1]:82\nconnect = h:1\n"
+		 "[route h]\nmode = unwrap\nlisten = 127.0.0.2:83\nconnect = h:1\n",
+		 base_tls);
+	expect_errors(text,
+		      "t.conf:15: listen: 127.0.0.1:80 conflicts with listen = 0.0.0.0:80 of "
+		      "[route a] (line 7)\n"
+		      "t.conf:23: listen: 127.0.0.1:81 conflicts with listen = [::]:81 of "
+		      "[route d] (line 19)\n"
+		      "t.conf:31: listen: [::ffff:127.0.0.1]:82 conflicts with listen = "
+		      "127.0.0.1:82 of [route f] (line 27)\n");
+}
+
 static void too_many_routes(void **state)
 {
 	size_t cap = (ZG_ROUTES_MAX + 2) * 80 + 512, k;
@@ -780,6 +807,7 @@ int main(void)
 		cmocka_unit_test(print_golden_and_round_trip),
 		cmocka_unit_test(syntax_variants),
 		cmocka_unit_test(durations_and_units),
+		cmocka_unit_test(listen_collisions),
 		cmocka_unit_test(too_many_routes),
 		cmocka_unit_test(many_errors_are_bounded),
 		cmocka_unit_test(path_too_long_after_resolving),

@@ -2,6 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+
 #include "cli.h"
 
 struct command {
@@ -18,6 +21,7 @@ static const struct command commands[] = {
 	{"check-cert", zg_cmd_check_cert, "check a certificate chain against every policy rule"},
 	{"directory", zg_cmd_directory, "participant directory: keygen, sign, verify, show, lookup, entry"},
 	{"audit", zg_cmd_audit, "audit trail tools: verify FILE checks a local audit file's hash chain"},
+	{"probe", zg_cmd_probe, "check a remote TLS endpoint against a profile"},
 	{"profiles", zg_cmd_profiles, "print the effective settings of the TLS profiles"},
 	{"version", cmd_version, "print the version and the OpenSSL it runs on"},
 };
@@ -39,7 +43,8 @@ static int cmd_version(int argc, char **argv)
 		fprintf(stderr, "usage: zonegate version\n");
 		return argc == 2 && strcmp(argv[1], "--help") == 0 ? ZG_EXIT_OK : ZG_EXIT_USAGE;
 	}
-	printf("zonegate %s\n", ZG_VERSION);
+	printf("zonegate %s\n%s (built against %s)\n", ZG_VERSION, OpenSSL_version(OPENSSL_VERSION),
+	       OPENSSL_VERSION_TEXT);
 	return ZG_EXIT_OK;
 }
 

@@ -21,6 +21,7 @@ int zg_cmd_check(int argc, char **argv); /* cmd_run.c */
 int zg_cmd_check_cert(int argc, char **argv); /* cmd_check_cert.c */
 int zg_cmd_directory(int argc, char **argv);  /* cmd_directory.c */
 int zg_cmd_profiles(int argc, char **argv);   /* cmd_profiles.c */
+int zg_cmd_probe(int argc, char **argv);      /* cmd_probe.c */
 int zg_cmd_audit(int argc, char **argv); /* cmd_audit.c */
 
 #endif

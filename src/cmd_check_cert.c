@@ -24,7 +24,7 @@ struct opts {
 	const char *crl[MAX_CRL_FILES];
 	unsigned n_crl;
 	int crl_stale_warn;
-	int crl_require_all;
+	int crl_cdp_only;
 	unsigned skew;
 	unsigned depth;
 	const char *name;
@@ -37,12 +37,15 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: zonegate check-cert [--profile P] [--role client|server] --ca FILE\n"
-		"                           [--crl FILE]... [--crl-stale reject|warn] [--crl-require-all]\n"
+		"                           [--crl FILE]... [--crl-stale reject|warn] [--crl-cdp-only]\n"
 		"                           [--clock-skew SECONDS] [--max-depth N] [--name NAME]\n"
 		"                           [--json] CERT [CHAIN]\n"
 		"Checks CERT (PEM; intermediates may follow it, or come in CHAIN) against the\n"
 		"trust anchors in --ca and every rule of the profile (default cryptrec-high).\n"
-		"Exit 0 compliant, 1 a rule failed, 2 usage, 4 a file could not be read.\n");
+		"With --crl, every CA in the chain must have a CRL, as in the gateway;\n"
+		"--crl-cdp-only requires one only where a certificate names a CRL\n"
+		"distribution point. Exit 0 compliant, 1 a rule failed, 2 usage, 4 a file\n"
+		"could not be read.\n");
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -99,8 +102,8 @@ static int parse(struct opts *o, int argc, char **argv)
 			o->json = 1;
 			continue;
 		}
-		if (strcmp(a, "--crl-require-all") == 0) {
-			o->crl_require_all = 1;
+		if (strcmp(a, "--crl-cdp-only") == 0) {
+			o->crl_cdp_only = 1;
 			continue;
 		}
 		if (a[0] == '-' && a[1] == '-') {
@@ -209,7 +212,7 @@ int zg_cmd_check_cert(int argc, char **argv)
 	pp.max_depth = o.depth;
 	pp.crls = in.crls;
 	pp.crl_stale_warn = o.crl_stale_warn;
-	pp.crl_require_all = o.crl_require_all;
+	pp.crl_require_all = !o.crl_cdp_only;
 	untrusted = sk_X509_dup(in.certs);
 	if (!untrusted)
 		goto out;

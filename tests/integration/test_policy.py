@@ -315,3 +315,50 @@ def test_check_cert_text_and_usage(ppki, zonegate_bin):
     assert _check_cert(zonegate_bin, "--role", "admin", "--ca", ppki.anchor,
                        ppki.chain("ok-p256")).returncode == 2
     assert _check_cert(zonegate_bin, "--ca", ppki.anchor, "/nonexistent.pem").returncode == 4
+
+
+# ---------------------------------------------------------------- probe
+
+def test_probe_of_our_unwrap_route_is_compliant(ppki, gateway, port, echo_server, zonegate_bin):
+    import json
+    p = port()
+    gateway(config(ppki, {"in": _unwrap_route(p, echo_server().addr)}), name="policy-probe")
+    cp = subprocess.run([zonegate_bin, "probe", f"127.0.0.1:{p}", "--ca", ppki.anchor,
+                         "--name", "policy.zonegate.test", "--json"],
+                        capture_output=True, text=True, timeout=300)
+    doc = json.loads(cp.stdout)
+    versions = {v["name"]: v["accepted"] for v in doc["versions"]}
+    assert versions == {"TLSv1.0": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True}, doc
+    assert doc["accepted_outside_profile"] == 0, doc
+    accepted = [s["name"] for s in doc["suites"] if s["accepted"]]
+    assert "TLS_AES_256_GCM_SHA384" in accepted and "ECDHE-ECDSA-AES256-GCM-SHA384" in accepted
+    assert doc["client_cert_requested"] and doc["client_cert_required"], doc
+    assert doc["chain"]["result"] == "compliant", doc["chain"]
+    assert doc["compliant"] and cp.returncode == 0, cp.stdout
+
+
+def test_probe_flags_a_weak_server(ppki, port, zonegate_bin):
+    p = port()
+    s = policy_util.SServer(ppki, "bad-sha1", p, ["-no_tls1_3"])
+    try:
+        cp = subprocess.run([zonegate_bin, "probe", f"127.0.0.1:{p}", "--ca", ppki.anchor,
+                             "--name", "policy.zonegate.test"],
+                            capture_output=True, text=True, timeout=300)
+    finally:
+        s.stop()
+    out = cp.stdout
+    assert cp.returncode == 1, out
+    assert re.search(r"TLSv1\.0\s+ACCEPTED-OUTSIDE-PROFILE", out), out
+    assert re.search(r"TLSv1\.3\s+not accepted", out), out
+    assert re.search(r"TLSv1\.2\s+ECDHE-ECDSA-AES128-SHA\s+ACCEPTED-OUTSIDE-PROFILE", out), out
+    assert "reason=cert_weak_signature_hash" in out, out
+    assert "client certificate: requested" in out  # s_server -verify asks, does not insist
+    assert "NOT compliant" in out
+
+
+def test_probe_unreachable(zonegate_bin, port):
+    cp = subprocess.run([zonegate_bin, "probe", f"127.0.0.1:{port()}"], capture_output=True,
+                        text=True, timeout=60)
+    assert cp.returncode == 4
+    assert subprocess.run([zonegate_bin, "probe", "no-port"], capture_output=True,
+                          timeout=60).returncode == 2

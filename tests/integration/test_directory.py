@@ -17,6 +17,7 @@ import os
 import re
 import socket
 import ssl
+import threading
 import subprocess
 
 import pytest
@@ -409,3 +410,93 @@ def test_published_directory_is_picked_up_by_the_file_watch(request, tmp_path, z
         assert site.works(UNKNOWN_V4, "site-a")
     finally:
         site.stop()
+
+
+class TlsEchoUpstream:
+    """A TLS echo server on `addr` in the client namespace presenting `leaf`:
+    the remote participant a wrap route connects to."""
+
+    def __init__(self, ns, pki, addr, leaf):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(pki.chain(leaf), pki.key(leaf))
+        fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+        def make():
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((addr, 0))
+            s.listen(16)
+            return s
+
+        self.sock = netns_util.run_in_netns(ns.cl, make)
+        self.port = self.sock.getsockname()[1]
+        self.addr = addr
+        self._stop = False
+        self._t = threading.Thread(target=self._serve, daemon=True)
+        self._t.start()
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._one, args=(c,), daemon=True).start()
+
+    def _one(self, c):
+        try:
+            c.settimeout(10)
+            t = self.ctx.wrap_socket(c, server_side=True)
+            while True:
+                d = t.recv(65536)
+                if not d:
+                    break
+                t.sendall(d)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self._stop = True
+        self._t.join(2)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("server_at,leaf,peers,expect", [
+    (A_V4, "site-a", "site-a", "ok"),
+    (A_V4, "site-a", "site-b", "directory_peer_not_allowed"),
+    (B_V4, "site-a", "*", "directory_identity_mismatch"),   # site-a's certificate at site-b's address
+    (UNKNOWN_V4, "site-a", "*", "directory_unknown_address"),
+])
+def test_wrap_route_binds_upstream_address_and_server_certificate(
+        request, tmp_path, zonegate_bin, pki, netns, operator, server_at, leaf, peers, expect):
+    operator.publish(directory_doc(10, standard_participants()))
+    up = TlsEchoUpstream(netns, pki, server_at, leaf)
+    wrapper = netns.wrapper(tmp_path / "zonegate-in-netns", zonegate_bin)
+    config = {
+        "gateway": gateway_section("gw"),
+        "tls": pki.tls("site-b"),
+        "directory": {"file": str(operator.json), "public_key": operator.pub, "reload_interval": "0"},
+        "route out": {"mode": "wrap", "listen": "127.0.0.1:11112", "connect": f"{server_at}:{up.port}",
+                      "server_name": "site-a.zonegate.test", "allow_from": "127.0.0.0/8",
+                      "peers": peers},
+    }
+    gw = Gateways(wrapper, tmp_path, request.node)(config, "gw")
+    try:
+        def client():
+            s = socket.create_connection(("127.0.0.1", 11112), timeout=10)
+            return s
+        s = netns_util.run_in_netns(netns.gw, client)
+        try:
+            if expect == "ok":
+                assert util.echo_roundtrip(s, b"A-ASSOCIATE\n") == b"A-ASSOCIATE\n"
+            else:
+                assert util.closed_by_peer(s, timeout=10)
+                ev = gw.wait_for_reason(expect)[0]
+                assert ev["route"] == "out"
+        finally:
+            s.close()
+    finally:
+        up.stop()

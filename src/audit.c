@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -456,6 +457,50 @@ static int open_sinks(struct zg_audit *a, struct zg_errlist *errs)
 	if (!a->sys && !a->file)
 		zg_warn("event=audit_disabled detail=\"no syslog_target and no file configured\"");
 	return 0;
+}
+
+static int parent_dir_ok(const char *path, const char *key, struct zg_errlist *errs)
+{
+	char dir[ZG_AUDIT_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		zg_errlist_add(errs, "audit", 0, key, "%s: directory %s does not exist", path, dir);
+		return -1;
+	}
+	return 0;
+}
+
+int zg_audit_conf_check(const struct zg_audit_conf *conf, struct zg_errlist *errs)
+{
+	char why[512];
+	struct zg_syslog *s;
+	int rc = 0;
+
+	if (conf->syslog_target[0]) {
+		s = zg_syslog_new(conf, "check", why, sizeof(why));
+		if (!s) {
+			zg_errlist_add(errs, "audit", 0, "syslog_target", "%s", why);
+			rc = -1;
+		}
+		zg_syslog_free(s);
+		if (!conf->spool_dir[0]) {
+			zg_errlist_add(errs, "audit", 0, "spool_dir", "required with syslog_target");
+			rc = -1;
+		} else if (parent_dir_ok(conf->spool_dir, "spool_dir", errs) != 0) {
+			rc = -1;
+		}
+	}
+	if (conf->file[0] && parent_dir_ok(conf->file, "file", errs) != 0)
+		rc = -1;
+	return rc;
 }
 
 static void free_audit(struct zg_audit *a)

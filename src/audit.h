@@ -127,15 +127,23 @@ const char *zg_audit_kind_name(enum zg_audit_kind k);
 struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *source_id,
 				struct zg_errlist *errs);
 
+/* Check @conf as zg_audit_start would, without starting anything: target
+ * syntax, TLS certificate/key/CA loadable and matching, profile known,
+ * spool_dir present when a target is set, and the directories of spool_dir
+ * and file existing. For `zonegate check`. 0, or -1 with reasons in @errs. */
+int zg_audit_conf_check(const struct zg_audit_conf *conf, struct zg_errlist *errs);
+
 /* Emit APP_STOP (110100/110121) and AUDIT_STOPPED (110133), write and fsync
  * everything queued, try once more to deliver the spool (bounded by
  * io_timeout_ms), join the thread and free. NULL is a no-op. */
 void zg_audit_stop(struct zg_audit *a);
 
-/* Copy @ev into the queue; stamps ts_ns if 0. Thread-safe, never does I/O.
- * Returns 0 when queued or filtered out by verbosity; -1 when the event was
- * not accepted: queue full, or the spool is full under refuse-new-connections
- * (the caller should refuse new connections with ZG_R_AUDIT_SPOOL_FULL). */
+/* Copy @ev into the queue; stamps ts_ns if 0. Thread-safe, never blocks on
+ * I/O (one short mutex). Returns 0 when queued or filtered out by verbosity;
+ * -1 when the queue is full (the event is lost and counted) or when it was
+ * queued but the spool is full under refuse-new-connections (it is written
+ * once deliveries free space). On -1 the caller should refuse new
+ * connections with ZG_R_AUDIT_SPOOL_FULL. */
 int zg_audit_emit(struct zg_audit *a, const struct zg_audit_event *ev);
 
 /* 1 if new connections may be accepted (spool not full, or the policy is

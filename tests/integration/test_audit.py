@@ -193,6 +193,11 @@ def test_kill9_zonegate_spool_replayed(tmp_path, pki, collector, zonegate_bin):
         assert dup == list(range(dup[0], dup[-1] + 1)), "repeats are not one batch"
     deduped = list(dict.fromkeys(seqs))
     assert_exactly_once_in_order(deduped, last)
+    # replayed records keep their original time and bytes
+    local = dict(au.file_records(tmp_path / "audit.log"))
+    for seq, ts, xml, root in collector.records():
+        assert xml == local[seq]
+        assert root[0].get("EventDateTime") == ts
 
 
 def test_damaged_spool_record_skipped(tmp_path, pki, port, zonegate_bin):

@@ -248,6 +248,21 @@ static void bad_config_refused(void **state)
 	snprintf(c.file, sizeof(c.file), "/proc/nope/audit.log");
 	zg_errlist_init(&errs);
 	assert_null(zg_audit_start(&c, "gw", &errs));
+	assert_int_equal(zg_audit_conf_check(&c, &errs), -1);
+
+	/* the same settings pass the check once they are right */
+	snprintf(c.file, sizeof(c.file), "%s", f->file);
+	snprintf(c.syslog_target, sizeof(c.syslog_target), "[::1]:6514");
+	snprintf(c.spool_dir, sizeof(c.spool_dir), "%s", f->spool);
+	snprintf(c.certificate, sizeof(c.certificate), "%s", f->crt);
+	snprintf(c.key, sizeof(c.key), "%s", f->key);
+	snprintf(c.ca, sizeof(c.ca), "%s", f->crt);
+	zg_errlist_init(&errs);
+	assert_int_equal(zg_audit_conf_check(&c, &errs), 0);
+	assert_int_equal(errs.n, 0);
+	snprintf(c.key, sizeof(c.key), "%s", f->crt); /* not a key */
+	assert_int_equal(zg_audit_conf_check(&c, &errs), -1);
+	assert_true(errs.n > 0);
 }
 
 static void parsers(void **state)

@@ -1753,6 +1753,15 @@ static void fill_directory_defaults(struct zg_conf *c)
 			c->routes[i].peers.any = 1;
 }
 
+/* [audit] syslog over TLS authenticates with the gateway's own [tls]
+ * certificate and trust anchors unless told otherwise. */
+static void fill_audit_defaults(struct zg_conf *c)
+{
+	if (c->audit.syslog_target[0] && c->audit.transport == ZG_AUDIT_TLS)
+		zg_audit_conf_inherit(&c->audit, c->tls.certificate, c->tls.key,
+				      c->tls.trust_anchors, c->tls.profile);
+}
+
 static void fill_route_defaults(struct zg_conf *c)
 {
 	for (unsigned i = 0; i < c->n_routes; i++) {
@@ -1868,6 +1877,7 @@ static struct zg_conf *conf_parse(const char *text, const char *name, const char
 	if (conf->n_routes == 0 && errs->n + errs->dropped == before)
 		zg_errlist_add(errs, name, 0, NULL, "no [route NAME] section: nothing to serve");
 	fill_route_defaults(conf);
+	fill_audit_defaults(conf);
 	fill_directory_defaults(conf);
 	if (!(flags & ZG_CONF_NO_FILE_CHECKS))
 		check_files(pc);

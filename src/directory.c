@@ -958,6 +958,129 @@ int zg_directory_stamp(const struct zg_conf_directory *cd, const struct zg_dir_s
 	return !prev || memcmp(prev, out, sizeof(*out)) != 0;
 }
 
+/* ---- per-participant counters ----------------------------------------- */
+
+struct counter {
+	char id[ZG_DIR_ID_MAX];
+	_Atomic unsigned n;
+};
+
+/* Open addressing by FNV-1a of the id; slots point at separately allocated
+ * counters, so growing the table never moves a counter a worker holds. */
+struct zg_dir_counters {
+	struct counter **slot;
+	size_t cap, used;
+};
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+struct zg_dir_counters *zg_dir_counters_new(void)
+{
+	struct zg_dir_counters *t = calloc(1, sizeof(*t));
+
+	if (t && !(t->slot = calloc(t->cap = 64, sizeof(*t->slot)))) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void zg_dir_counters_free(struct zg_dir_counters *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->cap; i++)
+		free(t->slot[i]);
+	free(t->slot);
+	free(t);
+}
+
+static struct counter **counter_find(struct counter **slot, size_t cap, const char *id)
+{
+	size_t i = (size_t)fnv1a(id) & (cap - 1);
+
+	while (slot[i] && strcmp(slot[i]->id, id) != 0)
+		i = (i + 1) & (cap - 1);
+	return &slot[i];
+}
+
+static int counters_grow(struct zg_dir_counters *t)
+{
+	size_t cap = t->cap * 2;
+	struct counter **n = calloc(cap, sizeof(*n));
+
+	if (!n)
+		return -1;
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slot[i])
+			*counter_find(n, cap, t->slot[i]->id) = t->slot[i];
+	free(t->slot);
+	t->slot = n;
+	t->cap = cap;
+	return 0;
+}
+
+static struct counter *counter_get(struct zg_dir_counters *t, const char *id)
+{
+	struct counter **c;
+
+	if ((t->used + 1) * 2 > t->cap && counters_grow(t) < 0)
+		return NULL;
+	c = counter_find(t->slot, t->cap, id);
+	if (!*c) {
+		*c = calloc(1, sizeof(**c));
+		if (!*c)
+			return NULL;
+		snprintf((*c)->id, sizeof((*c)->id), "%s", id);
+		atomic_init(&(*c)->n, 0);
+		t->used++;
+	}
+	return *c;
+}
+
+_Atomic unsigned **zg_dir_counters_bind(struct zg_dir_counters *t, const struct zg_directory *d)
+{
+	_Atomic unsigned **v;
+
+	if (d->n_parts == 0 || !(v = calloc(d->n_parts, sizeof(*v))))
+		return NULL;
+	for (size_t i = 0; i < d->n_parts; i++) {
+		struct counter *c = counter_get(t, d->parts[i].id);
+		if (!c) {
+			free(v);
+			return NULL;
+		}
+		v[i] = &c->n;
+	}
+	return v;
+}
+
+enum zg_reason zg_directory_admit(const struct zg_participant *p, _Atomic unsigned *slot,
+				  char *detail, size_t cap)
+{
+	unsigned before = atomic_fetch_add_explicit(slot, 1, memory_order_relaxed);
+
+	if (p->max_connections && before >= p->max_connections) {
+		atomic_fetch_sub_explicit(slot, 1, memory_order_relaxed);
+		snprintf(detail, cap, "participant %s has %u of max_connections %u", p->id, before,
+			 p->max_connections);
+		return ZG_R_DIR_PARTICIPANT_LIMIT;
+	}
+	return ZG_R_OK;
+}
+
+void zg_directory_release(_Atomic unsigned *slot)
+{
+	atomic_fetch_sub_explicit(slot, 1, memory_order_relaxed);
+}
+
 /* ---- accessors --------------------------------------------------------- */
 
 uint64_t zg_directory_serial(const struct zg_directory *d)

@@ -187,6 +187,30 @@ enum zg_reason zg_directory_check_peer(const struct zg_directory *d, time_t now,
  * 0 or -1. */
 int zg_directory_spki_sha256(X509 *leaf, uint8_t out[32]);
 
+/* Per-participant connection counts for max_connections. They must survive
+ * reloads (a connection decrements the counter it incremented, whichever
+ * directory is in force by then), so they live in the gateway, keyed by
+ * participant id, and each snapshot binds its directory's participants to
+ * them by index. Counters are never freed before the table. */
+struct zg_dir_counters;
+
+/* An empty table; NULL if out of memory. Main thread only. */
+struct zg_dir_counters *zg_dir_counters_new(void);
+void zg_dir_counters_free(struct zg_dir_counters *t);
+
+/* An array of zg_directory_count(@d) counter pointers, element i for
+ * participant index i, creating counters for ids not seen before. The
+ * caller (the snapshot) frees the array with free(), never the counters.
+ * NULL if out of memory (or @d has no participants). Main thread only. */
+_Atomic unsigned **zg_dir_counters_bind(struct zg_dir_counters *t, const struct zg_directory *d);
+
+/* Count one more connection of @p on @slot unless p's max_connections is
+ * reached: ZG_R_OK (counted; release it with zg_directory_release) or
+ * ZG_R_DIR_PARTICIPANT_LIMIT with a detail. Safe from any thread. */
+enum zg_reason zg_directory_admit(const struct zg_participant *p, _Atomic unsigned *slot,
+				  char *detail, size_t cap);
+void zg_directory_release(_Atomic unsigned *slot);
+
 struct zg_conf_directory;
 struct zg_errlist;
 

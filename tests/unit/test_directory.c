@@ -736,6 +736,64 @@ static void conf_loading_and_stamp(void **state)
 	assert_int_equal(zg_directory_stamp(&cd, &s1, &s2), 1);
 }
 
+static void participant_limits(void **state)
+{
+	char json[4096], why[512] = "", det[200];
+	struct zg_dir_counters *t = zg_dir_counters_new();
+	struct zg_directory *d1, *d2;
+	_Atomic unsigned **b1, **b2;
+	const struct zg_participant *a;
+	(void)state;
+
+	assert_non_null(t);
+	d1 = parse(doc(json, sizeof(json), 1, three), why, sizeof(why));
+	assert_non_null(d1);
+	b1 = zg_dir_counters_bind(t, d1);
+	assert_non_null(b1);
+	a = zg_directory_find_id(d1, "site-a"); /* max_connections 20 */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(zg_directory_admit(a, b1[a->index], det, sizeof(det)), ZG_R_OK);
+	assert_int_equal(zg_directory_admit(a, b1[a->index], det, sizeof(det)), ZG_R_DIR_PARTICIPANT_LIMIT);
+	assert_string_equal(det, "participant site-a has 20 of max_connections 20");
+	/* site-b has no limit */
+	const struct zg_participant *b = zg_directory_find_id(d1, "site-b");
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(zg_directory_admit(b, b1[b->index], det, sizeof(det)), ZG_R_OK);
+
+	/* a new directory with site-a moved to another index shares its count */
+	d2 = parse(doc(json, sizeof(json), 2,
+		       "{\"id\":\"new\",\"identities\":{\"dns\":[\"n.test\"]},\"prefixes\":[\"11.0.0.0/8\"]},"
+		       "{\"id\":\"site-a\",\"identities\":{\"dns\":[\"a.test\"]},\"prefixes\":[\"10.0.0.0/8\"],"
+		       "\"max_connections\":21}"), why, sizeof(why));
+	assert_non_null(d2);
+	/* grow the table past its first size while counters are held */
+	for (int i = 0; i < 200; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "x%d", i);
+		char parts[256];
+		snprintf(parts, sizeof(parts), "{\"id\":\"%s\",\"identities\":{\"dns\":[\"%s.t\"]},\"prefixes\":[\"12.0.0.%d\"]}", id, id, i);
+		struct zg_directory *dx = parse(doc(json, sizeof(json), 3, parts), why, sizeof(why));
+		assert_non_null(dx);
+		_Atomic unsigned **bx = zg_dir_counters_bind(t, dx);
+		assert_non_null(bx);
+		free(bx);
+		zg_directory_unref(dx);
+	}
+	b2 = zg_dir_counters_bind(t, d2);
+	assert_non_null(b2);
+	const struct zg_participant *a2 = zg_directory_find_id(d2, "site-a");
+	assert_ptr_equal(b2[a2->index], b1[a->index]);
+	assert_int_equal(zg_directory_admit(a2, b2[a2->index], det, sizeof(det)), ZG_R_OK); /* 21st */
+	assert_int_equal(zg_directory_admit(a2, b2[a2->index], det, sizeof(det)), ZG_R_DIR_PARTICIPANT_LIMIT);
+	zg_directory_release(b1[a->index]); /* an old connection ends */
+	assert_int_equal(zg_directory_admit(a2, b2[a2->index], det, sizeof(det)), ZG_R_OK);
+	free(b1);
+	free(b2);
+	zg_directory_unref(d1);
+	zg_directory_unref(d2);
+	zg_dir_counters_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -752,6 +810,7 @@ int main(void)
 		cmocka_unit_test(checks_with_directory),
 		cmocka_unit_test(config_keys),
 		cmocka_unit_test(conf_loading_and_stamp),
+		cmocka_unit_test(participant_limits),
 	};
 	return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }

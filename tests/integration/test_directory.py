@@ -500,3 +500,56 @@ def test_wrap_route_binds_upstream_address_and_server_certificate(
             s.close()
     finally:
         up.stop()
+
+
+def test_reload_narrowing_route_peers_closes_live_connection_after_grace(site, operator):
+    live = site.tls(B_V4, "site-b")
+    try:
+        assert util.echo_roundtrip(live, b"before\n") == b"before\n"
+        cfg = dict(site.config)
+        cfg["route in"] = dict(cfg["route in"], peers="site-a")
+        mark = site.gw.reload(cfg)  # same directory file, narrower route
+        site.gw.wait_for_event("reload", since=mark, result="ok")
+        assert util.closed_by_peer(live, timeout=8)
+        site.gw.wait_for_event("conn_close", since=mark, reason="directory_peer_not_allowed")
+        assert not site.works(B_V4, "site-b")
+        assert site.works(A_V4, "site-a")
+    finally:
+        live.close()
+
+
+def test_expired_directory_in_force_refuses_new_connections(request, tmp_path, zonegate_bin, pki,
+                                                            netns, operator):
+    operator.publish(directory_doc(10, standard_participants(), issued=-60, expires=4))
+    site = Site(request, tmp_path, zonegate_bin, pki, netns, operator)
+    try:
+        assert site.works(A_V4, "site-a")
+        util.wait_until(lambda: not site.works(A_V4, "site-a"), 15, 0.5,
+                        "the expired directory to refuse connections")
+        ev = site.gw.wait_for_event("refused", reason="directory_stale")[0]
+        assert "expired" in ev.get("detail", "")
+    finally:
+        site.stop()
+
+
+@pytest.mark.xfail(reason="core does not count per-participant connections yet "
+                          "(docs/directory.md, zg_directory_admit)", strict=True)
+def test_participant_max_connections(request, tmp_path, zonegate_bin, pki, netns, operator):
+    parts = standard_participants()
+    parts[0]["max_connections"] = 2
+    operator.publish(directory_doc(10, parts))
+    site = Site(request, tmp_path, zonegate_bin, pki, netns, operator)
+    held = []
+    try:
+        held = [site.tls(A_V4, "site-a") for _ in range(2)]
+        for s in held:
+            assert util.echo_roundtrip(s, b"x\n") == b"x\n"
+        assert not site.works(A_V4, "site-a")
+        site.gw.wait_for_reason("directory_participant_limit")
+        assert site.works(B_V4, "site-b")  # other participants are not affected
+        held.pop().close()
+        util.wait_until(lambda: site.works(A_V4, "site-a"), 10, 0.2, "a freed slot")
+    finally:
+        for s in held:
+            s.close()
+        site.stop()

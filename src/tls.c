@@ -325,6 +325,33 @@ out:
 	return rc;
 }
 
+/* A resumed session skips verification, so its certificate is judged
+ * again here: OpenSSL calls the servername callback on every ClientHello,
+ * with or without SNI, after the session lookup (extension "final" step), for
+ * TLS 1.2 session ids and TLS 1.3 tickets alike. A certificate that expired
+ * since fails the handshake with certificate_expired. Revocation needs no
+ * check: a CRL reload builds new SSL_CTXs, whose session caches start empty. */
+static int recheck_resumed(SSL *ssl, int *al, void *arg)
+{
+	const struct tls_policy *tp = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_policy_index());
+	struct zg_tls_verdict *v = SSL_get_ex_data(ssl, tls_index());
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	X509 *peer = sess ? SSL_SESSION_get0_peer(sess) : NULL;
+	char d[ZG_POLICY_DETAIL_MAX];
+	enum zg_reason r;
+
+	(void)arg;
+	if (!SSL_session_reused(ssl) || !peer)
+		return SSL_TLSEXT_ERR_NOACK; /* what OpenSSL does without a callback */
+	r = zg_rule_validity(peer, time(NULL), tp ? tp->clock_skew_s : 0, d, sizeof(d));
+	if (r == ZG_R_OK)
+		return SSL_TLSEXT_ERR_NOACK;
+	if (v)
+		set_verdict(v, r, "", d);
+	*al = r == ZG_R_TLS_CERT_EXPIRED ? SSL_AD_CERTIFICATE_EXPIRED : SSL_AD_BAD_CERTIFICATE;
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
 /* What every zonegate SSL_CTX shares: profile, our certificate and key,
  * the trust anchors and CRLs, and the verify callback. */
 static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
@@ -413,6 +440,7 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 	if (cas)
 		SSL_CTX_set_client_CA_list(ctx, cas);
 	ERR_clear_error();
+	SSL_CTX_set_tlsext_servername_callback(ctx, recheck_resumed);
 	/* Sessions resume only on the route that verified them. */
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)r->name,
 				       (unsigned)strnlen(r->name, SSL_MAX_SID_CTX_LENGTH));

@@ -109,3 +109,57 @@ class SServer:
 
 def wait_quiet(seconds=0.2):
     time.sleep(seconds)
+
+
+CA_CNF = """[ca]
+default_ca = ca_any
+[ca_any]
+dir = {d}
+database = {d}/index.txt
+new_certs_dir = {d}
+serial = {d}/serial
+default_md = sha256
+policy = policy_any
+unique_subject = no
+copy_extensions = none
+[policy_any]
+commonName = supplied
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = placeholder
+[ext]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:localhost, DNS:policy.zonegate.test, IP:127.0.0.1
+"""
+
+
+def short_lived_leaf(pki, workdir, name, seconds):
+    """A P-256 leaf below the policy PKI's intermediate that expires
+    `seconds` from now. Returns (cert, key, intermediates) paths."""
+    d = Path(workdir) / f"ca-{name}"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("%032x\n" % int(time.time() * 1000))
+    cnf = d / "ca.cnf"
+    cnf.write_text(CA_CNF.format(d=d))
+    key, csr, crt = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem"
+    env = dict(os.environ, OPENSSL_CONF=str(cnf))
+
+    def utc(offset):
+        return time.strftime("%y%m%d%H%M%SZ", time.gmtime(time.time() + offset))
+
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", str(key)], check=True, env=env,
+                   capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", str(key), "-subj", f"/CN={name}",
+                    "-out", str(csr)], check=True, env=env, capture_output=True)
+    subprocess.run(["openssl", "ca", "-batch", "-notext", "-config", str(cnf),
+                    "-cert", str(pki.root / "int.pem"), "-keyfile", str(pki.root / "int.key"),
+                    "-startdate", utc(-3600), "-enddate", utc(seconds),
+                    "-extensions", "ext", "-in", str(csr), "-out", str(crt)],
+                   check=True, env=env, capture_output=True)
+    return str(crt), str(key), str(pki.root / "int.pem")

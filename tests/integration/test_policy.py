@@ -362,3 +362,55 @@ def test_probe_unreachable(zonegate_bin, port):
     assert cp.returncode == 4
     assert subprocess.run([zonegate_bin, "probe", "no-port"], capture_output=True,
                           timeout=60).returncode == 2
+
+
+# ---------------------------------------------------------------- resumption
+
+def _client(ppki, p, cert, key, inter, sess_flag, sess_path):
+    c = util.SClient("127.0.0.1", p, [sess_flag, str(sess_path)], ca=ppki.anchor, cert=cert,
+                     key=key, chain=inter)
+    try:
+        c.send(PAYLOAD)
+    except BrokenPipeError:
+        pass
+    got = c.read_until(PAYLOAD, 10)
+    c.finish()
+    return got
+
+
+def test_resumption_does_not_outlive_the_certificate(ppki, gateway, port, echo_server, tmp_path):
+    """A session cached for a certificate that then expires cannot resume."""
+    cert, key, inter = policy_util.short_lived_leaf(ppki, tmp_path, "short", 8)
+    p = port()
+    gw = gateway(config(ppki, {"in": _unwrap_route(p, echo_server().addr)}, tls={"crl": None}),
+                 name="policy-resume-expiry")
+    sess = tmp_path / "sess.pem"
+    assert _client(ppki, p, cert, key, inter, "-sess_out", sess)
+    assert _client(ppki, p, cert, key, inter, "-sess_in", sess)
+    closes = gw.wait_for_event("conn_close", count=2, route="in")
+    assert [e["resumed"] for e in closes[:2]] == ["0", "1"], closes  # resumption works
+    util.wait_until(lambda: subprocess.run(
+        ["openssl", "x509", "-checkend", "0", "-noout", "-in", cert]).returncode != 0, 15,
+        what="the short-lived certificate to expire")
+    mark = gw.mark()
+    assert not _client(ppki, p, cert, key, inter, "-sess_in", sess)
+    ev = util.wait_until(lambda: gw.events("refused", since=mark), 10, what="refusal")
+    assert ev[0]["reason"] == "cert_expired", ev
+    assert not [e for e in gw.events("conn_close", since=mark) if e.get("resumed") == "1"]
+
+
+def test_reload_with_a_crl_ends_resumption_of_revoked(ppki, gateway, port, echo_server, tmp_path):
+    """bad-revoked is accepted while no CRL is configured; after a reload
+    that adds the CRL its cached session must not resume."""
+    p = port()
+    routes = {"in": _unwrap_route(p, echo_server().addr)}
+    gw = gateway(config(ppki, routes, tls={"crl": None}), name="policy-resume-crl")
+    sess = tmp_path / "sess.pem"
+    args = (ppki.cert("bad-revoked"), ppki.key("bad-revoked"), ppki.intermediates("bad-revoked"))
+    assert _client(ppki, p, *args, "-sess_out", sess)
+    gw.reload(config(ppki, routes))
+    gw.wait_for_event("reload", result="ok")
+    mark = gw.mark()
+    assert not _client(ppki, p, *args, "-sess_in", sess)
+    ev = util.wait_until(lambda: gw.events("refused", since=mark), 10, what="refusal")
+    assert ev[0]["reason"] == "cert_revoked", ev

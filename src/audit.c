@@ -69,9 +69,11 @@ static void inherit(char *dst, size_t cap, const char *src)
 		snprintf(dst, cap, "%s", src);
 }
 
-void zg_audit_conf_inherit(struct zg_audit_conf *c, const char *certificate, const char *key,
-			   const char *trust_anchors, const char *profile)
+void zg_audit_conf_inherit(struct zg_audit_conf *c, const char *certificate, const char *chain,
+			   const char *key, const char *trust_anchors, const char *profile)
 {
+	if (!c->certificate[0])
+		inherit(c->chain, sizeof(c->chain), chain);
 	inherit(c->certificate, sizeof(c->certificate), certificate);
 	inherit(c->key, sizeof(c->key), key);
 	inherit(c->ca, sizeof(c->ca), trust_anchors);

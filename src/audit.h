@@ -51,6 +51,8 @@ struct zg_audit_conf {
 	enum zg_audit_transport transport;
 	char certificate[ZG_AUDIT_PATH_MAX];       /* client cert; default: [tls] certificate */
 	char key[ZG_AUDIT_PATH_MAX];               /* default: [tls] key */
+	char chain[ZG_AUDIT_PATH_MAX];             /* intermediates sent after the cert; [tls] chain when
+						      the certificate is inherited */
 	char ca[ZG_AUDIT_PATH_MAX];                /* collector trust anchors; default: [tls] trust_anchors */
 	char profile[ZG_AUDIT_NAME_MAX];           /* TLS profile; default: [tls] profile */
 	char server_name[ZG_AUDIT_HOSTPORT_MAX];   /* expected name/IP in the collector cert; default: target host */
@@ -68,10 +70,11 @@ struct zg_audit_conf {
 void zg_audit_conf_defaults(struct zg_audit_conf *c);
 
 /* Fill the syslog TLS settings left empty in @c from the gateway's [tls]
- * section: client certificate, key, trust anchors (for the collector) and
- * profile. NULL arguments are skipped. */
-void zg_audit_conf_inherit(struct zg_audit_conf *c, const char *certificate, const char *key,
-			   const char *trust_anchors, const char *profile);
+ * section: client certificate with its @chain of intermediates (only when
+ * the certificate itself is inherited), key, trust anchors (for the
+ * collector) and profile. NULL arguments are skipped. */
+void zg_audit_conf_inherit(struct zg_audit_conf *c, const char *certificate, const char *chain,
+			   const char *key, const char *trust_anchors, const char *profile);
 
 /* Parse "tls"/"udp", "refuse-new-connections"/"drop-oldest",
  * "alerts"/"connections"; -1 on anything else. */

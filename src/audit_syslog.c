@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -105,6 +106,26 @@ static int ssl_fail(char *why, size_t cap, const char *what)
 	return -1;
 }
 
+/* Send the intermediates in @path after our certificate. */
+static int add_chain(SSL_CTX *ctx, const char *path)
+{
+	BIO *in = BIO_new_file(path, "r");
+	X509 *x;
+	int n = 0, rc = 0;
+
+	if (!in)
+		return -1;
+	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL) {
+		if (SSL_CTX_add1_chain_cert(ctx, x) != 1)
+			rc = -1;
+		X509_free(x);
+		n++;
+	}
+	BIO_free(in);
+	ERR_clear_error(); /* the end of the file reads as an error */
+	return n > 0 ? rc : -1;
+}
+
 static int build_ctx(struct zg_syslog *s, const struct zg_audit_conf *c, char *why, size_t cap)
 {
 	const struct zg_profile *p = zg_profile_find(c->profile[0] ? c->profile : "bcp195");
@@ -129,6 +150,8 @@ static int build_ctx(struct zg_syslog *s, const struct zg_audit_conf *c, char *w
 	}
 	if (SSL_CTX_use_certificate_chain_file(s->ctx, c->certificate) != 1)
 		return ssl_fail(why, cap, c->certificate);
+	if (c->chain[0] && add_chain(s->ctx, c->chain) != 0)
+		return ssl_fail(why, cap, c->chain);
 	if (SSL_CTX_use_PrivateKey_file(s->ctx, c->key, SSL_FILETYPE_PEM) != 1)
 		return ssl_fail(why, cap, c->key);
 	if (SSL_CTX_check_private_key(s->ctx) != 1)

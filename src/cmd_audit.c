@@ -158,8 +158,6 @@ static int run_test(const char *path, unsigned long count, unsigned long interva
 		zg_errlist_print(&errs, stderr);
 		return ZG_EXIT_CONFIG;
 	}
-	zg_audit_conf_inherit(&c->audit, c->tls.certificate, c->tls.key, c->tls.trust_anchors,
-			      c->tls.profile);
 	a = zg_audit_start(&c->audit, c->gw.name, &errs);
 	if (!a) {
 		zg_errlist_print(&errs, stderr);

@@ -1758,7 +1758,7 @@ static void fill_directory_defaults(struct zg_conf *c)
 static void fill_audit_defaults(struct zg_conf *c)
 {
 	if (c->audit.syslog_target[0] && c->audit.transport == ZG_AUDIT_TLS)
-		zg_audit_conf_inherit(&c->audit, c->tls.certificate, c->tls.key,
+		zg_audit_conf_inherit(&c->audit, c->tls.certificate, c->tls.chain, c->tls.key,
 				      c->tls.trust_anchors, c->tls.profile);
 }
 

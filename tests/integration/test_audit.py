@@ -259,3 +259,115 @@ def test_untrusted_collector_refused(tmp_path, pki, port, zonegate_bin):
         assert au.spool_frames(tmp_path / "spool")
     finally:
         c.kill()
+
+
+# ------------------------------------------------------------ through zonegate run
+
+
+def gw_config(pki, tmp_path, rs_port, listen_port, echo_addr):
+    from conftest import make_config
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{listen_port}",
+                                   "connect": echo_addr}}, name="site-a", leaf="site-a")
+    # the syslog client certificate, key and CA come from [tls]
+    cfg["audit"] = {"syslog_target": f"127.0.0.1:{rs_port}",
+                    "syslog_server_name": "localhost",
+                    "file": str(tmp_path / "audit.log"),
+                    "spool_dir": str(tmp_path / "spool"),
+                    "retry_max": "500ms"}
+    return cfg
+
+
+def one_connection(pki, port, payload=b"ping\n"):
+    ctx = util.tls_context(pki, cert=pki.cert("client"), key=pki.key("client"),
+                           chain=pki.chain("client"))
+    with util.tls_connect(ctx, "127.0.0.1", port) as s:
+        s.sendall(payload)
+        assert util.recv_exactly(s, len(payload)) == payload
+
+
+def refused_connection(pki, port):
+    ctx = util.tls_context(pki)  # no client certificate
+    try:
+        with util.tls_connect(ctx, "127.0.0.1", port) as s:
+            s.sendall(b"x")
+            s.recv(1)
+    except OSError:
+        pass
+
+
+def test_gateway_connections_and_refusals_audited(tmp_path, pki, port, collector, gateway,
+                                                  echo_server, zonegate_bin):
+    echo = echo_server()
+    lp = port()
+    gw = gateway(gw_config(pki, tmp_path, collector.port, lp, echo.addr), name="site-a")
+    for _ in range(10):
+        one_connection(pki, lp)
+    refused_connection(pki, lp)
+    gw.wait_for_event("refused", route="in")
+    gw.wait_for_event("conn_close", route="in", count=10)
+    gw.stop()
+
+    recs = collector.records()
+    kinds = [check_message(root, ts) for _s, ts, _x, root in recs]
+    types = [t for _e, t in kinds]
+    assert types[:2] == ["110134", "110120"] and types[-2:] == ["110121", "110133"]
+    assert types.count("110124") == 10 and types.count("110125") == 10
+    assert types.count("110126") == 1
+    assert_exactly_once_in_order([r[0] for r in recs], max(r[0] for r in recs))
+
+    detach = next(root for (_e, t), (_s, _ts, _x, root) in zip(kinds, recs) if t == "110125")
+    peer = detach.findall("ActiveParticipant")[0]
+    assert "CN=client.zonegate.test" in peer.get("UserID")
+    assert "URI:urn:zonegate:client" in peer.get("UserName")
+    assert peer.get("NetworkAccessPointID") == "127.0.0.1"
+    d = details(detach)
+    assert d["route"] == "in" and int(d["bytes_in"]) == 5 and int(d["bytes_out"]) == 5
+    auth = next(root for (_e, t), (_s, _ts, _x, root) in zip(kinds, recs) if t == "110126")
+    assert auth[0].get("EventOutcomeIndicator") == "4"
+    assert details(auth)["reason"] == "tls_no_client_certificate"
+
+    v = subprocess.run([zonegate_bin, "audit", "verify", str(tmp_path / "audit.log")],
+                       capture_output=True, text=True)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_gateway_kill9_mid_load_replays_spool(tmp_path, pki, port, collector, gateway,
+                                              echo_server):
+    echo = echo_server()
+    lp = port()
+    cfg = gw_config(pki, tmp_path, collector.port, lp, echo.addr)
+    gw = gateway(cfg, name="site-a")
+    for _ in range(20):
+        one_connection(pki, lp)
+    collector.kill()  # the collector goes away; records pile up in the spool
+    stop = []
+
+    def load():
+        while not stop:
+            try:
+                one_connection(pki, lp)
+            except OSError:
+                return
+    import threading
+    t = threading.Thread(target=load)
+    t.start()
+    au.wait_file_seq(tmp_path / "audit.log", 150)
+    gw.proc.kill()  # SIGKILL in the middle of the load
+    gw.proc.wait()
+    gw.proc = None  # an intended crash: not a failure for the conftest hook
+    stop.append(1)
+    t.join(30)
+    written = [s for s, _x in au.file_records(tmp_path / "audit.log")]
+    assert written == list(range(1, len(written) + 1))
+
+    collector.start()
+    gw2 = gateway(cfg, name="site-a-2")
+    gw2.wait_for_log(r"event=audit_spool_replay")
+    gw2.stop()
+    seqs = collector.seqs()
+    dup = sorted(s for s, n in collections.Counter(seqs).items() if n > 1)
+    assert len(dup) <= 256
+    deduped = list(dict.fromkeys(seqs))
+    last = max(s for s, _x in au.file_records(tmp_path / "audit.log"))
+    assert_exactly_once_in_order(deduped, last)
+    assert last >= len(written) + 4

@@ -9,6 +9,7 @@
 
 #include <openssl/err.h>
 
+#include "chaincache.h"
 #include "conn.h"
 #include "gate.h"
 #include "gateway.h"
@@ -207,6 +208,9 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 			 (unsigned long long)id, p);
 	}
 	if (zg_route_tls_in(route->conf)) {
+		c->verdict_in.cache = &w->chains;
+		c->verdict_in.cache_tag = zg_chaincache_tag(snap->generation,
+							    (unsigned)(route - snap->routes), 0);
 		c->down.ssl = zg_tls_server_new(route->tls_in, fd, &c->verdict_in);
 		if (!c->down.ssl) {
 			zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
@@ -310,6 +314,9 @@ static void connected(struct zg_conn *c)
 		return;
 	}
 	if (zg_route_tls_out(c->route->conf)) {
+		c->verdict_out.cache = &c->w->chains;
+		c->verdict_out.cache_tag = zg_chaincache_tag(
+			c->snap->generation, (unsigned)(c->route - c->snap->routes), 1);
 		c->up.ssl = zg_tls_client_new(c->route->tls_out, c->up.fd, c->route->conf->server_name,
 					      &c->verdict_out);
 		if (!c->up.ssl) {
@@ -539,6 +546,19 @@ void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
 	}
 }
 
+/* How the peer's chain was judged: "verified" in full, "cached" (a chain
+ * verified before under the same snapshot), "resumed" (no chain sent). */
+static const char *chain_source(const struct zg_conn *c, SSL *tls)
+{
+	const struct zg_tls_verdict *v = c->down.ssl ? &c->verdict_in : &c->verdict_out;
+
+	if (!tls)
+		return "-";
+	if (v->chain_cached)
+		return "cached";
+	return SSL_session_reused(tls) ? "resumed" : "verified";
+}
+
 static void log_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
 {
 	char p[64], u[64], subj[ZG_IDENT_MAX + 8], san[ZG_IDENT_MAX + 8], d[256];
@@ -554,10 +574,10 @@ static void log_close(const struct zg_conn *c, enum zg_reason reason, const char
 		return;
 	}
 	zg_info("event=conn_close route=%s id=%u.%llu peer=%s upstream=%s tls=%s cipher=%s resumed=%d "
-		"subject=%s san=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s",
+		"chain=%s subject=%s san=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s",
 		c->route->conf->name, c->w->index, (unsigned long long)c->id, p, u,
 		tls ? SSL_get_version(tls) : "-", tls ? SSL_get_cipher_name(tls) : "-",
-		tls ? SSL_session_reused(tls) : 0, zg_log_quote(subj, sizeof(subj), c->subject[0] ? c->subject : "-"),
+		tls ? SSL_session_reused(tls) : 0, chain_source(c, tls), zg_log_quote(subj, sizeof(subj), c->subject[0] ? c->subject : "-"),
 		zg_log_quote(san, sizeof(san), c->sans[0] ? c->sans : "-"),
 		(unsigned long long)c->relay.d2u.bytes, (unsigned long long)c->relay.u2d.bytes,
 		(unsigned long long)(c->w->now_ms - c->started_ms), zg_reason_code(reason),

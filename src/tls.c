@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include "log.h"
+#include "chaincache.h"
 #include "policy.h"
 #include "profile.h"
 #include "tls.h"
@@ -55,6 +56,11 @@ static int tls_index(void)
 	return verdict_index;
 }
 
+struct zg_tls_verdict *zg_tls_verdict_of(SSL *ssl)
+{
+	return SSL_get_ex_data(ssl, tls_index());
+}
+
 static void openssl_error(char *out, size_t cap)
 {
 	unsigned long e = ERR_get_error();
@@ -68,10 +74,17 @@ static void openssl_error(char *out, size_t cap)
 
 static void set_verdict(struct zg_tls_verdict *v, enum zg_reason r, const char *what, const char *arg)
 {
+	size_t n, m;
+
 	if (v->reason != ZG_R_OK)
 		return; /* keep the first failing rule */
 	v->reason = r;
-	snprintf(v->detail, sizeof(v->detail), "%s%s", what, arg);
+	/* the detail is for the log; a long one is cut, never overflowed */
+	n = strnlen(what, sizeof(v->detail) - 1);
+	memcpy(v->detail, what, n);
+	m = strnlen(arg, sizeof(v->detail) - 1 - n);
+	memcpy(v->detail + n, arg, m);
+	v->detail[n + m] = '\0';
 }
 
 static int has_uri_san(X509 *cert, const char *uri)
@@ -434,6 +447,7 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 	if (!ctx)
 		return NULL;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	SSL_CTX_set_cert_verify_callback(ctx, zg_chaincache_verify, NULL);
 	/* Tell clients which CAs we accept, so multi-certificate devices pick
 	 * the right one. */
 	cas = SSL_load_client_CA_file(c->tls.trust_anchors);
@@ -471,6 +485,7 @@ SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *
 	if (!ctx)
 		return NULL;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+	SSL_CTX_set_cert_verify_callback(ctx, zg_chaincache_verify, NULL);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	return ctx;
 }

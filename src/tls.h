@@ -10,6 +10,7 @@
 #define ZG_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -22,11 +23,19 @@
 /* Per-connection TLS verdict, attached to each SSL with zg_tls_attach().
  * The verify callback writes the first failing rule here, so the handshake
  * fails with an alert and the close path can log the rule. */
+struct zg_chaincache;
+
 struct zg_tls_verdict {
 	enum zg_reason reason;      /* ZG_R_OK until a rule fails */
 	char detail[160];
 	const char *expect_uri;     /* outbound: URI SAN the server must carry, or NULL */
+	struct zg_chaincache *cache; /* the worker's verified-chain cache, or NULL */
+	uint64_t cache_tag;         /* zg_chaincache_tag() of this SSL's context */
+	int chain_cached;           /* the chain was a verified-chain cache hit */
 };
+
+/* The verdict attached to @ssl by zg_tls_server_new/zg_tls_client_new. */
+struct zg_tls_verdict *zg_tls_verdict_of(SSL *ssl);
 
 /* Server-side context for route @r (unwrap, bridge): our certificate, a
  * client certificate required and verified against trust_anchors (+ CRLs),

@@ -201,6 +201,10 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_gateway *gw,
 		zg_err("event=worker_failed worker=%u error=%s", index, strerror(errno));
 		return -1;
 	}
+	if (zg_chaincache_init(&w->chains) < 0) {
+		zg_err("event=worker_failed worker=%u error=\"no SHA-256\"", index);
+		return -1;
+	}
 	w->snap = zg_snapshot_ref(snap);
 	w->now_ms = zg_now_ms();
 	return listeners_reconcile(w, snap);
@@ -382,4 +386,5 @@ void zg_worker_fini(struct zg_worker *w)
 		close(w->wake_fd);
 	zg_snapshot_unref(w->snap);
 	w->snap = NULL;
+	zg_chaincache_fini(&w->chains);
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "chaincache.h"
 #include "conn.h"
 #include "snapshot.h"
 
@@ -42,6 +43,7 @@ struct zg_worker {
 	struct zg_conn *ready;           /* to step again after this batch (fairness) */
 	unsigned n_conns;
 	uint64_t now_ms;                 /* monotonic, refreshed per wake-up */
+	struct zg_chaincache chains;     /* verified chains, this worker's only */
 	uint64_t next_id;
 	int draining;
 	int wake_pending;

@@ -46,8 +46,7 @@ class PolicyPki:
         if len(blocks) < 2:
             return None
         p = self.root / f"{name}.inter.pem"
-        if not p.exists():
-            p.write_text("".join(blocks[1:]))
+        p.write_text("".join(blocks[1:]))
         return str(p)
 
     def tls(self, leaf="ok-p256", **over):

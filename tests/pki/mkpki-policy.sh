@@ -22,14 +22,15 @@
 #                             the TLS version a peer can present it with
 #                             ("any", or "1.2" where TLS 1.3 has no signature
 #                             scheme for the key)
-# Idempotent: a complete OUTDIR of this version valid for one more day is kept.
+# Idempotent: a complete OUTDIR of this version made less than a day ago is
+# kept (the time-relative leaves, e.g. bad-notyet, stay what they claim).
 set -euo pipefail
 
 PKI_VERSION=1
 out=${1:?usage: mkpki-policy.sh OUTDIR}
 marker="$out/.complete"
 if [ -f "$marker" ] && [ "$(cat "$marker")" = "$PKI_VERSION" ] &&
-	openssl x509 -checkend 86400 -noout -in "$out/ok-p256.pem" >/dev/null 2>&1; then
+	[ -n "$(find "$marker" -mmin -1440)" ]; then
 	exit 0
 fi
 mkdir -p "$out"
@@ -243,6 +244,8 @@ fi
 chmod 0644 "$work"/*.pem
 chmod 0600 "$work"/*.key
 rm -f "$work"/*.csr "$work"/*.ext "$work"/*.param
+# nothing of an older run may survive next to the new hierarchy
+rm -f "$out"/*.pem "$out"/*.key "$out/manifest.txt"
 for f in "$work"/*.pem "$work"/*.key "$manifest"; do
 	mv -f "$f" "$out/"
 done

@@ -7,13 +7,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "crl.h"
 #include "policy.h"
 
 #define DAY 86400L
@@ -497,6 +502,59 @@ static void crl_stale_warn_mode(void **state)
 	sk_X509_pop_free(c, X509_free);
 }
 
+/* A temporary file holding @text (if not NULL) then @crls in PEM. */
+static void write_tmp(char *path, const char *text, X509_CRL **crls, size_t n)
+{
+	int fd = mkstemp(path);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	if (text)
+		assert_true(fputs(text, f) >= 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(PEM_write_X509_CRL(f, crls[i]), 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void crl_files(void **state)
+{
+	struct pki *k = *state;
+	X509_CRL *c[2] = {crl(k, k->inter, k->int_key, NULL, -60), crl(k, k->root, k->root_key, NULL, DAY)};
+	STACK_OF(X509_CRL) *crls = zg_crl_new();
+	char two[] = "/tmp/zg-crl-XXXXXX", none[] = "/tmp/zg-crl-XXXXXX", bad[] = "/tmp/zg-crl-XXXXXX";
+	char why[512];
+	X509_STORE *st = X509_STORE_new();
+
+	assert_non_null(crls);
+	write_tmp(two, "# two CRLs\n", c, 2);
+	write_tmp(none, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", NULL, 0);
+	write_tmp(bad, "-----BEGIN X509 CRL-----\n!!!!\n-----END X509 CRL-----\n", NULL, 0);
+	assert_int_equal(zg_crl_load_file(crls, two, why, sizeof(why)), 2);
+	assert_int_equal(sk_X509_CRL_num(crls), 2);
+	/* failures leave the stack as it was and say why */
+	assert_int_equal(zg_crl_load_file(crls, "/nonexistent/zg.crl", why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "/nonexistent/zg.crl"));
+	assert_int_equal(zg_crl_load_file(crls, none, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "no CRL"));
+	assert_int_equal(zg_crl_load_file(crls, bad, why, sizeof(why)), -1);
+	assert_int_equal(sk_X509_CRL_num(crls), 2);
+	/* the stale one is found, the fresh one is not */
+	assert_int_equal(zg_crl_next_stale(crls, 0, k->now), 0);
+	assert_int_equal(zg_crl_next_stale(crls, 1, k->now), -1);
+	assert_non_null(st);
+	assert_int_equal(zg_crl_add_to_store(st, crls), 0);
+	X509_STORE_free(st);
+	zg_crl_free(crls);
+	zg_crl_free(NULL);
+	unlink(two);
+	unlink(none);
+	unlink(bad);
+	X509_CRL_free(c[0]);
+	X509_CRL_free(c[1]);
+}
+
 static void server_names(void **state)
 {
 	struct pki *k = *state;
@@ -615,6 +673,7 @@ int main(void)
 		cmocka_unit_test(chain_depth_limit),
 		cmocka_unit_test(revocation_rules),
 		cmocka_unit_test(crl_stale_warn_mode),
+		cmocka_unit_test(crl_files),
 		cmocka_unit_test(server_names),
 		cmocka_unit_test(all_failures_reported),
 		cmocka_unit_test(empty_chain),

@@ -246,7 +246,11 @@ enum zg_reason zg_rule_chain_depth(STACK_OF(X509) *chain, unsigned max_depth, ch
 				   size_t cap)
 {
 	int n = chain ? sk_X509_num(chain) : 0;
-	unsigned below = n > 1 ? (unsigned)n - 1 : 0;
+	/* A chain as presented (our own, at start-up) usually stops below the
+	 * root: then every certificate in it is below the anchor. */
+	unsigned below = n > 0 && !is_self_signed(sk_X509_value(chain, n - 1)) ? (unsigned)n
+		       : n > 1							 ? (unsigned)n - 1
+										 : 0;
 
 	if (max_depth == 0)
 		max_depth = DEFAULT_MAX_DEPTH;

@@ -111,7 +111,8 @@ enum zg_reason zg_rule_key_usage(X509 *x, int is_ca, char *detail, size_t cap);
  * (self-signed leaf) fails too. */
 enum zg_reason zg_rule_issuer_not_self_signed(STACK_OF(X509) *chain, char *detail, size_t cap);
 
-/* At most @max_depth certificates below the trust anchor. */
+/* At most @max_depth (0: 4) certificates below the trust anchor; a chain
+ * whose last certificate is not self-signed is taken to stop below it. */
 enum zg_reason zg_rule_chain_depth(STACK_OF(X509) *chain, unsigned max_depth, char *detail,
 				   size_t cap);
 

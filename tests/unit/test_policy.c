@@ -400,6 +400,12 @@ static void chain_depth_limit(void **state)
 	assert_int_equal(zg_rule_chain_depth(c, 2, d, sizeof(d)), ZG_R_OK);
 	assert_int_equal(zg_rule_chain_depth(c, 1, d, sizeof(d)), ZG_R_CERT_CHAIN_TOO_DEEP);
 	assert_int_equal(zg_rule_chain_depth(c, 0, d, sizeof(d)), ZG_R_OK); /* 0 = default 4 */
+	/* without the root (a chain as presented), both certificates count */
+	X509_free(sk_X509_pop(c));
+	assert_int_equal(zg_rule_chain_depth(c, 2, d, sizeof(d)), ZG_R_OK);
+	assert_int_equal(zg_rule_chain_depth(c, 1, d, sizeof(d)), ZG_R_CERT_CHAIN_TOO_DEEP);
+	assert_int_equal(X509_up_ref(k->root), 1);
+	assert_true(sk_X509_push(c, k->root) > 0);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(X509_up_ref(k->inter), 1);
 		assert_true(sk_X509_insert(c, k->inter, 1) > 0);

@@ -133,6 +133,7 @@ def test_refusals_do_not_disturb_service(unwrap, pki):
 
 @pytest.mark.parametrize("b_leaf,reason", [
     ("wrongname", "tls_server_name_mismatch"),
+    ("cnonly", "tls_server_name_mismatch"),  # CN matches, SAN does not: no CN fallback
     ("other-server", "tls_untrusted_chain"),
 ])
 def test_wrap_checks_upstream_certificate(pki, gateway, port, echo_server, b_leaf, reason):
@@ -178,3 +179,22 @@ def test_session_resumption(unwrap, pki, tmp_path):
     assert [e["resumed"] for e in ev] == ["0", "1"], ev
     # a resumed session still names the client certificate it was made with
     assert "CN=client.zonegate.test" in ev[1]["subject"]
+
+
+def test_wrap_server_name_as_uri_san(pki, gateway, port, echo_server):
+    """server_name may name a URI SAN instead of a DNS name."""
+    echo = echo_server()
+    b_port, a_port = port(), port()
+    gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{b_port}",
+                                     "connect": echo.addr}}, name="site-b", leaf="uri"),
+            name="site-b")
+    a = gateway(make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{a_port}",
+                                          "connect": f"127.0.0.1:{b_port}",
+                                          "server_name": "urn:zonegate:site-b",
+                                          "allow_from": "127.0.0.0/8"}},
+                            name="site-a", leaf="site-a"), name="site-a")
+    s = util.connect("127.0.0.1", a_port)
+    assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+    s.close()
+    ev = a.wait_for_event("conn_close", route="out")[0]
+    assert "URI:urn:zonegate:site-b" in ev["san"], ev

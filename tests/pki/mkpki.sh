@@ -24,6 +24,9 @@
 #          expired            clientAuth, validity ended 10 days ago
 #          notyet             clientAuth, valid from 10 days in the future
 #          wrongname          serverAuth+clientAuth, DNS:wrong.zonegate.test only
+#          cnonly             serverAuth+clientAuth, CN=site-b.zonegate.test but SAN
+#                             DNS:cn-only.zonegate.test only (no CN fallback tests)
+#          uri                serverAuth+clientAuth, URI:urn:zonegate:site-b only
 #   root-ALG.crl.pem          root CRL, nothing revoked
 #   int-ALG.crl.pem           intermediate CRL, nothing revoked
 #   int-ALG-revoked.crl.pem   intermediate CRL revoking revoked-ALG
@@ -37,7 +40,7 @@
 # valid for at least one more day, nothing is done.
 set -euo pipefail
 
-PKI_VERSION=1
+PKI_VERSION=2
 out=${1:?usage: mkpki.sh OUTDIR}
 marker="$out/.complete"
 
@@ -180,12 +183,13 @@ mkint() {
 	sign "$root" v3_int "$CA_START" "$CA_END" "$work/$name.csr" "$work/$name.pem"
 }
 
-# mkleaf NAME ALG ISSUER EXT SAN [START END]: leaf NAME.{pem,key,chain.pem}.
+# mkleaf NAME ALG ISSUER EXT SAN [START END [CN]]: leaf NAME.{pem,key,chain.pem};
+# the CN defaults to NAME-without-ALG.zonegate.test.
 mkleaf() {
 	local name=$1 alg=$2 issuer=$3 ext=$4 san=$5 start=${6:-$NOW_M1D} end=${7:-$NOW_P30D}
-	local cn=${name%-"$alg"}
+	local cn=${8:-${name%-"$alg"}.zonegate.test}
 	newkey "$alg" "$work/$name.key"
-	openssl req -new -key "$work/$name.key" -subj "/O=zonegate test/OU=$alg/CN=$cn.zonegate.test" \
+	openssl req -new -key "$work/$name.key" -subj "/O=zonegate test/OU=$alg/CN=$cn" \
 		-out "$work/$name.csr"
 	SAN=$san sign "$issuer" "$ext" "$start" "$end" "$work/$name.csr" "$work/$name.pem"
 	cat "$work/$name.pem" "$work/$issuer.pem" >"$work/$name.chain.pem"
@@ -210,6 +214,9 @@ for alg in rsa ec; do
 	mkleaf "expired-$alg" "$alg" "$i" v3_client "DNS:expired.zonegate.test" "$(utc '-40 days')" "$(utc '-10 days')"
 	mkleaf "notyet-$alg" "$alg" "$i" v3_client "DNS:notyet.zonegate.test" "$(utc '+10 days')" "$(utc '+40 days')"
 	mkleaf "wrongname-$alg" "$alg" "$i" v3_both "DNS:wrong.zonegate.test"
+	mkleaf "cnonly-$alg" "$alg" "$i" v3_both "DNS:cn-only.zonegate.test" "$NOW_M1D" "$NOW_P30D" \
+		site-b.zonegate.test
+	mkleaf "uri-$alg" "$alg" "$i" v3_both "URI:urn:zonegate:site-b"
 	gencrl "root-$alg" "$work/root-$alg.crl.pem"
 	gencrl "$i" "$work/$i.crl.pem"
 	CADIR="$work/ca-$i" openssl ca -revoke "$work/revoked-$alg.pem" -cert "$work/$i.pem" \
@@ -229,7 +236,7 @@ mkleaf other-server-ec ec other-int v3_both "DNS:site-b.zonegate.test,$LOCAL"
 
 # Sanity: every leaf of ours verifies against its root through its intermediate.
 for alg in rsa ec; do
-	for leaf in site-a site-b server client revoked wrongname; do
+	for leaf in site-a site-b server client revoked wrongname cnonly uri; do
 		openssl verify -CAfile "$work/root-$alg.pem" -untrusted "$work/int-$alg.pem" \
 			"$work/$leaf-$alg.pem" >/dev/null
 	done

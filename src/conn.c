@@ -14,6 +14,7 @@
 #include "gate.h"
 #include "gateway.h"
 #include "log.h"
+#include "policy.h"
 #include "worker.h"
 
 static const char *const state_names[] = {
@@ -317,6 +318,8 @@ static void connected(struct zg_conn *c)
 		c->verdict_out.cache = &c->w->chains;
 		c->verdict_out.cache_tag = zg_chaincache_tag(
 			c->snap->generation, (unsigned)(c->route - c->snap->routes), 1);
+		c->verdict_out.resume =
+			&c->w->out_sessions[(unsigned)(c->route - c->snap->routes) % ZG_ROUTES_MAX];
 		c->up.ssl = zg_tls_client_new(c->route->tls_out, c->up.fd, c->route->conf->server_name,
 					      &c->verdict_out);
 		if (!c->up.ssl) {
@@ -389,6 +392,26 @@ static int bind_identity(struct zg_conn *c, SSL *ssl, const uint8_t addr[16])
 	return -1;
 }
 
+/* A resumed outbound session skipped verification: the server certificate
+ * it carries must still be within its validity window. 0 to go on, -1
+ * after closing @c. */
+static int resumed_server_expired(struct zg_conn *c)
+{
+	char detail[160];
+	X509 *peer;
+	enum zg_reason r;
+
+	if (!SSL_session_reused(c->up.ssl))
+		return 0;
+	peer = SSL_get0_peer_certificate(c->up.ssl);
+	r = peer ? zg_rule_validity(peer, time(NULL), 0, detail, sizeof(detail)) : ZG_R_TLS_UNTRUSTED;
+	if (r == ZG_R_OK)
+		return 0;
+	zg_tls_session_slot_clear(c->verdict_out.resume);
+	zg_conn_close(c, r, peer ? detail : "resumed session without a certificate");
+	return -1;
+}
+
 static void upstream_addr16(const struct zg_conn *c, uint8_t out[16])
 {
 	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&c->upstream_addr.ss, out) < 0)
@@ -419,6 +442,8 @@ static void step(struct zg_conn *c)
 				break;
 			c->up.want = 0;
 			note_identity(c, c->up.ssl);
+			if (resumed_server_expired(c) < 0)
+				break;
 			if (!zg_route_tls_in(c->route->conf)) {
 				uint8_t ua[16];
 				upstream_addr16(c, ua);

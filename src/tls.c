@@ -477,6 +477,20 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 	return ctx;
 }
 
+/* A new client session (TLS 1.2 after the handshake, TLS 1.3 with each
+ * NewSessionTicket): keep the newest in the worker's slot for the route. */
+static int remember_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct zg_tls_verdict *v = SSL_get_ex_data(ssl, tls_index());
+
+	if (!v || !v->resume || !v->cache_tag || v->reason != ZG_R_OK)
+		return 0; /* not kept: OpenSSL frees it */
+	SSL_SESSION_free(v->resume->sess);
+	v->resume->sess = sess;
+	v->resume->tag = v->cache_tag;
+	return 1;
+}
+
 SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
 			   struct zg_errlist *errs)
 {
@@ -486,8 +500,19 @@ SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *
 		return NULL;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 	SSL_CTX_set_cert_verify_callback(ctx, zg_chaincache_verify, NULL);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* Sessions live in the worker's slot (no lock), not in the context. */
+	SSL_CTX_set_session_cache_mode(ctx, c->tls.session_cache ? SSL_SESS_CACHE_CLIENT |
+								      SSL_SESS_CACHE_NO_INTERNAL_STORE
+								    : SSL_SESS_CACHE_OFF);
+	SSL_CTX_sess_set_new_cb(ctx, remember_session);
 	return ctx;
+}
+
+void zg_tls_session_slot_clear(struct zg_tls_session_slot *slot)
+{
+	SSL_SESSION_free(slot->sess);
+	slot->sess = NULL;
+	slot->tag = 0;
 }
 
 SSL *zg_tls_server_new(SSL_CTX *ctx, int fd, struct zg_tls_verdict *v)
@@ -516,6 +541,11 @@ SSL *zg_tls_client_new(SSL_CTX *ctx, int fd, const char *server_name, struct zg_
 	if (!ssl)
 		return NULL;
 	if (!SSL_set_fd(ssl, fd) || !SSL_set_ex_data(ssl, tls_index(), v))
+		goto fail;
+	/* TLS 1.3 tickets are single-use: the slot keeps the newest, and a
+	 * ticket that fails to resume just costs a full handshake. */
+	if (v->resume && v->resume->sess && v->resume->tag == v->cache_tag &&
+	    SSL_SESSION_is_resumable(v->resume->sess) && !SSL_set_session(ssl, v->resume->sess))
 		goto fail;
 	if (is_uri(server_name)) {
 		v->expect_uri = server_name;

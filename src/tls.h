@@ -32,7 +32,20 @@ struct zg_tls_verdict {
 	struct zg_chaincache *cache; /* the worker's verified-chain cache, or NULL */
 	uint64_t cache_tag;         /* zg_chaincache_tag() of this SSL's context */
 	int chain_cached;           /* the chain was a verified-chain cache hit */
+	struct zg_tls_session_slot *resume; /* outbound: the worker's session for this route */
 };
+
+/* One remembered client session per worker and outbound route, so the next
+ * connection to the same remote site resumes instead of paying a full
+ * handshake on both ends. Tagged like the chain cache: a reload (new trust,
+ * new server_name) never resumes an old session. */
+struct zg_tls_session_slot {
+	uint64_t tag;
+	SSL_SESSION *sess;          /* one reference, or NULL */
+};
+
+/* Drop the session held in @slot. */
+void zg_tls_session_slot_clear(struct zg_tls_session_slot *slot);
 
 /* The verdict attached to @ssl by zg_tls_server_new/zg_tls_client_new. */
 struct zg_tls_verdict *zg_tls_verdict_of(SSL *ssl);

@@ -387,4 +387,6 @@ void zg_worker_fini(struct zg_worker *w)
 	zg_snapshot_unref(w->snap);
 	w->snap = NULL;
 	zg_chaincache_fini(&w->chains);
+	for (unsigned i = 0; i < ZG_ROUTES_MAX; i++)
+		zg_tls_session_slot_clear(&w->out_sessions[i]);
 }

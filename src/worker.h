@@ -44,6 +44,7 @@ struct zg_worker {
 	unsigned n_conns;
 	uint64_t now_ms;                 /* monotonic, refreshed per wake-up */
 	struct zg_chaincache chains;     /* verified chains, this worker's only */
+	struct zg_tls_session_slot out_sessions[ZG_ROUTES_MAX]; /* by route index */
 	uint64_t next_id;
 	int draining;
 	int wake_pending;

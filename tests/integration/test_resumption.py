@@ -1,0 +1,44 @@
+"""Session resumption on both hops of wrap -> unwrap.
+
+Site A (wrap) keeps its newest client session per worker and route, so its
+next connection to site B resumes: both close lines say resumed=1 and
+chain=resumed. A reload of A starts with no session (the tag of the new
+configuration differs), so the first connection after it is verified in
+full again.
+"""
+import socket
+
+import util
+
+
+def _through(a_port, data):
+    with socket.create_connection(("127.0.0.1", a_port), timeout=10) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    assert got == data
+
+
+def test_wrap_resumes_to_unwrap_and_reload_forgets(site_pair, echo_server):
+    echo = echo_server()
+    a, b, a_port = site_pair(echo.addr, a_gw={"workers": 1}, b_gw={"workers": 1})
+    for i in range(4):
+        _through(a_port, b"resume me %d\n" % i)
+    a_closes = a.wait_for_event("conn_close", route="out", count=4)
+    b_closes = b.wait_for_event("conn_close", route="in", count=4)
+    assert a_closes[0]["resumed"] == "0" and a_closes[0]["chain"] == "verified"
+    assert [e["resumed"] for e in a_closes[1:]] == ["1", "1", "1"], a_closes
+    assert all(e["chain"] == "resumed" for e in b_closes[1:]), b_closes
+    assert all(e["subject"].startswith("CN=site-b") for e in a_closes)
+
+    mark = a.reload()
+    a.wait_for_event("reload", since=mark, result="ok")
+    _through(a_port, b"after reload\n")
+    ev = a.wait_for_event("conn_close", since=mark, route="out")[0]
+    assert ev["resumed"] == "0", "a session outlived the configuration that verified it"
+    assert ev["chain"] == "verified"

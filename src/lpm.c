@@ -13,11 +13,28 @@ struct lpm_node {
 	uint8_t len;       /* 0..128 */
 };
 
+/* Where a lookup may start instead of the root: the trie walked as far as
+ * the first 16 bits of the address (IPv6) or of the IPv4 address (mapped
+ * space) decide. @node is the first node still to be checked, or with
+ * @descend the last node already checked whose child the next address bit
+ * picks. Saves the top levels of every lookup in a large table. */
+struct lpm_jump {
+	uint32_t node;
+	uint32_t best;
+	uint8_t best_len;
+	uint8_t descend;
+};
+
+#define JUMP_BITS 16
+#define JUMP_MIN 256 /* below this many prefixes the tables cost more than they save */
+
 struct zg_lpm {
 	struct lpm_node *nodes;
 	uint32_t n_nodes, cap;
 	uint32_t root;
 	size_t n_prefixes;
+	struct lpm_jump *j6; /* by address bits 0..15 */
+	struct lpm_jump *j4; /* IPv4-mapped: by address bits 96..111 */
 };
 
 static void key_load(const uint8_t a[16], uint64_t k[2])
@@ -86,7 +103,16 @@ void zg_lpm_free(struct zg_lpm *t)
 	if (!t)
 		return;
 	free(t->nodes);
+	free(t->j6);
+	free(t->j4);
 	free(t);
+}
+
+static void drop_jumps(struct zg_lpm *t)
+{
+	free(t->j6);
+	free(t->j4);
+	t->j6 = t->j4 = NULL;
 }
 
 static int reserve(struct zg_lpm *t, uint32_t more)
@@ -136,6 +162,7 @@ int zg_lpm_insert(struct zg_lpm *t, const struct zg_prefix *p, uint32_t value, u
 	 * happens while we hold a link into the array. */
 	if (value == ZG_LPM_NONE || reserve(t, 2) < 0)
 		return -1;
+	drop_jumps(t);
 	key_load(p->addr, k);
 	key_truncate(k, len);
 	while ((cur = *link_of(t, parent, side)) != ZG_LPM_NONE) {
@@ -186,6 +213,16 @@ uint32_t zg_lpm_lookup(const struct zg_lpm *t, const uint8_t addr[16], unsigned 
 	unsigned best_len = 0;
 
 	key_load(addr, a);
+	if (t->j6) {
+		const struct lpm_jump *j = (a[0] == 0 && (a[1] >> 32) == 0xffff)
+						   ? &t->j4[(a[1] >> 16) & 0xffff]
+						   : &t->j6[a[0] >> (64 - JUMP_BITS)];
+		best = j->best;
+		best_len = j->best_len;
+		cur = j->node;
+		if (cur != ZG_LPM_NONE && j->descend)
+			cur = t->nodes[cur].child[key_bit(a, t->nodes[cur].len)];
+	}
 	while (cur != ZG_LPM_NONE) {
 		const struct lpm_node *n = &t->nodes[cur];
 
@@ -204,17 +241,70 @@ uint32_t zg_lpm_lookup(const struct zg_lpm *t, const uint8_t addr[16], unsigned 
 	return best;
 }
 
+/* Walk from the root with the bits of @a before @stop (the rest of @a is
+ * zero and never looked at) and record where a lookup continues. */
+static void jump_fill(const struct zg_lpm *t, const uint64_t a[2], unsigned stop, struct lpm_jump *j)
+{
+	uint32_t cur = t->root;
+
+	j->node = ZG_LPM_NONE;
+	j->best = ZG_LPM_NONE;
+	j->best_len = 0;
+	j->descend = 0;
+	while (cur != ZG_LPM_NONE) {
+		const struct lpm_node *n = &t->nodes[cur];
+		if (n->len > stop) {
+			j->node = cur; /* decided by bits we do not know yet */
+			return;
+		}
+		if (!key_within(n, a))
+			return;
+		if (n->value != ZG_LPM_NONE) {
+			j->best = n->value;
+			j->best_len = n->len;
+		}
+		if (n->len == stop) {
+			j->node = cur;
+			j->descend = 1;
+			return;
+		}
+		cur = n->child[key_bit(a, n->len)];
+	}
+}
+
+static void build_jumps(struct zg_lpm *t)
+{
+	size_t n = (size_t)1 << JUMP_BITS;
+
+	drop_jumps(t);
+	if (t->n_prefixes < JUMP_MIN)
+		return;
+	t->j6 = malloc(n * sizeof(*t->j6));
+	t->j4 = malloc(n * sizeof(*t->j4));
+	if (!t->j6 || !t->j4) {
+		drop_jumps(t); /* lookups work without them, only slower */
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t a6[2] = {(uint64_t)i << (64 - JUMP_BITS), 0};
+		uint64_t a4[2] = {0, ((uint64_t)0xffff << 32) | ((uint64_t)i << 16)};
+		jump_fill(t, a6, JUMP_BITS, &t->j6[i]);
+		jump_fill(t, a4, 96 + JUMP_BITS, &t->j4[i]);
+	}
+}
+
 void zg_lpm_shrink(struct zg_lpm *t)
 {
 	struct lpm_node *n;
 
-	if (t->n_nodes == 0 || t->n_nodes == t->cap)
-		return;
-	n = realloc(t->nodes, (size_t)t->n_nodes * sizeof(*n));
-	if (!n)
-		return; /* keeping the larger block is harmless */
-	t->nodes = n;
-	t->cap = t->n_nodes;
+	if (t->n_nodes != 0 && t->n_nodes != t->cap) {
+		n = realloc(t->nodes, (size_t)t->n_nodes * sizeof(*n));
+		if (n) { /* else keeping the larger block is harmless */
+			t->nodes = n;
+			t->cap = t->n_nodes;
+		}
+	}
+	build_jumps(t);
 }
 
 size_t zg_lpm_count(const struct zg_lpm *t)
@@ -224,5 +314,6 @@ size_t zg_lpm_count(const struct zg_lpm *t)
 
 size_t zg_lpm_memory(const struct zg_lpm *t)
 {
-	return sizeof(*t) + (size_t)t->cap * sizeof(struct lpm_node);
+	return sizeof(*t) + (size_t)t->cap * sizeof(struct lpm_node) +
+	       (t->j6 ? 2 * ((size_t)1 << JUMP_BITS) * sizeof(struct lpm_jump) : 0);
 }

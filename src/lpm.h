@@ -37,7 +37,10 @@ int zg_lpm_insert(struct zg_lpm *t, const struct zg_prefix *p, uint32_t value, u
  * If @len is non-NULL it receives that prefix's length (0..128). */
 uint32_t zg_lpm_lookup(const struct zg_lpm *t, const uint8_t addr[16], unsigned *len);
 
-/* Release unused capacity once all inserts are done. */
+/* Finish the table once all inserts are done: release unused capacity and,
+ * for tables of 256 prefixes or more, build the start tables (1.5 MiB) that
+ * let a lookup skip the first 16 bits of IPv6 or IPv4. A later insert drops
+ * them again (lookups stay correct, only slower, until the next call). */
 void zg_lpm_shrink(struct zg_lpm *t);
 
 /* Stored prefixes / bytes of heap the table holds. */

@@ -208,6 +208,69 @@ static void against_linear_scan(void **state)
 	zg_lpm_free(t);
 }
 
+/* The start tables (built by zg_lpm_shrink at 256+ prefixes) must not
+ * change a single answer: compare every lookup before and after, with
+ * prefixes ending before, at and after the 16-bit stride of both spaces. */
+static void start_tables_change_nothing(void **state)
+{
+	const char *edges[] = {"::/0", "0.0.0.0/0", "2000::/3", "2001::/16", "2001:db8::/32",
+			       "2001:8000::/17", "10.0.0.0/8", "11.0.0.0/16", "11.1.0.0/17",
+			       "12.0.0.0/15", "::ff00:0:0/88", "::/16", "::1/128", "8000::/1"};
+	enum { N = 2000, Q = 50000 };
+	struct zg_lpm *t = zg_lpm_new();
+	uint32_t *before = calloc(Q, sizeof(*before));
+	unsigned *blen = calloc(Q, sizeof(*blen));
+	uint8_t(*qs)[16] = calloc(Q, 16);
+	unsigned seed = 777, len;
+	struct zg_prefix p;
+	(void)state;
+
+	assert_non_null(before);
+	assert_non_null(blen);
+	assert_non_null(qs);
+	for (unsigned i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		add(t, edges[i], 100000 + i);
+	for (unsigned i = 0; i < N; i++) {
+		random_prefix(&p, &seed);
+		assert_true(zg_lpm_insert(t, &p, i, NULL) >= 0);
+	}
+	for (unsigned q = 0; q < Q; q++) {
+		random_prefix(&p, &seed);
+		for (int i = 0; i < 16; i++)
+			if (rand_r(&seed) % 5 == 0)
+				p.addr[i] = (uint8_t)rand_r(&seed);
+		memcpy(qs[q], p.addr, 16);
+		before[q] = zg_lpm_lookup(t, qs[q], &blen[q]);
+	}
+	zg_lpm_shrink(t);
+	assert_true(zg_lpm_memory(t) > (size_t)1 << 20); /* the tables exist */
+	for (unsigned q = 0; q < Q; q++) {
+		assert_int_equal(zg_lpm_lookup(t, qs[q], &len), before[q]);
+		assert_int_equal(len, blen[q]);
+	}
+	/* an insert after finishing drops the tables; answers stay right
+	 * (spot checks only use addresses outside the random prefixes) */
+	add(t, "12.1.2.0/24", 555);
+	assert_int_equal(look(t, "12.1.2.3", NULL), 555);
+	assert_int_equal(look(t, "12.1.3.3", NULL), 100000 + 9);
+	zg_lpm_shrink(t);
+	assert_int_equal(look(t, "12.1.2.3", NULL), 555);
+	assert_int_equal(look(t, "12.1.3.3", NULL), 100000 + 9);
+	assert_int_equal(look(t, "13.0.0.1", NULL), 100000 + 1);
+	assert_int_equal(look(t, "2001:8000::1", NULL), 100000 + 5);
+	assert_int_equal(look(t, "2001:db9::1", NULL), 100000 + 3);
+	assert_int_equal(look(t, "2002::1", NULL), 100000 + 2);
+	assert_int_equal(look(t, "::2", NULL), 100000 + 11);
+	assert_int_equal(look(t, "::1", NULL), 100000 + 12);
+	assert_int_equal(look(t, "::ff00:1:2", NULL), 100000 + 10);
+	assert_int_equal(look(t, "ffff::1", NULL), 100000 + 13);
+	assert_int_equal(look(t, "4000::1", NULL), 100000 + 0);
+	free(before);
+	free(blen);
+	free(qs);
+	zg_lpm_free(t);
+}
+
 /* Measured, not asserted: 100,000 prefixes, lookups/s and bytes. */
 static void measure_100k(void **state)
 {
@@ -246,6 +309,7 @@ int main(void)
 		cmocka_unit_test(siblings_split),
 		cmocka_unit_test(duplicates),
 		cmocka_unit_test(against_linear_scan),
+		cmocka_unit_test(start_tables_change_nothing),
 		cmocka_unit_test(measure_100k),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

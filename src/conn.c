@@ -135,7 +135,8 @@ static void log_refusal(const struct zg_worker *w, const struct zg_route_rt *rou
  * to a participant the route admits), then the limits. Returns ZG_R_OK and
  * counts the connection in, or the reason to refuse it. */
 static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route, const uint8_t addr[16],
-			    const struct zg_participant **who, char *detail, size_t cap)
+			    const struct zg_participant **who, _Atomic unsigned **slot, char *detail,
+			    size_t cap)
 {
 	enum zg_reason r;
 	unsigned total, on_route;
@@ -146,6 +147,12 @@ static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route
 	    (r = zg_directory_check_addr(w->snap->dir, time(NULL), addr, &route->conf->peers, who,
 					 detail, cap)) != ZG_R_OK)
 		return r;
+	if (*who && w->snap->dir_slots) {
+		if ((r = zg_directory_admit(*who, w->snap->dir_slots[(*who)->index], detail, cap)) !=
+		    ZG_R_OK)
+			return r;
+		*slot = w->snap->dir_slots[(*who)->index];
+	}
 	total = atomic_fetch_add(&w->gw->active_total, 1);
 	on_route = atomic_fetch_add(&route->stats->active, 1);
 	r = zg_gate_admit(on_route, route->conf->max_connections, total,
@@ -153,6 +160,9 @@ static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route
 	if (r != ZG_R_OK) {
 		atomic_fetch_sub(&w->gw->active_total, 1);
 		atomic_fetch_sub(&route->stats->active, 1);
+		if (*slot)
+			zg_directory_release(*slot);
+		*slot = NULL;
 	}
 	return r;
 }
@@ -162,13 +172,14 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 {
 	uint64_t id = ++w->next_id;
 	const struct zg_participant *who = NULL;
+	_Atomic unsigned *slot = NULL;
 	char detail[160] = "";
 	uint8_t addr[16];
 	enum zg_reason r = ZG_R_ADDR_NOT_ALLOWED;
 	struct zg_conn *c;
 
 	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&peer->ss, addr) == 0)
-		r = admit(w, route, addr, &who, detail, sizeof(detail));
+		r = admit(w, route, addr, &who, &slot, detail, sizeof(detail));
 	if (r != ZG_R_OK) {
 		atomic_fetch_add(&route->stats->refused, 1);
 		log_refusal(w, route, id, peer, r, detail);
@@ -180,6 +191,8 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 	if (!c) {
 		atomic_fetch_sub(&w->gw->active_total, 1);
 		atomic_fetch_sub(&route->stats->active, 1);
+		if (slot)
+			zg_directory_release(slot);
 		log_refusal(w, route, id, peer, ZG_R_NO_MEMORY, NULL);
 		close(fd);
 		return;
@@ -192,6 +205,7 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 	c->peer = *peer;
 	memcpy(c->peer16, addr, sizeof(addr));
 	c->participant = who;
+	c->participant_slot = slot;
 	c->started_ms = w->now_ms;
 	side_init(&c->down, c);
 	side_init(&c->up, c);
@@ -630,6 +644,9 @@ void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
 	c->down.fd = c->up.fd = -1;
 	atomic_fetch_sub(&c->w->gw->active_total, 1);
 	atomic_fetch_sub(&c->route->stats->active, 1);
+	if (c->participant_slot)
+		zg_directory_release(c->participant_slot);
+	c->participant_slot = NULL;
 	zg_worker_conn_closed(c->w, c);
 }
 

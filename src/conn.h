@@ -58,6 +58,7 @@ struct zg_conn {
 	struct zg_sockaddr peer, upstream_addr;
 	uint8_t peer16[16];               /* peer address, 16-byte form (prefix.h) */
 	const struct zg_participant *participant; /* by address; inside snap->dir */
+	_Atomic unsigned *participant_slot; /* counted in; released at close */
 	uint64_t revoke_at_ms;            /* a reload disallowed us: close then (0 = never) */
 	enum zg_reason revoke_reason;
 	struct zg_tls_verdict verdict_in, verdict_out;

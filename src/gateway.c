@@ -120,14 +120,35 @@ static void log_errors(const struct zg_errlist *errs)
 		zg_err("event=config_error msg=\"%zu more errors\"", errs->dropped);
 }
 
+/* Give @s the gateway's per-participant counters (main thread, before
+ * publishing): counts follow a participant id across directory reloads. */
+static int bind_participants(struct zg_gateway *gw, struct zg_snapshot *s, struct zg_errlist *errs)
+{
+	if (!s->dir || zg_directory_count(s->dir) == 0)
+		return 0;
+	s->dir_slots = zg_dir_counters_bind(gw->dir_counters, s->dir);
+	if (!s->dir_slots) {
+		zg_errlist_add(errs, s->conf->path, 0, NULL, "directory: out of memory for counters");
+		return -1;
+	}
+	return 0;
+}
+
 /* Parse @path and build a snapshot from it; NULL with errors logged. */
 static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct zg_errlist *errs)
 {
 	struct zg_conf *conf = zg_conf_load(path, errs);
 
+	struct zg_snapshot *s;
+
 	if (!conf)
 		return NULL;
-	return zg_snapshot_build(conf, gw->current, gw->generation + 1, stats_lookup, gw, errs);
+	s = zg_snapshot_build(conf, gw->current, gw->generation + 1, stats_lookup, gw, errs);
+	if (s && bind_participants(gw, s, errs) < 0) {
+		zg_snapshot_unref(s);
+		return NULL;
+	}
+	return s;
 }
 
 /* SIGHUP: all or nothing. A refused file leaves the old snapshot serving. */
@@ -174,6 +195,11 @@ static void reresolve(struct zg_gateway *gw)
 	cur = zg_gateway_snapshot(gw);
 	s = zg_snapshot_reresolve(cur, gw->generation + 1);
 	zg_snapshot_unref(cur);
+	if (s && s->dir && zg_directory_count(s->dir) &&
+	    !(s->dir_slots = zg_dir_counters_bind(gw->dir_counters, s->dir))) {
+		zg_snapshot_unref(s);
+		s = NULL;
+	}
 	if (!s) {
 		zg_err("event=resolve result=failed reason=no_memory");
 		return;
@@ -370,6 +396,8 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 	pthread_mutex_init(&gw->snap_lock, NULL);
 	gw->main_wake_fd = -1;
 	zg_errlist_init(errs);
+	if (!(gw->dir_counters = zg_dir_counters_new()))
+		goto out;
 	gw->current = load(gw, conf_path, errs);
 	if (!gw->current) {
 		zg_errlist_print(errs, stderr);
@@ -412,6 +440,7 @@ out:
 		if (gw->main_wake_fd >= 0)
 			close(gw->main_wake_fd);
 		zg_snapshot_unref(gw->current);
+		zg_dir_counters_free(gw->dir_counters);
 		pthread_mutex_destroy(&gw->snap_lock);
 	}
 	free(errs);

@@ -35,6 +35,7 @@ struct zg_gateway {
 	uint64_t next_dir_poll_ms;      /* directory file watch */
 	char dir_stamp[128];            /* size/mtime of the directory files last loaded */
 	struct zg_audit *audit;         /* NULL: no [audit] sink; set before workers start */
+	struct zg_dir_counters *dir_counters; /* live connections per participant id */
 	struct zg_route_stats stats[ZG_ROUTES_MAX * 2];
 	unsigned n_stats;               /* main thread only */
 };

@@ -67,6 +67,7 @@ static void snapshot_free(struct zg_snapshot *s)
 		SSL_CTX_free(s->routes[i].tls_out);
 	}
 	free(s->routes);
+	free(s->dir_slots);
 	zg_directory_unref(s->dir);
 	zg_conf_free(s->conf);
 	free(s);

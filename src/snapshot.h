@@ -49,6 +49,9 @@ struct zg_snapshot {
 	struct zg_route_rt *routes;       /* conf->n_routes entries */
 	unsigned n_routes;
 	struct zg_directory *dir;         /* one reference; NULL: no [directory] */
+	_Atomic unsigned **dir_slots;     /* per-participant connection counters by
+	                                     participant index (owned array; the
+	                                     counters belong to the gateway) */
 };
 
 /* Find or add the stats slot for route @name. Called from the main thread

@@ -532,8 +532,6 @@ def test_expired_directory_in_force_refuses_new_connections(request, tmp_path, z
         site.stop()
 
 
-@pytest.mark.xfail(reason="core does not count per-participant connections yet "
-                          "(docs/directory.md, zg_directory_admit)", strict=True)
 def test_participant_max_connections(request, tmp_path, zonegate_bin, pki, netns, operator):
     parts = standard_participants()
     parts[0]["max_connections"] = 2

@@ -380,7 +380,7 @@ def _client(ppki, p, cert, key, inter, sess_flag, sess_path):
 
 def test_resumption_does_not_outlive_the_certificate(ppki, gateway, port, echo_server, tmp_path):
     """A session cached for a certificate that then expires cannot resume."""
-    cert, key, inter = policy_util.short_lived_leaf(ppki, tmp_path, "short", 8)
+    cert, key, inter = policy_util.short_lived_leaf(ppki, tmp_path, "short", 12)
     p = port()
     gw = gateway(config(ppki, {"in": _unwrap_route(p, echo_server().addr)}, tls={"crl": None}),
                  name="policy-resume-expiry")
@@ -390,7 +390,7 @@ def test_resumption_does_not_outlive_the_certificate(ppki, gateway, port, echo_s
     closes = gw.wait_for_event("conn_close", count=2, route="in")
     assert [e["resumed"] for e in closes[:2]] == ["0", "1"], closes  # resumption works
     util.wait_until(lambda: subprocess.run(
-        ["openssl", "x509", "-checkend", "0", "-noout", "-in", cert]).returncode != 0, 15,
+        ["openssl", "x509", "-checkend", "0", "-noout", "-in", cert]).returncode != 0, 20,
         what="the short-lived certificate to expire")
     mark = gw.mark()
     assert not _client(ppki, p, cert, key, inter, "-sess_in", sess)

@@ -414,3 +414,43 @@ def test_reload_with_a_crl_ends_resumption_of_revoked(ppki, gateway, port, echo_
     assert not _client(ppki, p, *args, "-sess_in", sess)
     ev = util.wait_until(lambda: gw.events("refused", since=mark), 10, what="refusal")
     assert ev[0]["reason"] == "cert_revoked", ev
+
+
+# ---------------------------------------------------------------- bridge: both hops
+
+@pytest.mark.parametrize("client,server,reason", [
+    ("ok-p384", "ok-rsa2048", None),
+    ("bad-leaf-ca", "ok-rsa2048", "cert_leaf_is_ca"),
+    ("ok-p384", "bad-eku", "cert_eku_missing"),
+])
+def test_bridge_applies_the_rules_on_both_hops(ppki, gateway, port, client, server, reason):
+    """A bridge route checks the client's certificate inbound and the
+    upstream's outbound, with the same rules."""
+    up = port()
+    s = policy_util.SServer(ppki, server, up)
+    try:
+        p = port()
+        gw = gateway(config(ppki, {"br": {"mode": "bridge", "listen": f"127.0.0.1:{p}",
+                                          "connect": f"127.0.0.1:{up}",
+                                          "server_name": "policy.zonegate.test"}}),
+                     name="policy-bridge")
+        c = util.SClient("127.0.0.1", p, policy_util.PEER_WEAK, ca=ppki.anchor,
+                         cert=ppki.cert(client), key=ppki.key(client),
+                         chain=ppki.intermediates(client))
+        try:
+            c.send(PAYLOAD)
+        except BrokenPipeError:
+            pass
+        if reason is None:
+            util.wait_until(lambda: PAYLOAD in s.output(), 15, what="payload across the bridge")
+            c.finish()
+            assert not gw.events("refused")
+            return
+        c.finish()
+        ev = util.wait_until(lambda: gw.events("refused") or
+                             [e for e in gw.events("conn_close") if e.get("reason") != "ok"],
+                             10, what="refusal")
+        assert ev[0]["reason"] == reason, ev
+        assert PAYLOAD not in s.output()
+    finally:
+        s.stop()

@@ -30,6 +30,15 @@ const char *zg_conn_state_name(enum zg_conn_state s)
 
 static void start_upstream(struct zg_conn *c);
 static void step(struct zg_conn *c);
+static void upstream_addr16(const struct zg_conn *c, uint8_t out[16]);
+
+/* Whom the upstream must be: on a wrap route `peers` names the remote site;
+ * on a bridge route it names the clients, and the upstream need only be one
+ * consistent participant (address and certificate), any of them. */
+static const struct zg_peers *outbound_peers(const struct zg_conn *c)
+{
+	return c->route->conf->mode == ZG_MODE_WRAP ? &c->route->conf->peers : NULL;
+}
 
 /* The one place a state changes: it also sets the state's deadline. */
 static void set_state(struct zg_conn *c, enum zg_conn_state s)
@@ -223,6 +232,9 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 			 (unsigned long long)id, p);
 	}
 	if (zg_route_tls_in(route->conf)) {
+		c->verdict_in.dir = snap->dir;
+		c->verdict_in.addr = c->peer16;
+		c->verdict_in.peers = &route->conf->peers;
 		c->verdict_in.cache = &w->chains;
 		c->verdict_in.cache_tag = zg_chaincache_tag(snap->generation,
 							    (unsigned)(route - snap->routes), 0);
@@ -329,6 +341,10 @@ static void connected(struct zg_conn *c)
 		return;
 	}
 	if (zg_route_tls_out(c->route->conf)) {
+		upstream_addr16(c, c->upstream16);
+		c->verdict_out.dir = c->snap->dir;
+		c->verdict_out.addr = c->upstream16;
+		c->verdict_out.peers = outbound_peers(c);
 		c->verdict_out.cache = &c->w->chains;
 		c->verdict_out.cache_tag = zg_chaincache_tag(
 			c->snap->generation, (unsigned)(c->route - c->snap->routes), 1);
@@ -388,18 +404,20 @@ static void note_identity(struct zg_conn *c, SSL *ssl)
 		zg_tls_peer_identity(ssl, c->subject, sizeof(c->subject), c->sans, sizeof(c->sans));
 }
 
-/* Identity binding after a handshake: the certificate on @ssl and the
- * address at the other end (@addr) must belong to the same participant, one
- * the route admits. 0 to go on, -1 after closing @c with the reason. */
-static int bind_identity(struct zg_conn *c, SSL *ssl, const uint8_t addr[16])
+/* Identity binding for a resumed session, which skipped the verification
+ * in which tls.c binds a full handshake: the certificate on @ssl and the
+ * address at the other end (@addr) must still belong to the same
+ * participant, one the route admits. 0 to go on, -1 after closing @c. */
+static int bind_identity(struct zg_conn *c, SSL *ssl, const uint8_t addr[16],
+			 const struct zg_peers *peers)
 {
 	char detail[160] = "";
 	enum zg_reason r;
 
-	if (!c->snap->dir)
+	if (!c->snap->dir || !SSL_session_reused(ssl))
 		return 0;
 	r = zg_directory_check_peer(c->snap->dir, time(NULL), addr, SSL_get0_peer_certificate(ssl),
-				    &c->route->conf->peers, detail, sizeof(detail));
+				    peers, detail, sizeof(detail));
 	if (r == ZG_R_OK)
 		return 0;
 	zg_conn_close(c, r, detail);
@@ -445,7 +463,7 @@ static void step(struct zg_conn *c)
 				break;
 			c->down.want = 0;
 			note_identity(c, c->down.ssl);
-			if (bind_identity(c, c->down.ssl, c->peer16) < 0)
+			if (bind_identity(c, c->down.ssl, c->peer16, &c->route->conf->peers) < 0)
 				break;
 			start_upstream(c);
 			break;
@@ -458,12 +476,8 @@ static void step(struct zg_conn *c)
 			note_identity(c, c->up.ssl);
 			if (resumed_server_expired(c) < 0)
 				break;
-			if (!zg_route_tls_in(c->route->conf)) {
-				uint8_t ua[16];
-				upstream_addr16(c, ua);
-				if (bind_identity(c, c->up.ssl, ua) < 0)
-					break;
-			}
+			if (bind_identity(c, c->up.ssl, c->upstream16, outbound_peers(c)) < 0)
+				break;
 			start_relay(c);
 			break;
 		case ZG_CS_RELAYING:

@@ -57,6 +57,7 @@ struct zg_conn {
 	uint64_t started_ms, deadline_ms; /* monotonic */
 	struct zg_sockaddr peer, upstream_addr;
 	uint8_t peer16[16];               /* peer address, 16-byte form (prefix.h) */
+	uint8_t upstream16[16];           /* upstream address, same form */
 	const struct zg_participant *participant; /* by address; inside snap->dir */
 	_Atomic unsigned *participant_slot; /* counted in; released at close */
 	uint64_t revoke_at_ms;            /* a reload disallowed us: close then (0 = never) */

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "chaincache.h"
+#include "directory.h"
 #include "policy.h"
 #include "profile.h"
 #include "tls.h"
@@ -365,6 +366,30 @@ static int recheck_resumed(SSL *ssl, int *al, void *arg)
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+/* The chain (from the worker's cache, or verified in full with verify_cb),
+ * then identity binding: the certificate and the address at the other end
+ * must belong to one participant the route admits. Both run inside the
+ * handshake, so a mismatch fails it with an alert. */
+static int verify_chain(X509_STORE_CTX *xs, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct zg_tls_verdict *v = ssl ? SSL_get_ex_data(ssl, tls_index()) : NULL;
+	char detail[ZG_POLICY_DETAIL_MAX] = "";
+	enum zg_reason r;
+
+	if (!zg_chaincache_verify(xs, arg))
+		return 0;
+	if (!v || !v->dir)
+		return 1;
+	r = zg_directory_check_peer(v->dir, time(NULL), v->addr, X509_STORE_CTX_get0_cert(xs), v->peers,
+				    detail, sizeof(detail));
+	if (r == ZG_R_OK)
+		return 1;
+	set_verdict(v, r, "", detail);
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
 /* What every zonegate SSL_CTX shares: profile, our certificate and key,
  * the trust anchors and CRLs, and the verify callback. */
 static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
@@ -447,7 +472,7 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 	if (!ctx)
 		return NULL;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
-	SSL_CTX_set_cert_verify_callback(ctx, zg_chaincache_verify, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_chain, NULL);
 	/* Tell clients which CAs we accept, so multi-certificate devices pick
 	 * the right one. */
 	cas = SSL_load_client_CA_file(c->tls.trust_anchors);
@@ -499,7 +524,7 @@ SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *
 	if (!ctx)
 		return NULL;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
-	SSL_CTX_set_cert_verify_callback(ctx, zg_chaincache_verify, NULL);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_chain, NULL);
 	/* Sessions live in the worker's slot (no lock), not in the context. */
 	SSL_CTX_set_session_cache_mode(ctx, c->tls.session_cache ? SSL_SESS_CACHE_CLIENT |
 								      SSL_SESS_CACHE_NO_INTERNAL_STORE

@@ -24,6 +24,8 @@
  * The verify callback writes the first failing rule here, so the handshake
  * fails with an alert and the close path can log the rule. */
 struct zg_chaincache;
+struct zg_directory;
+struct zg_peers;
 
 struct zg_tls_verdict {
 	enum zg_reason reason;      /* ZG_R_OK until a rule fails */
@@ -33,6 +35,10 @@ struct zg_tls_verdict {
 	uint64_t cache_tag;         /* zg_chaincache_tag() of this SSL's context */
 	int chain_cached;           /* the chain was a verified-chain cache hit */
 	struct zg_tls_session_slot *resume; /* outbound: the worker's session for this route */
+	/* identity binding, checked with the chain so a mismatch is a TLS alert */
+	const struct zg_directory *dir;     /* NULL: no directory */
+	const uint8_t *addr;                /* the peer's address, 16-byte form */
+	const struct zg_peers *peers;       /* the route's admitted participants */
 };
 
 /* One remembered client session per worker and outbound route, so the next

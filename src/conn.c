@@ -537,7 +537,7 @@ void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned
 	SSL *ssl = zg_route_tls_in(c->route->conf) ? c->down.ssl : c->up.ssl;
 	uint8_t addr[16];
 
-	if (!snap->dir || c->state == ZG_CS_CLOSED || c->revoke_at_ms)
+	if (!snap->dir || c->state == ZG_CS_CLOSED)
 		return;
 	if (zg_route_tls_in(c->route->conf))
 		memcpy(addr, c->peer16, sizeof(addr));
@@ -549,8 +549,15 @@ void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned
 	else if (zg_route_tls_in(c->route->conf))
 		r = zg_directory_check_addr(snap->dir, time(NULL), addr, peers, NULL, detail,
 					    sizeof(detail));
-	if (r == ZG_R_OK)
+	if (r == ZG_R_OK) {
+		if (c->revoke_at_ms) /* a later directory allows it again */
+			zg_info("event=reprieved route=%s id=%u.%llu", c->route->conf->name, c->w->index,
+				(unsigned long long)c->id);
+		c->revoke_at_ms = 0;
 		return;
+	}
+	if (c->revoke_at_ms)
+		return; /* already counting down from the first disallowing reload */
 	c->revoke_at_ms = c->w->now_ms + grace_ms;
 	c->revoke_reason = r;
 	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));

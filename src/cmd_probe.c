@@ -61,6 +61,7 @@ struct report {
 	struct result suites[MAX_SUITES];
 	size_t n_suites;
 	int cert_requested, cert_required;
+	const char *order;  /* "server", "client" or "unknown" */
 	unsigned extra;    /* accepted outside the profile */
 	struct zg_certcheck chain;
 	int chain_ran;
@@ -357,6 +358,57 @@ static int probe_suites(const struct opts *o, const struct zg_profile *p, SSL_CT
 	return 0;
 }
 
+/* The suite the server picks when offered @list (one version). */
+static int pick(const struct opts *o, const struct zg_profile *p, int version, const char *list,
+		char *out, size_t cap)
+{
+	SSL_CTX *ctx = version == TLS1_3_VERSION ? offer_ctx(o, p, version, NULL, list)
+						 : offer_ctx(o, p, version, list, "");
+	struct attempt at;
+	int err;
+
+	if (!ctx)
+		return -1;
+	attempt(o, ctx, &at, 0, &err);
+	SSL_CTX_free(ctx);
+	if (err < 0 || !at.server_hello)
+		return -1;
+	snprintf(out, cap, "%s", at.cipher);
+	return 0;
+}
+
+/* Whose order decides: offer two accepted suites of one version both ways
+ * round; a server that enforces its preference picks the same one twice. */
+static void probe_order(const struct opts *o, const struct zg_profile *p, struct report *r)
+{
+	static const int versions[] = {TLS1_3_VERSION, TLS1_2_VERSION};
+	char fwd[160], rev[160], a[64], b[64];
+
+	r->order = "unknown";
+	for (size_t v = 0; v < 2; v++) {
+		const char *first = NULL, *second = NULL;
+		for (size_t i = 0; i < r->n_suites && !second; i++) {
+			if (r->suites[i].version != versions[v] || !r->suites[i].accepted)
+				continue;
+			if (!first)
+				first = r->suites[i].name;
+			else
+				second = r->suites[i].name;
+		}
+		if (!second)
+			continue;
+		snprintf(fwd, sizeof(fwd), "%s:%s%s", first, second,
+			 versions[v] == TLS1_2_VERSION ? ":@SECLEVEL=0" : "");
+		snprintf(rev, sizeof(rev), "%s:%s%s", second, first,
+			 versions[v] == TLS1_2_VERSION ? ":@SECLEVEL=0" : "");
+		if (pick(o, p, versions[v], fwd, a, sizeof(a)) < 0 ||
+		    pick(o, p, versions[v], rev, b, sizeof(b)) < 0)
+			continue;
+		r->order = strcmp(a, b) == 0 ? "server" : "client";
+		return;
+	}
+}
+
 /* A handshake with the profile itself: the chain the server presents, and
  * whether it asks for / insists on a client certificate. */
 static int probe_chain(const struct opts *o, const struct zg_profile *p, X509_STORE *store,
@@ -419,6 +471,7 @@ static void print_text(const struct opts *o, const struct zg_profile *p, const s
 		if (r->suites[i].accepted || r->suites[i].in_profile)
 			printf("  %-8s %-32s %s\n", zg_profile_version_name(r->suites[i].version),
 			       r->suites[i].name, mark(&r->suites[i]));
+	printf("suite order: %s's preference\n", r->order);
 	printf("client certificate: %s\n", r->cert_required   ? "required"
 					   : r->cert_requested ? "requested"
 							       : "not requested");
@@ -447,10 +500,11 @@ static json_t *results_json(const struct result *res, size_t n, int only_interes
 
 static int print_json(const struct opts *o, const struct zg_profile *p, const struct report *r)
 {
-	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:b,s:b,s:i,s:o*,s:b}", "host", o->host, "port",
-			      o->port, "profile", p->name, "versions",
+	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:b,s:b,s:i,s:o*,s:b}", "host", o->host,
+			      "port", o->port, "profile", p->name, "versions",
 			      results_json(r->versions, 4, 0), "suites",
-			      results_json(r->suites, r->n_suites, 1), "client_cert_requested",
+			      results_json(r->suites, r->n_suites, 1), "suite_order", r->order,
+			      "client_cert_requested",
 			      r->cert_requested, "client_cert_required", r->cert_required,
 			      "accepted_outside_profile", (int)r->extra, "chain",
 			      r->chain_ran ? zg_certcheck_json(&r->chain) : NULL, "compliant",
@@ -517,6 +571,7 @@ int zg_cmd_probe(int argc, char **argv)
 	if (probe_suites(&o, p, pctx, TLS1_3_VERSION, r) < 0 ||
 	    probe_suites(&o, p, pctx, TLS1_2_VERSION, r) < 0 || probe_chain(&o, p, store, crls, r) < 0)
 		goto out;
+	probe_order(&o, p, r);
 	if ((o.json ? print_json(&o, p, r) : (print_text(&o, p, r), 0)) < 0)
 		goto out;
 	rc = !r->extra && r->chain_ran && !r->chain.v.failed ? ZG_EXIT_OK : ZG_EXIT_FAIL;

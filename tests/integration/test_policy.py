@@ -333,6 +333,7 @@ def test_probe_of_our_unwrap_route_is_compliant(ppki, gateway, port, echo_server
     accepted = [s["name"] for s in doc["suites"] if s["accepted"]]
     assert "TLS_AES_256_GCM_SHA384" in accepted and "ECDHE-ECDSA-AES256-GCM-SHA384" in accepted
     assert doc["client_cert_requested"] and doc["client_cert_required"], doc
+    assert doc["suite_order"] == "server", doc
     assert doc["chain"]["result"] == "compliant", doc["chain"]
     assert doc["compliant"] and cp.returncode == 0, cp.stdout
 
@@ -353,6 +354,7 @@ def test_probe_flags_a_weak_server(ppki, port, zonegate_bin):
     assert re.search(r"TLSv1\.2\s+ECDHE-ECDSA-AES128-SHA\s+ACCEPTED-OUTSIDE-PROFILE", out), out
     assert "reason=cert_weak_signature_hash" in out, out
     assert "client certificate: requested" in out  # s_server -verify asks, does not insist
+    assert "suite order: client's preference" in out  # s_server follows the client
     assert "NOT compliant" in out
 
 

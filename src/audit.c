@@ -21,6 +21,7 @@
 #define SEND_BYTES (256u * 1024u) /* spool bytes per delivery batch */
 #define SEND_RECS 256
 #define RETRY_MIN_MS 250
+#define FLIGHT_POLL_MS 50         /* wait for a collector's close per round */
 
 struct zg_audit {
 	struct zg_audit_conf conf;
@@ -44,6 +45,7 @@ struct zg_audit {
 	struct zg_spool_batch batch;
 	struct timespec next_try;
 	unsigned backoff_ms;
+	int inflight;                 /* a.batch was sent, confirmation pending */
 	int file_failing;
 
 	atomic_int accepting;
@@ -61,6 +63,7 @@ void zg_audit_conf_defaults(struct zg_audit_conf *c)
 	c->queue_len = 4096;
 	c->retry_max_ms = 30000;
 	c->io_timeout_ms = 5000;
+	c->ack_timeout_ms = 60000;
 }
 
 static void inherit(char *dst, size_t cap, const char *src)
@@ -216,6 +219,8 @@ static int spool_room(struct zg_audit *a, uint32_t len)
 			set_full(a, 1);
 			return -1;
 		}
+		if (a->inflight)
+			return -1; /* the batch on the wire points into the spool */
 		n = zg_spool_drop_oldest(a->spool);
 		if (n < 0)
 			return -1;
@@ -295,8 +300,44 @@ static void collector_state(struct zg_audit *a, int up, const char *why)
 			why);
 }
 
-/* Send what the spool holds, batch by batch, until it is empty or a batch
- * fails (then back off until next_try). */
+static void delivery_failed(struct zg_audit *a, const char *why)
+{
+	collector_state(a, 0, why);
+	a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : RETRY_MIN_MS;
+	if (a->backoff_ms > a->conf.retry_max_ms)
+		a->backoff_ms = a->conf.retry_max_ms;
+	mono_after_ms(&a->next_try, a->backoff_ms);
+}
+
+/* Settle the delivery in flight, waiting up to @wait_ms for the collector to
+ * close: commit what it confirmed. Returns 1 while still waiting. */
+static int settle_flight(struct zg_audit *a, unsigned wait_ms)
+{
+	size_t confirmed = 0;
+	char why[256] = "";
+
+	if (!a->inflight)
+		return 0;
+	if (zg_syslog_poll(a->sys, wait_ms, &confirmed, why, sizeof(why)) == 1)
+		return 1;
+	a->inflight = 0;
+	if (confirmed > 0 && zg_spool_commit(a->spool, &a->batch, confirmed) != 0)
+		zg_err("event=audit_spool_error op=commit errno=%d", errno);
+	atomic_store(&a->delivered, zg_spool_delivered(a->spool));
+	if (confirmed < a->batch.n) {
+		delivery_failed(a, why);
+		return 0;
+	}
+	collector_state(a, 1, "");
+	a->backoff_ms = 0;
+	if (!atomic_load(&a->accepting) && !zg_spool_full(a->spool, ZG_AUDIT_XML_MAX))
+		set_full(a, 0);
+	return 0;
+}
+
+/* Send what the spool holds, one batch (connection) at a time, oldest
+ * first; never more than one batch in flight, so order is kept. While the
+ * collector reads a batch the thread goes on writing new events. */
 static void deliver(struct zg_audit *a)
 {
 	struct timespec now;
@@ -304,36 +345,26 @@ static void deliver(struct zg_audit *a)
 
 	if (!a->sys)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (mono_before(&now, &a->next_try))
-		return;
 	for (;;) {
-		int n = zg_spool_peek(a->spool, &a->batch, SEND_BYTES, SEND_RECS);
-		size_t confirmed = 0;
-		int rc;
+		int n;
 
+		if (settle_flight(a, FLIGHT_POLL_MS) == 1)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (mono_before(&now, &a->next_try))
+			return;
+		n = zg_spool_peek(a->spool, &a->batch, SEND_BYTES, SEND_RECS);
 		if (n <= 0) {
 			if (n < 0)
 				zg_err("event=audit_spool_error op=read errno=%d", errno);
-			break;
-		}
-		rc = zg_syslog_deliver(a->sys, a->batch.rec, a->batch.n, &confirmed, why, sizeof(why));
-		if (confirmed > 0 && zg_spool_commit(a->spool, &a->batch, confirmed) != 0)
-			zg_err("event=audit_spool_error op=commit errno=%d", errno);
-		atomic_store(&a->delivered, zg_spool_delivered(a->spool));
-		if (rc != 0) {
-			collector_state(a, 0, why);
-			a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : RETRY_MIN_MS;
-			if (a->backoff_ms > a->conf.retry_max_ms)
-				a->backoff_ms = a->conf.retry_max_ms;
-			mono_after_ms(&a->next_try, a->backoff_ms);
 			return;
 		}
-		collector_state(a, 1, "");
-		a->backoff_ms = 0;
-		if (!atomic_load(&a->accepting) && !zg_spool_full(a->spool, ZG_AUDIT_XML_MAX))
-			set_full(a, 0);
-		/* give newly queued events their place in the spool between batches */
+		if (zg_syslog_send(a->sys, a->batch.rec, a->batch.n, why, sizeof(why)) != 0) {
+			delivery_failed(a, why);
+			return;
+		}
+		a->inflight = 1;
+		/* give newly queued events their place in the spool meanwhile */
 		pthread_mutex_lock(&a->mu);
 		take_locked(a);
 		pthread_mutex_unlock(&a->mu);
@@ -348,8 +379,8 @@ static void wait_work(struct zg_audit *a)
 	struct timespec now, until;
 	int blocked = a->held_pos < a->nheld;
 
-	if (!blocked && a->qlen > 0)
-		return;
+	if ((!blocked && a->qlen > 0) || a->inflight)
+		return; /* in flight: deliver() itself waits on the collector */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (a->spool && a->sys && zg_spool_pending(a->spool)) {
 		if (!mono_before(&now, &a->next_try))
@@ -359,6 +390,32 @@ static void wait_work(struct zg_audit *a)
 		mono_after_ms(&until, 1000);
 	}
 	pthread_cond_timedwait(&a->cv, &a->mu, &until);
+}
+
+/* Stopping: deliver what the spool holds, for at most io_timeout, without
+ * backoff; stop at the first failure. A batch still unconfirmed then is
+ * abandoned: it stays in the spool and is sent again by the next start. */
+static void final_delivery(struct zg_audit *a)
+{
+	struct timespec until, now;
+
+	if (!a->sys)
+		return;
+	mono_after_ms(&until, a->conf.io_timeout_ms);
+	a->next_try.tv_sec = 0;
+	a->next_try.tv_nsec = 0;
+	for (;;) {
+		deliver(a);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!a->inflight && (!zg_spool_pending(a->spool) || mono_before(&now, &a->next_try)))
+			break;
+		if (!mono_before(&now, &until))
+			break;
+	}
+	if (a->inflight)
+		zg_warn("event=audit_stop_unconfirmed records=%zu detail=\"the collector did not confirm "
+			"in time; they will be sent again\"", a->batch.n);
+	a->inflight = 0;
 }
 
 /* Stopping: write everything still queued, then one last delivery round
@@ -383,14 +440,10 @@ static void drain_on_stop(struct zg_audit *a)
 				lost = a->nheld - a->held_pos + queued;
 				break;
 			}
-			a->next_try.tv_sec = 0;
-			a->next_try.tv_nsec = 0;
-			deliver(a);
+			final_delivery(a);
 		}
 	}
-	a->next_try.tv_sec = 0;
-	a->next_try.tv_nsec = 0;
-	deliver(a);
+	final_delivery(a);
 	if (lost)
 		zg_err("event=audit_lost_on_stop records=%u reason=spool_full", lost);
 	if (a->spool && zg_spool_pending(a->spool))

@@ -63,7 +63,8 @@ struct zg_audit_conf {
 	enum zg_audit_verbosity verbosity;
 	unsigned queue_len;                        /* in-memory events; default 4096 */
 	unsigned retry_max_ms;                     /* collector reconnect backoff cap; default 30000 */
-	unsigned io_timeout_ms;                    /* connect/handshake/ack timeout; default 5000 */
+	unsigned io_timeout_ms;                    /* connect/handshake/write timeout; default 5000 */
+	unsigned ack_timeout_ms;                   /* wait for the collector to confirm; default 60000 */
 };
 
 /* Fill @c with the defaults above (no sinks). */

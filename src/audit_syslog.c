@@ -5,12 +5,14 @@
 #include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -31,11 +33,23 @@ struct zg_syslog {
 	char server_name[ZG_AUDIT_HOSTPORT_MAX];
 	char hostname[256];
 	unsigned timeout_ms;
+	unsigned ack_wait_ms;
 	unsigned procid;
 	SSL_CTX *ctx;
 	char *buf; /* BATCH_BUF */
 	char *msg; /* one formatted message */
+
+	/* the connection whose confirmation is awaited (fd >= 0) */
+	int fd;
+	SSL *ssl;
+	uint64_t written;     /* bytes the kernel accepted, handshake included */
+	uint64_t end[256];    /* stream offset after each record */
+	size_t n, sent;       /* records in flight / written completely */
+	struct timespec deadline;
+	char write_err[256];  /* why writing stopped early, if it did */
 };
+
+static void close_flight(struct zg_syslog *s);
 
 static size_t printable_prefix(const char *s, size_t max)
 {
@@ -101,7 +115,9 @@ static int ssl_fail(char *why, size_t cap, const char *what)
 	char buf[200];
 
 	ERR_error_string_n(e, buf, sizeof(buf));
-	snprintf(why, cap, "%s: %s", what, e ? buf : "failed");
+	/* a cut message is still a message */
+	if (snprintf(why, cap, "%s: %s", what, e ? buf : "failed") >= (int)cap)
+		why[cap - 1] = '\0';
 	ERR_clear_error();
 	return -1;
 }
@@ -169,7 +185,9 @@ struct zg_syslog *zg_syslog_new(const struct zg_audit_conf *c, const char *hostn
 		goto fail;
 	}
 	s->transport = c->transport;
+	s->fd = -1;
 	s->timeout_ms = c->io_timeout_ms ? c->io_timeout_ms : 5000;
+	s->ack_wait_ms = c->ack_timeout_ms ? c->ack_timeout_ms : 60000;
 	s->procid = (unsigned)getpid();
 	snprintf(s->hostname, sizeof(s->hostname), "%s", hostname);
 	if (split_target(s, c->syslog_target, c->transport == ZG_AUDIT_UDP ? "514" : "6514") != 0) {
@@ -191,6 +209,7 @@ void zg_syslog_free(struct zg_syslog *s)
 {
 	if (!s)
 		return;
+	close_flight(s);
 	SSL_CTX_free(s->ctx);
 	free(s->buf);
 	free(s->msg);
@@ -257,44 +276,41 @@ static long count_written(BIO *b, int oper, const char *argp, size_t len, int ar
 	return ret;
 }
 
-/* Read (and drop) whatever the collector sends until it closes. Returns the
- * number of our bytes its process read: all its TCP acknowledged if the
- * connection ended with a FIN, -1 if it ended with a reset or not at all. */
-static int64_t collector_read(int fd, uint64_t written, char *why, size_t cap)
+static void close_flight(struct zg_syslog *s)
 {
-	char sink[4096];
+	SSL_free(s->ssl);
+	s->ssl = NULL;
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	ERR_clear_error();
+}
+
+/* How many of our bytes the collector's process read, once its side has
+ * ended with a FIN: everything its TCP acknowledged (bytes written minus the
+ * unacknowledged rest). -1 if the end was a reset instead. */
+static int64_t read_by_peer(struct zg_syslog *s, char *why, size_t cap)
+{
 	int outq = -1, soerr = 0;
 	socklen_t sl = sizeof(soerr);
 
-	for (;;) {
-		ssize_t k = recv(fd, sink, sizeof(sink), 0);
-		if (k > 0)
-			continue; /* session tickets, alerts: not ours to act on */
-		if (k == 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		snprintf(why, cap, "collector %s before confirming",
-			 errno == EAGAIN ? "did not close in time" : "reset the connection");
-		return -1;
-	}
 	/* EPIPE: a reset that came after the FIN (our later bytes) - harmless */
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
-	    (soerr != 0 && soerr != EPIPE) || ioctl(fd, SIOCOUTQ, &outq) != 0 || outq < 0 ||
-	    (uint64_t)outq > written) {
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
+	    (soerr != 0 && soerr != EPIPE) || ioctl(s->fd, SIOCOUTQ, &outq) != 0 || outq < 0 ||
+	    (uint64_t)outq > s->written) {
 		snprintf(why, cap, "collector connection ended uncleanly (err=%d)", soerr);
 		return -1;
 	}
-	return (int64_t)(written - (uint64_t)outq);
+	return (int64_t)(s->written - (uint64_t)outq);
 }
 
-/* Write each record as "LEN SP MSG" in its own SSL_write; end[i] = stream
- * offset after record i. Returns how many were written. */
-static size_t write_records(struct zg_syslog *s, SSL *ssl, const struct zg_spool_rec *recs,
-			    size_t n, const uint64_t *written, uint64_t *end, char *why, size_t cap)
+/* Write each record as "LEN SP MSG" in its own SSL_write; s->end[i] = stream
+ * offset after record i. Sets s->sent. */
+static void write_records(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n)
 {
 	size_t i;
 
+	s->write_err[0] = '\0';
 	for (i = 0; i < n; i++) {
 		int k, m;
 
@@ -302,8 +318,8 @@ static size_t write_records(struct zg_syslog *s, SSL *ssl, const struct zg_spool
 				     s->procid, recs[i].seq, (const char *)recs[i].payload,
 				     recs[i].len);
 		if (m < 0) {
-			snprintf(why, cap, "record %" PRIu64 " does not fit a syslog message",
-				 recs[i].seq);
+			snprintf(s->write_err, sizeof(s->write_err),
+				 "record %" PRIu64 " does not fit a syslog message", recs[i].seq);
 			break;
 		}
 		k = snprintf(s->buf, BATCH_BUF, "%d ", m);
@@ -312,91 +328,152 @@ static size_t write_records(struct zg_syslog *s, SSL *ssl, const struct zg_spool
 		memcpy(s->buf + k, s->msg, (size_t)m);
 		/* without SSL_MODE_ENABLE_PARTIAL_WRITE this returns only when all
 		 * of it reached the kernel, or fails */
-		if (SSL_write(ssl, s->buf, k + m) != k + m) {
-			ssl_fail(why, cap, "write to collector");
+		if (SSL_write(s->ssl, s->buf, k + m) != k + m) {
+			ssl_fail(s->write_err, sizeof(s->write_err), "write to collector");
 			break;
 		}
-		end[i] = *written;
+		s->end[i] = s->written;
 	}
-	return i;
+	s->sent = i;
 }
 
-static int deliver_tls(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n,
-		       size_t *confirmed, char *why, size_t cap)
+static int send_tls(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n, char *why,
+		    size_t cap)
 {
-	uint64_t written = 0, end[256];
-	char scratch[256];
-	size_t sent;
-	int64_t read_by_peer;
-	SSL *ssl = NULL;
-	int fd, rc = -1;
-
-	*confirmed = 0;
-	if (n > sizeof(end) / sizeof(end[0]))
-		n = sizeof(end) / sizeof(end[0]);
-	fd = open_socket(s, SOCK_STREAM, why, cap);
-	if (fd < 0)
+	s->written = 0;
+	s->fd = open_socket(s, SOCK_STREAM, why, cap);
+	if (s->fd < 0)
 		return -1;
-	ssl = SSL_new(s->ctx);
-	if (!ssl || SSL_set_fd(ssl, fd) != 1 || set_peer_name(ssl, s->server_name) != 0) {
+	s->ssl = SSL_new(s->ctx);
+	if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1 || set_peer_name(s->ssl, s->server_name) != 0) {
 		ssl_fail(why, cap, "SSL setup");
-		goto out;
+		goto fail;
 	}
-	BIO_set_callback_ex(SSL_get_wbio(ssl), count_written);
-	BIO_set_callback_arg(SSL_get_wbio(ssl), (char *)&written);
-	if (SSL_connect(ssl) != 1) {
-		long v = SSL_get_verify_result(ssl);
+	BIO_set_callback_ex(SSL_get_wbio(s->ssl), count_written);
+	BIO_set_callback_arg(SSL_get_wbio(s->ssl), (char *)&s->written);
+	if (SSL_connect(s->ssl) != 1) {
+		long v = SSL_get_verify_result(s->ssl);
 		if (v != X509_V_OK)
 			snprintf(why, cap, "collector certificate: %s", X509_verify_cert_error_string(v));
 		else
 			ssl_fail(why, cap, "TLS handshake with collector");
-		goto out;
+		goto fail;
 	}
-	sent = write_records(s, ssl, recs, n, &written, end, why, cap);
+	s->n = n;
+	write_records(s, recs, n);
 	/* close_notify asks the collector to close once it has read everything */
-	if (sent == n && SSL_shutdown(ssl) < 0)
-		ssl_fail(why, cap, "close_notify to collector");
-	read_by_peer = sent == n ? collector_read(fd, written, why, cap)
-				 : collector_read(fd, written, scratch, sizeof(scratch));
-	while (read_by_peer >= 0 && *confirmed < sent && end[*confirmed] <= (uint64_t)read_by_peer)
-		(*confirmed)++;
-	rc = *confirmed == n ? 0 : -1;
-	if (rc != 0 && read_by_peer >= 0 && sent == n)
-		snprintf(why, cap, "collector closed after reading %zu of %zu records", *confirmed, n);
-out:
-	SSL_free(ssl);
-	close(fd);
-	ERR_clear_error();
-	return rc;
+	if (s->sent == n && SSL_shutdown(s->ssl) < 0)
+		ssl_fail(s->write_err, sizeof(s->write_err), "close_notify to collector");
+	return 0;
+fail:
+	close_flight(s);
+	return -1;
 }
 
-static int deliver_udp(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n,
-		       size_t *confirmed, char *why, size_t cap)
+static int send_udp(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n, char *why,
+		    size_t cap)
 {
-	int fd = open_socket(s, SOCK_DGRAM, why, cap), rc = 0;
+	int fd = open_socket(s, SOCK_DGRAM, why, cap);
 
-	*confirmed = 0;
+	s->n = n;
+	s->sent = 0;
+	s->write_err[0] = '\0';
 	if (fd < 0)
 		return -1;
-	for (size_t i = 0; i < n && rc == 0; i++, *confirmed += rc == 0) {
-		int m = zg_syslog_format(s->msg, ZG_AUDIT_XML_MAX + 512, recs[i].ts_ns, s->hostname,
-					 s->procid, recs[i].seq, (const char *)recs[i].payload,
-					 recs[i].len);
+	for (; s->sent < n; s->sent++) {
+		const struct zg_spool_rec *r = &recs[s->sent];
+		int m = zg_syslog_format(s->msg, ZG_AUDIT_XML_MAX + 512, r->ts_ns, s->hostname,
+					 s->procid, r->seq, (const char *)r->payload, r->len);
 		if (m < 0 || send(fd, s->msg, (size_t)m, 0) != m) {
-			snprintf(why, cap, "udp send: %s", m < 0 ? "message too long" : strerror(errno));
-			rc = -1;
+			snprintf(s->write_err, sizeof(s->write_err), "udp send: %s",
+				 m < 0 ? "message too long" : strerror(errno));
+			break;
 		}
 	}
 	close(fd);
-	return rc;
+	return 0;
 }
 
-int zg_syslog_deliver(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n,
-		      size_t *confirmed, char *why, size_t cap)
+int zg_syslog_send(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n, char *why,
+		   size_t cap)
 {
-	if (s->transport == ZG_AUDIT_UDP) {
-		int rc = deliver_udp(s, recs, n, confirmed, why, cap);
-		return rc;
+	if (s->fd >= 0 || n == 0) {
+		snprintf(why, cap, n ? "a delivery is still in flight" : "nothing to send");
+		return -1;
 	}
-	return deliver_tls(s, recs, n, confirmed, why, cap);
+	if (n > sizeof(s->end) / sizeof(s->end[0]))
+		n = sizeof(s->end) / sizeof(s->end[0]);
+	clock_gettime(CLOCK_MONOTONIC, &s->deadline);
+	s->deadline.tv_sec += s->ack_wait_ms / 1000;
+	s->deadline.tv_nsec += (long)(s->ack_wait_ms % 1000) * 1000000;
+	if (s->deadline.tv_nsec >= 1000000000) {
+		s->deadline.tv_sec++;
+		s->deadline.tv_nsec -= 1000000000;
+	}
+	if (s->transport == ZG_AUDIT_UDP)
+		return send_udp(s, recs, n, why, cap);
+	return send_tls(s, recs, n, why, cap);
+}
+
+static int past(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* Settle: how many leading records the collector's process read. */
+static int settle(struct zg_syslog *s, int64_t peer_read, size_t *confirmed, char *why, size_t cap)
+{
+	*confirmed = 0;
+	while (peer_read >= 0 && *confirmed < s->sent && s->end[*confirmed] <= (uint64_t)peer_read)
+		(*confirmed)++;
+	if (*confirmed < s->n && peer_read >= 0)
+		snprintf(why, cap, "%s%scollector closed after reading %zu of %zu records",
+			 s->write_err, s->write_err[0] ? "; " : "", *confirmed, s->n);
+	close_flight(s);
+	return 0;
+}
+
+int zg_syslog_poll(struct zg_syslog *s, unsigned wait_ms, size_t *confirmed, char *why, size_t cap)
+{
+	char sink[4096];
+	struct pollfd pfd;
+
+	*confirmed = 0;
+	if (s->transport == ZG_AUDIT_UDP) {
+		*confirmed = s->sent;
+		if (s->sent < s->n)
+			snprintf(why, cap, "%s", s->write_err);
+		s->n = s->sent = 0;
+		return 0;
+	}
+	if (s->fd < 0)
+		return 0;
+	pfd.fd = s->fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, (int)wait_ms) < 0 && errno != EINTR)
+		return settle(s, -1, confirmed, why, cap);
+	for (;;) {
+		ssize_t k = recv(s->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (k > 0)
+			continue; /* session tickets, alerts: not ours to act on */
+		if (k == 0)
+			return settle(s, read_by_peer(s, why, cap), confirmed, why, cap);
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			snprintf(why, cap, "collector reset the connection before confirming");
+			return settle(s, -1, confirmed, why, cap);
+		}
+		break;
+	}
+	if (past(&s->deadline)) {
+		/* It may still read and store what we sent: those records will
+		 * come again (docs/audit.md, "not confirmed in time"). */
+		snprintf(why, cap, "collector did not close within %u ms", s->ack_wait_ms);
+		return settle(s, -1, confirmed, why, cap);
+	}
+	return 1;
 }

@@ -46,13 +46,21 @@ struct zg_syslog *zg_syslog_new(const struct zg_audit_conf *c, const char *hostn
 
 void zg_syslog_free(struct zg_syslog *s);
 
-/* Deliver @n spooled records (payload = XML) in order over one connection
- * and wait for the collector's confirmation as above (TLS), or send them as
- * datagrams (UDP: sent = confirmed). *confirmed gets how many leading
- * records are confirmed. Returns 0 if all @n are, -1 otherwise with the
- * reason in @why. Blocks up to about io_timeout_ms per step; only the audit
- * thread calls it. */
-int zg_syslog_deliver(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n,
-		      size_t *confirmed, char *why, size_t cap);
+/* Send up to 256 of @recs (payload = XML) in order over a new connection:
+ * connect, handshake, one TLS record per message, close_notify (TLS), or one
+ * datagram each (UDP). Blocks up to io_timeout_ms per step. Returns 0 when
+ * something is in flight (call zg_syslog_poll until it settles; the records
+ * are copied, @recs may go), -1 with @why when nothing was sent (no
+ * connection, handshake or certificate failure, a delivery still in flight).
+ * Only the audit thread calls these. */
+int zg_syslog_send(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n, char *why,
+		   size_t cap);
+
+/* Wait up to @wait_ms for the in-flight delivery to settle. Returns 1 while
+ * the collector has neither closed nor reset and ack_timeout has not
+ * passed; 0 once settled, with *confirmed = how many leading records of the
+ * last send are confirmed (all of them = delivered; fewer = resend the rest,
+ * reason in @why). UDP settles at once: sent = confirmed. */
+int zg_syslog_poll(struct zg_syslog *s, unsigned wait_ms, size_t *confirmed, char *why, size_t cap);
 
 #endif

@@ -1118,6 +1118,7 @@ static const struct kw audit_kws[] = {
 	{"queue_length", &T_UINT, AU(queue_len), 0, NO_OFF, NO_OFF, 16, 1u << 20, "4096", 0},
 	{"retry_max", &T_DUR_MS, AU(retry_max_ms), 0, NO_OFF, NO_OFF, 250, HOUR, "30s", 0},
 	{"io_timeout", &T_DUR_MS, AU(io_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN, "5s", 0},
+	{"ack_timeout", &T_DUR_MS, AU(ack_timeout_ms), 0, NO_OFF, NO_OFF, 100, HOUR, "60s", 0},
 };
 
 #define DIR(f) offsetof(struct zg_conf_directory, f)

@@ -82,7 +82,10 @@ input(type="imtcp" port="{port}" ruleset="audit")
         out = []
         if not self.out.exists():
             return out
-        for line in self.out.read_text(encoding="utf-8").splitlines():
+        text = self.out.read_bytes()
+        # rsyslog may be in the middle of writing the last line
+        text = text[:text.rfind(b"\n") + 1].decode("utf-8")
+        for line in text.splitlines():
             m = SYSLOG_RE.match(line)
             assert m, f"not an RFC 5424 IHE audit message: {line[:200]!r}"
             xml = m.group("xml")

@@ -456,3 +456,19 @@ def test_bridge_applies_the_rules_on_both_hops(ppki, gateway, port, client, serv
         assert PAYLOAD not in s.output()
     finally:
         s.stop()
+
+
+def test_clock_skew_tolerates_a_just_expired_certificate(ppki, gateway, port, echo_server,
+                                                         tmp_path):
+    cert, key, inter = policy_util.short_lived_leaf(ppki, tmp_path, "skew", -5)
+    p = port()
+    gw = gateway(config(ppki, {"in": _unwrap_route(p, echo_server().addr)},
+                        tls={"crl": None, "clock_skew": "1m"}), name="policy-skew")
+    assert _client(ppki, p, cert, key, inter, "-sess_out", tmp_path / "s1.pem"), gw.log()[-1500:]
+    assert not gw.events("refused")
+    gw.reload(config(ppki, {"in": _unwrap_route(p, echo_server().addr)}, tls={"crl": None}))
+    gw.wait_for_event("reload", result="ok")
+    mark = gw.mark()
+    assert not _client(ppki, p, cert, key, inter, "-sess_out", tmp_path / "s2.pem")
+    ev = util.wait_until(lambda: gw.events("refused", since=mark), 10, what="refusal")
+    assert ev[0]["reason"] == "cert_expired", ev

@@ -81,7 +81,7 @@ run_pytest() {
 	say "integration tests ($name) against $bin"
 	# shellcheck disable=SC2086
 	ZONEGATE_BIN="$bin" timeout --signal=TERM 2700 \
-		/usr/bin/python3 -m pytest -p no:cacheprovider -rfE --timeout=600 \
+		/usr/bin/python3 -m pytest -p no:cacheprovider -rfEs --timeout=600 \
 		--junitxml="$results/pytest-$name.xml" -o junit_family=xunit2 \
 		-o junit_suite_name="integration-$name" ${PYTEST_ARGS:-} "$@"
 	local rc=$?

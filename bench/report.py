@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""report.py OUTDIR - turn a bench/run.sh result directory into Markdown tables.
+"""report.py OUTDIR [MOREDIR...] - turn bench/run.sh results into Markdown tables.
+
+Figures in each MOREDIR (e.g. a later `run.sh --proxies zonegate --scenarios idle`)
+replace the figures of the same scenario, proxy, variant and metric in OUTDIR.
 
 Reads OUTDIR/results.tsv (scenario, proxy, variant, metric, value; one line per
 run), speed.txt (openssl speed), inproc.txt (bench/inproc) and meta.tsv.
@@ -157,6 +160,8 @@ VNAME = {"ec-1.2": "ECDSA P-256, TLS 1.2", "ec-1.3": "ECDSA P-256, TLS 1.3",
 def main():
     out = Path(sys.argv[1])
     res, sp, ip, mt = load(out), speed(out), inproc(out), meta(out)
+    for more in sys.argv[2:]:
+        res.update(load(Path(more)))
     variants = [v for v in ["ec-1.2", "ec-1.3", "rsa-1.2", "rsa-1.3"]
                 if any(k[0] == "hs" and k[2] == v for k in res)]
     us = lambda rate: 1e6 / rate if rate else None  # noqa: E731

@@ -2,7 +2,8 @@
 # run.sh - zonegate's benchmark against stunnel, HAProxy, nginx and hitch
 # (issue #6). See bench/README.md for what each figure means.
 #
-#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--reps N] [--out DIR]
+#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--scenarios "hs bulk pingpong idle"]
+#                [--reps N] [--out DIR]
 #
 # Every proxy runs alone, pinned to CPU 0, one thread/worker; the load
 # generator and the backend run on CPU 1. Figures come from the proxy's own
@@ -17,14 +18,16 @@ ROOT=$(dirname "$HERE")
 QUICK=0
 REPS=3
 PROXIES="zonegate stunnel haproxy nginx hitch"
+SCENARIOS="hs bulk pingpong idle"
 OUT=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
 	--reps) REPS=$2; shift ;;
 	--proxies) PROXIES=$2; shift ;;
+	--scenarios) SCENARIOS=$2; shift ;;
 	--out) OUT=$2; shift ;;
-	*) echo "usage: $0 [--quick] [--reps N] [--proxies LIST] [--out DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--quick] [--reps N] [--proxies LIST] [--scenarios LIST] [--out DIR]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -335,13 +338,16 @@ run_meta
 start_backends
 run_speed
 run_inproc
+want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 for name in $PROXIES relay; do
-	for t in $TYPES; do
-		scen_handshakes "$name" "$t"
-	done
-	scen_bulk "$name"
-	scen_pingpong "$name"
-	scen_idle "$name"
+	if want hs; then
+		for t in $TYPES; do
+			scen_handshakes "$name" "$t"
+		done
+	fi
+	want bulk && scen_bulk "$name"
+	want pingpong && scen_pingpong "$name"
+	want idle && scen_idle "$name"
 done
-scen_pingpong direct
+want pingpong && scen_pingpong direct
 /usr/bin/python3 "$HERE/report.py" "$OUT" | tee "$OUT/report.md"

@@ -8,6 +8,8 @@
 #   ZGB_PKI           certificate directory of one key type (see mkcerts.sh)
 #   ZGB_MAXCONN       connection limit to configure (>= the idle scenario)
 #   ZGB_CPU           CPU to pin to (default 0)
+#   ZGB_WRAP          optional command prefix, e.g. "valgrind --tool=callgrind"
+#   ZGB_WAIT          seconds to wait for the port (default 10; more under valgrind)
 # Every proxy gets the same policy: TLS 1.2-1.3, the cryptrec-high suite and
 # group lists in the same order, client certificate required and verified
 # against $ZGB_PKI/root.pem (depth 4), plain TCP to the backend, one thread
@@ -27,7 +29,7 @@ mkdir -p "$ZGB_WORK"
 # wait_listen PORT PID: until PORT is listening on 127.0.0.1 (10 s).
 wait_listen() {
 	i=0
-	while [ $i -lt 100 ]; do
+	while [ $i -lt $((${ZGB_WAIT:-10} * 10)) ]; do
 		if ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; then
 			return 0
 		fi
@@ -42,7 +44,14 @@ wait_listen() {
 # launch CMD...: start CMD pinned to $ZGB_CPU in the background, record and
 # print its PID once the port listens.
 launch() {
-	taskset -c "$ZGB_CPU" "$@" >"$ZGB_WORK/stdout.log" 2>"$ZGB_WORK/stderr.log" &
+	i=0
+	while ss -Hltn "sport = :$ZGB_PORT" 2>/dev/null | grep -q LISTEN; do
+		[ $i -lt 100 ] || { echo "adapter: port $ZGB_PORT still busy" >&2; return 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	# shellcheck disable=SC2086 # ZGB_WRAP is a command prefix (valgrind, perf ...)
+	taskset -c "$ZGB_CPU" ${ZGB_WRAP:-} "$@" >"$ZGB_WORK/stdout.log" 2>"$ZGB_WORK/stderr.log" &
 	pid=$!
 	echo "$pid" > "$ZGB_WORK/pid"
 	wait_listen "$ZGB_PORT" "$pid" || { tail -5 "$ZGB_WORK/stderr.log" >&2; return 1; }
@@ -59,7 +68,9 @@ stop_pid() {
 	i=0
 	while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	kill -KILL "$pid" $kids 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
+	# not our child: wait for the kernel to release it (and its port)
+	i=0
+	while [ -d "/proc/$pid" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	rm -f "$ZGB_WORK/pid"
 }
 

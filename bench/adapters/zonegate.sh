@@ -25,6 +25,6 @@ listen = 127.0.0.1:$ZGB_PORT
 connect = 127.0.0.1:$ZGB_BACKEND
 max_connections = $ZGB_MAXCONN
 CFG
-	launch ${ZGB_WRAP:-} "${ZGB_ZONEGATE:?}" run -c "$ZGB_WORK/zonegate.conf"
+	launch "${ZGB_ZONEGATE:?}" run -c "$ZGB_WORK/zonegate.conf"
 }
 adapter_main "${1:-}" start

@@ -285,3 +285,28 @@ def test_client_reset_mid_stream_closes_upstream(site_pair, echo_server):
     assert ea["reason"] in ("client_io_error", "client_closed"), ea
     b.wait_for_event("conn_close", route="in")
     util.wait_until(lambda: echo.active == 0, 10, what="the service connection to be closed")
+
+
+def test_wrap_upstream_that_never_answers_tls(pki, gateway, port):
+    """The remote accepts TCP but never speaks TLS: A gives up at
+    handshake_timeout and closes its client."""
+    silent = util.PausedServer().start()  # accepts, never reads or writes
+    try:
+        p = port()
+        a = gateway(make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{p}",
+                                              "connect": silent.addr,
+                                              "server_name": "site-b.zonegate.test",
+                                              "allow_from": "127.0.0.0/8",
+                                              "handshake_timeout": "1s"}},
+                                name="site-a", leaf="site-a"), name="site-a")
+        s = util.connect("127.0.0.1", p)
+        s.sendall(PAYLOAD)
+        t0 = time.monotonic()
+        assert util.closed_by_peer(s, 10)
+        took = time.monotonic() - t0
+        s.close()
+        assert took <= 4, f"client held {took:.2f}s with handshake_timeout=1s"
+        a.wait_for_reason("handshake_timeout", route="out")
+        assert silent.connections == 1
+    finally:
+        silent.stop()

@@ -301,3 +301,19 @@ def test_reload_storm_under_traffic(site_pair, echo_server):
     for _ in range(blocks[0]):
         want.update(block)
     assert n[0] == blocks[0] * len(block) and got.hexdigest() == want.hexdigest()
+
+
+def test_sighup_with_missing_file_keeps_serving(pki, gateway, port, echo_server, ctx):
+    echo = echo_server()
+    p = port()
+    gw = gateway(make_config(pki, _routes(echo, p), name="site-b"), name="site-b")
+    good = gw.conf_path.read_text()
+    gw.conf_path.unlink()
+    mark = gw.reload()
+    gw.wait_for_log(r"event=reload result=refused", since=mark)
+    assert str(gw.conf_path) in gw.log()[mark:]
+    with util.tls_connect(ctx, "127.0.0.1", p) as s:
+        assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+    gw.write_config(good)
+    mark = gw.reload()
+    gw.wait_for_log(r"event=reload result=ok generation=2\b", since=mark)

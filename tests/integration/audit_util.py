@@ -32,7 +32,7 @@ class Rsyslog:
     file. Mutual TLS: the client must present a certificate chaining to the
     test roots whose name is in `permitted`."""
 
-    def __init__(self, workdir, pki, port, permitted=("site-a.zonegate.test",)):
+    def __init__(self, workdir, pki, port, permitted=("site-a.zonegate.test",), udp=False):
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "work").mkdir(exist_ok=True)
@@ -41,7 +41,11 @@ class Rsyslog:
         self.pidfile = self.dir / "rsyslogd.pid"
         self.log = self.dir / "rsyslogd.stderr"
         self.proc = None
+        self.udp = udp
         peers = ", ".join(f'"{p}"' for p in permitted)
+        listener = (f'module(load="imudp")\ninput(type="imudp" address="127.0.0.1" port="{port}" '
+                    f'ruleset="audit")' if udp else
+                    f'input(type="imtcp" port="{port}" ruleset="audit")')
         self.conf = self.dir / "rsyslog.conf"
         self.conf.write_text(f"""
 global(workDirectory="{self.dir / 'work'}" maxMessageSize="64k"
@@ -55,7 +59,7 @@ template(name="raw" type="string" string="%rawmsg%\\n")
 ruleset(name="audit") {{
   action(type="omfile" file="{self.out}" template="raw")
 }}
-input(type="imtcp" port="{port}" ruleset="audit")
+{listener}
 """)
 
     def start(self):
@@ -65,7 +69,10 @@ input(type="imtcp" port="{port}" ruleset="audit")
             [RSYSLOGD, "-n", "-f", str(self.conf), "-i", str(self.pidfile)],
             stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
-        util.wait_port("127.0.0.1", self.port, timeout=10)
+        if self.udp:
+            time.sleep(1.0)  # nothing to connect to; give rsyslogd time to bind
+        else:
+            util.wait_port("127.0.0.1", self.port, timeout=10)
         return self
 
     def kill(self, sig=signal.SIGKILL):

@@ -394,3 +394,18 @@ def test_gateway_kill9_mid_load_replays_spool(tmp_path, pki, port, collector, ga
     last = max(s for s, _x in au.file_records(tmp_path / "audit.log"))
     assert_exactly_once_in_order(deduped, last)
     assert last >= len(written) + 4
+
+
+def test_udp_transport_when_asked(tmp_path, pki, port, zonegate_bin):
+    """RFC 5426: one message per datagram, same format; no confirmation."""
+    c = au.Rsyslog(tmp_path / "rsyslog", pki, port(), udp=True).start()
+    try:
+        conf = au.audit_config(pki, tmp_path, c.port, syslog_transport="udp")
+        au.audit_test(zonegate_bin, conf, "--count", 5)
+        util.wait_until(lambda: len(c.seqs()) == 14, timeout=10, what="14 datagrams")
+        recs = c.records()
+        for _s, ts, _x, root in recs:
+            check_message(root, ts)
+        assert [r[0] for r in recs] == list(range(1, 15))
+    finally:
+        c.kill()

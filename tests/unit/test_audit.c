@@ -219,6 +219,47 @@ static void spool_fills_and_refuses(void **state)
 	zg_audit_stop(a);
 }
 
+static void spool_full_drops_oldest(void **state)
+{
+	struct fx *f = *state;
+	struct zg_audit_conf c;
+	struct zg_errlist errs;
+	struct zg_audit_event ev;
+	struct zg_audit_stats st;
+	struct zg_audit *a;
+
+	zg_audit_conf_defaults(&c);
+	snprintf(c.syslog_target, sizeof(c.syslog_target), "127.0.0.1:1"); /* nobody listens */
+	snprintf(c.certificate, sizeof(c.certificate), "%s", f->crt);
+	snprintf(c.key, sizeof(c.key), "%s", f->key);
+	snprintf(c.ca, sizeof(c.ca), "%s", f->crt);
+	snprintf(c.spool_dir, sizeof(c.spool_dir), "%s", f->spool);
+	c.spool_max_bytes = 256 * 1024;
+	c.full_policy = ZG_AUDIT_DROP_OLDEST;
+	zg_errlist_init(&errs);
+	a = zg_audit_start(&c, "unit-gw", &errs);
+	assert_non_null(a);
+	for (unsigned i = 0; i < 1500; i++) {
+		detach(&ev, i);
+		assert_int_equal(zg_audit_emit(a, &ev), 0); /* never refused */
+		if (i % 50 == 0)
+			usleep(10000);
+	}
+	for (int i = 0; i < 200; i++) {
+		zg_audit_get_stats(a, &st);
+		if (st.spooled >= 1502)
+			break;
+		usleep(10000);
+	}
+	assert_true(zg_audit_accepting(a));
+	zg_audit_get_stats(a, &st);
+	assert_int_equal(st.spooled, 1502);
+	assert_true(st.spool_dropped > 0);
+	assert_int_equal(st.delivered, st.spool_dropped); /* dropped counts as done */
+	assert_false(st.spool_full);
+	zg_audit_stop(a);
+}
+
 static void bad_config_refused(void **state)
 {
 	struct fx *f = *state;
@@ -289,6 +330,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(file_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(spool_fills_and_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(spool_full_drops_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_config_refused, setup, teardown),
 		cmocka_unit_test(parsers),
 	};

@@ -528,6 +528,22 @@ void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events)
 	step(c);
 }
 
+/* After a reload: are the certificates of @c's finished handshakes revoked
+ * by the CRLs of the new configuration's route @rt? */
+static enum zg_reason recheck_revocation(const struct zg_conn *c, const struct zg_route_rt *rt,
+					 char *detail, size_t cap)
+{
+	if (!rt)
+		return ZG_R_OK; /* the route is gone: the connection lives out its old rules */
+	if (c->down.ssl && rt->tls_in && c->state > ZG_CS_HANDSHAKE_IN &&
+	    zg_tls_peer_revoked(c->down.ssl, rt->tls_in, detail, cap))
+		return ZG_R_TLS_CERT_REVOKED;
+	if (c->up.ssl && rt->tls_out && c->state == ZG_CS_RELAYING &&
+	    zg_tls_peer_revoked(c->up.ssl, rt->tls_out, detail, cap))
+		return ZG_R_TLS_CERT_REVOKED;
+	return ZG_R_OK;
+}
+
 void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned grace_ms)
 {
 	const struct zg_route_rt *rt = zg_snapshot_route(snap, c->route->conf->name);
@@ -537,8 +553,10 @@ void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned
 	SSL *ssl = zg_route_tls_in(c->route->conf) ? c->down.ssl : c->up.ssl;
 	uint8_t addr[16];
 
-	if (!snap->dir || c->state == ZG_CS_CLOSED)
+	if (c->state == ZG_CS_CLOSED)
 		return;
+	if (!snap->dir)
+		goto revocation;
 	if (zg_route_tls_in(c->route->conf))
 		memcpy(addr, c->peer16, sizeof(addr));
 	else
@@ -549,6 +567,9 @@ void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned
 	else if (zg_route_tls_in(c->route->conf))
 		r = zg_directory_check_addr(snap->dir, time(NULL), addr, peers, NULL, detail,
 					    sizeof(detail));
+revocation:
+	if (r == ZG_R_OK)
+		r = recheck_revocation(c, rt, detail, sizeof(detail));
 	if (r == ZG_R_OK) {
 		if (c->revoke_at_ms) /* a later directory allows it again */
 			zg_info("event=reprieved route=%s id=%u.%llu", c->route->conf->name, c->w->index,

@@ -84,9 +84,10 @@ void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events);
  * sockets, hand @c to its worker for freeing. Later calls are no-ops. */
 void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail);
 
-/* After a reload: check @c against the directory of @snap (the route of the
- * same name there, if any, decides the peers). A connection no longer
- * allowed is closed @grace_ms later with the reason, and logged now. */
+/* After a reload: check @c against the directory and the CRLs of @snap (the
+ * route of the same name there, if any, decides the peers and the CRLs). A
+ * connection no longer allowed is closed @grace_ms later with the reason,
+ * and logged now; one allowed again is reprieved. */
 void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned grace_ms);
 
 /* Called by the worker's timer scan: close @c if its deadline passed. */

@@ -655,6 +655,42 @@ static void append(char *out, size_t cap, size_t *o, const char *prefix, const u
 		*o = (size_t)k + *o >= cap ? cap - 1 : *o + (size_t)k;
 }
 
+static int cert_revoked(STACK_OF(X509_OBJECT) *objs, X509 *x, char *detail, size_t cap)
+{
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+		X509_REVOKED *rv = NULL;
+		char *serial;
+
+		if (!crl || X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(x)) != 0)
+			continue;
+		if (X509_CRL_get0_by_cert(crl, &rv, x) != 1)
+			continue;
+		serial = i2s_ASN1_INTEGER(NULL, X509_get0_serialNumber(x));
+		snprintf(detail, cap, "serial %s revoked by a CRL now in force", serial ? serial : "?");
+		OPENSSL_free(serial);
+		return 1;
+	}
+	return 0;
+}
+
+int zg_tls_peer_revoked(SSL *ssl, SSL_CTX *ctx, char *detail, size_t cap)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	int revoked = 0;
+
+	if (!objs)
+		return 0;
+	if (!chain)
+		return leaf ? cert_revoked(objs, leaf, detail, cap) : 0;
+	for (int i = 0; i < sk_X509_num(chain) && !revoked; i++)
+		revoked = cert_revoked(objs, sk_X509_value(chain, i), detail, cap);
+	ERR_clear_error();
+	return revoked;
+}
+
 void zg_tls_peer_identity(SSL *ssl, char *subject, size_t scap, char *sans, size_t ncap)
 {
 	X509 *peer = SSL_get0_peer_certificate(ssl);

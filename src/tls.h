@@ -83,6 +83,12 @@ SSL *zg_tls_client_new(SSL_CTX *ctx, int fd, const char *server_name, struct zg_
 enum zg_reason zg_tls_handshake_reason(SSL *ssl, int ssl_err, const struct zg_tls_verdict *v,
 				       char *detail, size_t cap);
 
+/* Is a certificate the peer of @ssl presented (its verified chain, or the
+ * leaf alone for a resumed session) revoked by a CRL loaded in @ctx? For
+ * live connections after a reload brought new CRLs. 1 with the serial and
+ * issuer in @detail, else 0. */
+int zg_tls_peer_revoked(SSL *ssl, SSL_CTX *ctx, char *detail, size_t cap);
+
 /* Write the peer certificate's subject (RFC 2253) and SANs ("DNS:a,URI:b")
  * into the buffers; empty strings if there is no peer certificate. */
 void zg_tls_peer_identity(SSL *ssl, char *subject, size_t scap, char *sans, size_t ncap);

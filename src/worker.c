@@ -298,11 +298,9 @@ static void on_wake(struct zg_worker *w)
 		return;
 	}
 	(void)listeners_reconcile(w, s);
-	if (s->dir && s->dir != w->snap->dir) {
-		/* a new directory: live connections must still be allowed */
-		for (struct zg_conn *c = w->conns; c; c = c->next)
-			zg_conn_recheck(c, s, s->conf->dir.grace_ms);
-	}
+	/* New rules (directory, CRLs): live connections must still be allowed. */
+	for (struct zg_conn *c = w->conns; c; c = c->next)
+		zg_conn_recheck(c, s, s->conf->dir.grace_ms);
 	zg_snapshot_unref(w->snap);
 	w->snap = s;
 }

@@ -153,12 +153,18 @@ class Gateway:
         os.replace(tmp, self.conf_path)
 
     # -- lifecycle
-    def start(self, wait_ready=True, timeout=READY_TIMEOUT, args=()):
+    def start(self, wait_ready=True, timeout=READY_TIMEOUT, args=(), nofile=None):
+        """Start `zonegate run`; nofile caps its descriptors (soft and hard)."""
         self.log_file = open(self.log_path, "ab")
+
+        def limit():
+            if nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.proc = subprocess.Popen([self.binary, "run", "-c", str(self.conf_path), *args],
                                      stdin=subprocess.DEVNULL, stdout=self.log_file,
                                      stderr=self.log_file, env=zg_env(),
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=limit)
         if wait_ready:
             self.wait_for_log(r"event=ready\b", timeout)
         return self
@@ -297,11 +303,11 @@ class Gateways:
         self.all = []
         node._zg_gateways = self.all
 
-    def __call__(self, config, name="gw", start=True, wait_ready=True, args=()):
+    def __call__(self, config, name="gw", start=True, wait_ready=True, args=(), nofile=None):
         gw = Gateway(self.binary, self.tmp_path, name, config)
         self.all.append(gw)
         if start:
-            gw.start(wait_ready=wait_ready, args=args)
+            gw.start(wait_ready=wait_ready, args=args, nofile=nofile)
         return gw
 
 

@@ -4,12 +4,14 @@ import re
 import subprocess
 
 import util
-from conftest import make_config, zg_env
+from conftest import make_config, sanitizer_lines, zg_env
 
 
 def _run(zonegate_bin, *args):
-    return subprocess.run([zonegate_bin, *args], capture_output=True, text=True, timeout=30,
-                          env=zg_env(), stdin=subprocess.DEVNULL)
+    cp = subprocess.run([zonegate_bin, *args], capture_output=True, text=True, timeout=30,
+                        env=zg_env(), stdin=subprocess.DEVNULL)
+    assert not sanitizer_lines(cp.stdout + cp.stderr), cp.stderr
+    return cp
 
 
 def test_version_and_help(zonegate_bin):

@@ -472,3 +472,20 @@ def test_clock_skew_tolerates_a_just_expired_certificate(ppki, gateway, port, ec
     assert not _client(ppki, p, cert, key, inter, "-sess_out", tmp_path / "s2.pem")
     ev = util.wait_until(lambda: gw.events("refused", since=mark), 10, what="refusal")
     assert ev[0]["reason"] == "cert_expired", ev
+
+
+def test_probe_with_a_client_certificate(ppki, gateway, port, echo_server, zonegate_bin):
+    import json
+    p = port()
+    gw = gateway(config(ppki, {"in": _unwrap_route(p, echo_server().addr)}), name="policy-probe2")
+    cp = subprocess.run([zonegate_bin, "probe", f"127.0.0.1:{p}", "--profile", "bcp195",
+                         "--cert", ppki.chain("ok-p256"), "--key", ppki.key("ok-p256"),
+                         "--ca", ppki.anchor, "--name", "policy.zonegate.test", "--json"],
+                        capture_output=True, text=True, timeout=300)
+    doc = json.loads(cp.stdout)
+    assert doc["client_cert_requested"] and not doc["client_cert_required"], doc
+    # the route runs cryptrec-high: its CCM and CHACHA20 suites lie outside bcp195
+    outside = [s["name"] for s in doc["suites"] if s["accepted"] and not s["in_profile"]]
+    assert "ECDHE-ECDSA-CHACHA20-POLY1305" in outside, doc
+    assert cp.returncode == 1 and not doc["compliant"]
+    assert gw.events("conn_close")  # with a certificate the handshakes completed

@@ -5,6 +5,8 @@ Each refusal must be logged as one `event=refused` line carrying the stable
 reason code, and the plain service behind the route must never see the
 refused client.
 """
+import subprocess
+
 import pytest
 
 import util
@@ -198,3 +200,48 @@ def test_wrap_server_name_as_uri_san(pki, gateway, port, echo_server):
     s.close()
     ev = a.wait_for_event("conn_close", route="out")[0]
     assert "URI:urn:zonegate:site-b" in ev["san"], ev
+
+
+def test_client_renegotiation_refused(unwrap, pki):
+    """TLS 1.2 client-initiated renegotiation (s_client's `R` command) is
+    refused; the gateway keeps serving."""
+    gw, p, echo = unwrap
+    c = util.SClient("127.0.0.1", p, ["-tls1_2"], pki=pki, cert=pki.cert("client"),
+                     key=pki.key("client"), chain=pki.intermediate())
+    c.send(PAYLOAD)
+    assert c.read_until(PAYLOAD, timeout=15)
+    c.send(b"R\n")
+    # the refused renegotiation is fatal for s_client: it exits by itself
+    try:
+        c.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        c.kill()
+        pytest.fail("s_client still connected 15 s after asking to renegotiate")
+    rc, out, err = c.finish()
+    assert b"RENEGOTIATING" in err
+    assert b"no renegotiation" in err, err[-2000:]
+    gw.wait_for_event("conn_close", route="in")
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    with util.tls_connect(ctx, "127.0.0.1", p) as s:
+        assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+
+
+def test_no_zero_rtt(unwrap, pki, tmp_path):
+    """A resumed TLS 1.3 session is not offered early data (0-RTT)."""
+    gw, p, echo = unwrap
+    sess = str(tmp_path / "sess.pem")
+    early = tmp_path / "early.txt"
+    early.write_bytes(b"EARLY\n")
+    args = dict(pki=pki, cert=pki.cert("client"), key=pki.key("client"),
+                chain=pki.intermediate())
+    c = util.SClient("127.0.0.1", p, ["-sess_out", sess], **args)
+    c.send(PAYLOAD)
+    assert c.read_until(PAYLOAD, timeout=15)
+    c.finish()
+    c = util.SClient("127.0.0.1", p, ["-sess_in", sess, "-early_data", str(early)], **args)
+    c.send(PAYLOAD)
+    assert c.read_until(PAYLOAD, timeout=15)
+    rc, out, err = c.finish()
+    assert b"Reused, TLSv1.3" in out
+    assert b"Max Early Data: 0" in out
+    assert b"Early data was accepted" not in out

@@ -489,3 +489,17 @@ def test_probe_with_a_client_certificate(ppki, gateway, port, echo_server, zoneg
     assert "ECDHE-ECDSA-CHACHA20-POLY1305" in outside, doc
     assert cp.returncode == 1 and not doc["compliant"]
     assert gw.events("conn_close")  # with a certificate the handshakes completed
+
+
+def test_profiles_cli_matches_the_golden_snapshot(zonegate_bin):
+    """`zonegate profiles` prints exactly tests/snapshots/profiles.txt; after an
+    intended change: zonegate profiles > tests/snapshots/profiles.txt."""
+    golden = (policy_util.REPO / "tests" / "snapshots" / "profiles.txt").read_text()
+    cp = subprocess.run([zonegate_bin, "profiles"], capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0
+    assert cp.stdout == golden
+    one = subprocess.run([zonegate_bin, "profiles", "bcp195"], capture_output=True, text=True,
+                         timeout=60)
+    assert one.returncode == 0 and one.stdout in golden and one.stdout.startswith("profile bcp195")
+    assert subprocess.run([zonegate_bin, "profiles", "tls10"], capture_output=True,
+                          timeout=60).returncode == 2

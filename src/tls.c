@@ -148,7 +148,17 @@ static int tolerated(SSL *ssl, X509_STORE_CTX *xs, int err)
 			     sizeof(d)) == ZG_R_OK)
 		return 1;
 	if (err == X509_V_ERR_CRL_HAS_EXPIRED && tp->crl_stale_warn) {
-		zg_warn("event=crl_stale detail=\"CRL past nextUpdate accepted (crl_stale = warn)\"");
+		X509_CRL *crl = X509_STORE_CTX_get0_current_crl(xs);
+		char issuer[256] = "?", q[300];
+		BIO *b = BIO_new(BIO_s_mem());
+		int n;
+
+		if (b && crl && X509_NAME_print_ex(b, X509_CRL_get_issuer(crl), 0, XN_FLAG_RFC2253) >= 0 &&
+		    (n = BIO_read(b, issuer, (int)sizeof(issuer) - 1)) > 0)
+			issuer[n] = '\0';
+		BIO_free(b);
+		zg_warn("event=crl_stale issuer=%s detail=\"CRL past nextUpdate accepted (crl_stale = warn)\"",
+			zg_log_quote(q, sizeof(q), issuer));
 		return 1;
 	}
 	return 0;

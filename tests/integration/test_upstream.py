@@ -1,0 +1,50 @@
+"""Upstream host names.
+
+`connect = localhost:PORT` is resolved by the main thread at load (never
+by a worker); when every address of the name refuses, the client is
+refused with upstream_connect_failed and the main thread resolves the name
+again.
+"""
+import socket
+
+import util
+
+from conftest import make_config
+
+
+def test_host_name_upstream(pki, gateway, port, echo_server):
+    echo = echo_server()  # 127.0.0.1 only
+    echo_port = int(echo.addr.rsplit(":", 1)[1])
+    p = port()
+    cfg = make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{p}",
+                                    "connect": f"localhost:{echo_port}",
+                                    "server_name": "site-a.zonegate.test",
+                                    "allow_from": "127.0.0.0/8"}},
+                      name="site-a", leaf="site-a")
+    # a wrap route needs TLS upstream: put an unwrap route in front of the echo
+    b_port = port()
+    cfg["route out"]["connect"] = f"localhost:{b_port}"
+    cfg["route in"] = {"mode": "unwrap", "listen": f"127.0.0.1:{b_port}", "connect": echo.addr}
+    gw = gateway(cfg, name="site-a")
+    with socket.create_connection(("127.0.0.1", p), timeout=10) as s:
+        s.sendall(b"via localhost\n")
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+    assert got == b"via localhost\n"
+    ev = gw.wait_for_event("conn_close", route="out")[0]
+    assert ev["upstream"] == f"127.0.0.1:{b_port}", ev
+
+
+def test_upstream_down_on_every_address_is_refused(pki, gateway, port):
+    p, dead = port(), port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": f"localhost:{dead}"}}, name="site-b")
+    gw = gateway(cfg, name="site-b")
+    util.s_client_once("127.0.0.1", p, b"x\n", pki=pki, cert=pki.cert("client"),
+                       key=pki.key("client"), chain=pki.intermediate())
+    ev = gw.wait_for_event("refused", route="in", reason="upstream_connect_failed")
+    assert ev
+    # the main thread was asked to resolve the name again, and did
+    gw.wait_for_event("resolve", result="ok")

@@ -13,6 +13,7 @@
 #include "directory.h"
 #include "policy.h"
 #include "profile.h"
+#include "ticket.h"
 #include "tls.h"
 
 static int verdict_index = -1;
@@ -508,6 +509,10 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 		if (!c->tls.session_cache)
 			SSL_CTX_set_num_tickets(ctx, 0);
+	} else if (zg_ticket_keys_attach(ctx, c->tls.session_timeout_s) < 0) {
+		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: cannot make ticket keys", r->name);
+		SSL_CTX_free(ctx);
+		return NULL;
 	}
 	return ctx;
 }
@@ -564,6 +569,16 @@ SSL *zg_tls_server_new(SSL_CTX *ctx, int fd, struct zg_tls_verdict *v)
 	return ssl;
 }
 
+static int session_cert_valid(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+	const struct tls_policy *tp = SSL_CTX_get_ex_data(ctx, ctx_policy_index());
+	X509 *peer = SSL_SESSION_get0_peer(sess);
+	char d[ZG_POLICY_DETAIL_MAX];
+
+	return peer && zg_rule_validity(peer, time(NULL), tp ? tp->clock_skew_s : 0, d, sizeof(d)) ==
+			       ZG_R_OK;
+}
+
 static int is_uri(const char *name)
 {
 	return strncmp(name, "urn:", 4) == 0 || strstr(name, "://") != NULL;
@@ -577,6 +592,10 @@ SSL *zg_tls_client_new(SSL_CTX *ctx, int fd, const char *server_name, struct zg_
 		return NULL;
 	if (!SSL_set_fd(ssl, fd) || !SSL_set_ex_data(ssl, tls_index(), v))
 		goto fail;
+	/* Resuming skips verification: a session whose server certificate has
+	 * expired since is dropped, and the full handshake judges it again. */
+	if (v->resume && v->resume->sess && !session_cert_valid(ctx, v->resume->sess))
+		zg_tls_session_slot_clear(v->resume);
 	/* TLS 1.3 tickets are single-use: the slot keeps the newest, and a
 	 * ticket that fails to resume just costs a full handshake. */
 	if (v->resume && v->resume->sess && v->resume->tag == v->cache_tag &&

@@ -42,3 +42,31 @@ def test_wrap_resumes_to_unwrap_and_reload_forgets(site_pair, echo_server):
     ev = a.wait_for_event("conn_close", since=mark, route="out")[0]
     assert ev["resumed"] == "0", "a session outlived the configuration that verified it"
     assert ev["chain"] == "verified"
+
+
+import pytest  # noqa: E402
+
+from conftest import make_config  # noqa: E402
+
+
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_server_tickets_when_enabled(pki, gateway, port, echo_server, tmp_path, version):
+    """session_tickets = on: an openssl client resumes with its ticket; the
+    ticket is sealed with the route's rotating key ring."""
+    echo = echo_server()
+    p = port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": echo.addr}},
+                      name="site-b", tls={"session_tickets": "on", "session_cache": "off"})
+    gw = gateway(cfg, name="site-b")
+    sess = tmp_path / "sess.pem"
+    for flag in ("-sess_out", "-sess_in"):
+        c = util.SClient("127.0.0.1", p, [version, flag, str(sess)], pki=pki,
+                         cert=pki.cert("client"), key=pki.key("client"), chain=pki.intermediate())
+        c.send(b"ticket\n")
+        got = c.read_until(b"ticket\n", timeout=15)
+        rc, out, err = c.finish()
+        assert got, err[-1500:]
+    closes = gw.wait_for_event("conn_close", route="in", count=2)
+    assert [e["resumed"] for e in closes] == ["0", "1"], closes
+    assert closes[1]["chain"] == "resumed"

@@ -69,11 +69,11 @@ class SServer:
     """`openssl s_server` presenting one certificate on 127.0.0.1:port; what
     it receives from a client ends up in .output()."""
 
-    def __init__(self, pki, name, port, args=()):
+    def __init__(self, pki, name, port, args=(), files=None):
+        cert, key, inter = files or (pki.cert(name), pki.key(name), pki.intermediates(name))
         cmd = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet",
-               "-cert", pki.cert(name), "-key", pki.key(name), "-verify", "1",
+               "-cert", cert, "-key", key, "-verify", "1",
                "-CAfile", pki.anchor] + PEER_WEAK + list(args)
-        inter = pki.intermediates(name)
         if inter:
             cmd += ["-cert_chain", inter]
         self.cmd = cmd

@@ -56,8 +56,9 @@ ENTRIES = entries()
 IDS = [e[0] for e in ENTRIES]
 
 
-def config(ppki, routes, leaf="ok-p256", tls=None):
-    cfg = {"gateway": gateway_section("policy"), "tls": ppki.tls(leaf, **(tls or {}))}
+def config(ppki, routes, leaf="ok-p256", tls=None, gateway=None):
+    cfg = {"gateway": gateway_section("policy", **(gateway or {})),
+           "tls": ppki.tls(leaf, **(tls or {}))}
     for name, r in routes.items():
         cfg[f"route {name}"] = r
     return cfg
@@ -504,3 +505,46 @@ def test_profiles_cli_matches_the_golden_snapshot(zonegate_bin):
     assert one.returncode == 0 and one.stdout in golden and one.stdout.startswith("profile bcp195")
     assert subprocess.run([zonegate_bin, "profiles", "tls10"], capture_output=True,
                           timeout=60).returncode == 2
+
+
+def test_outbound_resumption_does_not_outlive_the_server_certificate(ppki, gateway, port,
+                                                                     tmp_path):
+    """A wrap route resumes sessions to its upstream, but not once the
+    upstream's certificate has expired: the full handshake refuses it."""
+    files = policy_util.short_lived_leaf(ppki, tmp_path, "short-srv", 12)
+    up = port()
+    s = policy_util.SServer(ppki, "short-srv", up, files=files)
+    try:
+        a = port()
+        gw = gateway(config(ppki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{a}",
+                                           "connect": f"127.0.0.1:{up}",
+                                           "server_name": "policy.zonegate.test",
+                                           "allow_from": "127.0.0.0/8"}}, tls={"crl": None},
+                            gateway={"workers": 1}), name="policy-out-resume")
+
+        def through(i):
+            sock = util.connect("127.0.0.1", a)
+            msg = b"payload %d\n" % i
+            sock.sendall(msg)
+            util.wait_until(lambda: msg in s.output(), 10, what=f"payload {i}")
+            sock.close()
+
+        through(1)
+        through(2)
+        closes = gw.wait_for_event("conn_close", count=2, route="out")
+        assert "1" in [e["resumed"] for e in closes], closes  # outbound resumption works
+        util.wait_until(lambda: subprocess.run(
+            ["openssl", "x509", "-checkend", "0", "-noout", "-in", files[0]]).returncode != 0, 20,
+            what="the upstream certificate to expire")
+        mark = gw.mark()
+        sock = util.connect("127.0.0.1", a)
+        sock.sendall(b"late\n")
+        assert util.closed_by_peer(sock, 15)
+        sock.close()
+        ev = util.wait_until(lambda: gw.events("refused", since=mark) or
+                             [e for e in gw.events("conn_close", since=mark)
+                              if e.get("reason") != "ok"], 10, what="refusal")
+        assert ev[0]["reason"] == "cert_expired", ev
+        assert b"late" not in s.output()
+    finally:
+        s.stop()

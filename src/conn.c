@@ -517,6 +517,8 @@ void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events)
 			      err ? strerror(err) : NULL);
 		return;
 	}
+	zg_relay_ready(side, (events & (EPOLLIN | EPOLLERR | EPOLLHUP) ? ZG_WANT_READ : 0) |
+				     (events & (EPOLLOUT | EPOLLERR | EPOLLHUP) ? ZG_WANT_WRITE : 0));
 	if (c->state == ZG_CS_RELAYING && (events & EPOLLHUP) && side->eof && !side->shut &&
 	    (side == &c->down ? c->relay.u2d.tail == c->relay.u2d.head
 			      : c->relay.d2u.tail == c->relay.d2u.head)) {

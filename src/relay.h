@@ -39,7 +39,9 @@ struct zg_side {
 	SSL *ssl;            /* NULL for plain TCP */
 	struct zg_conn *conn;
 	uint32_t interest;   /* epoll events currently registered */
-	unsigned want;       /* ZG_WANT_* gathered during this step */
+	unsigned want;       /* ZG_WANT_*: the epoll interest this side needs now */
+	unsigned rd_wait;    /* what the last read blocked on (ZG_WANT_*), 0 = may read */
+	unsigned wr_wait;    /* what the last write/shutdown blocked on, 0 = may write */
 	unsigned eof : 1;    /* read side done: peer sent FIN/close_notify */
 	unsigned shut : 1;   /* we sent our FIN/close_notify */
 	unsigned tls_dead : 1; /* fatal TLS error: never call SSL_shutdown */
@@ -69,6 +71,10 @@ struct zg_relay {
  * directions ended or a side failed. */
 enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg_side *up,
 			     uint64_t now_ms);
+
+/* epoll reported @ready (ZG_WANT_READ and/or ZG_WANT_WRITE) on @s: the
+ * calls that waited for it may run again. */
+void zg_relay_ready(struct zg_side *s, unsigned ready);
 
 /* Release both buffers. */
 void zg_relay_free(struct zg_relay *r);

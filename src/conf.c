@@ -1426,7 +1426,10 @@ static void on_header(struct pctx *pc, const char *sec)
 	in->def = def;
 	in->line = pc->lineno;
 	snprintf(in->arg, sizeof(in->arg), "%s", arg);
-	snprintf(in->label, sizeof(in->label), "[%s%s%s]", word, *arg ? " " : "", arg);
+	/* a label cut short only shortens messages; the section header length
+	 * was checked when it was read */
+	if (snprintf(in->label, sizeof(in->label), "[%s%s%s]", word, *arg ? " " : "", arg) < 0)
+		in->label[0] = '\0';
 	if (def->add && def->add(pc, arg, pc->lineno, &in->idx) < 0)
 		return;
 	if (def->add)
@@ -1747,8 +1750,9 @@ static void fill_directory_defaults(struct zg_conf *c)
 {
 	size_t n = strlen(c->dir.file);
 
-	if (c->dir.file[0] && !c->dir.signature[0] && n + 4 < sizeof(c->dir.signature))
-		snprintf(c->dir.signature, sizeof(c->dir.signature), "%s.sig", c->dir.file);
+	if (c->dir.file[0] && !c->dir.signature[0] && n + 4 < sizeof(c->dir.signature) &&
+	    snprintf(c->dir.signature, sizeof(c->dir.signature), "%s.sig", c->dir.file) < 0)
+		c->dir.signature[0] = '\0';
 	for (unsigned i = 0; i < c->n_routes; i++)
 		if (!c->routes[i].line_peers)
 			c->routes[i].peers.any = 1;

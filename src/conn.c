@@ -176,10 +176,19 @@ static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route
 	return r;
 }
 
+void zg_conn_refuse(struct zg_worker *w, const struct zg_route_rt *route, int fd,
+		    const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail)
+{
+	atomic_fetch_add(&route->stats->refused, 1);
+	log_refusal(w, route, ++w->next_id, peer, reason, detail);
+	(void)audit_refusal(w, route, peer, reason, detail, NULL);
+	close(fd);
+}
+
 void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct zg_route_rt *route,
 		   int fd, const struct zg_sockaddr *peer)
 {
-	uint64_t id = ++w->next_id;
+	uint64_t id;
 	const struct zg_participant *who = NULL;
 	_Atomic unsigned *slot = NULL;
 	char detail[160] = "";
@@ -190,12 +199,10 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&peer->ss, addr) == 0)
 		r = admit(w, route, addr, &who, &slot, detail, sizeof(detail));
 	if (r != ZG_R_OK) {
-		atomic_fetch_add(&route->stats->refused, 1);
-		log_refusal(w, route, id, peer, r, detail);
-		(void)audit_refusal(w, route, peer, r, detail, NULL);
-		close(fd);
+		zg_conn_refuse(w, route, fd, peer, r, detail);
 		return;
 	}
+	id = ++w->next_id;
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		atomic_fetch_sub(&w->gw->active_total, 1);

@@ -74,6 +74,11 @@ struct zg_conn {
 void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct zg_route_rt *route,
 		   int fd, const struct zg_sockaddr *peer);
 
+/* Refuse accepted socket @fd before any state is made: log and audit the
+ * refusal with @reason, then close @fd. */
+void zg_conn_refuse(struct zg_worker *w, const struct zg_route_rt *route, int fd,
+		    const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail);
+
 /* Advance @c after epoll reported @events on @side. */
 void zg_conn_resume(struct zg_conn *c);
 

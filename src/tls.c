@@ -1,4 +1,5 @@
 /* tls.c - SSL_CTX construction, handshake verdicts, peer identity. */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -659,16 +660,20 @@ enum zg_reason zg_tls_handshake_reason(SSL *ssl, int ssl_err, const struct zg_tl
 	unsigned long e = ERR_peek_error();
 	enum zg_reason r;
 
-	(void)ssl;
 	if (v->reason != ZG_R_OK) {
 		snprintf(detail, cap, "%s", v->detail);
 		ERR_clear_error();
 		return v->reason;
 	}
+	if (e == 0 && (ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN)) {
+		/* A TCP health check, or a peer that gave up: no TLS error,
+		 * just an end of stream before the handshake finished. */
+		snprintf(detail, cap, "connection closed during the handshake");
+		return SSL_is_server(ssl) ? ZG_R_CLIENT_CLOSED : ZG_R_UPSTREAM_CLOSED;
+	}
 	if (e == 0) {
-		snprintf(detail, cap, "%s", ssl_err == SSL_ERROR_SYSCALL ? "connection closed during handshake"
-									  : "handshake failed");
-		return ssl_err == SSL_ERROR_SYSCALL ? ZG_R_TLS_PROTOCOL : ZG_R_TLS_PROTOCOL;
+		snprintf(detail, cap, "handshake failed");
+		return ZG_R_TLS_PROTOCOL;
 	}
 	r = ERR_GET_LIB(e) == ERR_LIB_SSL ? reason_from_ssl_lib(ERR_GET_REASON(e)) : ZG_R_TLS_PROTOCOL;
 	snprintf(detail, cap, "%s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "?");
@@ -720,6 +725,16 @@ int zg_tls_peer_revoked(SSL *ssl, SSL_CTX *ctx, char *detail, size_t cap)
 	return revoked;
 }
 
+static void append_ip(char *out, size_t cap, size_t *o, const ASN1_OCTET_STRING *ip)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	if (ip->length == 4 && inet_ntop(AF_INET, ip->data, text, sizeof(text)))
+		append(out, cap, o, "IP:", (const unsigned char *)text, (int)strlen(text));
+	else if (ip->length == 16 && inet_ntop(AF_INET6, ip->data, text, sizeof(text)))
+		append(out, cap, o, "IP:", (const unsigned char *)text, (int)strlen(text));
+}
+
 void zg_tls_peer_identity(SSL *ssl, char *subject, size_t scap, char *sans, size_t ncap)
 {
 	X509 *peer = SSL_get0_peer_certificate(ssl);
@@ -748,6 +763,8 @@ void zg_tls_peer_identity(SSL *ssl, char *subject, size_t scap, char *sans, size
 		else if (gn->type == GEN_URI)
 			append(sans, ncap, &o, "URI:", gn->d.uniformResourceIdentifier->data,
 			       gn->d.uniformResourceIdentifier->length);
+		else if (gn->type == GEN_IPADD)
+			append_ip(sans, ncap, &o, gn->d.iPAddress);
 	}
 	GENERAL_NAMES_free(names);
 	ERR_clear_error();

@@ -256,6 +256,12 @@ static void accept_some(struct zg_worker *w, struct zg_listener *l)
 					strerror(errno));
 			return;
 		}
+		/* Draining: the listener closes when this worker is woken, but
+		 * a connection accepted in between is not served. */
+		if (atomic_load_explicit(&w->gw->state, memory_order_relaxed) != ZG_GW_RUNNING) {
+			zg_conn_refuse(w, l->route, fd, &peer, ZG_R_SHUTDOWN, "gateway is draining");
+			continue;
+		}
 		zg_conn_start(w, w->snap, l->route, fd, &peer);
 	}
 }

@@ -431,26 +431,6 @@ static int bind_identity(struct zg_conn *c, SSL *ssl, const uint8_t addr[16],
 	return -1;
 }
 
-/* A resumed outbound session skipped verification: the server certificate
- * it carries must still be within its validity window. 0 to go on, -1
- * after closing @c. */
-static int resumed_server_expired(struct zg_conn *c)
-{
-	char detail[160];
-	X509 *peer;
-	enum zg_reason r;
-
-	if (!SSL_session_reused(c->up.ssl))
-		return 0;
-	peer = SSL_get0_peer_certificate(c->up.ssl);
-	r = peer ? zg_rule_validity(peer, time(NULL), 0, detail, sizeof(detail)) : ZG_R_TLS_UNTRUSTED;
-	if (r == ZG_R_OK)
-		return 0;
-	zg_tls_session_slot_clear(c->verdict_out.resume);
-	zg_conn_close(c, r, peer ? detail : "resumed session without a certificate");
-	return -1;
-}
-
 static void upstream_addr16(const struct zg_conn *c, uint8_t out[16])
 {
 	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&c->upstream_addr.ss, out) < 0)
@@ -481,8 +461,6 @@ static void step(struct zg_conn *c)
 				break;
 			c->up.want = 0;
 			note_identity(c, c->up.ssl);
-			if (resumed_server_expired(c) < 0)
-				break;
 			if (bind_identity(c, c->up.ssl, c->upstream16, outbound_peers(c)) < 0)
 				break;
 			start_relay(c);

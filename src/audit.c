@@ -392,9 +392,9 @@ static void wait_work(struct zg_audit *a)
 	pthread_cond_timedwait(&a->cv, &a->mu, &until);
 }
 
-/* Stopping: deliver what the spool holds, for at most io_timeout, without
- * backoff; stop at the first failure. A batch still unconfirmed then is
- * abandoned: it stays in the spool and is sent again by the next start. */
+/* Stopping: deliver what the spool holds, retrying for at most io_timeout.
+ * A batch still unconfirmed then is abandoned: it stays in the spool and is
+ * sent again by the next start. */
 static void final_delivery(struct zg_audit *a)
 {
 	struct timespec until, now;
@@ -407,10 +407,12 @@ static void final_delivery(struct zg_audit *a)
 	for (;;) {
 		deliver(a);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!a->inflight && (!zg_spool_pending(a->spool) || mono_before(&now, &a->next_try)))
+		if ((!a->inflight && !zg_spool_pending(a->spool)) || !mono_before(&now, &until))
 			break;
-		if (!mono_before(&now, &until))
-			break;
+		if (!a->inflight && mono_before(&now, &a->next_try)) {
+			struct timespec nap = {0, 50 * 1000000L};
+			nanosleep(&nap, NULL); /* backing off after a failure */
+		}
 	}
 	if (a->inflight)
 		zg_warn("event=audit_stop_unconfirmed records=%zu detail=\"the collector did not confirm "

@@ -1,0 +1,195 @@
+"""Hostile review of the gateway core (conn.c, relay.c, worker.c, tls.c,
+ticket.c, chaincache.c): each test pins one suspected weakness. A test
+marked xfail(strict=True) shows a real bug (its reason says which); once the
+bug is fixed the test passes, strict xfail turns that into a failure, and
+the marker must go."""
+import os
+import socket
+import ssl
+import time
+
+import pytest
+
+import util
+from conftest import make_config
+
+PAYLOAD = b"ping through zonegate\n"
+
+
+def _cpu_seconds(pid):
+    """User + system CPU time of process @pid, all threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_share(pid, seconds=2.0):
+    c0, t0 = _cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (_cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+
+class _Blackhole:
+    """A listen(0) socket whose accept queue is full: SYNs to it are
+    dropped, so a connect() to it stays in progress."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.addr = self.sock.getsockname()
+        self.fillers = []
+        for _ in range(16):
+            try:
+                self.fillers.append(socket.create_connection(self.addr, timeout=0.5))
+            except (socket.timeout, TimeoutError):
+                return
+        pytest.fail("could not fill the accept queue of a listen(0) socket")
+
+    def close(self):
+        for f in self.fillers:
+            f.close()
+        self.sock.close()
+
+
+# ------------------------------------------------------------ epoll interest
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: conn.c update_interest registers the idle side "
+                   "with events=0, epoll still reports EPOLLERR|EPOLLHUP and zg_conn_event "
+                   "ignores them outside RELAYING: a client RST during HANDSHAKE_OUT spins "
+                   "the worker until handshake_timeout")
+def test_client_reset_during_upstream_handshake_does_not_spin(pki, gateway, port):
+    """wrap: the client resets while the gateway waits for the upstream's
+    ServerHello. The client side has nothing to wait for, yet its socket is
+    in the epoll set; a reset must close the connection (or at least not
+    keep a core busy) instead of waking the worker in a loop."""
+    silent = util.PausedServer().start()  # accepts, never answers TLS
+    try:
+        p = port()
+        gw = gateway(make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{p}",
+                                               "connect": silent.addr,
+                                               "server_name": "site-b.zonegate.test",
+                                               "allow_from": "127.0.0.0/8",
+                                               "handshake_timeout": "8s"}},
+                                 name="site-a", leaf="site-a", gateway={"workers": 1}),
+                     name="site-a")
+        s = util.connect("127.0.0.1", p)
+        util.wait_until(lambda: silent.connections == 1, 5, what="the upstream connection")
+        time.sleep(0.2)  # the ClientHello is out: HANDSHAKE_OUT
+        util.rst_close(s)
+        cpu = _cpu_share(gw.proc.pid)
+        assert cpu < 0.3, f"gateway used {cpu:.0%} of a core after a client reset (spinning)"
+    finally:
+        silent.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: conn.c update_interest registers the client side "
+                   "with events=0 while CONNECTING; a client RST then reports EPOLLERR|EPOLLHUP "
+                   "on every epoll_wait and zg_conn_event only looks at the upstream side: "
+                   "busy loop until connect_timeout")
+def test_client_reset_while_connecting_does_not_spin(pki, gateway, port):
+    """unwrap: the client finished its handshake and resets while the gateway
+    is still connecting to an upstream that drops SYNs."""
+    hole = _Blackhole()
+    try:
+        p = port()
+        gw = gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                              "connect": f"127.0.0.1:{hole.addr[1]}",
+                                              "connect_timeout": "8s"}},
+                                 name="site-b", gateway={"workers": 1}), name="site-b")
+        ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+        s = util.tls_connect(ctx, "127.0.0.1", p)
+        time.sleep(0.3)  # the gateway finished its side and is CONNECTING
+        util.rst_close(s)
+        cpu = _cpu_share(gw.proc.pid)
+        assert cpu < 0.3, f"gateway used {cpu:.0%} of a core after a client reset (spinning)"
+    finally:
+        hole.close()
+
+
+def _rx_queue(local_port, remote_port):
+    """Bytes waiting in the receive queue of the 127.0.0.1 TCP socket
+    local_port <- remote_port (the gateway's end), from /proc/net/tcp."""
+    want_l, want_r = "0100007F:%04X" % local_port, "0100007F:%04X" % remote_port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want_l and fields[2] == want_r:
+                return int(fields[4].split(":")[1], 16)
+    raise AssertionError(f"no socket {want_l} <- {want_r}")
+
+
+class _ByeServer:
+    """Accepts one connection, sends b"bye\\n", shuts its write side and then
+    never reads: a service that half-closes first and stalls."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conns = []
+        import threading
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        try:
+            while True:
+                c, _ = self.sock.accept()
+                c.sendall(b"bye\n")
+                c.shutdown(socket.SHUT_WR)
+                self.conns.append(c)
+        except OSError:
+            pass
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: relay.c/conn.c: in RELAYING a side whose source "
+                   "is backpressured and whose destination already got our FIN has want=0; "
+                   "its FIN makes EPOLLHUP level-triggered and zg_conn_event only closes on HUP "
+                   "when side->eof is set, which needs a read that backpressure forbids: "
+                   "busy loop until idle_timeout")
+def test_hangup_on_backpressured_side_does_not_spin(pki, gateway, port):
+    """unwrap: the service says bye, half-closes and stops reading; the client
+    reads the bye, floods until backpressure, then sends its FIN. Both
+    directions of the client socket are now shut, epoll reports EPOLLHUP on
+    it, and nothing the gateway can do changes that until the service reads."""
+    bye = _ByeServer()
+    try:
+        p = port()
+        gw = gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                              "connect": bye.addr, "idle_timeout": "60s"}},
+                                 name="site-b", gateway={"workers": 1}), name="site-b")
+        ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+        s = util.tls_connect(ctx, "127.0.0.1", p)
+        got = b""
+        while True:
+            d = s.recv(100)
+            if not d:
+                break
+            got += d
+        assert got == b"bye\n"
+        # Feed 32 KiB at a time until the gateway stops reading the client
+        # (bytes wait in its receive queue): its relay buffer is full. The
+        # receive queue still has room, so the FIN will get in.
+        gw_end = (p, s.getsockname()[1])
+        sent = 0
+        while _rx_queue(*gw_end) == 0:
+            assert sent < 64 << 20, "the gateway never stopped reading: no backpressure"
+            s.sendall(b"x" * 32768)
+            sent += 32768
+            time.sleep(0.03)
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)
+        cpu = _cpu_share(gw.proc.pid)
+        assert cpu < 0.3, f"gateway used {cpu:.0%} of a core on a hung-up client (spinning)"
+        s.close()
+    finally:
+        bye.close()

@@ -38,7 +38,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: zonegate directory keygen -o PREFIX\n"
 		"       zonegate directory sign -k KEY [-o SIG] FILE.json\n"
-		"       zonegate directory verify -p PUBKEY [-s SIG] [--previous OLD.json] [--at TIME] FILE.json\n"
+		"       zonegate directory verify -p PUBKEY [-s SIG] [--previous OLD.json] [--at TIME]\n"
+		"                                 FILE.json\n"
 		"       zonegate directory show [-p PUBKEY [-s SIG]] FILE.json\n"
 		"       zonegate directory lookup -d FILE.json [-p PUBKEY [-s SIG]] IP\n"
 		"       zonegate directory entry -c CONFIG [--id ID] [--name NAME] [--prefix P]... [--pin]\n"
@@ -253,7 +254,8 @@ static int cmd_sign(const struct opts *o)
 		usage(stderr);
 		return ZG_EXIT_USAGE;
 	}
-	if ((size_t)snprintf(sigpath, sizeof(sigpath), "%s", o->out ? o->out : o->pos[0]) >= sizeof(sigpath) ||
+	if ((size_t)snprintf(sigpath, sizeof(sigpath), "%s", o->out ? o->out : o->pos[0]) >=
+		    sizeof(sigpath) ||
 	    (!o->out && strlen(sigpath) + 4 >= sizeof(sigpath)))
 		return ZG_EXIT_USAGE;
 	if (!o->out)
@@ -328,7 +330,8 @@ static struct zg_directory *open_dir(const struct opts *o, const char *path, int
 			/* the previous file was accepted before; only its serial
 			 * and content digest matter here */
 			size_t len = 0;
-			char *pj = zg_directory_read_file(o->previous, ZG_DIR_FILE_MAX, &len, why, sizeof(why));
+			char *pj = zg_directory_read_file(o->previous, ZG_DIR_FILE_MAX, &len, why,
+							  sizeof(why));
 			prev = pj ? zg_directory_parse(pj, len, NULL, why, sizeof(why)) : NULL;
 			free(pj);
 			if (!prev) {
@@ -353,7 +356,8 @@ static void print_summary(const struct zg_directory *d, int checked)
 
 	zg_directory_format_time(zg_directory_issued_at(d), a, sizeof(a));
 	zg_directory_format_time(zg_directory_expires(d), b, sizeof(b));
-	printf("directory %s: serial %llu, issuer \"%s\", %zu participants, %zu prefixes, issued %s, expires %s\n",
+	printf("directory %s: serial %llu, issuer \"%s\", %zu participants, %zu prefixes, issued %s, "
+	       "expires %s\n",
 	       checked ? "OK" : "parsed (signature NOT checked)", (unsigned long long)zg_directory_serial(d),
 	       zg_directory_issuer(d), zg_directory_count(d), zg_directory_prefix_count(d), a, b);
 }
@@ -436,7 +440,8 @@ static int cmd_lookup(const struct opts *o)
 		return ZG_EXIT_USAGE;
 	}
 	if (zg_prefix_parse(o->pos[0], &a, &why) < 0 || strchr(o->pos[0], '/')) {
-		fprintf(stderr, "directory lookup: %s: %s\n", o->pos[0], why ? why : "give an address, not a prefix");
+		fprintf(stderr, "directory lookup: %s: %s\n", o->pos[0],
+			why ? why : "give an address, not a prefix");
 		return ZG_EXIT_USAGE;
 	}
 	d = open_dir(o, o->dirfile, &checked, &code);
@@ -483,7 +488,8 @@ static int add_sans(json_t *ids, X509 *x)
 				     : gn->type == GEN_URI ? gn->d.uniformResourceIdentifier : NULL;
 		if (!s || ASN1_STRING_length(s) <= 0)
 			continue;
-		json_t *v = json_stringn((const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
+		json_t *v = json_stringn((const char *)ASN1_STRING_get0_data(s),
+					 (size_t)ASN1_STRING_length(s));
 		if (!v || json_array_append_new(gn->type == GEN_DNS ? dns : uri, v) < 0)
 			goto out;
 	}

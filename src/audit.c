@@ -46,7 +46,7 @@ struct zg_audit {
 	struct timespec next_try;
 	unsigned backoff_ms;
 	int inflight;                 /* a.batch was sent, confirmation pending */
-	int file_failing;
+	int file_failing, spool_failing; /* log transitions only */
 
 	atomic_int accepting;
 	atomic_int collector_up;
@@ -245,9 +245,16 @@ static int write_event(struct zg_audit *a, const struct zg_audit_event *ev)
 		if (spool_room(a, (uint32_t)len) != 0)
 			return -1;
 		if (zg_spool_append(a->spool, a->next_seq, ev->ts_ns, a->xml, (uint32_t)len) != 0) {
-			zg_err("event=audit_spool_error op=append errno=%d", errno);
+			/* disk full or failing: hold the event; the queue then fills and
+			 * emit refuses, so the gateway fails closed */
+			if (!a->spool_failing)
+				zg_err("event=audit_spool_error op=append errno=%d action=holding", errno);
+			a->spool_failing = 1;
 			return -1;
 		}
+		if (a->spool_failing)
+			zg_info("event=audit_spool_ok op=append");
+		a->spool_failing = 0;
 	}
 	if (a->file) {
 		int bad = zg_audit_file_append(a->file, a->next_seq, ev->ts_ns, a->xml, (size_t)len);
@@ -293,11 +300,13 @@ static void collector_state(struct zg_audit *a, int up, const char *why)
 {
 	if (atomic_exchange(&a->collector_up, up) == up)
 		return;
-	if (up)
+	if (up) {
 		zg_info("event=audit_collector_up target=%s", a->conf.syslog_target);
-	else
-		zg_warn("event=audit_collector_down target=%s detail=\"%s\"", a->conf.syslog_target,
-			why);
+	} else {
+		char q[300];
+		zg_warn("event=audit_collector_down target=%s detail=%s", a->conf.syslog_target,
+			zg_log_quote(q, sizeof(q), why && *why ? why : "unknown"));
+	}
 }
 
 static void delivery_failed(struct zg_audit *a, const char *why)

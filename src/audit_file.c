@@ -179,6 +179,7 @@ int zg_audit_file_append(struct zg_audit_file *f, uint64_t seq, int64_t ts_ns, c
 	char ts[32];
 	size_t hdr = 2 * ZG_AUDIT_HASH_LEN + 1, n, done = 0;
 	uint8_t h[ZG_AUDIT_HASH_LEN];
+	off_t end;
 	int k;
 
 	if (zg_audit_fmt_time(ts_ns, ts, sizeof(ts)) < 0 || memchr(xml, '\n', len))
@@ -194,12 +195,18 @@ int zg_audit_file_append(struct zg_audit_file *f, uint64_t seq, int64_t ts_ns, c
 	to_hex(h, f->line);
 	f->line[hdr - 1] = ' ';
 	f->line[n++] = '\n';
+	end = lseek(f->fd, 0, SEEK_END);
 	while (done < n) {
 		ssize_t w = write(f->fd, f->line + done, n - done);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (w <= 0) {
+			/* no half line for the next record to follow: the chain stays
+			 * verifiable (the record itself is lost from this file) */
+			if (end >= 0 && ftruncate(f->fd, end) != 0)
+				zg_err("event=audit_file_error op=truncate errno=%d", errno);
 			return -1;
+		}
 		done += (size_t)w;
 	}
 	memcpy(f->prev, h, sizeof(h));

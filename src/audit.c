@@ -401,12 +401,14 @@ static void wait_work(struct zg_audit *a)
 	pthread_cond_timedwait(&a->cv, &a->mu, &until);
 }
 
-/* Stopping: deliver what the spool holds, retrying for at most io_timeout.
- * A batch still unconfirmed then is abandoned: it stays in the spool and is
- * sent again by the next start. */
+/* Stopping: deliver what the spool holds, retrying for at most io_timeout
+ * if the collector was reachable (a collector already known down is tried
+ * once, so a stop does not wait for it). A batch still unconfirmed then is
+ * abandoned: it stays in the spool and is sent again by the next start. */
 static void final_delivery(struct zg_audit *a)
 {
 	struct timespec until, now;
+	int was_up = atomic_load(&a->collector_up) > 0;
 
 	if (!a->sys)
 		return;
@@ -420,6 +422,8 @@ static void final_delivery(struct zg_audit *a)
 			break;
 		if (!a->inflight && mono_before(&now, &a->next_try)) {
 			struct timespec nap = {0, 50 * 1000000L};
+			if (!was_up)
+				break;
 			nanosleep(&nap, NULL); /* backing off after a failure */
 		}
 	}

@@ -272,11 +272,17 @@ int zg_audit_file_verify(FILE *in, struct zg_audit_verify_result *res)
 			rc = broken(res, lineno, seq, "hash mismatch (record or its predecessor altered)");
 			break;
 		}
-		if (lineno > 1 && seq != prev_seq + 1) {
-			snprintf(why, sizeof(why), "sequence gap: expected %" PRIu64, prev_seq + 1);
+		if (lineno > 1 && seq <= prev_seq) {
+			snprintf(why, sizeof(why), "sequence goes back: %" PRIu64 " after %" PRIu64, seq,
+				 prev_seq);
 			rc = broken(res, lineno, seq, why);
 			break;
 		}
+		/* A gap with an intact chain is a record the file never got (a
+		 * crash between the spool write and the file write): not tampering,
+		 * which the chain would show, but worth telling. */
+		if (lineno > 1 && seq != prev_seq + 1 && res->gaps++ == 0)
+			res->first_gap_after = prev_seq;
 		memcpy(prev, stored, sizeof(prev));
 		prev_seq = seq;
 		res->records++;

@@ -46,11 +46,15 @@ struct zg_audit_verify_result {
 	uint64_t records;       /* intact records before the first broken one (or all) */
 	uint64_t broken_line;   /* 1-based line of the first broken record; 0 = intact */
 	uint64_t broken_seq;    /* its sequence number if readable, else 0 */
-	char why[160];          /* "hash mismatch", "sequence gap: expected 8", ... */
+	char why[160];          /* "hash mismatch", "malformed record", ... */
+	uint64_t gaps;          /* sequence numbers skipped with the chain intact */
+	uint64_t first_gap_after; /* the sequence number before the first gap */
 };
 
 /* Check the whole chain of @in. Returns 0 if intact, 1 if broken (the first
- * broken record described in @res), -1 on a read error. */
+ * broken record described in @res), -1 on a read error. Skipped sequence
+ * numbers with an intact chain are counted in res->gaps, not a break:
+ * records the file never received (crash between spool and file write). */
 int zg_audit_file_verify(FILE *in, struct zg_audit_verify_result *res);
 
 #endif

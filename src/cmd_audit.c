@@ -51,6 +51,11 @@ static int verify(const char *path)
 	}
 	if (rc == 0) {
 		printf("%s: %" PRIu64 " records, chain intact\n", path, res.records);
+		if (res.gaps)
+			printf("%s: %" PRIu64 " sequence gap(s), the first after seq %" PRIu64
+			       ": records this file never received (e.g. a crash between the spool "
+			       "and the file write); the collector has them\n",
+			       path, res.gaps, res.first_gap_after);
 		return ZG_EXIT_OK;
 	}
 	printf("%s: first broken record at line %" PRIu64 " (seq %" PRIu64 "): %s; "

@@ -51,6 +51,22 @@ static void write_records(const char *path, uint64_t first, uint64_t n)
 	zg_audit_file_close(f);
 }
 
+/* Reopen (expecting @last) and append @n records from @first. */
+static void write_records2(const char *path, uint64_t last, uint64_t first, uint64_t n)
+{
+	char why[256] = "", xml[128];
+	uint64_t got;
+	struct zg_audit_file *f = zg_audit_file_open(path, &got, why, sizeof(why));
+
+	assert_non_null(f);
+	assert_int_equal(got, last);
+	for (uint64_t i = first; i < first + n; i++) {
+		snprintf(xml, sizeof(xml), "<AuditMessage>n=%llu</AuditMessage>", (unsigned long long)i);
+		assert_int_equal(zg_audit_file_append(f, i, 1, xml, strlen(xml)), 0);
+	}
+	zg_audit_file_close(f);
+}
+
 static int verify(const char *path, struct zg_audit_verify_result *res)
 {
 	FILE *in = fopen(path, "r");
@@ -153,6 +169,18 @@ static void removed_record_found(void **state)
 	assert_int_equal(res.broken_seq, 3);
 }
 
+static void gap_is_noted_not_broken(void **state)
+{
+	struct zg_audit_verify_result res;
+
+	write_records(*state, 1, 3);
+	write_records2(*state, 3, 5, 2); /* seq 4 never reached the file */
+	assert_int_equal(verify(*state, &res), 0);
+	assert_int_equal(res.records, 5);
+	assert_int_equal(res.gaps, 1);
+	assert_int_equal(res.first_gap_after, 3);
+}
+
 static void torn_tail(char *buf, size_t *len)
 {
 	(void)buf;
@@ -204,6 +232,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(flipped_hash_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(removed_record_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(torn_last_line_cut_on_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(gap_is_noted_not_broken, setup, teardown),
 		cmocka_unit_test_setup_teardown(malformed_found, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

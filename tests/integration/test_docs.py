@@ -196,3 +196,36 @@ def test_systemd_unit_verifies(zonegate_bin, tmp_path):
     # the drain must fit in the stop timeout
     stop = int(re.search(r"^TimeoutStopSec=(\d+)s$", text, re.M).group(1))
     assert stop > 30, "TimeoutStopSec must exceed the default drain_timeout (30s)"
+
+
+# ---------------------------------------------------------------- links
+
+
+def _slug(heading):
+    """GitHub's anchor for a Markdown heading."""
+    s = heading.strip().lower()
+    s = re.sub(r"[^\w\- ]", "", s)
+    return s.replace(" ", "-")
+
+
+def _anchors(path):
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S)
+    return {_slug(m) for m in re.findall(r"^#+\s+(.*)$", text, re.M)}
+
+
+@pytest.mark.parametrize("doc", ["deployment.md", "operations.md", "threat-model.md"])
+def test_links_resolve(doc):
+    """Every relative link of the operator documents names an existing file
+    and, with #anchor, an existing heading."""
+    path = REPO / "docs" / doc
+    bad = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        if not dest.exists():
+            bad.append(f"{target}: no file {dest}")
+        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+            bad.append(f"{target}: no heading #{anchor} in {dest.name}")
+    assert not bad, f"broken links in docs/{doc}: {bad}"

@@ -18,9 +18,6 @@
  * connection holds no buffer (the relay's RSS per idle connection is the
  * kernel-alone reference for scenario 4).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>

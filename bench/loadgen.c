@@ -19,9 +19,6 @@
  * connection failed. The figures that matter (proxy CPU and RSS) are read by
  * run.sh from /proc; this program only generates the load and checks it.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -315,7 +312,7 @@ static void conn_end(struct lg *g, struct conn *c, int ok)
 		g->failed++;
 }
 
-static void start_req(struct lg *g, struct conn *c)
+static void start_req(struct conn *c)
 {
 	c->st = C_SEND;
 	c->off = 0;
@@ -334,7 +331,7 @@ static void after_handshake(struct lg *g, struct conn *c)
 		c->st = C_BULK_SEND;
 		return;
 	}
-	start_req(g, c);
+	start_req(c);
 }
 
 static int begin_tls(struct lg *g, struct conn *c)
@@ -376,7 +373,7 @@ static int req_done(struct lg *g, struct conn *c)
 		g->lat[g->nlat++] = now_ns() - c->t_req;
 	c->reqs_done++;
 	if (c->reqs_done < g->o.reqs) {
-		start_req(g, c);
+		start_req(c);
 		return 0;
 	}
 	if (g->o.scen == S_IDLE) {
@@ -634,7 +631,8 @@ static void parse(struct opts *o, int argc, char **argv)
 	o->version = TLS1_3_VERSION;
 	o->suites13 = "TLS_AES_256_GCM_SHA384";
 	o->ciphers12 = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384";
-	o->groups = "X25519:P-256"; /* TLS 1.2 needs P-256 listed for an ECDSA P-256 server certificate (RFC 8422) */
+	/* TLS 1.2 needs P-256 listed for an ECDSA P-256 server certificate (RFC 8422). */
+	o->groups = "X25519:P-256";
 	o->n = 1000;
 	o->conc = 16;
 	o->hold_s = 30;

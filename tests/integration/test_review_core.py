@@ -79,7 +79,7 @@ def test_client_reset_during_upstream_handshake_does_not_spin(pki, gateway, port
         time.sleep(0.2)  # the ClientHello is out: HANDSHAKE_OUT
         util.rst_close(s)
         cpu = _cpu_share(gw.proc.pid)
-        assert cpu < 0.3, f"gateway used {cpu:.0%} of a core after a client reset (spinning)"
+        assert cpu < 0.1, f"gateway used {cpu:.0%} of a core after a client reset (spinning)"
     finally:
         silent.stop()
 
@@ -103,7 +103,7 @@ def test_client_reset_while_connecting_does_not_spin(pki, gateway, port):
         time.sleep(0.3)  # the gateway finished its side and is CONNECTING
         util.rst_close(s)
         cpu = _cpu_share(gw.proc.pid)
-        assert cpu < 0.3, f"gateway used {cpu:.0%} of a core after a client reset (spinning)"
+        assert cpu < 0.1, f"gateway used {cpu:.0%} of a core after a client reset (spinning)"
     finally:
         hole.close()
 
@@ -189,7 +189,7 @@ def test_hangup_on_backpressured_side_does_not_spin(pki, gateway, port):
         s.shutdown(socket.SHUT_WR)
         time.sleep(0.3)
         cpu = _cpu_share(gw.proc.pid)
-        assert cpu < 0.3, f"gateway used {cpu:.0%} of a core on a hung-up client (spinning)"
+        assert cpu < 0.1, f"gateway used {cpu:.0%} of a core on a hung-up client (spinning)"
         s.close()
     finally:
         bye.close()

@@ -193,3 +193,107 @@ def test_hangup_on_backpressured_side_does_not_spin(pki, gateway, port):
         s.close()
     finally:
         bye.close()
+
+
+# ------------------------------------------------- reload vs. handshakes in flight
+
+
+class _HeldHandshake:
+    """A TLS 1.3 client driven through memory BIOs over @raw: the client's
+    last flight (Certificate, CertificateVerify, Finished) is computed but
+    held back until `release()`, so the gateway's verification of the client
+    certificate happens exactly when the test wants it."""
+
+    def __init__(self, ctx, raw):
+        self.raw = raw
+        self.inb, self.outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inb, self.outb, server_hostname="server.zonegate.test")
+        raw.settimeout(5)
+        self._step()  # ClientHello
+        while True:
+            data = raw.recv(65536)
+            assert data, "gateway closed during the handshake"
+            self.inb.write(data)
+            if self._step():
+                break
+        self.held = self.outb.read()
+
+    def _step(self):
+        try:
+            self.obj.do_handshake()
+            return True
+        except ssl.SSLWantReadError:
+            self.raw.sendall(self.outb.read())
+            return False
+
+    def release(self):
+        self.raw.sendall(self.held)
+
+    def roundtrip(self, payload, timeout=3.0):
+        """Echo @payload through the connection; the bytes back, or b"" if
+        the gateway closed it."""
+        self.obj.write(payload)
+        self.raw.sendall(self.outb.read())
+        self.raw.settimeout(timeout)
+        got = b""
+        while len(got) < len(payload):
+            try:
+                got += self.obj.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLError, ssl.SSLZeroReturnError):
+                return got
+            data = self.raw.recv(65536)
+            if not data:
+                return got
+            self.inb.write(data)
+        return got
+
+
+@pytest.fixture
+def dir_site(request, tmp_path, zonegate_bin, pki):
+    import netns_util
+    import test_directory as td
+    ok, why = netns_util.available()
+    if not ok:
+        pytest.skip(why)
+    ns = netns_util.NetnsPair([td.A_V4, td.B_V4, td.UNKNOWN_V4, td.C_V4, td.A_V6])
+    ns.create()
+    op = td.Operator(zonegate_bin, tmp_path)
+    op.publish(td.directory_doc(10, td.standard_participants()))
+    site = td.Site(request, tmp_path, zonegate_bin, pki, ns, op)
+    yield td, site, op
+    site.stop()
+    ns.destroy()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: conn.c zg_conn_recheck checks only the address "
+                   "of a connection not yet RELAYING, and the handshake in flight verifies "
+                   "against the directory of the connection's own (old) snapshot; nothing "
+                   "re-checks it when it reaches RELAYING, so it lives on with a certificate "
+                   "the directory in force no longer binds")
+def test_reload_during_handshake_rechecks_certificate_binding(dir_site, pki):
+    """site-a starts a handshake; before its certificate reaches the gateway,
+    a new directory stops binding that certificate to site-a (address still
+    site-a's). The connection must not end up relaying past the grace period."""
+    td, site, op = dir_site
+    raw = site.ns.client_connect(td.A_V4, td.netns_util.GW_V4, td.GW_PORT)
+    ctx = util.tls_context(pki, cert=pki.cert("site-a"), key=pki.key("site-a"),
+                           chain=pki.chain("site-a"))
+    try:
+        hs = _HeldHandshake(ctx, raw)
+        parts = td.standard_participants()
+        parts[0]["identities"] = {"dns": ["elsewhere.zonegate.test"]}  # cert no longer site-a's
+        op.publish(td.directory_doc(11, parts))
+        mark = site.gw.reload()
+        site.gw.wait_for_event("reload", since=mark, result="ok")
+        # control: a new connection with that certificate is refused
+        assert not site.works(td.A_V4, "site-a")
+        hs.release()
+        time.sleep(4.0)  # grace_period is 2s
+        got = hs.roundtrip(b"C-ECHO\n")
+        assert got != b"C-ECHO\n", ("a certificate the directory in force no longer binds "
+                                    "still relays data after the grace period")
+    finally:
+        raw.close()

@@ -297,3 +297,63 @@ def test_reload_during_handshake_rechecks_certificate_binding(dir_site, pki):
                                     "still relays data after the grace period")
     finally:
         raw.close()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: conn.c recheck_revocation skips a connection still "
+                   "in HANDSHAKE_IN at reload; its handshake then verifies against the old "
+                   "SSL_CTX (old CRLs) and nothing re-checks it on reaching RELAYING: a "
+                   "certificate revoked by the CRL in force relays indefinitely")
+def test_reload_with_crl_during_handshake_closes_revoked(pki, gateway, port, echo_server,
+                                                          tmp_path):
+    import shutil
+    echo = echo_server()
+    p = port()
+    crl = tmp_path / "crl.pem"
+    shutil.copy(pki.path("crl-empty.pem"), crl)
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": echo.addr}},
+                      name="site-b", tls={"crl": str(crl)})
+    cfg["directory"] = {"grace_period": "1s"}
+    gw = gateway(cfg, name="site-b")
+    ctx = util.tls_context(pki, cert=pki.cert("revoked"), key=pki.key("revoked"),
+                           chain=pki.chain("revoked"))
+    raw = util.connect("127.0.0.1", p)
+    try:
+        hs = _HeldHandshake(ctx, raw)
+        shutil.copy(pki.path("crl-revoked.pem"), crl)
+        mark = gw.reload()
+        gw.wait_for_event("reload", since=mark, result="ok")
+        # control: a new handshake with the certificate is refused now
+        util.s_client_once("127.0.0.1", p, PAYLOAD, pki=pki, cert=pki.cert("revoked"),
+                           key=pki.key("revoked"), chain=pki.intermediate())
+        gw.wait_for_event("refused", since=mark, route="in", reason="cert_revoked")
+        hs.release()
+        time.sleep(3.0)  # grace_period is 1s
+        got = hs.roundtrip(PAYLOAD)
+        assert got != PAYLOAD, "a certificate revoked by the CRL in force still relays data"
+    finally:
+        raw.close()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (log): conn.c connected() retries via start_upstream(), "
+                   "whose strerror(saved) has saved = 0 when the failure came from SO_ERROR: "
+                   "the refusal says detail=Success")
+def test_upstream_failure_detail_names_the_error(pki, gateway, port):
+    """An upstream whose connect fails asynchronously (SYN answered by a
+    RST) is refused with the socket error as detail, not errno 0."""
+    hole = _Blackhole()
+    p = port()
+    gw = gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                          "connect": f"127.0.0.1:{hole.addr[1]}",
+                                          "connect_timeout": "8s"}},
+                             name="site-b"), name="site-b")
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    s = util.tls_connect(ctx, "127.0.0.1", p)
+    try:
+        time.sleep(0.3)
+        hole.close()  # the next SYN retransmission meets a closed port: RST
+        ev = gw.wait_for_event("refused", route="in", reason="upstream_connect_failed",
+                               timeout=10)[0]
+        assert ev.get("detail") not in ("Success", None), ev
+    finally:
+        s.close()

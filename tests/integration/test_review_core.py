@@ -55,10 +55,6 @@ class _Blackhole:
 # ------------------------------------------------------------ epoll interest
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: conn.c update_interest registers the idle side "
-                   "with events=0, epoll still reports EPOLLERR|EPOLLHUP and zg_conn_event "
-                   "ignores them outside RELAYING: a client RST during HANDSHAKE_OUT spins "
-                   "the worker until handshake_timeout")
 def test_client_reset_during_upstream_handshake_does_not_spin(pki, gateway, port):
     """wrap: the client resets while the gateway waits for the upstream's
     ServerHello. The client side has nothing to wait for, yet its socket is
@@ -84,10 +80,6 @@ def test_client_reset_during_upstream_handshake_does_not_spin(pki, gateway, port
         silent.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: conn.c update_interest registers the client side "
-                   "with events=0 while CONNECTING; a client RST then reports EPOLLERR|EPOLLHUP "
-                   "on every epoll_wait and zg_conn_event only looks at the upstream side: "
-                   "busy loop until connect_timeout")
 def test_client_reset_while_connecting_does_not_spin(pki, gateway, port):
     """unwrap: the client finished its handshake and resets while the gateway
     is still connecting to an upstream that drops SYNs."""
@@ -151,11 +143,6 @@ class _ByeServer:
         self.sock.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: relay.c/conn.c: in RELAYING a side whose source "
-                   "is backpressured and whose destination already got our FIN has want=0; "
-                   "its FIN makes EPOLLHUP level-triggered and zg_conn_event only closes on HUP "
-                   "when side->eof is set, which needs a read that backpressure forbids: "
-                   "busy loop until idle_timeout")
 def test_hangup_on_backpressured_side_does_not_spin(pki, gateway, port):
     """unwrap: the service says bye, half-closes and stops reading; the client
     reads the bye, floods until backpressure, then sends its FIN. Both
@@ -268,11 +255,6 @@ def dir_site(request, tmp_path, zonegate_bin, pki):
     ns.destroy()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: conn.c zg_conn_recheck checks only the address "
-                   "of a connection not yet RELAYING, and the handshake in flight verifies "
-                   "against the directory of the connection's own (old) snapshot; nothing "
-                   "re-checks it when it reaches RELAYING, so it lives on with a certificate "
-                   "the directory in force no longer binds")
 def test_reload_during_handshake_rechecks_certificate_binding(dir_site, pki):
     """site-a starts a handshake; before its certificate reaches the gateway,
     a new directory stops binding that certificate to site-a (address still
@@ -299,10 +281,6 @@ def test_reload_during_handshake_rechecks_certificate_binding(dir_site, pki):
         raw.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: conn.c recheck_revocation skips a connection still "
-                   "in HANDSHAKE_IN at reload; its handshake then verifies against the old "
-                   "SSL_CTX (old CRLs) and nothing re-checks it on reaching RELAYING: a "
-                   "certificate revoked by the CRL in force relays indefinitely")
 def test_reload_with_crl_during_handshake_closes_revoked(pki, gateway, port, echo_server,
                                                           tmp_path):
     import shutil
@@ -335,9 +313,6 @@ def test_reload_with_crl_during_handshake_closes_revoked(pki, gateway, port, ech
         raw.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (log): conn.c connected() retries via start_upstream(), "
-                   "whose strerror(saved) has saved = 0 when the failure came from SO_ERROR: "
-                   "the refusal says detail=Success")
 def test_upstream_failure_detail_names_the_error(pki, gateway, port):
     """An upstream whose connect fails asynchronously (SYN answered by a
     RST) is refused with the socket error as detail, not errno 0."""
@@ -387,11 +362,7 @@ def _resumes(ctx, p, sess):
 
 @pytest.mark.parametrize("cache", [
     "on",
-    pytest.param("off", marks=pytest.mark.xfail(
-        strict=True, reason="BUG: ticket.c rotates keys only when sealing a ticket and "
-        "tls.c sets the session lifetime (SSL_CTX_set_timeout) only with session_cache = on: "
-        "with the cache off a ticket still resumes after many session_timeout periods "
-        "(OpenSSL's default 7200 s applies)")),
+    "off",
 ])
 def test_ticket_does_not_outlive_two_periods(pki, gateway, port, echo_server, cache):
     """session_tickets = on, session_timeout = 2s: a ticket left unused for
@@ -411,3 +382,39 @@ def test_ticket_does_not_outlive_two_periods(pki, gateway, port, echo_server, ca
     time.sleep(6.5)
     assert not _resumes(ctx, p, sess), "a ticket resumed after three session_timeout periods"
     assert gw.running()
+
+
+# ------------------------------------------------------- verified-chain cache
+
+
+def test_chain_cached_for_one_route_does_not_skip_another_routes_name_check(
+        pki, gateway, port, echo_server):
+    """Regression guard: the cache key is the chain, the tag names the route.
+    Two wrap routes of one worker reach the same server; `good` expects its
+    name and caches its chain, `bad` expects another name. A cache hit on
+    `bad` would skip the host-name check done inside X509_verify_cert."""
+    echo = echo_server()
+    b_port, good_port, bad_port = port(), port(), port()
+    gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{b_port}",
+                                     "connect": echo.addr}}, name="site-b"), name="site-b")
+    common = {"mode": "wrap", "connect": f"127.0.0.1:{b_port}", "allow_from": "127.0.0.0/8"}
+    a = gateway(make_config(pki, {
+        "good": {**common, "listen": f"127.0.0.1:{good_port}",
+                 "server_name": "site-b.zonegate.test"},
+        "bad": {**common, "listen": f"127.0.0.1:{bad_port}",
+                "server_name": "pacs.elsewhere.test"},
+    }, name="site-a", leaf="site-a", gateway={"workers": 1}, tls={"session_cache": "off"}),
+        name="site-a")
+    for _ in range(3):
+        s = util.connect("127.0.0.1", good_port)
+        assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+        s.close()
+    closes = a.wait_for_event("conn_close", route="good", count=3)
+    assert "cached" in [e["chain"] for e in closes], "control: the chain never came from the cache"
+    s = util.connect("127.0.0.1", bad_port)
+    try:
+        s.sendall(PAYLOAD)
+        assert util.closed_by_peer(s, 10)
+    finally:
+        s.close()
+    a.wait_for_event("refused", route="bad", reason="tls_server_name_mismatch")

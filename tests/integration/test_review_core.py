@@ -418,3 +418,42 @@ def test_chain_cached_for_one_route_does_not_skip_another_routes_name_check(
     finally:
         s.close()
     a.wait_for_event("refused", route="bad", reason="tls_server_name_mismatch")
+
+
+# ------------------------------------------------ reload: routes that go away
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: conn.c recheck_revocation returns OK when the "
+                   "connection's route is not in the new snapshot, although [tls] crl is "
+                   "gateway-wide: removing (or renaming) a route in the reload that publishes "
+                   "a CRL leaves that route's revoked peers relaying")
+def test_crl_reload_reaches_connections_of_a_removed_route(pki, gateway, port, echo_server,
+                                                           tmp_path):
+    import shutil
+    echo = echo_server()
+    p_old, p_new = port(), port()
+    crl = tmp_path / "crl.pem"
+    shutil.copy(pki.path("crl-empty.pem"), crl)
+
+    def cfg(name, p):
+        c = make_config(pki, {name: {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                     "connect": echo.addr}},
+                        name="site-b", tls={"crl": str(crl)})
+        c["directory"] = {"grace_period": "1s"}
+        return c
+
+    gw = gateway(cfg("old", p_old), name="site-b")
+    bad = util.SClient("127.0.0.1", p_old, pki=pki, cert=pki.cert("revoked"),
+                       key=pki.key("revoked"), chain=pki.intermediate())
+    try:
+        bad.send(PAYLOAD)
+        assert bad.read_until(PAYLOAD, timeout=15)
+        shutil.copy(pki.path("crl-revoked.pem"), crl)
+        mark = gw.reload(cfg("new", p_new))  # the route is renamed, the CRL revokes
+        gw.wait_for_event("reload", since=mark, result="ok")
+        time.sleep(3.0)  # grace_period is 1s
+        bad.send(PAYLOAD)
+        got = bad.read_until(PAYLOAD * 2, timeout=3)
+        assert not got, "a peer revoked by the CRL in force still relays on a removed route"
+    finally:
+        bad.finish()

@@ -29,7 +29,7 @@ const char *zg_conn_state_name(enum zg_conn_state s)
 	return (unsigned)s <= ZG_CS_CLOSED ? state_names[s] : "?";
 }
 
-static void start_upstream(struct zg_conn *c);
+static void start_upstream(struct zg_conn *c, int last_err);
 static void step(struct zg_conn *c);
 static void upstream_addr16(const struct zg_conn *c, uint8_t out[16]);
 
@@ -188,7 +188,7 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 		step(c);
 		return;
 	}
-	start_upstream(c);
+	start_upstream(c, 0);
 	if (c->state != ZG_CS_CLOSED)
 		step(c);
 }
@@ -225,11 +225,12 @@ static void request_resolve(struct zg_conn *c)
 	zg_gateway_want_resolve(c->w->gw);
 }
 
-/* Connect to the next upstream address; on running out, close. */
-static void start_upstream(struct zg_conn *c)
+/* Connect to the next upstream address; on running out, close naming
+ * @last_err, why the previous address failed (0 if none was tried). */
+static void start_upstream(struct zg_conn *c, int last_err)
 {
 	const struct zg_route_rt *rt = c->route;
-	int saved = 0;
+	int saved = last_err;
 
 	if (c->up.fd >= 0) {
 		zg_worker_watch(c->w, &c->up, 0);
@@ -252,7 +253,7 @@ static void start_upstream(struct zg_conn *c)
 		saved = errno;
 	}
 	request_resolve(c);
-	zg_conn_close(c, ZG_R_CONNECT_FAILED, strerror(saved));
+	zg_conn_close(c, ZG_R_CONNECT_FAILED, saved ? strerror(saved) : "no upstream address");
 }
 
 static void start_relay(struct zg_conn *c)
@@ -264,6 +265,10 @@ static void start_relay(struct zg_conn *c)
 		return;
 	}
 	set_state(c, ZG_CS_RELAYING);
+	/* A reload while this connection was still in its handshake: its
+	 * chain was judged by the old rules; judge it by the rules in force. */
+	if (c->snap != c->w->snap)
+		zg_conn_recheck(c, c->w->snap, c->w->snap->conf->dir.grace_ms);
 }
 
 static void connected(struct zg_conn *c)
@@ -278,7 +283,7 @@ static void connected(struct zg_conn *c)
 	if (err != 0) {
 		zg_debug("event=upstream_failed route=%s id=%u.%llu error=%d", c->route->conf->name,
 			 c->w->index, (unsigned long long)c->id, err);
-		start_upstream(c); /* next address, or close */
+		start_upstream(c, err); /* next address, or close */
 		return;
 	}
 	if (zg_route_tls_out(c->route->conf)) {
@@ -328,14 +333,7 @@ static void update_interest(struct zg_conn *c)
 		case ZG_CS_CLOSED:
 			return;
 		}
-		/* A side that ended both ways would report EPOLLHUP forever. */
-		if (s->eof && s->shut && s->registered) {
-			zg_worker_watch(c->w, s, 0);
-			continue;
-		}
-		if (s->eof && s->shut)
-			continue;
-		zg_worker_watch(c->w, s, ev);
+		zg_worker_watch(c->w, s, ev); /* 0: out of the epoll set */
 	}
 }
 
@@ -386,7 +384,7 @@ static void step(struct zg_conn *c)
 			note_identity(c, c->down.ssl);
 			if (bind_identity(c, c->down.ssl, c->peer16, &c->route->conf->peers) < 0)
 				break;
-			start_upstream(c);
+			start_upstream(c, 0);
 			break;
 		case ZG_CS_CONNECTING:
 			break; /* waits for the upstream socket to become writable */
@@ -531,7 +529,7 @@ void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
 		if (now_ms < c->deadline_ms)
 			break;
 		if (c->upstream_next < c->route->n_upstream) {
-			start_upstream(c); /* this address is a black hole: next */
+			start_upstream(c, ETIMEDOUT); /* a black hole: next address */
 			if (c->state != ZG_CS_CLOSED)
 				update_interest(c);
 		} else {

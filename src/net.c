@@ -80,9 +80,13 @@ int zg_listen_socket(const struct zg_sockaddr *a, int backlog, char *why, size_t
 		goto fail;
 	return fd;
 fail:
-	snprintf(why, cap, "%s", strerror(errno));
-	if (fd >= 0)
-		close(fd);
+	{
+		int e = errno;
+		snprintf(why, cap, "%s", strerror(e));
+		if (fd >= 0)
+			close(fd);
+		errno = e; /* callers tell EADDRINUSE apart */
+	}
 	return -1;
 }
 

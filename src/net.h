@@ -22,7 +22,7 @@ int zg_resolve(const struct zg_endpoint *ep, int passive, struct zg_sockaddr *ou
 
 /* A non-blocking, close-on-exec TCP socket bound to @a with SO_REUSEPORT
  * (one listener per worker shares the port), listening if @backlog > 0.
- * Returns the fd, or -1 with errno's text in @why. */
+ * Returns the fd, or -1 with errno set and its text in @why. */
 int zg_listen_socket(const struct zg_sockaddr *a, int backlog, char *why, size_t cap);
 
 /* Start a non-blocking connect to @a. Returns the fd (connection in

@@ -37,6 +37,12 @@ static ssize_t tls_result(struct zg_side *s, int n, unsigned *wait)
 		}
 		/* fall through */
 	default:
+		/* A fatal alert from the peer after the handshake: under TLS 1.3
+		 * a server refusing our certificate says so only now. */
+		if (ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(ERR_peek_error()) >= SSL_AD_REASON_OFFSET &&
+		    ERR_GET_REASON(ERR_peek_error()) < SSL_AD_REASON_OFFSET + 256)
+			s->peer_alert = 1;
 		ERR_clear_error();
 		s->tls_dead = 1;
 		return IO_ERROR;
@@ -131,6 +137,8 @@ void zg_relay_ready(struct zg_side *s, unsigned ready)
 
 static enum zg_reason io_reason(const struct zg_side *s, const struct zg_side *down)
 {
+	if (s->peer_alert)
+		return ZG_R_TLS_PEER_ALERT;
 	return s == down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET;
 }
 

@@ -46,6 +46,7 @@ struct zg_side {
 	unsigned shut : 1;   /* we sent our FIN/close_notify */
 	unsigned tls_dead : 1; /* fatal TLS error: never call SSL_shutdown */
 	unsigned registered : 1; /* fd is in the epoll set */
+	unsigned peer_alert : 1; /* the fatal error was an alert the peer sent */
 };
 
 struct zg_dir {

@@ -67,6 +67,15 @@ static int key_use(const struct ticket_key *k, unsigned char *iv, EVP_CIPHER_CTX
 	return EVP_CipherInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv, enc) == 1 ? 0 : -1;
 }
 
+/* A key seals tickets only during its first period (sealing rotates a key
+ * that is older), so a ticket it sealed is at least (age - period) old:
+ * refusing keys older than two periods keeps every ticket under two, even
+ * when no handshake came along to rotate. */
+static int fresh(const struct ticket_key *k, unsigned period_s)
+{
+	return time(NULL) - k->born < 2 * (time_t)period_s;
+}
+
 /* OpenSSL's ticket key callback (SSL_CTX_set_tlsext_ticket_key_evp_cb):
  * enc=1 seal with the current key (rotating it first when due); enc=0 find
  * the key by name: 1 current, 2 previous (accept and issue a new ticket),
@@ -92,10 +101,10 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 	if (enc) {
 		k = r->cur;
 		rc = 1;
-	} else if (memcmp(name, r->cur.name, 16) == 0) {
+	} else if (memcmp(name, r->cur.name, 16) == 0 && fresh(&r->cur, r->period_s)) {
 		k = r->cur;
 		rc = 1;
-	} else if (r->prev.born && memcmp(name, r->prev.name, 16) == 0) {
+	} else if (r->prev.born && memcmp(name, r->prev.name, 16) == 0 && fresh(&r->prev, r->period_s)) {
 		k = r->prev;
 		rc = 2;
 	}

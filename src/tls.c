@@ -495,10 +495,11 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 	/* Sessions resume only on the route that verified them. */
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)r->name,
 				       (unsigned)strnlen(r->name, SSL_MAX_SID_CTX_LENGTH));
+	/* the lifetime a session or ticket is issued with, cache or not */
+	SSL_CTX_set_timeout(ctx, (long)c->tls.session_timeout_s);
 	if (c->tls.session_cache) {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 		SSL_CTX_sess_set_cache_size(ctx, (long)c->tls.session_cache_size);
-		SSL_CTX_set_timeout(ctx, (long)c->tls.session_timeout_s);
 		SSL_CTX_sess_set_new_cb(ctx, cap_session_lifetime);
 	} else {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

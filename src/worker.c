@@ -19,6 +19,16 @@ void zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = side};
 
+	/* A side that waits for nothing leaves the set: epoll reports
+	 * EPOLLERR and EPOLLHUP whatever the interest, so a reset or a
+	 * finished socket that stayed registered would wake us forever. */
+	if (events == 0) {
+		if (side->registered && epoll_ctl(w->epfd, EPOLL_CTL_DEL, side->fd, NULL) < 0)
+			zg_err("event=epoll_failed op=del error=%s", strerror(errno));
+		side->registered = 0;
+		side->interest = 0;
+		return;
+	}
 	if (side->registered && side->interest == events)
 		return;
 	if (!side->registered) {
@@ -26,9 +36,6 @@ void zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events)
 			side->registered = 1;
 		else
 			zg_err("event=epoll_failed op=add error=%s", strerror(errno));
-	} else if (events == 0 && side->eof && side->shut) {
-		(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, side->fd, NULL);
-		side->registered = 0;
 	} else if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, side->fd, &ev) < 0) {
 		zg_err("event=epoll_failed op=mod error=%s", strerror(errno));
 	}

@@ -457,3 +457,70 @@ def test_crl_reload_reaches_connections_of_a_removed_route(pki, gateway, port, e
         assert not got, "a peer revoked by the CRL in force still relays on a removed route"
     finally:
         bad.finish()
+
+
+# ------------------------------------------------------------ counter balance
+
+
+def test_every_close_path_gives_its_slot_back(pki, gateway, port, echo_server):
+    """Regression guard for the admission counters: with max_connections = 2
+    on the route and the gateway, connections that end on every kind of path
+    (silent close and RST before the handshake, no client certificate,
+    upstream refused, RST and clean close while relaying) must each give
+    their slot back: two fresh connections are admitted afterwards."""
+    echo = echo_server()
+    p, p_dead, dead = port(), port(), port()
+    gw = gateway(make_config(pki, {
+        "in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}", "connect": echo.addr,
+               "max_connections": 2},
+        "dead": {"mode": "unwrap", "listen": f"127.0.0.1:{p_dead}",
+                 "connect": f"127.0.0.1:{dead}", "max_connections": 2},
+    }, name="site-b", gateway={"max_connections": 2}), name="site-b")
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    nocert = util.tls_context(pki)
+    ended = [0]
+
+    def settle():
+        """Wait until the gateway logged the end of every connection so far."""
+        ended[0] += 1
+        util.wait_until(lambda: len(gw.events("refused")) + len(gw.events("conn_close"))
+                        >= ended[0], 10, what=f"{ended[0]} close or refusal lines")
+
+    for _ in range(3):
+        util.connect("127.0.0.1", p).close()
+        settle()
+        util.rst_close(util.connect("127.0.0.1", p))
+        settle()
+        try:
+            s = util.tls_connect(nocert, "127.0.0.1", p)
+            s.sendall(PAYLOAD)
+            s.recv(10)
+            s.close()
+        except (ssl.SSLError, OSError):
+            pass
+        settle()
+        try:
+            s = util.tls_connect(ctx, "127.0.0.1", p_dead)
+            s.recv(10)
+            s.close()
+        except (ssl.SSLError, OSError):
+            pass
+        settle()
+        s = util.tls_connect(ctx, "127.0.0.1", p)
+        assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+        util.rst_close(s)
+        settle()
+        s = util.tls_connect(ctx, "127.0.0.1", p)
+        assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+        s.close()
+        settle()
+    assert not gw.events("refused", reason="route_max_connections")
+    assert not gw.events("refused", reason="global_max_connections")
+    a = util.tls_connect(ctx, "127.0.0.1", p)
+    b = util.tls_connect(ctx, "127.0.0.1", p)
+    try:
+        assert util.echo_roundtrip(a, PAYLOAD) == PAYLOAD
+        assert util.echo_roundtrip(b, PAYLOAD) == PAYLOAD
+    finally:
+        a.close()
+        b.close()

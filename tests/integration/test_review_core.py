@@ -524,3 +524,35 @@ def test_every_close_path_gives_its_slot_back(pki, gateway, port, echo_server):
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: conn.c start_relay re-checks a connection whose "
+                   "handshake straddled a reload with the directory's grace_period, a delay meant "
+                   "for connections that were already relaying; one that authenticates after "
+                   "the CRL is in force should be refused at once (grace 0), as a new one is")
+def test_handshake_finished_after_crl_reload_gets_no_grace(pki, gateway, port, echo_server,
+                                                            tmp_path):
+    import shutil
+    echo = echo_server()
+    p = port()
+    crl = tmp_path / "crl.pem"
+    shutil.copy(pki.path("crl-empty.pem"), crl)
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": echo.addr}},
+                      name="site-b", tls={"crl": str(crl)})
+    cfg["directory"] = {"grace_period": "30s"}
+    gw = gateway(cfg, name="site-b")
+    ctx = util.tls_context(pki, cert=pki.cert("revoked"), key=pki.key("revoked"),
+                           chain=pki.chain("revoked"))
+    raw = util.connect("127.0.0.1", p)
+    try:
+        hs = _HeldHandshake(ctx, raw)
+        shutil.copy(pki.path("crl-revoked.pem"), crl)
+        mark = gw.reload()
+        gw.wait_for_event("reload", since=mark, result="ok")
+        hs.release()
+        got = hs.roundtrip(PAYLOAD)
+        assert got != PAYLOAD, ("a certificate revoked before its handshake finished relays "
+                                "for the grace period")
+    finally:
+        raw.close()

@@ -439,7 +439,8 @@ static int get_header(json_t *root, struct zg_directory *d, struct perr *e)
 		return fail(e, "\"issuer\" must be 1..%d bytes without control characters",
 			    ZG_DIR_ISSUER_MAX - 1);
 	snprintf(d->issuer, sizeof(d->issuer), "%s", issuer);
-	if (get_time(root, "issued_at", &d->issued_at, e) < 0 || get_time(root, "expires", &d->expires, e) < 0)
+	if (get_time(root, "issued_at", &d->issued_at, e) < 0 ||
+	    get_time(root, "expires", &d->expires, e) < 0)
 		return -1;
 	if (d->expires <= d->issued_at)
 		return fail(e, "\"expires\" must be later than \"issued_at\"");
@@ -547,7 +548,8 @@ static int build_idents(struct zg_directory *d, struct perr *e)
 			continue;
 		if (a->owner == b->owner)
 			return fail(e, "participant \"%s\" lists %s %s twice", d->parts[a->owner].id,
-				    kind_name(a->kind), a->kind == ID_SPKI ? "(a pin)" : (const char *)a->value);
+				    kind_name(a->kind),
+				    a->kind == ID_SPKI ? "(a pin)" : (const char *)a->value);
 		/* one certificate identity must lead to one participant */
 		return fail(e, "%s %s is claimed by participants \"%s\" and \"%s\"", kind_name(a->kind),
 			    a->kind == ID_SPKI ? "(a pin)" : (const char *)a->value,

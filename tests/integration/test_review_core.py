@@ -556,3 +556,65 @@ def test_handshake_finished_after_crl_reload_gets_no_grace(pki, gateway, port, e
                                 "for the grace period")
     finally:
         raw.close()
+
+
+# --------------------------------------------- deferred steps, close and free
+
+
+def test_resets_during_bulk_transfers_under_the_step_budget(site_pair, echo_server):
+    """Regression guard for the deferred-step list and the deferred free: many
+    bulk transfers (each step hits ZG_RELAY_STEP_BUDGET and is deferred)
+    while clients reset or close at random moments, on one worker per site.
+    Under the ASan build a use after free or a double free fails the test
+    (conftest checks the logs); afterwards the slots are all free again."""
+    import random
+    import threading
+    echo = echo_server()
+    a, b, a_port = site_pair(echo.addr, a_gw={"workers": 1}, b_gw={"workers": 1})
+    chunk = os.urandom(1 << 16)
+    rng = random.Random(7)
+    errors = []
+
+    def client(i, life_s, rst):
+        try:
+            s = util.connect("127.0.0.1", a_port)
+            stop = threading.Event()
+
+            def reader():
+                try:
+                    while not stop.is_set() and s.recv(1 << 16):
+                        pass
+                except OSError:
+                    pass
+
+            t = threading.Thread(target=reader, daemon=True)
+            t.start()
+            s.settimeout(5)
+            end = time.monotonic() + life_s
+            try:
+                while time.monotonic() < end:
+                    s.sendall(chunk)
+            except OSError:
+                pass
+            stop.set()
+            if rst:
+                util.rst_close(s)
+            else:
+                s.close()
+            t.join(5)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"client {i}: {e!r}")
+
+    threads = [threading.Thread(target=client, args=(i, rng.uniform(0.05, 0.6), i % 2 == 0))
+               for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    util.wait_until(lambda: len(a.events("conn_close")) + len(a.events("refused")) >= 24, 20,
+                    what="site A to log the end of all 24 connections")
+    assert a.running() and b.running()
+    s = util.connect("127.0.0.1", a_port)
+    assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+    s.close()

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "conf.h"
+#include "audit.h"
 #include "gateway.h"
 #include "snapshot.h"
 
@@ -110,6 +111,13 @@ int zg_cmd_check(int argc, char **argv)
 	conf = zg_conf_load(o.conf, errs);
 	if (conf)
 		s = zg_snapshot_build(conf, NULL, 1, NULL, NULL, errs);
+	/* the audit sinks as `run` would open them: a missing spool or log
+	 * directory must fail here, not at start-up */
+	if (s && (s->conf->audit.syslog_target[0] || s->conf->audit.file[0]) &&
+	    zg_audit_conf_check(&s->conf->audit, errs) < 0) {
+		zg_snapshot_unref(s);
+		s = NULL;
+	}
 	if (!s) {
 		zg_errlist_print(errs, stderr);
 		fprintf(stderr, "%s: configuration refused (%zu error%s)\n", o.conf, errs->n + errs->dropped,

@@ -167,3 +167,18 @@ def test_run_refuses_bad_file_and_does_not_start(pki, port, zonegate_bin, tmp_pa
     assert f"{p}:16:" in cp.stderr
     assert "event=ready" not in cp.stderr
     assert not sanitizer_lines(cp.stderr), cp.stderr
+
+
+def test_check_refuses_audit_file_in_missing_directory(pki, port, zonegate_check, tmp_path):
+    """`check` opens nothing but proves the audit sinks could be opened: an
+    audit file whose directory does not exist is refused here, as `run`
+    would refuse to start."""
+    cfg = _good(pki, port)
+    cfg["audit"] = {"file": str(tmp_path / "no-such-dir" / "audit.log")}
+    cp = zonegate_check(cfg)
+    assert cp.returncode == EXIT_CONFIG, _errors(cp)
+    assert "no-such-dir" in _errors(cp) and "does not exist" in _errors(cp)
+    cfg["audit"] = {"file": str(tmp_path / "audit.log")}
+    cp = zonegate_check(cfg)
+    assert cp.returncode == 0, _errors(cp)
+    assert not (tmp_path / "audit.log").exists(), "check must not create the audit file"

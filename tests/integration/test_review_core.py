@@ -618,3 +618,45 @@ def test_resets_during_bulk_transfers_under_the_step_budget(site_pair, echo_serv
     s = util.connect("127.0.0.1", a_port)
     assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
     s.close()
+
+
+# ------------------------------------------------------------ re-resolution
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: gateway.c reresolve() publishes a new snapshot "
+                   "generation for every upstream failure (at most 1/s) although it shares the "
+                   "SSL_CTXs; the chain cache and the outbound session slots are tagged with the "
+                   "generation, so any client that makes one route's upstream fail flushes them "
+                   "for every route (and makes every worker re-check every live connection)")
+def test_failures_on_one_route_do_not_flush_another_routes_chain_cache(pki, gateway, port,
+                                                                        echo_server):
+    echo = echo_server()
+    p, p_dead, dead = port(), port(), port()
+    gw = gateway(make_config(pki, {
+        "good": {"mode": "unwrap", "listen": f"127.0.0.1:{p}", "connect": echo.addr},
+        "dead": {"mode": "unwrap", "listen": f"127.0.0.1:{p_dead}",
+                 "connect": f"127.0.0.1:{dead}"},
+    }, name="site-b", gateway={"workers": 1}, tls={"session_cache": "off"}), name="site-b")
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    for _ in range(2):  # control: without failures the second one is a cache hit
+        s = util.tls_connect(ctx, "127.0.0.1", p)
+        assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+        s.close()
+    first = [e["chain"] for e in gw.wait_for_event("conn_close", route="good", count=2)]
+    assert first == ["verified", "cached"], first
+    for i in range(5):
+        try:
+            s = util.tls_connect(ctx, "127.0.0.1", p_dead)
+            s.recv(10)
+            s.close()
+        except (ssl.SSLError, OSError):
+            pass
+        gw.wait_for_event("refused", route="dead", reason="upstream_connect_failed", count=i + 1)
+        time.sleep(1.2)  # let the main thread's re-resolution (1/s at most) happen
+        s = util.tls_connect(ctx, "127.0.0.1", p)
+        assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+        s.close()
+    chains = [e["chain"] for e in gw.wait_for_event("conn_close", route="good", count=7)][2:]
+    resolves = len(gw.events("resolve", result="ok"))
+    assert "cached" in chains, (f"route good never hit the chain cache: {chains}; "
+                                f"{resolves} re-resolutions published new generations")

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "chaincache.h"
+#include "crl.h"
 #include "directory.h"
 #include "policy.h"
 #include "profile.h"
@@ -218,39 +219,41 @@ static int cap_session_lifetime(SSL *ssl, SSL_SESSION *sess)
 	return 0;
 }
 
+/* The [tls] CRLs into @store (through crl.c, which refuses a damaged or
+ * empty file), with revocation checked on every certificate of a chain. A
+ * CRL already past its nextUpdate is named in the log now, not first at
+ * the handshake it would refuse (crl_stale = reject) or let through (warn). */
 static int load_crls(X509_STORE *store, const struct zg_conf *c, struct zg_errlist *errs)
 {
+	STACK_OF(X509_CRL) *crls;
+	char why[256];
 	int rc = 0;
 
+	if (!c->tls.n_crl)
+		return 0;
+	if (!(crls = zg_crl_new())) {
+		zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "out of memory");
+		return -1;
+	}
 	for (unsigned i = 0; i < c->tls.n_crl; i++) {
-		BIO *b = BIO_new_file(c->tls.crl[i], "r");
-		X509_CRL *crl;
-		unsigned n = 0;
-		char why[256];
-
-		if (!b) {
-			openssl_error(why, sizeof(why));
+		if (zg_crl_load_file(crls, c->tls.crl[i], why, sizeof(why)) < 0) {
 			zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "%s: %s", c->tls.crl[i], why);
-			rc = -1;
-			continue;
-		}
-		while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
-			int added = X509_STORE_add_crl(store, crl);
-			X509_CRL_free(crl);
-			if (!added)
-				break;
-			n++;
-		}
-		ERR_clear_error(); /* the loop ends on "no start line" */
-		BIO_free(b);
-		if (n == 0) {
-			zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "%s: no PEM CRL in file",
-				       c->tls.crl[i]);
 			rc = -1;
 		}
 	}
-	if (c->tls.n_crl)
-		X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	for (int i = zg_crl_next_stale(crls, 0, time(NULL)); rc == 0 && i >= 0;
+	     i = zg_crl_next_stale(crls, i + 1, time(NULL))) {
+		char issuer[256];
+		X509_NAME_oneline(X509_CRL_get_issuer(sk_X509_CRL_value(crls, i)), issuer, sizeof(issuer));
+		zg_warn("event=crl_stale issuer=\"%s\" crl_stale=%s msg=\"CRL past its nextUpdate\"", issuer,
+			c->tls.crl_stale_warn ? "warn" : "reject");
+	}
+	if (rc == 0 && zg_crl_add_to_store(store, crls) < 0) {
+		zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "cannot add the CRLs to the trust store");
+		rc = -1;
+	}
+	zg_crl_free(crls);
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
 	return rc;
 }
 

@@ -660,3 +660,68 @@ def test_failures_on_one_route_do_not_flush_another_routes_chain_cache(pki, gate
     resolves = len(gw.events("resolve", result="ok"))
     assert "cached" in chains, (f"route good never hit the chain cache: {chains}; "
                                 f"{resolves} re-resolutions published new generations")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: conn.c zg_conn_recheck checks only the client "
+                   "side of a bridge route (ssl = down.ssl when the route has TLS in): a reload "
+                   "that unbinds the upstream's address from its participant leaves the bridge "
+                   "connection relaying to a server the directory no longer vouches for")
+def test_reload_rechecks_the_upstream_of_a_bridge_route(request, tmp_path, zonegate_bin, pki):
+    import netns_util
+    import test_directory as td
+    from conftest import Gateways, gateway_section
+    ok, why = netns_util.available()
+    if not ok:
+        pytest.skip(why)
+    ns = netns_util.NetnsPair([td.A_V4, td.B_V4, td.UNKNOWN_V4, td.C_V4, td.A_V6])
+    ns.create()
+    up = None
+    try:
+        op = td.Operator(zonegate_bin, tmp_path)
+        op.publish(td.directory_doc(10, td.standard_participants()))
+        up = td.TlsEchoUpstream(ns, pki, td.B_V4, "site-b")
+        wrapper = ns.wrapper(tmp_path / "zonegate-in-netns", zonegate_bin)
+        config = {
+            "gateway": gateway_section("gw"),
+            "tls": pki.tls("site-b"),
+            "directory": {"file": str(op.json), "public_key": op.pub, "grace_period": "1s",
+                          "reload_interval": "0"},
+            "route br": {"mode": "bridge", "listen": f"*:{td.GW_PORT}",
+                         "connect": f"{td.B_V4}:{up.port}", "server_name": "site-b.zonegate.test",
+                         "peers": "site-a"},
+        }
+        gw = Gateways(wrapper, tmp_path, request.node)(config, "gw")
+        ctx = util.tls_context(pki, cert=pki.cert("site-a"), key=pki.key("site-a"),
+                               chain=pki.chain("site-a"))
+        raw = ns.client_connect(td.A_V4, netns_util.GW_V4, td.GW_PORT)
+        s = ctx.wrap_socket(raw, server_hostname="site-b.zonegate.test")
+        try:
+            assert util.echo_roundtrip(s, b"A-ASSOCIATE\n") == b"A-ASSOCIATE\n"
+            parts = td.standard_participants()
+            parts[1]["prefixes"] = ["198.51.100.99/32"]  # site-b moved: B_V4 is nobody's now
+            op.publish(td.directory_doc(11, parts))
+            mark = gw.reload()
+            gw.wait_for_event("reload", since=mark, result="ok")
+            # control: a new bridge connection is refused on its upstream hop now
+            raw2 = ns.client_connect(td.A_V4, netns_util.GW_V4, td.GW_PORT)
+            try:
+                s2 = ctx.wrap_socket(raw2, server_hostname="site-b.zonegate.test")
+                assert util.closed_by_peer(s2, timeout=10)
+            except (ssl.SSLError, OSError):
+                pass
+            finally:
+                raw2.close()
+            gw.wait_for_event("refused", since=mark, route="br", reason="directory_unknown_address")
+            time.sleep(3.0)  # grace_period is 1s
+            try:
+                got = util.echo_roundtrip(s, b"C-ECHO\n", timeout=3)
+            except (AssertionError, ssl.SSLError, OSError):
+                got = b""
+            assert got != b"C-ECHO\n", ("the bridge still relays to an upstream address the "
+                                        "directory in force binds to no participant")
+        finally:
+            s.close()
+    finally:
+        if up:
+            up.stop()
+        ns.destroy()

@@ -180,6 +180,14 @@ def main():
             return 0.0
         return 2 * us(sp["x25519"]) if "x25519" in sp else None
 
+    def ipratio(scen, mode):
+        def g(v):
+            t, ver = v.split("-")
+            r = ip.get((t, ver, mode))
+            z = med(res.get((scen, "zonegate", v, "cpu_us"), []))
+            return ratio(z, float(r["server_us"])) if r else "—"
+        return g
+
     def ipget(mode, key="server_us"):
         def g(v):
             t, ver = v.split("-")
@@ -203,6 +211,7 @@ def main():
     print("## 1. Full mTLS handshake + 100-byte echo: proxy CPU µs per connection\n")
     print(md(["proxy"] + [VNAME[v] for v in variants], t.rows(
         [("OpenSSL alone, in-process (server side)", ipget("full")),
+         ("zonegate / OpenSSL alone", ipratio("hs", "full")),
          ("plain TCP relay, no TLS (kernel alone)",
           lambda v: cell(res.get(("hs", "relay", v, "cpu_us"), []), f0))],
         floor=hs_floor)))
@@ -216,6 +225,7 @@ def main():
           lambda v: f"{f0(med(res.get(('resume', 'zonegate', v, 'resumed_pct'), [0])))} / "
                     f"{f0(med([x for p in PEERS for x in res.get(('resume', p, v, 'resumed_pct'), [])] or [0]))}"),
          ("OpenSSL alone: server session cache", ipget("cache")),
+         ("zonegate / OpenSSL alone with a session cache", ipratio("resume", "cache")),
          ("OpenSSL alone: stateless tickets", ipget("ticket"))],
         floor=rs_floor)))
     print("\nFloor: TLS 1.2 resumption needs no public-key operation; TLS 1.3 (psk_dhe_ke) needs 2 X25519 "
@@ -243,7 +253,10 @@ def main():
              ("plain TCP relay, no TLS (kernel alone)",
               lambda v: cell(res.get(("idle", "relay", v, "rss_kib_per_conn"), []), f2)),
              ("one server SSL after handshake, buffers released (inproc)",
-              lambda v: f2(float(ipb[0]["server_bytes"]) / 1024) if ipb else "—")])))
+              lambda v: f2(float(ipb[0]["server_bytes"]) / 1024) if ipb else "—"),
+             ("zonegate / one server SSL (the floor)",
+              lambda v: ratio(med(res.get(("idle", "zonegate", v, "rss_kib_per_conn"), [])),
+                              float(ipb[0]["server_bytes"]) / 1024 if ipb else None))])))
         print("\nRSS delta of the whole proxy process tree between before and after the connections "
               "are open, divided by their number (kernel socket buffers are not in RSS).\n")
 
@@ -280,6 +293,13 @@ def main():
             row += ["—", "—", "—"]
             continue
         row += [f"best peer {b[0]}", f"**{ratio(z50 - base[c][0], b[1])} / {ratio(z99 - base[c][1], b[2])}**", ""]
+    lines.append(row)
+    row = ["zonegate added / plain relay added (the floor: one more hop, no TLS)"]
+    for c in ["c1", "c32"]:
+        z50 = med(res.get(("pingpong", "zonegate", c, "p50_us"), []))
+        r50 = med(res.get(("pingpong", "relay", c, "p50_us"), []))
+        b50 = base[c][0]
+        row += ["", ratio(z50 - b50, r50 - b50) + " (p50)" if None not in (z50, r50, b50) else "—", ""]
     lines.append(row)
     print(md(["proxy", "1 conn: RTT p50 / p99", "1 conn: added vs direct", "1 conn: proxy CPU µs/req",
               "32 conns: RTT p50 / p99", "32 conns: added vs direct", "32 conns: proxy CPU µs/req"], lines))

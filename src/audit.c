@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 
 #define TAKE_MAX 64               /* events moved from the queue per round */
 #define SEND_BYTES (256u * 1024u) /* spool bytes per delivery batch */
-#define SEND_RECS 256
+#define SEND_RECS 64              /* records per connection: the most a resend repeats */
 #define RETRY_MIN_MS 250
 #define FLIGHT_POLL_MS 50         /* wait for a collector's close per round */
 
@@ -469,6 +470,15 @@ static void drain_on_stop(struct zg_audit *a)
 static void *audit_main(void *arg)
 {
 	struct zg_audit *a = arg;
+	sigset_t pipe;
+
+	/* OpenSSL writes to the collector with plain send(): a collector that
+	 * went away must give EPIPE here, not kill the process, whatever the
+	 * process does with SIGPIPE (a blocked, thread-directed SIGPIPE stays
+	 * pending and harmless). */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 
 	pthread_mutex_lock(&a->mu);
 	while (!a->stopping) {

@@ -423,15 +423,23 @@ static int past(const struct timespec *t)
 	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-/* Settle: how many leading records the collector's process read. */
+/* Settle: all records are confirmed when the collector read every byte we
+ * sent, our close_notify included, before it closed - it then closed
+ * because we asked, after handling what came before. A collector that
+ * closed on its own after reading only part (restart, crash, shutdown) may
+ * have read records without storing them (rsyslog drops what it reads
+ * while shutting down, and loses its memory queue when killed), so that
+ * confirms nothing: the batch is sent again, whole. */
 static int settle(struct zg_syslog *s, int64_t peer_read, size_t *confirmed, char *why, size_t cap)
 {
-	*confirmed = 0;
-	while (peer_read >= 0 && *confirmed < s->sent && s->end[*confirmed] <= (uint64_t)peer_read)
-		(*confirmed)++;
+	size_t k = 0;
+
+	while (peer_read >= 0 && k < s->sent && s->end[k] <= (uint64_t)peer_read)
+		k++;
+	*confirmed = peer_read >= 0 && s->sent == s->n && (uint64_t)peer_read == s->written ? s->n : 0;
 	if (*confirmed < s->n && peer_read >= 0)
-		snprintf(why, cap, "%s%scollector closed after reading %zu of %zu records",
-			 s->write_err, s->write_err[0] ? "; " : "", *confirmed, s->n);
+		snprintf(why, cap, "%s%scollector closed after reading %zu of %zu records; resending them",
+			 s->write_err, s->write_err[0] ? "; " : "", k, s->n);
 	close_flight(s);
 	return 0;
 }

@@ -7,16 +7,15 @@
  * (RFC 5425 octet counting); over UDP one message per datagram (RFC 5426).
  *
  * Syslog over TLS has no application acknowledgement, so delivery is
- * confirmed by closing the connection: each message goes out as its own TLS
- * record, we remember the TCP stream offset where each one ends, send
- * close_notify and wait for the collector to close its side. A collector
- * that closes a socket with unread data makes its kernel send a reset, not
- * a FIN; so if the connection ends with a FIN (whatever the reason: our
- * close_notify, a restart, a crash), every byte its TCP acknowledged was
- * read by the collector process, and the messages ending at or before that
- * offset are confirmed - all of them in the normal case, a prefix when the
- * collector went away mid-batch. A reset or a timeout confirms nothing.
- * docs/audit.md spells out what this does and does not guarantee.
+ * confirmed by closing the connection: we send the batch (one TLS record
+ * per message), then close_notify, and wait for the collector to close its
+ * side. A collector that closes a socket with unread data makes its kernel
+ * send a reset, not a FIN; so a FIN after its TCP acknowledged every byte we
+ * sent means its process read everything, close_notify included, and closed
+ * because we asked: the batch is confirmed. Anything else - a reset, a
+ * timeout, a FIN before it read everything - confirms nothing and the batch
+ * is sent again whole. docs/audit.md spells out what this does and does not
+ * guarantee.
  */
 #ifndef ZG_AUDIT_SYSLOG_H
 #define ZG_AUDIT_SYSLOG_H

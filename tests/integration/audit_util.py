@@ -56,7 +56,11 @@ global(workDirectory="{self.dir / 'work'}" maxMessageSize="64k"
 module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1"
        StreamDriver.AuthMode="x509/name" PermittedPeer=[{peers}])
 template(name="raw" type="string" string="%rawmsg%\\n")
-ruleset(name="audit") {{
+# A repository must not lose what it has read when it is killed: with a
+# direct queue the input thread writes each message to the file before it
+# reads the next one (rsyslog's default in-memory queue would lose what it
+# holds on SIGKILL - the collector's durability, docs/audit.md).
+ruleset(name="audit" queue.type="Direct") {{
   action(type="omfile" file="{self.out}" template="raw")
 }}
 {listener}

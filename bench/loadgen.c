@@ -14,6 +14,8 @@
  *             held and exits after --hold seconds (or on SIGTERM).
  *   pingpong  N connections at once, each --reqs round trips of --size
  *             bytes (1024); prints p50/p99 round-trip latency.
+ * --client-dir DIR --clients M: connection i presents client certificate
+ * DIR/%04d-chain.pem (i mod M, from 1) instead of --cert: M distinct devices.
  *
  * Prints one line of key=value results on stdout; exit status 0 only if no
  * connection failed. The figures that matter (proxy CPU and RSS) are read by
@@ -58,6 +60,8 @@ struct opts {
 	unsigned long n, conc, size, reqs, hold_s, timeout_s;
 	unsigned long long bytes;
 	const char *ready_file;
+	const char *client_dir;  /* --clients N: DIR/0001-chain.pem + 0001.key ... */
+	unsigned long clients;
 };
 
 struct conn {
@@ -68,6 +72,7 @@ struct conn {
 	size_t off;
 	unsigned long reqs_done;
 	uint64_t t_req;
+	unsigned long idx;        /* launch order: picks the client certificate */
 	unsigned long long left;  /* bulk: payload bytes still to send */
 	unsigned char hdr[8];
 	size_t hdr_off;
@@ -79,6 +84,7 @@ struct conn {
 struct lg {
 	struct opts o;
 	SSL_CTX *ctx;
+	SSL_CTX **cctx;           /* one per distinct client certificate, or NULL */
 	int ep;
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
@@ -109,7 +115,7 @@ static void usage(void)
 		"usage: loadgen -s hs|resume|bulk|idle|pingpong -t HOST:PORT [--plain]\n"
 		"  [--cert F --key F --ca F] [--tls 1.2|1.3] [--suites13 S] [--ciphers12 S]\n"
 		"  [--groups G] [-n N] [-c K] [--size B] [--reqs R] [--bytes B]\n"
-		"  [--hold S] [--ready-file F] [--timeout S]\n");
+		"  [--hold S] [--ready-file F] [--timeout S] [--client-dir DIR --clients N]\n");
 	exit(2);
 }
 
@@ -174,7 +180,7 @@ static void ssl_errors(struct lg *g, const char *what)
 	}
 }
 
-static SSL_CTX *client_ctx(struct lg *g)
+static SSL_CTX *client_ctx(struct lg *g, const char *cert, const char *key)
 {
 	const struct opts *o = &g->o;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -187,9 +193,9 @@ static SSL_CTX *client_ctx(struct lg *g)
 	    !SSL_CTX_set_cipher_list(ctx, o->ciphers12) ||
 	    !SSL_CTX_set1_groups_list(ctx, o->groups))
 		goto fail;
-	if (o->cert && SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1)
+	if (cert && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
 		goto fail;
-	if (o->key && SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1)
+	if (key && SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
 		goto fail;
 	if (o->ca && SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1)
 		goto fail;
@@ -206,6 +212,30 @@ fail:
 	ssl_errors(g, "client context");
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/* --clients N: one context per distinct client certificate, so that N
+ * different devices connect (a proxy's verified-chain cache then misses on
+ * each one's first connection). Connection i uses certificate i mod N. */
+static int load_clients(struct lg *g)
+{
+	char cert[512], key[512];
+
+	if (!g->o.client_dir)
+		return -1;
+	g->cctx = calloc(g->o.clients, sizeof(g->cctx[0]));
+	if (!g->cctx)
+		return -1;
+	for (unsigned long i = 0; i < g->o.clients; i++) {
+		snprintf(cert, sizeof(cert), "%s/%04lu-chain.pem", g->o.client_dir, i + 1);
+		snprintf(key, sizeof(key), "%s/%04lu.key", g->o.client_dir, i + 1);
+		g->cctx[i] = client_ctx(g, cert, key);
+		if (!g->cctx[i]) {
+			fprintf(stderr, "loadgen: client %s\n", cert);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int set_mask(struct lg *g, struct conn *c, uint32_t mask)
@@ -336,7 +366,7 @@ static void after_handshake(struct lg *g, struct conn *c)
 
 static int begin_tls(struct lg *g, struct conn *c)
 {
-	c->ssl = SSL_new(g->ctx);
+	c->ssl = SSL_new(g->cctx ? g->cctx[c->idx % g->o.clients] : g->ctx);
 	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
 		return -1;
 	SSL_set_connect_state(c->ssl);
@@ -494,6 +524,7 @@ static void launch(struct lg *g)
 		if (!c)
 			return;
 		c->magic = CONN_MAGIC;
+		c->idx = g->started;
 		c->fd = socket(g->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		g->started++;
 		g->inflight++;
@@ -624,6 +655,7 @@ static void parse(struct opts *o, int argc, char **argv)
 		{"size", required_argument, NULL, 'z'}, {"reqs", required_argument, NULL, 'r'},
 		{"bytes", required_argument, NULL, 'b'}, {"hold", required_argument, NULL, 'H'},
 		{"ready-file", required_argument, NULL, 'R'}, {"timeout", required_argument, NULL, 'T'},
+		{"client-dir", required_argument, NULL, 'D'}, {"clients", required_argument, NULL, 'N'},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -665,6 +697,8 @@ static void parse(struct opts *o, int argc, char **argv)
 		case 'H': o->hold_s = (unsigned long)num(optarg); break;
 		case 'R': o->ready_file = optarg; break;
 		case 'T': o->timeout_s = (unsigned long)num(optarg); break;
+		case 'D': o->client_dir = optarg; break;
+		case 'N': o->clients = (unsigned long)num(optarg); break;
 		default: usage();
 		}
 	}
@@ -718,13 +752,16 @@ int main(int argc, char **argv)
 			return 1;
 	}
 	if (!g.o.plain) {
-		g.ctx = client_ctx(&g);
-		if (!g.ctx)
+		g.ctx = client_ctx(&g, g.o.cert, g.o.key);
+		if (!g.ctx || (g.o.clients && load_clients(&g) < 0))
 			return 1;
 	}
 	rc = run(&g);
 	while (g.npool > 0)
 		SSL_SESSION_free(g.pool[--g.npool]);
+	for (unsigned long i = 0; g.cctx && i < g.o.clients; i++)
+		SSL_CTX_free(g.cctx[i]);
+	free(g.cctx);
 	SSL_CTX_free(g.ctx);
 	free(g.lat);
 	free(g.msg);

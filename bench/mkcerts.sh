@@ -8,9 +8,13 @@
 # DIR/TYPE/server.key          server key (0600)
 # DIR/TYPE/server-combined.pem key + leaf + intermediate (haproxy, hitch)
 # DIR/TYPE/client-chain.pem    client leaf + intermediate; client.key
-# Idempotent: an existing DIR/TYPE/client.key means that type is done.
+# DIR/ec/clients/NNNN-chain.pem + NNNN.key  N more ECDSA client leaves (second
+#                              argument): N distinct devices for loadgen --clients
+# Idempotent: an existing DIR/TYPE/client.key means that type is done, an
+# existing DIR/ec/clients/NNNN.key (NNNN = N) that the clients are.
 set -eu
-DIR=${1:?usage: mkcerts.sh DIR}
+DIR=${1:?usage: mkcerts.sh DIR [N]}
+NCLIENTS=${2:-0}
 mkdir -p "$DIR"
 
 newkey() { # TYPE OUT
@@ -69,3 +73,22 @@ CNF
 	rm -f "$d"/*.csr "$d"/*.srl
 	openssl verify -CAfile "$d/root.pem" -untrusted "$d/int.pem" "$d/client.crt" "$d/server.crt" >/dev/null
 done
+
+# N distinct ECDSA client leaves under the ec intermediate.
+d="$DIR/ec"
+c="$d/clients"
+last=$(printf '%04d' "$NCLIENTS")
+if [ "$NCLIENTS" -gt 0 ] && [ ! -f "$c/$last.key" ]; then
+	mkdir -p "$c"
+	for i in $(seq 1 "$NCLIENTS"); do
+		n=$(printf '%04d' "$i")
+		[ -f "$c/$n.key" ] && continue
+		newkey ec "$c/$n.key"
+		openssl req -new -key "$c/$n.key" -subj "/O=zonegate bench/CN=device-$n.bench.example" -out "$c/$n.csr"
+		openssl x509 -req -in "$c/$n.csr" -CA "$d/int.pem" -CAkey "$d/int.key" -CAcreateserial -sha256 \
+			-days 825 -extfile "$d/ext.cnf" -extensions client -out "$c/$n.crt" 2>/dev/null
+		cat "$c/$n.crt" "$d/int.pem" > "$c/$n-chain.pem"
+		rm -f "$c/$n.csr" "$c/$n.crt"
+	done
+	rm -f "$d"/*.srl
+fi

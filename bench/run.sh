@@ -2,7 +2,7 @@
 # run.sh - zonegate's benchmark against stunnel, HAProxy, nginx and hitch
 # (issue #6). See bench/README.md for what each figure means.
 #
-#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--scenarios "hs bulk pingpong idle"]
+#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--scenarios "hs hsmany bulk pingpong idle"]
 #                [--reps N] [--out DIR]
 #
 # Every proxy runs alone, pinned to CPU 0, one thread/worker; the load
@@ -18,7 +18,7 @@ ROOT=$(dirname "$HERE")
 QUICK=0
 REPS=""
 PROXIES="zonegate stunnel haproxy nginx hitch"
-SCENARIOS="hs bulk pingpong idle"
+SCENARIOS="hs hsmany bulk pingpong idle"
 OUT=""
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -96,7 +96,7 @@ fi
 [ -x "$BUILD/zonegate" ] || { say "no zonegate binary: zonegate rows will be empty"; PROXIES=${PROXIES/zonegate/}; }
 export ZGB_BIN="$BIN" ZGB_ZONEGATE="$BUILD/zonegate"
 PKI="$BUILD/bench-pki"
-"$HERE/mkcerts.sh" "$PKI"
+"$HERE/mkcerts.sh" "$PKI" "$HS_N"
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- /proc readers -----------------------------------------------------------
@@ -222,6 +222,27 @@ scen_handshakes() { # NAME TYPE
 			done
 		done
 	done
+	stop_proxy
+}
+
+# (1b) full handshakes, every connection a different client certificate (a
+# fresh proxy per run): what a verified-chain cache miss costs.
+scen_hsmany() { # NAME
+	local name=$1 out cpu line ok fail r=$REP
+	[ "$name" = relay ] && return 0
+	start_proxy "$name" ec "$P_ECHO" || return 0
+	loadgen "$name" ec -s hs -t "127.0.0.1:$P_PROXY" -n 20 -c 4 >/dev/null || true
+	out=$(measure "$name" ec -s hs -t "127.0.0.1:$P_PROXY" -n "$HS_N" -c "$HS_C" --tls 1.3 \
+		--client-dir "$PKI/ec/clients" --clients "$HS_N")
+	cpu=${out%% *}; line=${out#* }
+	ok=$(kv ok "$line"); fail=$(kv fail "$line")
+	if [ -n "$ok" ] && [ "$ok" -gt 0 ]; then
+		record hsmany "$name" ec-1.3 cpu_us $((cpu / ok))
+		[ "$fail" = 0 ] || record hsmany "$name" ec-1.3 failed "$fail"
+		say "$name distinct clients rep$r: $((cpu / ok)) us/conn, fail $fail"
+	else
+		say "$name distinct clients: no connection succeeded: $line"
+	fi
 	stop_proxy
 }
 
@@ -354,6 +375,7 @@ for REP in $(seq "$REPS"); do
 				scen_handshakes "$name" "$t"
 			done
 		fi
+		want hsmany && scen_hsmany "$name"
 		want bulk && scen_bulk "$name"
 		want pingpong && scen_pingpong "$name"
 	done

@@ -52,6 +52,7 @@ struct zg_audit {
 	atomic_int accepting;
 	atomic_int collector_up;
 	atomic_uint_fast64_t emitted, queue_dropped, spooled, last_seq, delivered, spool_dropped;
+	atomic_uint_fast64_t spool_bytes, spool_corrupt; /* copies for zg_audit_get_stats */
 };
 
 void zg_audit_conf_defaults(struct zg_audit_conf *c)
@@ -196,6 +197,8 @@ void zg_audit_get_stats(const struct zg_audit *a, struct zg_audit_stats *out)
 	out->last_seq = atomic_load(&a->last_seq);
 	out->delivered = atomic_load(&a->delivered);
 	out->spool_dropped = atomic_load(&a->spool_dropped);
+	out->spool_bytes = atomic_load(&a->spool_bytes);
+	out->spool_corrupt = atomic_load(&a->spool_corrupt);
 	out->spool_full = !atomic_load(&a->accepting);
 	out->collector_up = atomic_load(&a->collector_up) > 0;
 }
@@ -283,6 +286,14 @@ static void take_locked(struct zg_audit *a)
 	}
 }
 
+static void publish_spool(struct zg_audit *a)
+{
+	if (!a->spool)
+		return;
+	atomic_store(&a->spool_bytes, zg_spool_bytes(a->spool));
+	atomic_store(&a->spool_corrupt, zg_spool_corrupt(a->spool));
+}
+
 static void write_held(struct zg_audit *a)
 {
 	unsigned before = a->held_pos;
@@ -295,6 +306,7 @@ static void write_held(struct zg_audit *a)
 		zg_err("event=audit_spool_error op=sync errno=%d", errno);
 	if (a->file && zg_audit_file_sync(a->file) != 0)
 		zg_err("event=audit_file_error op=sync errno=%d", errno);
+	publish_spool(a);
 }
 
 static void collector_state(struct zg_audit *a, int up, const char *why)
@@ -334,6 +346,7 @@ static int settle_flight(struct zg_audit *a, unsigned wait_ms)
 	if (confirmed > 0 && zg_spool_commit(a->spool, &a->batch, confirmed) != 0)
 		zg_err("event=audit_spool_error op=commit errno=%d", errno);
 	atomic_store(&a->delivered, zg_spool_delivered(a->spool));
+	publish_spool(a);
 	if (confirmed < a->batch.n) {
 		delivery_failed(a, why);
 		return 0;
@@ -524,6 +537,7 @@ static int open_sinks(struct zg_audit *a, struct zg_errlist *errs)
 				" torn_bytes=%" PRIu64 " delivered=%" PRIu64, rep.pending, rep.corrupt,
 				rep.torn, rep.delivered);
 		atomic_store(&a->delivered, rep.delivered);
+		publish_spool(a);
 	}
 	if (a->conf.file[0]) {
 		a->file = zg_audit_file_open(a->conf.file, &file_last, why, sizeof(why));

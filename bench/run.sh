@@ -10,7 +10,7 @@
 # CPU time (/proc/PID/stat utime+stime, whole process tree, all threads) and
 # RSS (/proc/PID/status VmRSS), read before and after each run. Each figure
 # is the median of --reps runs (default 3) with min-max shown.
-# --quick: ECDSA + TLS 1.3 only, small counts, one run each (about a minute).
+# --quick: ECDSA + TLS 1.3 only, small counts, one run each (about 1.5 minutes).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -72,7 +72,8 @@ static time_t asn1_time(const ASN1_TIME *t, time_t fallback)
  * inside every certificate's validity and before any CRL's nextUpdate. */
 static void window(X509_STORE_CTX *xs, STACK_OF(X509) *chain, time_t *from, time_t *until)
 {
-	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(X509_STORE_CTX_get0_store(xs));
+	X509_STORE *store = X509_STORE_CTX_get0_store(xs);
+	STACK_OF(X509_OBJECT) *objs;
 
 	*from = 0;
 	*until = (time_t)INT64_MAX;
@@ -85,6 +86,10 @@ static void window(X509_STORE_CTX *xs, STACK_OF(X509) *chain, time_t *from, time
 		if (na < *until)
 			*until = na;
 	}
+	/* other workers' lookups sort this stack in place under the lock */
+	if (!X509_STORE_lock(store))
+		return;
+	objs = X509_STORE_get0_objects(store);
 	for (int i = 0; objs && i < sk_X509_OBJECT_num(objs); i++) {
 		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
 		if (crl) {
@@ -93,6 +98,7 @@ static void window(X509_STORE_CTX *xs, STACK_OF(X509) *chain, time_t *from, time
 				*until = nu;
 		}
 	}
+	X509_STORE_unlock(store);
 }
 
 int zg_chaincache_verify(X509_STORE_CTX *xs, void *arg)
@@ -109,7 +115,11 @@ int zg_chaincache_verify(X509_STORE_CTX *xs, void *arg)
 	(void)arg;
 	if (!cc || !v->cache_tag || chain_key(cc, xs, key) < 0)
 		return X509_verify_cert(xs) > 0;
-	e = &cc->slot[(key[0] | (unsigned)key[1] << 8) % ZG_CHAINCACHE_SLOTS];
+	/* the tag takes part in the slot, so one client using two routes (or
+	 * both directions) keeps an entry for each instead of evicting one */
+	e = &cc->slot[(((uint64_t)key[0] | (uint64_t)key[1] << 8 | (uint64_t)key[2] << 16) ^
+		       (v->cache_tag * 0x9e3779b97f4a7c15ull >> 40)) %
+		      ZG_CHAINCACHE_SLOTS];
 	if (e->tag == v->cache_tag && memcmp(e->key, key, sizeof(key)) == 0 && now >= e->valid_from &&
 	    now < e->valid_until) {
 		chain = X509_chain_up_ref(e->chain);

@@ -32,6 +32,8 @@ const char *zg_conn_state_name(enum zg_conn_state s)
 static void start_upstream(struct zg_conn *c, int last_err);
 static void step(struct zg_conn *c);
 static void upstream_addr16(const struct zg_conn *c, uint8_t out[16]);
+static enum zg_reason judge(const struct zg_conn *c, const struct zg_snapshot *snap, char *detail,
+			    size_t cap);
 
 /* Whom the upstream must be: on a wrap route `peers` names the remote site;
  * on a bridge route it names the clients, and the upstream need only be one
@@ -177,7 +179,7 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 		c->verdict_in.addr = c->peer16;
 		c->verdict_in.peers = &route->conf->peers;
 		c->verdict_in.cache = &w->chains;
-		c->verdict_in.cache_tag = zg_chaincache_tag(snap->generation,
+		c->verdict_in.cache_tag = zg_chaincache_tag(snap->tls_generation,
 							    (unsigned)(route - snap->routes), 0);
 		c->down.ssl = zg_tls_server_new(route->tls_in, fd, &c->verdict_in);
 		if (!c->down.ssl) {
@@ -258,6 +260,16 @@ static void start_upstream(struct zg_conn *c, int last_err)
 
 static void start_relay(struct zg_conn *c)
 {
+	char detail[160] = "";
+	enum zg_reason r;
+
+	/* A reload came while this connection was in its handshakes, which
+	 * were judged by the old rules: it is a new connection under the rules
+	 * in force, refused at once (no grace) if they disallow it. */
+	if (c->snap != c->w->snap && (r = judge(c, c->w->snap, detail, sizeof(detail))) != ZG_R_OK) {
+		zg_conn_close(c, r, detail);
+		return;
+	}
 	/* No record, no relay: with refuse-new-connections a full audit
 	 * spool stops new sessions rather than letting them go unrecorded. */
 	if (zg_record_attach(c) < 0) {
@@ -265,10 +277,6 @@ static void start_relay(struct zg_conn *c)
 		return;
 	}
 	set_state(c, ZG_CS_RELAYING);
-	/* A reload while this connection was still in its handshake: its
-	 * chain was judged by the old rules; judge it by the rules in force. */
-	if (c->snap != c->w->snap)
-		zg_conn_recheck(c, c->w->snap, c->w->snap->conf->dir.grace_ms);
 }
 
 static void connected(struct zg_conn *c)
@@ -293,7 +301,7 @@ static void connected(struct zg_conn *c)
 		c->verdict_out.peers = outbound_peers(c);
 		c->verdict_out.cache = &c->w->chains;
 		c->verdict_out.cache_tag = zg_chaincache_tag(
-			c->snap->generation, (unsigned)(c->route - c->snap->routes), 1);
+			c->snap->tls_generation, (unsigned)(c->route - c->snap->routes), 1);
 		c->verdict_out.resume =
 			&c->w->out_sessions[(unsigned)(c->route - c->snap->routes) % ZG_ROUTES_MAX];
 		c->up.ssl = zg_tls_client_new(c->route->tls_out, c->up.fd, c->route->conf->server_name,
@@ -447,48 +455,62 @@ void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events)
 	step(c);
 }
 
-/* After a reload: are the certificates of @c's finished handshakes revoked
- * by the CRLs of the new configuration's route @rt? */
-static enum zg_reason recheck_revocation(const struct zg_conn *c, const struct zg_route_rt *rt,
-					 char *detail, size_t cap)
+/* Only a finished handshake has a peer certificate to judge. */
+static int hs_done(SSL *ssl)
 {
-	if (!rt)
-		return ZG_R_OK; /* the route is gone: the connection lives out its old rules */
-	if (c->down.ssl && rt->tls_in && c->state > ZG_CS_HANDSHAKE_IN &&
-	    zg_tls_peer_revoked(c->down.ssl, rt->tls_in, detail, cap))
-		return ZG_R_TLS_CERT_REVOKED;
-	if (c->up.ssl && rt->tls_out && c->state == ZG_CS_RELAYING &&
-	    zg_tls_peer_revoked(c->up.ssl, rt->tls_out, detail, cap))
+	return ssl && SSL_is_init_finished(ssl);
+}
+
+/* A context of @snap holding the [tls] CRLs: the route's own if it still
+ * has one, else any route's (the CRLs are gateway-wide), so connections of
+ * a route that was removed, renamed or changed mode are judged too. */
+static SSL_CTX *crl_ctx(const struct zg_snapshot *snap, const struct zg_route_rt *rt)
+{
+	if (rt && (rt->tls_in || rt->tls_out))
+		return rt->tls_in ? rt->tls_in : rt->tls_out;
+	for (unsigned i = 0; i < snap->n_routes; i++)
+		if (snap->routes[i].tls_in || snap->routes[i].tls_out)
+			return snap->routes[i].tls_in ? snap->routes[i].tls_in : snap->routes[i].tls_out;
+	return NULL;
+}
+
+/* @c judged by the rules of @snap, its directory and its CRLs, on every
+ * hop whose handshake is done (an inbound hop still in its handshake: by
+ * its address). ZG_R_OK, or the reason with @detail. */
+static enum zg_reason judge(const struct zg_conn *c, const struct zg_snapshot *snap, char *detail,
+			    size_t cap)
+{
+	const struct zg_route_rt *rt = zg_snapshot_route(snap, c->route->conf->name);
+	const struct zg_peers *peers = rt ? &rt->conf->peers : &c->route->conf->peers;
+	const struct zg_peers *up_peers = c->route->conf->mode == ZG_MODE_WRAP ? peers : NULL;
+	SSL_CTX *crls = crl_ctx(snap, rt);
+	enum zg_reason r = ZG_R_OK;
+	time_t now = time(NULL);
+
+	if (snap->dir && zg_route_tls_in(c->route->conf))
+		r = hs_done(c->down.ssl)
+			    ? zg_directory_check_peer(snap->dir, now, c->peer16,
+						      SSL_get0_peer_certificate(c->down.ssl), peers, detail, cap)
+			    : zg_directory_check_addr(snap->dir, now, c->peer16, peers, NULL, detail, cap);
+	if (r == ZG_R_OK && snap->dir && hs_done(c->up.ssl))
+		r = zg_directory_check_peer(snap->dir, now, c->upstream16, SSL_get0_peer_certificate(c->up.ssl),
+					    up_peers, detail, cap);
+	if (r != ZG_R_OK || !crls)
+		return r;
+	if ((hs_done(c->down.ssl) && zg_tls_peer_revoked(c->down.ssl, crls, detail, cap)) ||
+	    (hs_done(c->up.ssl) && zg_tls_peer_revoked(c->up.ssl, crls, detail, cap)))
 		return ZG_R_TLS_CERT_REVOKED;
 	return ZG_R_OK;
 }
 
 void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned grace_ms)
 {
-	const struct zg_route_rt *rt = zg_snapshot_route(snap, c->route->conf->name);
-	const struct zg_peers *peers = rt ? &rt->conf->peers : &c->route->conf->peers;
 	char detail[160] = "", p[64], d[200];
-	enum zg_reason r = ZG_R_OK;
-	SSL *ssl = zg_route_tls_in(c->route->conf) ? c->down.ssl : c->up.ssl;
-	uint8_t addr[16];
+	enum zg_reason r;
 
 	if (c->state == ZG_CS_CLOSED)
 		return;
-	if (!snap->dir)
-		goto revocation;
-	if (zg_route_tls_in(c->route->conf))
-		memcpy(addr, c->peer16, sizeof(addr));
-	else
-		upstream_addr16(c, addr);
-	if (c->state == ZG_CS_RELAYING && ssl)
-		r = zg_directory_check_peer(snap->dir, time(NULL), addr, SSL_get0_peer_certificate(ssl),
-					    peers, detail, sizeof(detail));
-	else if (zg_route_tls_in(c->route->conf))
-		r = zg_directory_check_addr(snap->dir, time(NULL), addr, peers, NULL, detail,
-					    sizeof(detail));
-revocation:
-	if (r == ZG_R_OK)
-		r = recheck_revocation(c, rt, detail, sizeof(detail));
+	r = judge(c, snap, detail, sizeof(detail));
 	if (r == ZG_R_OK) {
 		if (c->revoke_at_ms) /* a later directory allows it again */
 			zg_info("event=reprieved route=%s id=%u.%llu", c->route->conf->name, c->w->index,

@@ -187,14 +187,22 @@ static void reresolve(struct zg_gateway *gw)
 {
 	uint64_t now = zg_now_ms();
 	struct zg_snapshot *cur, *s;
+	int changed = 0;
 
 	if (now - gw->last_resolve_ms < RESOLVE_MIN_INTERVAL_MS)
 		return; /* the flag stays set: retried on the next wake-up or tick */
 	atomic_store(&gw->resolve_wanted, 0);
 	gw->last_resolve_ms = now;
 	cur = zg_gateway_snapshot(gw);
-	s = zg_snapshot_reresolve(cur, gw->generation + 1);
+	s = zg_snapshot_reresolve(cur, gw->generation + 1, &changed);
 	zg_snapshot_unref(cur);
+	if (s && !changed) {
+		/* same addresses: nothing to publish, no worker to wake */
+		zg_snapshot_unref(s);
+		zg_info("event=resolve result=unchanged generation=%llu",
+			(unsigned long long)gw->generation);
+		return;
+	}
 	if (s && s->dir && zg_directory_count(s->dir) &&
 	    !(s->dir_slots = zg_dir_counters_bind(gw->dir_counters, s->dir))) {
 		zg_snapshot_unref(s);

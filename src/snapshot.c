@@ -107,6 +107,7 @@ struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snap
 	}
 	s->conf = conf;
 	s->generation = generation;
+	s->tls_generation = generation;
 	s->n_routes = conf->n_routes;
 	s->routes = calloc(conf->n_routes ? conf->n_routes : 1, sizeof(*s->routes));
 	if (!s->routes) {
@@ -141,7 +142,8 @@ static struct zg_conf *conf_dup(const struct zg_conf *c)
 	return d;
 }
 
-struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_t generation)
+struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_t generation,
+					  int *changed)
 {
 	struct zg_snapshot *s = calloc(1, sizeof(*s));
 
@@ -157,8 +159,10 @@ struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_
 		return NULL;
 	}
 	s->generation = generation;
+	s->tls_generation = old->tls_generation;
 	s->n_routes = old->n_routes;
 	s->dir = old->dir ? zg_directory_ref(old->dir) : NULL;
+	*changed = 0;
 	for (unsigned i = 0; i < s->n_routes; i++) {
 		struct zg_route_rt *rt = &s->routes[i];
 		*rt = old->routes[i];
@@ -168,6 +172,9 @@ struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_
 		if (rt->tls_out)
 			SSL_CTX_up_ref(rt->tls_out);
 		resolve_upstream(rt);
+		if (rt->n_upstream != old->routes[i].n_upstream ||
+		    memcmp(rt->upstream, old->routes[i].upstream, rt->n_upstream * sizeof(rt->upstream[0])))
+			*changed = 1;
 	}
 	atomic_init(&s->refs, 1);
 	return s;

@@ -45,6 +45,9 @@ struct zg_route_rt {
 struct zg_snapshot {
 	atomic_uint refs;
 	uint64_t generation;
+	uint64_t tls_generation;          /* generation whose SSL_CTXs these are: a
+	                                     re-resolution keeps it, so verified-chain
+	                                     cache entries and sessions stay valid */
 	struct zg_conf *conf;             /* owned */
 	struct zg_route_rt *routes;       /* conf->n_routes entries */
 	unsigned n_routes;
@@ -68,8 +71,10 @@ struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snap
 				      struct zg_errlist *errs);
 
 /* A copy of @old sharing its SSL_CTXs, with the upstream host names of every
- * route resolved again (after a connect failure). NULL on allocation failure. */
-struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_t generation);
+ * route resolved again (after a connect failure). NULL on allocation failure.
+ * *@changed says whether any route's addresses differ from @old's. */
+struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_t generation,
+					  int *changed);
 
 /* Take / drop a reference. The last unref frees everything. */
 struct zg_snapshot *zg_snapshot_ref(struct zg_snapshot *s);

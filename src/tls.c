@@ -714,17 +714,28 @@ static int cert_revoked(STACK_OF(X509_OBJECT) *objs, X509 *x, char *detail, size
 
 int zg_tls_peer_revoked(SSL *ssl, SSL_CTX *ctx, char *detail, size_t cap)
 {
-	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	STACK_OF(X509_OBJECT) *objs;
 	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+	STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
 	X509 *leaf = SSL_get0_peer_certificate(ssl);
 	int revoked = 0;
 
-	if (!objs)
+	/* other workers' lookups sort the object stack in place under the lock */
+	if (!X509_STORE_lock(store))
 		return 0;
-	if (!chain)
-		return leaf ? cert_revoked(objs, leaf, detail, cap) : 0;
-	for (int i = 0; i < sk_X509_num(chain) && !revoked; i++)
-		revoked = cert_revoked(objs, sk_X509_value(chain, i), detail, cap);
+	objs = X509_STORE_get0_objects(store);
+	if (objs && chain) {
+		for (int i = 0; i < sk_X509_num(chain) && !revoked; i++)
+			revoked = cert_revoked(objs, sk_X509_value(chain, i), detail, cap);
+	} else if (objs) {
+		/* a resumed session keeps no verified chain: the leaf and what
+		 * the peer sent, if the session kept it */
+		revoked = leaf && cert_revoked(objs, leaf, detail, cap);
+		for (int i = 0; sent && i < sk_X509_num(sent) && !revoked; i++)
+			revoked = cert_revoked(objs, sk_X509_value(sent, i), detail, cap);
+	}
+	X509_STORE_unlock(store);
 	ERR_clear_error();
 	return revoked;
 }

@@ -279,11 +279,12 @@ static void drain_start(struct zg_worker *w)
 	listeners_close_all(w);
 }
 
+/* Close every connection; they are freed by the loop's next free_closed(),
+ * after any event of the current batch that still points at them. */
 static void close_all(struct zg_worker *w, enum zg_reason why)
 {
 	while (w->conns)
 		zg_conn_close(w->conns, why, NULL);
-	free_closed(w);
 }
 
 /* The gateway woke us: a new snapshot, a drain or a stop. */
@@ -332,7 +333,10 @@ static void tick(struct zg_worker *w)
 		close_all(w, ZG_R_DRAIN_DEADLINE);
 }
 
-static void dispatch(struct zg_worker *w, struct epoll_event *ev)
+/* @woke: the gateway's news was handled before this batch, and listener
+ * structs may have been replaced: skip their events (level-triggered, they
+ * come again at the next wait, on the new listeners). */
+static void dispatch(struct zg_worker *w, struct epoll_event *ev, int woke)
 {
 	uint32_t magic = *(uint32_t *)ev->data.ptr;
 
@@ -340,11 +344,18 @@ static void dispatch(struct zg_worker *w, struct epoll_event *ev)
 		struct zg_side *s = ev->data.ptr;
 		if (s->conn->magic == ZG_CONN_MAGIC)
 			zg_conn_event(s->conn, s, ev->events);
-	} else if (magic == ZG_LISTENER_MAGIC) {
+	} else if (magic == ZG_LISTENER_MAGIC && !woke) {
 		accept_some(w, ev->data.ptr);
-	} else if (magic == ZG_WAKE_MAGIC) {
-		w->wake_pending = 1; /* handled after the batch: it may free listeners */
 	}
+}
+
+/* Does this batch carry the gateway's wake-up? */
+static int batch_has_wake(const struct epoll_event *evs, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (*(const uint32_t *)evs[i].data.ptr == ZG_WAKE_MAGIC)
+			return 1;
+	return 0;
 }
 
 void *zg_worker_main(void *arg)
@@ -354,23 +365,24 @@ void *zg_worker_main(void *arg)
 	uint64_t next_tick = zg_now_ms() + TICK_MS;
 
 	for (;;) {
-		int n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, w->ready ? 0 : TICK_MS);
+		int woke, n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, w->ready ? 0 : TICK_MS);
 		if (n < 0 && errno != EINTR) {
 			zg_err("event=epoll_failed op=wait worker=%u error=%s", w->index, strerror(errno));
 			break;
 		}
 		w->now_ms = zg_now_ms();
+		/* News first: a connection accepted after a reload has been
+		 * published must get the new snapshot, not the old one. */
+		woke = batch_has_wake(evs, n);
+		if (woke)
+			on_wake(w);
 		for (int i = 0; i < n; i++)
-			dispatch(w, &evs[i]);
+			dispatch(w, &evs[i], woke);
 		/* Only now, with no handler on the stack and no event of this
 		 * batch left to look at them, are closed connections freed. */
 		free_closed(w);
 		run_deferred(w);
 		free_closed(w);
-		if (w->wake_pending) {
-			w->wake_pending = 0;
-			on_wake(w);
-		}
 		if (w->now_ms >= next_tick) {
 			tick(w);
 			free_closed(w);
@@ -383,6 +395,7 @@ void *zg_worker_main(void *arg)
 	}
 	listeners_close_all(w);
 	close_all(w, ZG_R_SHUTDOWN);
+	free_closed(w);
 	atomic_fetch_sub(&w->gw->workers_running, 1);
 	zg_gateway_worker_exited(w->gw);
 	return NULL;

@@ -47,7 +47,6 @@ struct zg_worker {
 	struct zg_tls_session_slot out_sessions[ZG_ROUTES_MAX]; /* by route index */
 	uint64_t next_id;
 	int draining;
-	int wake_pending;
 	int paused;                      /* some listener is paused */
 	int listen_failed;
 };

@@ -1,6 +1,7 @@
 /* audit_syslog.c - see audit_syslog.h. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/sockios.h>
 #include <netdb.h>
@@ -45,6 +46,7 @@ struct zg_syslog {
 	uint64_t written;     /* bytes the kernel accepted, handshake included */
 	uint64_t end[256];    /* stream offset after each record */
 	size_t n, sent;       /* records in flight / written completely */
+	int tls_ok;           /* all written and close_notify sent: read replies via TLS */
 	struct timespec deadline;
 	char write_err[256];  /* why writing stopped early, if it did */
 };
@@ -362,8 +364,12 @@ static int send_tls(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t
 	s->n = n;
 	write_records(s, recs, n);
 	/* close_notify asks the collector to close once it has read everything */
-	if (s->sent == n && SSL_shutdown(s->ssl) < 0)
+	s->tls_ok = s->sent == n && SSL_shutdown(s->ssl) >= 0;
+	if (s->sent == n && !s->tls_ok)
 		ssl_fail(s->write_err, sizeof(s->write_err), "close_notify to collector");
+	/* from here on the answer is polled, never waited for */
+	if (fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK) != 0)
+		s->tls_ok = 0;
 	return 0;
 fail:
 	close_flight(s);
@@ -444,10 +450,60 @@ static int settle(struct zg_syslog *s, int64_t peer_read, size_t *confirmed, cha
 	return 0;
 }
 
-int zg_syslog_poll(struct zg_syslog *s, unsigned wait_ms, size_t *confirmed, char *why, size_t cap)
+/* Read what the collector sent after our close_notify through TLS, without
+ * blocking. Its own close_notify (RFC 5425 4.4: a receiver MUST reply with
+ * one) or its FIN ends it: 0. -1 on a reset or TLS error, 1 if nothing yet. */
+static int read_tls(struct zg_syslog *s, char *why, size_t cap)
 {
 	char sink[4096];
+
+	for (;;) {
+		int r = SSL_read(s->ssl, sink, sizeof(sink));
+		if (r > 0)
+			continue; /* session tickets are handled inside; data ignored */
+		switch (SSL_get_error(s->ssl, r)) {
+		case SSL_ERROR_WANT_READ:
+			ERR_clear_error();
+			return 1;
+		case SSL_ERROR_ZERO_RETURN: /* close_notify, or EOF (IGNORE_UNEXPECTED_EOF) */
+			return 0;
+		case SSL_ERROR_SYSCALL:
+			if (errno == 0)
+				return 0;
+			snprintf(why, cap, "collector reset the connection before confirming");
+			return -1;
+		default:
+			ssl_fail(why, cap, "collector TLS error before confirming");
+			return -1;
+		}
+	}
+}
+
+/* The same after a failed write, when the TLS session is unusable: raw
+ * bytes are dropped, only the FIN or a reset counts. */
+static int read_raw(struct zg_syslog *s, char *why, size_t cap)
+{
+	char sink[4096];
+
+	for (;;) {
+		ssize_t k = recv(s->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (k > 0)
+			continue;
+		if (k == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return 1;
+		snprintf(why, cap, "collector reset the connection before confirming");
+		return -1;
+	}
+}
+
+int zg_syslog_poll(struct zg_syslog *s, unsigned wait_ms, size_t *confirmed, char *why, size_t cap)
+{
 	struct pollfd pfd;
+	int r;
 
 	*confirmed = 0;
 	if (s->transport == ZG_AUDIT_UDP) {
@@ -463,20 +519,11 @@ int zg_syslog_poll(struct zg_syslog *s, unsigned wait_ms, size_t *confirmed, cha
 	pfd.events = POLLIN;
 	if (poll(&pfd, 1, (int)wait_ms) < 0 && errno != EINTR)
 		return settle(s, -1, confirmed, why, cap);
-	for (;;) {
-		ssize_t k = recv(s->fd, sink, sizeof(sink), MSG_DONTWAIT);
-		if (k > 0)
-			continue; /* session tickets, alerts: not ours to act on */
-		if (k == 0)
-			return settle(s, read_by_peer(s, why, cap), confirmed, why, cap);
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN) {
-			snprintf(why, cap, "collector reset the connection before confirming");
-			return settle(s, -1, confirmed, why, cap);
-		}
-		break;
-	}
+	r = s->tls_ok ? read_tls(s, why, cap) : read_raw(s, why, cap);
+	if (r == 0)
+		return settle(s, read_by_peer(s, why, cap), confirmed, why, cap);
+	if (r < 0)
+		return settle(s, -1, confirmed, why, cap);
 	if (past(&s->deadline)) {
 		/* It may still read and store what we sent: those records will
 		 * come again (docs/audit.md, "not confirmed in time"). */

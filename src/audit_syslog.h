@@ -12,7 +12,9 @@
  * side. A collector that closes a socket with unread data makes its kernel
  * send a reset, not a FIN; so a FIN after its TCP acknowledged every byte we
  * sent means its process read everything, close_notify included, and closed
- * because we asked: the batch is confirmed. Anything else - a reset, a
+ * because we asked: the batch is confirmed. So does the collector's own
+ * close_notify in reply (RFC 5425 4.4), which it can only send after
+ * reading ours. Anything else - a reset, a
  * timeout, a FIN before it read everything - confirms nothing and the batch
  * is sent again whole. docs/audit.md spells out what this does and does not
  * guarantee.

@@ -468,3 +468,72 @@ def test_gateway_collector_restart_mid_connection_load(tmp_path, pki, port, coll
     seqs = collector.seqs()
     assert_delivery_guarantee(seqs, last, log)
     assert len(done) * 2 + 4 <= last
+
+
+class CloseNotifyCollector:
+    """A minimal RFC 5425 receiver that, as section 4.4 asks, answers the
+    sender's close_notify with its own - and then keeps the TCP connection
+    open for a while, as a receiver may. Records its sequenceIds."""
+
+    def __init__(self, pki, port, hold=20.0):
+        import ssl
+        import socket
+        import threading
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(pki.path("server-ec.chain.pem"), pki.path("server-ec.key"))
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.ctx.load_verify_locations(pki.roots)
+        self.sock = socket.create_server(("127.0.0.1", port))
+        self.port = port
+        self.hold = hold
+        self.seqs, self.held = [], []
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        import re
+        import ssl
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                conn = self.ctx.wrap_socket(raw, server_side=True)
+                data = b""
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:  # the sender's close_notify
+                        break
+                    data += chunk
+                while data:  # octet counting: LEN SP MSG
+                    n, rest = data.split(b" ", 1)
+                    msg, data = rest[:int(n)], rest[int(n):]
+                    self.seqs.append(int(re.search(rb'sequenceId="(\d+)"', msg).group(1)))
+                self.held.append(conn.unwrap())  # our close_notify; TCP stays open
+            except (OSError, ssl.SSLError, ValueError):
+                raw.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        self.sock.close()
+        for s in self.held:
+            s.close()
+
+
+def test_collector_replying_close_notify_confirms(tmp_path, pki, port, zonegate_bin):
+    """A receiver that answers close_notify but does not close TCP at once
+    confirms the batch by that answer: no waiting for ack_timeout, no
+    repeats."""
+    c = CloseNotifyCollector(pki, port())
+    try:
+        conf = au.audit_config(pki, tmp_path, c.port)
+        t0 = time.monotonic()
+        p = au.audit_test(zonegate_bin, conf, "--count", 100, "--wait-ms", 10000)
+        assert time.monotonic() - t0 < 10, p.stderr
+        assert c.seqs == list(range(1, 205)), c.seqs[:20]
+    finally:
+        c.close()

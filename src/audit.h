@@ -55,7 +55,8 @@ struct zg_audit_conf {
 						      the certificate is inherited */
 	char ca[ZG_AUDIT_PATH_MAX];                /* collector trust anchors; default: [tls] trust_anchors */
 	char profile[ZG_AUDIT_NAME_MAX];           /* TLS profile; default: [tls] profile */
-	char server_name[ZG_AUDIT_HOSTPORT_MAX];   /* expected name/IP in the collector cert; default: target host */
+	/* expected name/IP in the collector's certificate; default: the target host */
+	char server_name[ZG_AUDIT_HOSTPORT_MAX];
 	char file[ZG_AUDIT_PATH_MAX];              /* hash-chained local file */
 	char spool_dir[ZG_AUDIT_PATH_MAX];
 	uint64_t spool_max_bytes;                  /* default 64 MiB */

@@ -135,7 +135,8 @@ static int load_head(struct zg_audit_file *f, const char *path, uint64_t *last_s
 		start--;
 	if ((start == 0 && base > 0) ||
 	    parse_line(buf + start, end - 1 - start, f->prev, last_seq, &body, &body_len) != 0) {
-		snprintf(why, cap, "%s: last record unreadable; run `zonegate audit verify` and move the file away",
+		snprintf(why, cap,
+			 "%s: last record unreadable; run `zonegate audit verify` and move the file away",
 			 path);
 		goto out;
 	}

@@ -96,7 +96,8 @@ int zg_cmd_check(int argc, char **argv)
 		"usage: zonegate check -c FILE\n"
 		"  Validate FILE as `run` would (syntax, files, keys, certificates, profiles,\n"
 		"  listen addresses) without serving, and print the effective settings.\n"
-		"exit: 0 valid, 2 usage, 3 configuration refused (every error printed as file:line: key: message)\n";
+		"exit: 0 valid, 2 usage, 3 configuration refused\n"
+		"      (every error printed as file:line: key: message)\n";
 	struct zg_errlist *errs = malloc(sizeof(*errs));
 	struct zg_snapshot *s = NULL;
 	struct zg_conf *conf;

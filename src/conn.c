@@ -19,7 +19,9 @@
 #include "worker.h"
 
 static const char *const state_names[] = {
-	[ZG_CS_ACCEPTED] = "accepted", [ZG_CS_HANDSHAKE_IN] = "handshake_in", [ZG_CS_CONNECTING] = "connecting",
+	[ZG_CS_ACCEPTED] = "accepted",
+	[ZG_CS_HANDSHAKE_IN] = "handshake_in",
+	[ZG_CS_CONNECTING] = "connecting",
 	[ZG_CS_HANDSHAKE_OUT] = "handshake_out", [ZG_CS_RELAYING] = "relaying",
 	[ZG_CS_CLOSED] = "closed",
 };
@@ -235,7 +237,7 @@ static void start_upstream(struct zg_conn *c, int last_err)
 	int saved = last_err;
 
 	if (c->up.fd >= 0) {
-		zg_worker_watch(c->w, &c->up, 0);
+		(void)zg_worker_watch(c->w, &c->up, 0); /* leaving the set cannot fail us */
 		close(c->up.fd);
 		c->up.fd = -1;
 		c->up.registered = 0;
@@ -332,7 +334,8 @@ static void update_interest(struct zg_conn *c)
 		case ZG_CS_HANDSHAKE_IN:
 		case ZG_CS_HANDSHAKE_OUT:
 		case ZG_CS_RELAYING:
-			ev = (s->want & ZG_WANT_READ ? EPOLLIN : 0) | (s->want & ZG_WANT_WRITE ? EPOLLOUT : 0);
+			ev = (s->want & ZG_WANT_READ ? EPOLLIN : 0) |
+			     (s->want & ZG_WANT_WRITE ? EPOLLOUT : 0);
 			break;
 		case ZG_CS_CONNECTING:
 			ev = s == &c->up ? EPOLLOUT : 0;
@@ -341,7 +344,10 @@ static void update_interest(struct zg_conn *c)
 		case ZG_CS_CLOSED:
 			return;
 		}
-		zg_worker_watch(c->w, s, ev); /* 0: out of the epoll set */
+		if (zg_worker_watch(c->w, s, ev) < 0) { /* 0: out of the epoll set */
+			zg_conn_close(c, ZG_R_NO_MEMORY, "cannot watch the socket");
+			return;
+		}
 	}
 }
 
@@ -487,14 +493,14 @@ static enum zg_reason judge(const struct zg_conn *c, const struct zg_snapshot *s
 	enum zg_reason r = ZG_R_OK;
 	time_t now = time(NULL);
 
-	if (snap->dir && zg_route_tls_in(c->route->conf))
-		r = hs_done(c->down.ssl)
-			    ? zg_directory_check_peer(snap->dir, now, c->peer16,
-						      SSL_get0_peer_certificate(c->down.ssl), peers, detail, cap)
-			    : zg_directory_check_addr(snap->dir, now, c->peer16, peers, NULL, detail, cap);
+	if (snap->dir && zg_route_tls_in(c->route->conf) && hs_done(c->down.ssl))
+		r = zg_directory_check_peer(snap->dir, now, c->peer16,
+					    SSL_get0_peer_certificate(c->down.ssl), peers, detail, cap);
+	else if (snap->dir && zg_route_tls_in(c->route->conf))
+		r = zg_directory_check_addr(snap->dir, now, c->peer16, peers, NULL, detail, cap);
 	if (r == ZG_R_OK && snap->dir && hs_done(c->up.ssl))
-		r = zg_directory_check_peer(snap->dir, now, c->upstream16, SSL_get0_peer_certificate(c->up.ssl),
-					    up_peers, detail, cap);
+		r = zg_directory_check_peer(snap->dir, now, c->upstream16,
+					    SSL_get0_peer_certificate(c->up.ssl), up_peers, detail, cap);
 	if (r != ZG_R_OK || !crls)
 		return r;
 	if ((hs_done(c->down.ssl) && zg_tls_peer_revoked(c->down.ssl, crls, detail, cap)) ||

@@ -1,11 +1,11 @@
 /* conn.h - one relayed connection: its state machine and its one close path.
  *
- *   ACCEPTED ─gate─▶ HANDSHAKE_IN ──▶ CONNECTING ──▶ HANDSHAKE_OUT ──▶ RELAYING ──▶ CLOSED
- *      │ (unwrap,     (TLS from        (TCP to         (TLS to          (bytes both
- *      │  bridge)      the client)      upstream)       upstream:        ways, half-
- *      │                                                wrap, bridge)    close, shaping)
- *      └── wrap: straight to CONNECTING;  unwrap: CONNECTING then RELAYING.
- *   Any state ──error, timeout, refusal, drain deadline──▶ CLOSED
+ *   ACCEPTED -gate-> HANDSHAKE_IN --> CONNECTING --> HANDSHAKE_OUT --> RELAYING --> CLOSED
+ *      | (unwrap,     (TLS from        (TCP to         (TLS to          (bytes both
+ *      |  bridge)      the client)      upstream)       upstream:        ways, half-
+ *      |                                                wrap, bridge)    close, shaping)
+ *      +-- wrap: straight to CONNECTING;  unwrap: CONNECTING then RELAYING.
+ *   Any state --error, timeout, refusal, drain deadline--> CLOSED
  *
  * Each state has one deadline (handshake_timeout, connect_timeout, or
  * idle_timeout renewed by traffic). A handler never frees a connection: it

@@ -401,7 +401,11 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 	if (!gw || !errs)
 		goto out;
 	snprintf(gw->conf_path, sizeof(gw->conf_path), "%s", conf_path);
-	pthread_mutex_init(&gw->snap_lock, NULL);
+	if (pthread_mutex_init(&gw->snap_lock, NULL) != 0) {
+		free(errs);
+		free(gw);
+		return ZG_EXIT_RUNTIME;
+	}
 	gw->main_wake_fd = -1;
 	zg_errlist_init(errs);
 	if (!(gw->dir_counters = zg_dir_counters_new()))

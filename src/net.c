@@ -69,6 +69,11 @@ int zg_listen_socket(const struct zg_sockaddr *a, int backlog, char *why, size_t
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
+	/* Accepted sockets inherit it: without it a TLS 1.3 server's second
+	 * flight (after the client's Finished) met the client's delayed ACK,
+	 * 40 ms per connection. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		goto fail;
 	/* "*" binds :: and must take IPv4 clients too. */
 	if (a->ss.ss_family == AF_INET6 &&
 	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr) &&

@@ -51,7 +51,8 @@ enum zg_class {
 	X(TLS_VERSION, ALERT, "tls_version", "peer offered no TLS version the profile allows") \
 	X(TLS_CIPHER, ALERT, "tls_no_shared_cipher", "no cipher suite or group in common with the profile") \
 	X(TLS_NO_PEER_CERT, ALERT, "tls_no_client_certificate", "peer presented no certificate") \
-	X(TLS_UNTRUSTED, ALERT, "tls_untrusted_chain", "certificate chain does not verify to a trust anchor") \
+	X(TLS_UNTRUSTED, ALERT, "tls_untrusted_chain",                                   \
+	  "certificate chain does not verify to a trust anchor")                        \
 	X(TLS_CERT_EXPIRED, ALERT, "cert_expired", "certificate expired")               \
 	X(TLS_CERT_NOT_YET_VALID, ALERT, "cert_not_yet_valid", "certificate not yet valid") \
 	X(TLS_CERT_REVOKED, ALERT, "cert_revoked", "certificate revoked by a CRL")      \
@@ -76,7 +77,8 @@ enum zg_class {
 	  "extended key usage lacks clientAuth/serverAuth for the certificate's role") \
 	X(CERT_KEY_USAGE, ALERT, "cert_key_usage_mismatch",                             \
 	  "keyUsage inconsistent with the key type or the certificate's role")         \
-	X(CERT_CHAIN_TOO_DEEP, ALERT, "cert_chain_too_deep", "more certificates below the anchor than verify_depth") \
+	X(CERT_CHAIN_TOO_DEEP, ALERT, "cert_chain_too_deep",                             \
+	  "more certificates below the anchor than verify_depth")                       \
 	X(CRL_STALE, ALERT, "crl_stale", "the issuer's CRL is past its nextUpdate")     \
 	X(CRL_MISSING, ALERT, "crl_missing", "no CRL loaded for a CA that requires one") \
 	X(CRL_INVALID, ALERT, "crl_invalid", "a CRL for the issuer does not verify with its key") \

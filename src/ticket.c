@@ -129,7 +129,10 @@ int zg_ticket_keys_attach(SSL_CTX *ctx, unsigned period_s)
 	pthread_once(&ring_once, ring_index_init);
 	if (ring_index < 0 || !(r = OPENSSL_zalloc(sizeof(*r))))
 		return -1;
-	pthread_mutex_init(&r->lock, NULL);
+	if (pthread_mutex_init(&r->lock, NULL) != 0) {
+		OPENSSL_free(r);
+		return -1;
+	}
 	r->period_s = period_s ? period_s : 1;
 	if (key_new(&r->cur) < 0 || !SSL_CTX_set_ex_data(ctx, ring_index, r)) {
 		ring_free(NULL, r, NULL, 0, 0, NULL);

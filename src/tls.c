@@ -160,7 +160,8 @@ static int tolerated(SSL *ssl, X509_STORE_CTX *xs, int err)
 		    (n = BIO_read(b, issuer, (int)sizeof(issuer) - 1)) > 0)
 			issuer[n] = '\0';
 		BIO_free(b);
-		zg_warn("event=crl_stale issuer=%s detail=\"CRL past nextUpdate accepted (crl_stale = warn)\"",
+		zg_warn("event=crl_stale issuer=%s "
+			"detail=\"CRL past nextUpdate accepted (crl_stale = warn)\"",
 			zg_log_quote(q, sizeof(q), issuer));
 		return 1;
 	}
@@ -249,7 +250,8 @@ static int load_crls(X509_STORE *store, const struct zg_conf *c, struct zg_errli
 			c->tls.crl_stale_warn ? "warn" : "reject");
 	}
 	if (rc == 0 && zg_crl_add_to_store(store, crls) < 0) {
-		zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "cannot add the CRLs to the trust store");
+		zg_errlist_add(errs, c->path, c->tls.line_crl, "crl",
+			       "cannot add the CRLs to the trust store");
 		rc = -1;
 	}
 	zg_crl_free(crls);
@@ -276,7 +278,8 @@ static int load_chain_file(SSL_CTX *ctx, const struct zg_conf *c, struct zg_errl
 			X509_free(x);
 			BIO_free(b);
 			openssl_error(why, sizeof(why));
-			zg_errlist_add(errs, c->path, c->tls.line_chain, "chain", "%s: %s", c->tls.chain, why);
+			zg_errlist_add(errs, c->path, c->tls.line_chain, "chain", "%s: %s", c->tls.chain,
+				       why);
 			return -1;
 		}
 	}

@@ -15,7 +15,7 @@
 #define TICK_MS 200 /* granularity of timeouts */
 #define LISTEN_BACKLOG 1024
 
-void zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events)
+int zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = side};
 
@@ -27,19 +27,18 @@ void zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events)
 			zg_err("event=epoll_failed op=del error=%s", strerror(errno));
 		side->registered = 0;
 		side->interest = 0;
-		return;
+		return 0;
 	}
 	if (side->registered && side->interest == events)
-		return;
-	if (!side->registered) {
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, side->fd, &ev) == 0)
-			side->registered = 1;
-		else
-			zg_err("event=epoll_failed op=add error=%s", strerror(errno));
-	} else if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, side->fd, &ev) < 0) {
-		zg_err("event=epoll_failed op=mod error=%s", strerror(errno));
+		return 0;
+	if (epoll_ctl(w->epfd, side->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, side->fd, &ev) < 0) {
+		zg_err("event=epoll_failed op=%s error=%s", side->registered ? "mod" : "add",
+		       strerror(errno));
+		return -1;
 	}
+	side->registered = 1;
 	side->interest = events;
+	return 0;
 }
 
 void zg_worker_conn_closed(struct zg_worker *w, struct zg_conn *c)
@@ -128,7 +127,8 @@ static struct zg_listener *listener_find(struct zg_worker *w, const struct zg_so
 {
 	for (unsigned i = 0; i < w->n_listeners; i++) {
 		struct zg_listener *l = &w->listeners[i];
-		if (!l->keep && l->fd >= 0 && l->addr.len == a->len && memcmp(&l->addr.ss, &a->ss, a->len) == 0)
+		if (!l->keep && l->fd >= 0 && l->addr.len == a->len &&
+		    memcmp(&l->addr.ss, &a->ss, a->len) == 0)
 			return l;
 	}
 	return NULL;
@@ -311,7 +311,9 @@ static void on_wake(struct zg_worker *w)
 		zg_snapshot_unref(s);
 		return;
 	}
-	(void)listeners_reconcile(w, s);
+	if (listeners_reconcile(w, s) < 0)
+		zg_err("event=reload_listeners worker=%u result=partial msg=\"a listener could not be "
+		       "opened; its route is not served by this worker\"", w->index);
 	/* New rules (directory, CRLs): live connections must still be allowed. */
 	for (struct zg_conn *c = w->conns; c; c = c->next)
 		zg_conn_recheck(c, s, s->conf->dir.grace_ms);

@@ -65,8 +65,10 @@ void zg_worker_wake(struct zg_worker *w);
 /* Release what zg_worker_init acquired (after the thread ended). */
 void zg_worker_fini(struct zg_worker *w);
 
-/* Register, change or drop epoll interest for @side to @events. */
-void zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events);
+/* Register, change or drop epoll interest for @side to @events (0 takes it
+ * out of the set). 0, or -1 if epoll refused (logged): the caller must
+ * close, a side it cannot watch would wait for nothing. */
+int zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events);
 
 /* Step @c again after the current batch of events, before waiting. */
 void zg_worker_defer(struct zg_worker *w, struct zg_conn *c);

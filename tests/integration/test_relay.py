@@ -326,3 +326,23 @@ def test_connect_by_host_name(pki, gateway, port):
         assert ev["upstream"] in (f"127.0.0.1:{p_svc}", f"[::1]:{p_svc}"), ev
     finally:
         echo.stop()
+
+
+def test_tls13_echo_has_no_delayed_ack_stall(pki, gateway, port, echo_server):
+    """Accepted sockets have TCP_NODELAY: a TLS 1.3 client's 100-byte echo
+    through an unwrap route takes well under the 40 ms a Nagle/delayed-ACK
+    stall costs (measured by the gateway itself: duration_ms)."""
+    import util as u
+    from conftest import make_config as mk
+    echo = echo_server()
+    p = port()
+    gw = gateway(mk(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                 "connect": echo.addr}}, name="site-b"), name="site-b")
+    ctx = u.tls_context(pki, pki.chain("client"), pki.key("client"))
+    for _ in range(10):
+        s = u.tls_connect(ctx, "127.0.0.1", p)
+        assert u.echo_roundtrip(s, b"x" * 100) == b"x" * 100
+        s.close()
+    durations = sorted(int(e["duration_ms"]) for e in
+                       gw.wait_for_event("conn_close", route="in", count=10))
+    assert durations[5] < 30, f"median connection took {durations[5]} ms: {durations}"

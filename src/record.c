@@ -2,6 +2,7 @@
  * records. Called from conn.c's refusal and close paths, once each. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "gateway.h"
 #include "log.h"
@@ -42,6 +43,17 @@ static int audit_refusal(struct zg_worker *w, const struct zg_route_rt *route,
 	return zg_gateway_audit(w->gw, &ev);
 }
 
+/* The gateway's own address on the connection, for the record's
+ * NetworkAccessPoint (only asked for when an audit trail is kept). */
+static void local_addr(const struct zg_conn *c, struct zg_audit_event *ev)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (c->down.fd >= 0 && getsockname(c->down.fd, (struct sockaddr *)&ss, &sl) == 0)
+		zg_sockaddr_ip((struct sockaddr *)&ss, ev->local_ip, sizeof(ev->local_ip), &ev->local_port);
+}
+
 /* ATNA network entry (110108): attach when relaying starts, detach with
  * bytes and duration at close. */
 static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg_reason reason)
@@ -51,6 +63,7 @@ static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg
 	if (!c->w->gw->audit)
 		return 0;
 	audit_fill(&ev, kind, c->route, &c->peer, reason, NULL);
+	local_addr(c, &ev);
 	snprintf(ev.subject, sizeof(ev.subject), "%s", c->subject);
 	snprintf(ev.san, sizeof(ev.san), "%s", c->sans);
 	if (c->participant)

@@ -187,6 +187,11 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 			src->eof = 1;
 			continue;
 		}
+		/* Less than asked for, and nothing left inside OpenSSL: the socket
+		 * is most likely drained. Wait for epoll (level-triggered, so it
+		 * reports at once if not) instead of a read that returns EAGAIN. */
+		if ((size_t)n < ZG_RELAY_BUF - d->tail && !(src->ssl && SSL_has_pending(src->ssl)))
+			src->rd_wait = ZG_WANT_READ;
 		d->tail += (uint32_t)n;
 		r->budget = (size_t)n < r->budget ? r->budget - (size_t)n : 0;
 	}

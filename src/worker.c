@@ -269,6 +269,12 @@ static void accept_some(struct zg_worker *w, struct zg_listener *l)
 			zg_conn_refuse(w, l->route, fd, &peer, ZG_R_SHUTDOWN, "gateway is draining");
 			continue;
 		}
+		/* No record, no connection: with a full spool under
+		 * refuse-new-connections, refuse before any TLS work. */
+		if (w->gw->audit && !zg_audit_accepting(w->gw->audit)) {
+			zg_conn_refuse(w, l->route, fd, &peer, ZG_R_AUDIT_SPOOL_FULL, NULL);
+			continue;
+		}
 		zg_conn_start(w, w->snap, l->route, fd, &peer);
 	}
 }

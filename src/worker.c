@@ -341,13 +341,12 @@ static void tick(struct zg_worker *w)
 		close_all(w, ZG_R_DRAIN_DEADLINE);
 }
 
-/* @woke: the gateway's news was handled before this batch, and listener
- * structs may have been replaced: skip their events (level-triggered, they
- * come again at the next wait, on the new listeners). */
-static void dispatch(struct zg_worker *w, struct epoll_event *ev, int woke)
+/* @magic was read from the event's object before the batch's wake-up was
+ * handled. @woke: listener structs may have been freed since: skip their
+ * events without touching them (level-triggered, they come again at the
+ * next wait, on the new listeners). */
+static void dispatch(struct zg_worker *w, struct epoll_event *ev, uint32_t magic, int woke)
 {
-	uint32_t magic = *(uint32_t *)ev->data.ptr;
-
 	if (magic == ZG_SIDE_MAGIC) {
 		struct zg_side *s = ev->data.ptr;
 		if (s->conn->magic == ZG_CONN_MAGIC)
@@ -357,19 +356,24 @@ static void dispatch(struct zg_worker *w, struct epoll_event *ev, int woke)
 	}
 }
 
-/* Does this batch carry the gateway's wake-up? */
-static int batch_has_wake(const struct epoll_event *evs, int n)
+/* What each event of the batch points at, read while every object is
+ * alive; 1 if the gateway's wake-up is among them. */
+static int batch_kinds(const struct epoll_event *evs, int n, uint32_t *kinds)
 {
-	for (int i = 0; i < n; i++)
-		if (*(const uint32_t *)evs[i].data.ptr == ZG_WAKE_MAGIC)
-			return 1;
-	return 0;
+	int wake = 0;
+
+	for (int i = 0; i < n; i++) {
+		kinds[i] = *(const uint32_t *)evs[i].data.ptr;
+		wake |= kinds[i] == ZG_WAKE_MAGIC;
+	}
+	return wake;
 }
 
 void *zg_worker_main(void *arg)
 {
 	struct zg_worker *w = arg;
 	struct epoll_event evs[EVENTS_PER_WAIT];
+	uint32_t kinds[EVENTS_PER_WAIT];
 	uint64_t next_tick = zg_now_ms() + TICK_MS;
 
 	for (;;) {
@@ -381,11 +385,11 @@ void *zg_worker_main(void *arg)
 		w->now_ms = zg_now_ms();
 		/* News first: a connection accepted after a reload has been
 		 * published must get the new snapshot, not the old one. */
-		woke = batch_has_wake(evs, n);
+		woke = batch_kinds(evs, n, kinds);
 		if (woke)
 			on_wake(w);
 		for (int i = 0; i < n; i++)
-			dispatch(w, &evs[i], woke);
+			dispatch(w, &evs[i], kinds[i], woke);
 		/* Only now, with no handler on the stack and no event of this
 		 * batch left to look at them, are closed connections freed. */
 		free_closed(w);

@@ -44,6 +44,20 @@ try: s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError: sys.exit(1)' "$1"
 }
 
+# wait_listening PORT: until something accepts on 127.0.0.1:PORT (10 s at most)
+wait_listening() {
+	/usr/bin/python3 -c 'import socket,sys,time
+end = time.monotonic() + 10
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
+        break
+    except OSError:
+        if time.monotonic() > end:
+            sys.exit(1)
+        time.sleep(0.05)' "$1"
+}
+
 # wait_log FILE REGEX: wait up to 20 s for a log line.
 wait_log() {
 	for _ in $(seq 200); do
@@ -111,6 +125,7 @@ echo "Hello from the PACS at site B (plain HTTP, reached through two zonegates)"
 /usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$demo/www" "$svc_port" \
 	>"$demo/service.log" 2>&1 &
 pids+=($!)
+wait_listening "$svc_port" || { echo "demo: the service did not start" >&2; exit 1; }
 
 (
 	umask 077

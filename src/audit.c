@@ -507,6 +507,26 @@ static void *audit_main(void *arg)
 	return NULL;
 }
 
+static int backfill_one(void *ctx, const struct zg_spool_rec *r)
+{
+	struct zg_audit *a = ctx;
+
+	return zg_audit_file_append(a->file, r->seq, r->ts_ns, (const char *)r->payload, r->len);
+}
+
+/* A crash between the spool's fsync and the file's left records in the
+ * spool that the local file lacks (they will still be delivered): append
+ * them, so the file stays the complete, chained record. */
+static int backfill_file(struct zg_audit *a, uint64_t file_last)
+{
+	if (zg_spool_each_pending(a->spool, file_last, backfill_one, a) != 0 ||
+	    zg_audit_file_sync(a->file) != 0)
+		return -1;
+	zg_warn("event=audit_file_backfill from_seq=%" PRIu64 " detail=\"records of a crash copied "
+		"from the spool\"", file_last + 1);
+	return 0;
+}
+
 static int open_sinks(struct zg_audit *a, struct zg_errlist *errs)
 {
 	char why[512], host[256] = "-";
@@ -545,6 +565,11 @@ static int open_sinks(struct zg_audit *a, struct zg_errlist *errs)
 			zg_errlist_add(errs, "audit", 0, "file", "%s", why);
 			return -1;
 		}
+	}
+	if (a->spool && a->file && last > file_last && backfill_file(a, file_last) != 0) {
+		zg_errlist_add(errs, "audit", 0, "file", "%s: cannot append the records the spool "
+			       "holds beyond it", a->conf.file);
+		return -1;
 	}
 	a->next_seq = (last > file_last ? last : file_last) + 1;
 	atomic_store(&a->last_seq, a->next_seq - 1);

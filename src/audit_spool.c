@@ -602,6 +602,34 @@ int zg_spool_peek(struct zg_spool *s, struct zg_spool_batch *b, size_t max_bytes
 	return (int)b->n;
 }
 
+int zg_spool_each_pending(struct zg_spool *s, uint64_t after,
+			  int (*fn)(void *ctx, const struct zg_spool_rec *r), void *ctx)
+{
+	struct zg_spool_batch *b = malloc(sizeof(*b));
+	unsigned seg = s->cur_seg;
+	uint64_t off = s->cur_off;
+	int rc = 0, n;
+
+	if (!b)
+		return -1;
+	/* walk with the reader's cursor, then put it back: nothing delivered */
+	while (rc == 0 && (n = zg_spool_peek(s, b, SIZE_MAX, 256)) != 0) {
+		if (n < 0) {
+			rc = -1;
+			break;
+		}
+		for (size_t i = 0; i < b->n && rc == 0; i++)
+			if (b->rec[i].seq > after && fn(ctx, &b->rec[i]) != 0)
+				rc = -1;
+		s->cur_seg = b->end_seg;
+		s->cur_off = b->end_off;
+	}
+	s->cur_seg = seg;
+	s->cur_off = off;
+	free(b);
+	return rc;
+}
+
 int zg_spool_commit(struct zg_spool *s, const struct zg_spool_batch *b, size_t n)
 {
 	if (n == 0 || n > b->n)

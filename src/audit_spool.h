@@ -109,6 +109,13 @@ int zg_spool_peek(struct zg_spool *s, struct zg_spool_batch *b, size_t max_bytes
  * next peek starts after them. 0 or -1. */
 int zg_spool_commit(struct zg_spool *s, const struct zg_spool_batch *b, size_t n);
 
+/* Call @fn on every pending record with a sequence number above @after,
+ * oldest first, without marking anything delivered: recovery, so the local
+ * file catches up with records a crash left in the spool only. 0, or -1 on
+ * I/O error, allocation failure or when @fn returns non-zero. */
+int zg_spool_each_pending(struct zg_spool *s, uint64_t after,
+			  int (*fn)(void *ctx, const struct zg_spool_rec *r), void *ctx);
+
 uint64_t zg_spool_bytes(const struct zg_spool *s);
 uint64_t zg_spool_delivered(const struct zg_spool *s);
 uint64_t zg_spool_corrupt(const struct zg_spool *s);

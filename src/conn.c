@@ -578,7 +578,6 @@ void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
 {
 	if (c->state == ZG_CS_CLOSED)
 		return;
-	c->close_reason = reason;
 	zg_record_close(c, reason, detail);
 	if (c->state != ZG_CS_RELAYING)
 		atomic_fetch_add(&c->route->stats->refused, 1);

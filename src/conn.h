@@ -63,7 +63,6 @@ struct zg_conn {
 	uint64_t revoke_at_ms;            /* a reload disallowed us: close then (0 = never) */
 	enum zg_reason revoke_reason;
 	struct zg_tls_verdict verdict_in, verdict_out;
-	enum zg_reason close_reason;
 	char subject[ZG_IDENT_MAX], sans[ZG_IDENT_MAX];
 };
 

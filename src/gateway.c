@@ -7,7 +7,6 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -217,35 +216,21 @@ static void reresolve(struct zg_gateway *gw)
 	zg_info("event=resolve result=ok generation=%llu", (unsigned long long)s->generation);
 }
 
-/* Size, mtime and inode of the directory and its signature: a change means
- * a newly published directory (or a half-written one, which fails its
- * signature and is retried at the next poll). */
-static void dir_stamp(const struct zg_conf_directory *d, char *out, size_t cap)
-{
-	struct stat a = {0}, b = {0};
-
-	(void)stat(d->file, &a);
-	(void)stat(d->signature, &b);
-	snprintf(out, cap, "%llu.%lld.%ld.%llu/%llu.%lld.%ld.%llu", (unsigned long long)a.st_size,
-		 (long long)a.st_mtim.tv_sec, a.st_mtim.tv_nsec, (unsigned long long)a.st_ino,
-		 (unsigned long long)b.st_size, (long long)b.st_mtim.tv_sec, b.st_mtim.tv_nsec,
-		 (unsigned long long)b.st_ino);
-}
-
 static void dir_poll(struct zg_gateway *gw)
 {
 	const struct zg_conf_directory *d = &gw->current->conf->dir;
 	uint64_t now = zg_now_ms();
-	char stamp[sizeof(gw->dir_stamp)];
+	struct zg_dir_stamp stamp;
 
 	if (!d->file[0] || !d->reload_interval_ms || now < gw->next_dir_poll_ms)
 		return;
 	gw->next_dir_poll_ms = now + d->reload_interval_ms;
-	dir_stamp(d, stamp, sizeof(stamp));
-	if (strcmp(stamp, gw->dir_stamp) == 0)
+	/* a change means a newly published directory, or a half-written one
+	 * that fails its signature and is retried at the next poll */
+	if (!zg_directory_stamp(d, &gw->dir_stamp, &stamp))
 		return;
 	zg_info("event=directory_changed file=%s", d->file);
-	snprintf(gw->dir_stamp, sizeof(gw->dir_stamp), "%s", stamp);
+	gw->dir_stamp = stamp;
 	reload(gw);
 }
 
@@ -419,7 +404,7 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 	}
 	gw->generation = gw->current->generation;
 	zg_log_set_level(gw->current->conf->gw.log_level);
-	dir_stamp(&gw->current->conf->dir, gw->dir_stamp, sizeof(gw->dir_stamp));
+	(void)zg_directory_stamp(&gw->current->conf->dir, NULL, &gw->dir_stamp);
 	if (signals_block(&set) != 0 || (sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0 ||
 	    (gw->main_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		zg_err("event=start result=failed error=%s", strerror(errno));

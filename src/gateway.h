@@ -33,7 +33,7 @@ struct zg_gateway {
 	_Atomic uint64_t drain_deadline_ms; /* monotonic; set before draining */
 	uint64_t last_resolve_ms;
 	uint64_t next_dir_poll_ms;      /* directory file watch */
-	char dir_stamp[128];            /* size/mtime of the directory files last loaded */
+	struct zg_dir_stamp dir_stamp;  /* the directory files as last loaded */
 	struct zg_audit *audit;         /* NULL: no [audit] sink; set before workers start */
 	struct zg_dir_counters *dir_counters; /* live connections per participant id */
 	struct zg_route_stats stats[ZG_ROUTES_MAX * 2];

@@ -78,19 +78,11 @@ static void snapshot_free(struct zg_snapshot *s)
 static int load_directory(struct zg_snapshot *s, const struct zg_snapshot *prev,
 			  struct zg_errlist *errs)
 {
-	const struct zg_conf_directory *d = &s->conf->dir;
-	char why[512];
-
-	if (!d->file[0])
+	if (!s->conf->dir.file[0])
 		return 0;
-	s->dir = zg_directory_load(d->file, d->signature, d->public_key, prev ? prev->dir : NULL,
-				   time(NULL), why, sizeof(why));
-	if (!s->dir) {
-		zg_errlist_add(errs, s->conf->path, d->line_file, "file", "directory %s: %s", d->file,
-			       why);
-		return -1;
-	}
-	return 0;
+	s->dir = zg_directory_load_conf(&s->conf->dir, s->conf->path, prev ? prev->dir : NULL,
+					time(NULL), errs);
+	return s->dir ? 0 : -1;
 }
 
 struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snapshot *prev,

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "lpm.h"
-#include "prefix.h"
+#include "directory/lpm.h"
+#include "base/prefix.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 

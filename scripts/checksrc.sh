@@ -3,7 +3,7 @@
 # spirit of curl's checksrc. Plain bash + POSIX awk (mawk is enough); well
 # under a second on the whole tree.
 #
-#   scripts/checksrc.sh            check src/*.[ch] tests/unit/*.c tests/fuzz/*.c
+#   scripts/checksrc.sh            check src/*/*.[ch] tests/unit/*/*.c tests/fuzz/*.c
 #   scripts/checksrc.sh FILE...    check only these files
 #
 # Each finding is printed as `file:line: rule: text`; exit status 1 if there
@@ -41,7 +41,7 @@ if [ $# -gt 0 ]; then
 else
 	cd "$(dirname "$0")/.." || exit 2
 	shopt -s nullglob
-	files=(src/*.c src/*.h tests/unit/*.c tests/fuzz/*.c)
+	files=(src/*/*.c src/*/*.h tests/unit/*/*.c tests/fuzz/*.c)
 fi
 if [ ${#files[@]} -eq 0 ]; then
 	echo "checksrc.sh: no files to check" >&2

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_msg.h"
-#include "audit_spool.h"
+#include "audit/msg.h"
+#include "audit/spool.h"
 
 static void check_escape(const uint8_t *p, size_t n)
 {

@@ -14,7 +14,7 @@
 
 #include <openssl/x509.h>
 
-#include "policy.h"
+#include "policy/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

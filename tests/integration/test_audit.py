@@ -96,7 +96,7 @@ def details(root):
 # zonegate's log line for each batch the collector did not confirm
 INTERRUPTED = ("collector reset the connection before confirming", "resending them",
                "did not close within")
-BATCH = 64  # records per connection (SEND_RECS in src/audit.c)
+BATCH = 64  # records per connection (SEND_RECS in src/audit/audit.c)
 
 
 def assert_delivery_guarantee(seqs, last, log, crashes=0):

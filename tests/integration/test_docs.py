@@ -4,7 +4,7 @@
   `zonegate check` accepts, once the placeholder paths are mapped to a test
   PKI (the table "How the examples are tested" in docs/deployment.md);
 - the reason-code table in docs/operations.md is the current output of
-  scripts/reason-table.sh, and every code of src/reason.h also appears in
+  scripts/reason-table.sh, and every code of src/base/reason.h also appears in
   the hand-written part of docs/operations.md (troubleshooting);
 - contrib/zonegate.service passes `systemd-analyze verify` without warnings.
 """
@@ -22,7 +22,7 @@ from conftest import REPO, zg_env
 
 DEPLOYMENT = REPO / "docs" / "deployment.md"
 OPERATIONS = REPO / "docs" / "operations.md"
-REASON_H = REPO / "src" / "reason.h"
+REASON_H = REPO / "src" / "base" / "reason.h"
 REASON_TABLE = REPO / "scripts" / "reason-table.sh"
 UNIT = REPO / "contrib" / "zonegate.service"
 
@@ -144,7 +144,7 @@ def _split_operations():
 
 def _codes():
     codes = re.findall(r'X\(\s*[A-Z0-9_]+\s*,\s*[A-Z]+\s*,\s*"([a-z0-9_]+)"', REASON_H.read_text())
-    assert len(codes) > 40, "could not read the codes of src/reason.h"
+    assert len(codes) > 40, "could not read the codes of src/base/reason.h"
     return codes
 
 

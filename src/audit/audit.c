@@ -1,0 +1,706 @@
+/* audit.c - the audit thread: queue -> spool + local file -> collector.
+ * See audit.h for the contract and docs/audit.md for the guarantee. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/audit.h"
+#include "audit/file.h"
+#include "audit/msg.h"
+#include "audit/spool.h"
+#include "audit/syslog.h"
+#include "base/log.h"
+
+#define TAKE_MAX 64               /* events moved from the queue per round */
+#define SEND_BYTES (256u * 1024u) /* spool bytes per delivery batch */
+#define SEND_RECS 64              /* records per connection: the most a resend repeats */
+#define RETRY_MIN_MS 250
+#define FLIGHT_POLL_MS 50         /* wait for a collector's close per round */
+
+struct zg_audit {
+	struct zg_audit_conf conf;
+	char source_id[ZG_AUDIT_NAME_MAX];
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct zg_audit_event *q; /* ring of conf.queue_len */
+	unsigned qhead, qlen;
+	int stopping;
+	pthread_t thread;
+
+	/* audit thread only */
+	struct zg_spool *spool;
+	struct zg_audit_file *file;
+	struct zg_syslog *sys;
+	uint64_t next_seq;
+	struct zg_audit_event held[TAKE_MAX]; /* taken but not yet written */
+	unsigned nheld, held_pos;
+	char xml[ZG_AUDIT_XML_MAX];
+	struct zg_spool_batch batch;
+	struct timespec next_try;
+	unsigned backoff_ms;
+	int inflight;                 /* a.batch was sent, confirmation pending */
+	int file_failing, spool_failing; /* log transitions only */
+
+	atomic_int accepting;
+	atomic_int collector_up;
+	atomic_uint_fast64_t emitted, queue_dropped, spooled, last_seq, delivered, spool_dropped;
+	atomic_uint_fast64_t spool_bytes, spool_corrupt; /* copies for zg_audit_get_stats */
+};
+
+void zg_audit_conf_defaults(struct zg_audit_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->transport = ZG_AUDIT_TLS;
+	c->spool_max_bytes = 64ull << 20;
+	c->full_policy = ZG_AUDIT_REFUSE_NEW;
+	c->verbosity = ZG_AUDIT_V_CONNECTIONS;
+	c->queue_len = 4096;
+	c->retry_max_ms = 30000;
+	c->io_timeout_ms = 5000;
+	c->ack_timeout_ms = 60000;
+}
+
+static void inherit(char *dst, size_t cap, const char *src)
+{
+	if (!dst[0] && src)
+		snprintf(dst, cap, "%s", src);
+}
+
+void zg_audit_conf_inherit(struct zg_audit_conf *c, const char *certificate, const char *chain,
+			   const char *key, const char *trust_anchors, const char *profile)
+{
+	if (!c->certificate[0])
+		inherit(c->chain, sizeof(c->chain), chain);
+	inherit(c->certificate, sizeof(c->certificate), certificate);
+	inherit(c->key, sizeof(c->key), key);
+	inherit(c->ca, sizeof(c->ca), trust_anchors);
+	inherit(c->profile, sizeof(c->profile), profile);
+}
+
+int zg_audit_transport_parse(const char *s, enum zg_audit_transport *out)
+{
+	if (strcmp(s, "tls") == 0)
+		*out = ZG_AUDIT_TLS;
+	else if (strcmp(s, "udp") == 0)
+		*out = ZG_AUDIT_UDP;
+	else
+		return -1;
+	return 0;
+}
+
+int zg_audit_full_policy_parse(const char *s, enum zg_audit_full_policy *out)
+{
+	if (strcmp(s, "refuse-new-connections") == 0)
+		*out = ZG_AUDIT_REFUSE_NEW;
+	else if (strcmp(s, "drop-oldest") == 0)
+		*out = ZG_AUDIT_DROP_OLDEST;
+	else
+		return -1;
+	return 0;
+}
+
+int zg_audit_verbosity_parse(const char *s, enum zg_audit_verbosity *out)
+{
+	if (strcmp(s, "alerts") == 0)
+		*out = ZG_AUDIT_V_ALERTS;
+	else if (strcmp(s, "connections") == 0)
+		*out = ZG_AUDIT_V_CONNECTIONS;
+	else
+		return -1;
+	return 0;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int mono_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static void mono_after_ms(struct timespec *t, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
+/* Queue @ev if fewer than @limit are queued; the lock is held. The ring
+ * has RESERVED slots beyond queue_len for the records of start and stop. */
+#define RESERVED 4
+static int enqueue_locked(struct zg_audit *a, const struct zg_audit_event *ev, unsigned limit)
+{
+	struct zg_audit_event *slot;
+
+	if (a->qlen >= limit)
+		return -1;
+	slot = &a->q[(a->qhead + a->qlen) % (a->conf.queue_len + RESERVED)];
+	*slot = *ev;
+	if (slot->ts_ns == 0)
+		slot->ts_ns = now_ns();
+	a->qlen++;
+	return 0;
+}
+
+int zg_audit_emit(struct zg_audit *a, const struct zg_audit_event *ev)
+{
+	int rc;
+
+	if (!a)
+		return 0;
+	if (a->conf.verbosity == ZG_AUDIT_V_ALERTS &&
+	    (ev->kind == ZG_AUDIT_CONN_ATTACH || ev->kind == ZG_AUDIT_CONN_DETACH))
+		return 0;
+	pthread_mutex_lock(&a->mu);
+	rc = enqueue_locked(a, ev, a->conf.queue_len);
+	if (rc == 0)
+		pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	if (rc != 0) {
+		atomic_fetch_add(&a->queue_dropped, 1);
+		return -1;
+	}
+	atomic_fetch_add(&a->emitted, 1);
+	return atomic_load(&a->accepting) ? 0 : -1;
+}
+
+int zg_audit_accepting(const struct zg_audit *a)
+{
+	return a ? atomic_load_explicit(&a->accepting, memory_order_relaxed) : 1;
+}
+
+void zg_audit_get_stats(const struct zg_audit *a, struct zg_audit_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!a)
+		return;
+	out->emitted = atomic_load(&a->emitted);
+	out->queue_dropped = atomic_load(&a->queue_dropped);
+	out->spooled = atomic_load(&a->spooled);
+	out->last_seq = atomic_load(&a->last_seq);
+	out->delivered = atomic_load(&a->delivered);
+	out->spool_dropped = atomic_load(&a->spool_dropped);
+	out->spool_bytes = atomic_load(&a->spool_bytes);
+	out->spool_corrupt = atomic_load(&a->spool_corrupt);
+	out->spool_full = !atomic_load(&a->accepting);
+	out->collector_up = atomic_load(&a->collector_up) > 0;
+}
+
+static void set_full(struct zg_audit *a, int full)
+{
+	if (atomic_exchange(&a->accepting, !full) == !full)
+		return;
+	if (full)
+		zg_err("event=audit_spool_full policy=refuse-new-connections bytes=%" PRIu64
+		       " max=%" PRIu64, zg_spool_bytes(a->spool), a->conf.spool_max_bytes);
+	else
+		zg_info("event=audit_spool_ok bytes=%" PRIu64, zg_spool_bytes(a->spool));
+}
+
+/* Make room for @len bytes. 0 = room, -1 = full and the policy says hold. */
+static int spool_room(struct zg_audit *a, uint32_t len)
+{
+	while (zg_spool_full(a->spool, len)) {
+		long n;
+		if (a->conf.full_policy == ZG_AUDIT_REFUSE_NEW) {
+			set_full(a, 1);
+			return -1;
+		}
+		if (a->inflight)
+			return -1; /* the batch on the wire points into the spool */
+		n = zg_spool_drop_oldest(a->spool);
+		if (n < 0)
+			return -1;
+		atomic_fetch_add(&a->spool_dropped, (uint64_t)n);
+		atomic_store(&a->delivered, zg_spool_delivered(a->spool));
+		zg_err("event=audit_spool_full policy=drop-oldest dropped=%ld", n);
+	}
+	return 0;
+}
+
+/* Write one event to the spool and the file. 0 = written (or rendered
+ * unwritable and dropped with a log line), -1 = hold it and retry later. */
+static int write_event(struct zg_audit *a, const struct zg_audit_event *ev)
+{
+	int len = zg_audit_msg_render(ev, a->source_id, a->xml, sizeof(a->xml));
+
+	if (len < 0) {
+		zg_err("event=audit_render_failed kind=%s", zg_audit_kind_name(ev->kind));
+		return 0;
+	}
+	if (a->spool) {
+		if (spool_room(a, (uint32_t)len) != 0)
+			return -1;
+		if (zg_spool_append(a->spool, a->next_seq, ev->ts_ns, a->xml, (uint32_t)len) != 0) {
+			/* disk full or failing: hold the event; the queue then fills and
+			 * emit refuses, so the gateway fails closed */
+			if (!a->spool_failing)
+				zg_err("event=audit_spool_error op=append errno=%d action=holding", errno);
+			a->spool_failing = 1;
+			return -1;
+		}
+		if (a->spool_failing)
+			zg_info("event=audit_spool_ok op=append");
+		a->spool_failing = 0;
+	}
+	if (a->file) {
+		int bad = zg_audit_file_append(a->file, a->next_seq, ev->ts_ns, a->xml, (size_t)len);
+		if (bad != a->file_failing)
+			zg_log(bad ? ZG_LOG_ERROR : ZG_LOG_INFO, "event=audit_file_%s file=%s",
+			       bad ? "error" : "ok", a->conf.file);
+		a->file_failing = bad ? 1 : 0;
+	}
+	atomic_store(&a->last_seq, a->next_seq);
+	a->next_seq++;
+	atomic_fetch_add(&a->spooled, 1);
+	return 0;
+}
+
+/* Take events from the queue into held[] (if held[] is empty). Lock held. */
+static void take_locked(struct zg_audit *a)
+{
+	if (a->held_pos < a->nheld)
+		return;
+	a->nheld = a->held_pos = 0;
+	while (a->qlen > 0 && a->nheld < TAKE_MAX) {
+		a->held[a->nheld++] = a->q[a->qhead];
+		a->qhead = (a->qhead + 1) % (a->conf.queue_len + RESERVED);
+		a->qlen--;
+	}
+}
+
+static void publish_spool(struct zg_audit *a)
+{
+	if (!a->spool)
+		return;
+	atomic_store(&a->spool_bytes, zg_spool_bytes(a->spool));
+	atomic_store(&a->spool_corrupt, zg_spool_corrupt(a->spool));
+}
+
+static void write_held(struct zg_audit *a)
+{
+	unsigned before = a->held_pos;
+
+	while (a->held_pos < a->nheld && write_event(a, &a->held[a->held_pos]) == 0)
+		a->held_pos++;
+	if (a->held_pos == before)
+		return;
+	if (a->spool && zg_spool_sync(a->spool) != 0)
+		zg_err("event=audit_spool_error op=sync errno=%d", errno);
+	if (a->file && zg_audit_file_sync(a->file) != 0)
+		zg_err("event=audit_file_error op=sync errno=%d", errno);
+	publish_spool(a);
+}
+
+static void collector_state(struct zg_audit *a, int up, const char *why)
+{
+	if (atomic_exchange(&a->collector_up, up) == up)
+		return;
+	if (up) {
+		zg_info("event=audit_collector_up target=%s", a->conf.syslog_target);
+	} else {
+		char q[300];
+		zg_warn("event=audit_collector_down target=%s detail=%s", a->conf.syslog_target,
+			zg_log_quote(q, sizeof(q), why && *why ? why : "unknown"));
+	}
+}
+
+static void delivery_failed(struct zg_audit *a, const char *why)
+{
+	collector_state(a, 0, why);
+	a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : RETRY_MIN_MS;
+	if (a->backoff_ms > a->conf.retry_max_ms)
+		a->backoff_ms = a->conf.retry_max_ms;
+	mono_after_ms(&a->next_try, a->backoff_ms);
+}
+
+/* Settle the delivery in flight, waiting up to @wait_ms for the collector to
+ * close: commit what it confirmed. Returns 1 while still waiting. */
+static int settle_flight(struct zg_audit *a, unsigned wait_ms)
+{
+	size_t confirmed = 0;
+	char why[256] = "";
+
+	if (!a->inflight)
+		return 0;
+	if (zg_syslog_poll(a->sys, wait_ms, &confirmed, why, sizeof(why)) == 1)
+		return 1;
+	a->inflight = 0;
+	if (confirmed > 0 && zg_spool_commit(a->spool, &a->batch, confirmed) != 0)
+		zg_err("event=audit_spool_error op=commit errno=%d", errno);
+	atomic_store(&a->delivered, zg_spool_delivered(a->spool));
+	publish_spool(a);
+	if (confirmed < a->batch.n) {
+		delivery_failed(a, why);
+		return 0;
+	}
+	collector_state(a, 1, "");
+	a->backoff_ms = 0;
+	if (!atomic_load(&a->accepting) && !zg_spool_full(a->spool, ZG_AUDIT_XML_MAX))
+		set_full(a, 0);
+	return 0;
+}
+
+/* Send what the spool holds, one batch (connection) at a time, oldest
+ * first; never more than one batch in flight, so order is kept. While the
+ * collector reads a batch the thread goes on writing new events. */
+static void deliver(struct zg_audit *a)
+{
+	struct timespec now;
+	char why[256];
+
+	if (!a->sys)
+		return;
+	for (;;) {
+		int n;
+
+		if (settle_flight(a, FLIGHT_POLL_MS) == 1)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (mono_before(&now, &a->next_try))
+			return;
+		n = zg_spool_peek(a->spool, &a->batch, SEND_BYTES, SEND_RECS);
+		if (n <= 0) {
+			if (n < 0)
+				zg_err("event=audit_spool_error op=read errno=%d", errno);
+			return;
+		}
+		if (zg_syslog_send(a->sys, a->batch.rec, a->batch.n, why, sizeof(why)) != 0) {
+			delivery_failed(a, why);
+			return;
+		}
+		a->inflight = 1;
+		/* give newly queued events their place in the spool meanwhile */
+		pthread_mutex_lock(&a->mu);
+		take_locked(a);
+		pthread_mutex_unlock(&a->mu);
+		write_held(a);
+	}
+}
+
+/* Sleep until there is something to do; the lock is held. Held events
+ * that cannot be written (spool full) wait for the next delivery attempt. */
+static void wait_work(struct zg_audit *a)
+{
+	struct timespec now, until;
+	int blocked = a->held_pos < a->nheld;
+
+	if ((!blocked && a->qlen > 0) || a->inflight)
+		return; /* in flight: deliver() itself waits on the collector */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (a->spool && a->sys && zg_spool_pending(a->spool)) {
+		if (!mono_before(&now, &a->next_try))
+			return;
+		until = a->next_try;
+	} else {
+		mono_after_ms(&until, 1000);
+	}
+	pthread_cond_timedwait(&a->cv, &a->mu, &until);
+}
+
+/* Stopping: deliver what the spool holds, retrying for at most io_timeout
+ * if the collector was reachable (a collector already known down is tried
+ * once, so a stop does not wait for it). A batch still unconfirmed then is
+ * abandoned: it stays in the spool and is sent again by the next start. */
+static void final_delivery(struct zg_audit *a)
+{
+	struct timespec until, now;
+	int was_up = atomic_load(&a->collector_up) > 0;
+
+	if (!a->sys)
+		return;
+	mono_after_ms(&until, a->conf.io_timeout_ms);
+	a->next_try.tv_sec = 0;
+	a->next_try.tv_nsec = 0;
+	for (;;) {
+		deliver(a);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((!a->inflight && !zg_spool_pending(a->spool)) || !mono_before(&now, &until))
+			break;
+		if (!a->inflight && mono_before(&now, &a->next_try)) {
+			struct timespec nap = {0, 50 * 1000000L};
+			if (!was_up)
+				break;
+			nanosleep(&nap, NULL); /* backing off after a failure */
+		}
+	}
+	if (a->inflight)
+		zg_warn("event=audit_stop_unconfirmed records=%zu detail=\"the collector did not confirm "
+			"in time; they will be sent again\"", a->batch.n);
+	a->inflight = 0;
+}
+
+/* Stopping: write everything still queued, then one last delivery round
+ * without backoff. Events that cannot be written (spool full) are lost and
+ * counted in the log. */
+static void drain_on_stop(struct zg_audit *a)
+{
+	unsigned lost = 0;
+
+	for (int tries = 0;;) {
+		unsigned before, queued;
+		pthread_mutex_lock(&a->mu);
+		take_locked(a);
+		queued = a->qlen;
+		pthread_mutex_unlock(&a->mu);
+		before = a->held_pos;
+		write_held(a);
+		if (a->held_pos >= a->nheld && queued == 0)
+			break;
+		if (a->held_pos == before) {
+			if (tries++ > 0) {
+				lost = a->nheld - a->held_pos + queued;
+				break;
+			}
+			final_delivery(a);
+		}
+	}
+	final_delivery(a);
+	if (lost)
+		zg_err("event=audit_lost_on_stop records=%u reason=spool_full", lost);
+	if (a->spool && zg_spool_pending(a->spool))
+		zg_warn("event=audit_stop_pending detail=\"undelivered records stay in the spool "
+			"for the next start\"");
+}
+
+static void *audit_main(void *arg)
+{
+	struct zg_audit *a = arg;
+	sigset_t pipe;
+
+	/* OpenSSL writes to the collector with plain send(): a collector that
+	 * went away must give EPIPE here, not kill the process, whatever the
+	 * process does with SIGPIPE (a blocked, thread-directed SIGPIPE stays
+	 * pending and harmless). */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+
+	pthread_mutex_lock(&a->mu);
+	while (!a->stopping) {
+		wait_work(a);
+		take_locked(a);
+		pthread_mutex_unlock(&a->mu);
+		write_held(a);
+		deliver(a);
+		pthread_mutex_lock(&a->mu);
+	}
+	pthread_mutex_unlock(&a->mu);
+	drain_on_stop(a);
+	return NULL;
+}
+
+static int backfill_one(void *ctx, const struct zg_spool_rec *r)
+{
+	struct zg_audit *a = ctx;
+
+	return zg_audit_file_append(a->file, r->seq, r->ts_ns, (const char *)r->payload, r->len);
+}
+
+/* A crash between the spool's fsync and the file's left records in the
+ * spool that the local file lacks (they will still be delivered): append
+ * them, so the file stays the complete, chained record. */
+static int backfill_file(struct zg_audit *a, uint64_t file_last)
+{
+	if (zg_spool_each_pending(a->spool, file_last, backfill_one, a) != 0 ||
+	    zg_audit_file_sync(a->file) != 0)
+		return -1;
+	zg_warn("event=audit_file_backfill from_seq=%" PRIu64 " detail=\"records of a crash copied "
+		"from the spool\"", file_last + 1);
+	return 0;
+}
+
+static int open_sinks(struct zg_audit *a, struct zg_errlist *errs)
+{
+	char why[512], host[256] = "-";
+	struct zg_spool_report rep;
+	uint64_t last = 0, file_last = 0;
+
+	if (a->conf.syslog_target[0]) {
+		if (gethostname(host, sizeof(host) - 1) != 0)
+			snprintf(host, sizeof(host), "%s", a->source_id);
+		a->sys = zg_syslog_new(&a->conf, host, why, sizeof(why));
+		if (!a->sys) {
+			zg_errlist_add(errs, "audit", 0, "syslog_target", "%s", why);
+			return -1;
+		}
+		if (!a->conf.spool_dir[0]) {
+			zg_errlist_add(errs, "audit", 0, "spool_dir", "required with syslog_target");
+			return -1;
+		}
+		a->spool = zg_spool_open(a->conf.spool_dir, a->conf.spool_max_bytes, &rep, why,
+					 sizeof(why));
+		if (!a->spool) {
+			zg_errlist_add(errs, "audit", 0, "spool_dir", "%s", why);
+			return -1;
+		}
+		last = rep.last_seq;
+		if (rep.pending || rep.corrupt || rep.torn)
+			zg_info("event=audit_spool_replay pending=%" PRIu64 " corrupt=%" PRIu64
+				" torn_bytes=%" PRIu64 " delivered=%" PRIu64, rep.pending, rep.corrupt,
+				rep.torn, rep.delivered);
+		atomic_store(&a->delivered, rep.delivered);
+		publish_spool(a);
+	}
+	if (a->conf.file[0]) {
+		a->file = zg_audit_file_open(a->conf.file, &file_last, why, sizeof(why));
+		if (!a->file) {
+			zg_errlist_add(errs, "audit", 0, "file", "%s", why);
+			return -1;
+		}
+	}
+	if (a->spool && a->file && last > file_last && backfill_file(a, file_last) != 0) {
+		zg_errlist_add(errs, "audit", 0, "file", "%s: cannot append the records the spool "
+			       "holds beyond it", a->conf.file);
+		return -1;
+	}
+	a->next_seq = (last > file_last ? last : file_last) + 1;
+	atomic_store(&a->last_seq, a->next_seq - 1);
+	if (!a->sys && !a->file)
+		zg_warn("event=audit_disabled detail=\"no syslog_target and no file configured\"");
+	return 0;
+}
+
+static int parent_dir_ok(const char *path, const char *key, struct zg_errlist *errs)
+{
+	char dir[ZG_AUDIT_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		zg_errlist_add(errs, "audit", 0, key, "%s: directory %s does not exist", path, dir);
+		return -1;
+	}
+	return 0;
+}
+
+int zg_audit_conf_check(const struct zg_audit_conf *conf, struct zg_errlist *errs)
+{
+	char why[512];
+	struct zg_syslog *s;
+	int rc = 0;
+
+	if (conf->syslog_target[0]) {
+		s = zg_syslog_new(conf, "check", why, sizeof(why));
+		if (!s) {
+			zg_errlist_add(errs, "audit", 0, "syslog_target", "%s", why);
+			rc = -1;
+		}
+		zg_syslog_free(s);
+		if (!conf->spool_dir[0]) {
+			zg_errlist_add(errs, "audit", 0, "spool_dir", "required with syslog_target");
+			rc = -1;
+		} else if (parent_dir_ok(conf->spool_dir, "spool_dir", errs) != 0) {
+			rc = -1;
+		}
+	}
+	if (conf->file[0] && parent_dir_ok(conf->file, "file", errs) != 0)
+		rc = -1;
+	return rc;
+}
+
+static void free_audit(struct zg_audit *a)
+{
+	zg_syslog_free(a->sys);
+	zg_spool_close(a->spool);
+	zg_audit_file_close(a->file);
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a->q);
+	free(a);
+}
+
+static void emit_self(struct zg_audit *a, enum zg_audit_kind k)
+{
+	struct zg_audit_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = k;
+	ev.ts_ns = now_ns();
+	snprintf(ev.detail, sizeof(ev.detail), "pid %ld", (long)getpid());
+	(void)enqueue_locked(a, &ev, a->conf.queue_len + RESERVED);
+}
+
+struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *source_id,
+				struct zg_errlist *errs)
+{
+	struct zg_audit *a = calloc(1, sizeof(*a));
+	pthread_condattr_t ca;
+
+	if (!a) {
+		zg_errlist_add(errs, "audit", 0, NULL, "out of memory");
+		return NULL;
+	}
+	a->conf = *conf;
+	/* 0 = default, so a zeroed struct works as well as zg_audit_conf_defaults */
+	if (a->conf.queue_len == 0)
+		a->conf.queue_len = 4096;
+	if (a->conf.queue_len < 16)
+		a->conf.queue_len = 16;
+	if (a->conf.retry_max_ms == 0)
+		a->conf.retry_max_ms = 30000;
+	if (a->conf.retry_max_ms < RETRY_MIN_MS)
+		a->conf.retry_max_ms = RETRY_MIN_MS;
+	if (a->conf.io_timeout_ms == 0)
+		a->conf.io_timeout_ms = 5000;
+	if (a->conf.spool_max_bytes == 0)
+		a->conf.spool_max_bytes = 64ull << 20;
+	snprintf(a->source_id, sizeof(a->source_id), "%s", source_id);
+	atomic_init(&a->accepting, 1);
+	atomic_init(&a->collector_up, -1); /* unknown: the first attempt is logged either way */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&a->mu, NULL);
+	a->q = calloc(a->conf.queue_len + RESERVED, sizeof(*a->q));
+	if (!a->q || open_sinks(a, errs) != 0)
+		goto fail;
+	emit_self(a, ZG_AUDIT_AUDIT_STARTED);
+	emit_self(a, ZG_AUDIT_APP_START);
+	if (pthread_create(&a->thread, NULL, audit_main, a) != 0) {
+		zg_errlist_add(errs, "audit", 0, NULL, "cannot start the audit thread");
+		goto fail;
+	}
+	return a;
+fail:
+	free_audit(a);
+	return NULL;
+}
+
+void zg_audit_stop(struct zg_audit *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->mu);
+	emit_self(a, ZG_AUDIT_APP_STOP);
+	emit_self(a, ZG_AUDIT_AUDIT_STOPPED);
+	a->stopping = 1;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->thread, NULL);
+	free_audit(a);
+}

@@ -1,0 +1,168 @@
+/* conf.h - the parsed configuration file: types and the loader's contract.
+ *
+ * The loader turns an INI file into a struct zg_conf, checking syntax, types,
+ * ranges and cross-key invariants that need no OpenSSL and no sockets (those
+ * happen when a snapshot is built from it, see snapshot.h). A zg_conf is
+ * immutable once returned and owned by whoever holds it (usually one
+ * snapshot); strings live in fixed buffers, so it is freed in one call.
+ */
+#ifndef ZG_CONF_H
+#define ZG_CONF_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "audit/audit.h"
+#include "directory/directory.h"
+#include "base/errlist.h"
+#include "base/log.h"
+#include "base/prefix.h"
+
+#define ZG_NAME_MAX 64         /* route names, profile names, gateway name */
+#define ZG_HOST_MAX 256        /* host names and server_name (DNS or URI) */
+#define ZG_PATH_MAX 512        /* file paths */
+#define ZG_PORT_MAX 8          /* "65535" */
+#define ZG_ROUTES_MAX 256      /* [route] sections per file */
+#define ZG_PREFIXES_MAX 64     /* allow_from entries per route */
+#define ZG_CRLS_MAX 16         /* crl files */
+#define ZG_TLS_LIST_MAX 1024   /* route narrowing lists (tls13_suites, ...) */
+
+enum zg_mode {
+	ZG_MODE_WRAP,   /* plain in, mTLS out */
+	ZG_MODE_UNWRAP, /* mTLS in, plain out */
+	ZG_MODE_BRIDGE, /* mTLS in, mTLS out */
+};
+
+/* "host:port", "[v6]:port" or "*:port" as written, split. */
+struct zg_endpoint {
+	char host[ZG_HOST_MAX]; /* without brackets; "*" or "" = any address */
+	char port[ZG_PORT_MAX];
+};
+
+struct zg_conf_gateway {
+	char name[ZG_NAME_MAX];          /* audit source id; default: host name */
+	unsigned workers;                /* 0 = one per online core */
+	enum zg_log_level log_level;     /* default info */
+	unsigned max_connections;        /* whole process; default 10000 */
+	unsigned drain_timeout_ms;       /* SIGTERM grace; default 30 s */
+	unsigned handshake_timeout_ms;   /* route default; default 10 s */
+	unsigned idle_timeout_ms;        /* route default; default 600 s */
+	unsigned connect_timeout_ms;     /* route default; default 5 s */
+};
+
+struct zg_conf_tls {
+	char profile[ZG_NAME_MAX];       /* default "cryptrec-high" */
+	char certificate[ZG_PATH_MAX];   /* PEM, leaf first; intermediates may follow */
+	char key[ZG_PATH_MAX];           /* PEM private key, mode 0600 or stricter */
+	char chain[ZG_PATH_MAX];         /* optional PEM intermediates */
+	char trust_anchors[ZG_PATH_MAX]; /* PEM CA bundle peers must chain to */
+	char crl[ZG_CRLS_MAX][ZG_PATH_MAX];
+	unsigned n_crl;
+	unsigned verify_depth;           /* default 4 */
+	int session_cache;               /* bool, default 1 */
+	unsigned session_cache_size;     /* default 20480 */
+	unsigned session_timeout_s;      /* default 300 */
+	int session_tickets;             /* bool, default 0 */
+	int crl_stale_warn;              /* crl_stale = warn (default reject) */
+	unsigned clock_skew_s;           /* certificate validity tolerance; default 0 */
+	/* lines of keys that later stages (snapshot) report errors on */
+	int line_certificate, line_key, line_chain, line_trust_anchors, line_crl;
+};
+
+struct zg_conf_route {
+	char name[ZG_NAME_MAX];
+	enum zg_mode mode;
+	struct zg_endpoint listen;
+	struct zg_endpoint connect;
+	char server_name[ZG_HOST_MAX];   /* wrap/bridge: expected DNS or URI SAN */
+	char profile[ZG_NAME_MAX];       /* "" = the [tls] profile */
+	/* Narrowing of the profile (profile.h zg_profile_overrides); "" =
+	 * inherit. Checked against the profile when the TLS contexts are built. */
+	char min_version[8];             /* "1.2" | "1.3" */
+	char max_version[8];
+	char tls13_suites[ZG_TLS_LIST_MAX];
+	char tls12_ciphers[ZG_TLS_LIST_MAX];
+	char groups[ZG_TLS_LIST_MAX];
+	char sigalgs[ZG_TLS_LIST_MAX];
+	struct zg_prefix allow_from[ZG_PREFIXES_MAX];
+	unsigned n_allow_from;           /* wrap: required; others: optional */
+	unsigned max_connections;        /* default: gateway max_connections */
+	unsigned handshake_timeout_ms;
+	unsigned idle_timeout_ms;
+	unsigned connect_timeout_ms;
+	int line;                        /* line of the [route NAME] header */
+	int line_listen, line_connect;
+	struct zg_peers peers;           /* [directory] participants admitted; default "*" */
+	int line_peers;                  /* 0: peers not given */
+};
+
+/* [directory]: the signed participant directory (see directory.h and
+ * docs/directory.md). With no file, no directory checks are made. */
+struct zg_conf_directory {
+	char file[ZG_PATH_MAX];          /* directory JSON; "" = none */
+	char signature[ZG_PATH_MAX];     /* detached signature; default: file + ".sig" */
+	char public_key[ZG_PATH_MAX];    /* PEM Ed25519 public key of the operator */
+	unsigned reload_interval_ms;     /* poll the files for changes; 0 = SIGHUP only; default 30 s */
+	unsigned grace_ms;               /* a live connection a new directory disallows is closed
+	                                    after this; default 30 s */
+	int line_file, line_public_key;
+};
+
+struct zg_conf {
+	char path[ZG_PATH_MAX];          /* file it came from, for messages */
+	struct zg_conf_gateway gw;
+	struct zg_conf_tls tls;
+	struct zg_conf_route *routes;    /* n_routes entries, owned */
+	unsigned n_routes;
+	struct zg_conf_directory dir;    /* [directory] */
+	struct zg_audit_conf audit;      /* [audit]; see audit.h */
+};
+
+/* Read and parse @path. On any error returns NULL with every problem found
+ * appended to @errs as "path:line: key: message"; the file is also refused if
+ * it is group- or world-writable. Relative paths in it are resolved against
+ * the real directory of @path; an unset gateway name becomes the host name.
+ * Caller frees the result with zg_conf_free. */
+struct zg_conf *zg_conf_load(const char *path, struct zg_errlist *errs);
+
+/* Parse configuration text already in memory; @name stands for the file in
+ * messages. Does no I/O except the checks on files the config names (key
+ * file readable, not world-readable). Same result contract as
+ * zg_conf_load. */
+struct zg_conf *zg_conf_parse(const char *text, const char *name, struct zg_errlist *errs);
+
+/* Flags for zg_conf_parse_flags(). */
+#define ZG_CONF_NO_FILE_CHECKS 0x1u /* skip every check on named files: pure, for fuzzing */
+
+/* zg_conf_parse with @flags. Relative paths in @text are resolved against
+ * the directory part of @name. The gateway name stays "" when not given
+ * (zg_conf_load fills in the host name). */
+struct zg_conf *zg_conf_parse_flags(const char *text, const char *name, unsigned flags,
+				    struct zg_errlist *errs);
+
+void zg_conf_free(struct zg_conf *conf);
+
+/* Print the effective settings (defaults filled in) of the gateway, the TLS
+ * section and each route, as `zonegate check` shows them. Never prints key
+ * material (the key path is shown, not its content). */
+void zg_conf_print(const struct zg_conf *conf, FILE *out);
+
+const char *zg_mode_name(enum zg_mode m);
+
+/* Call @fn once for every keyword of every section, in table order;
+ * @section is the header word ("gateway", "tls", "route", ...). For checks
+ * such as "every keyword is documented"; the strings are static. */
+void zg_conf_each_key(void (*fn)(const char *section, const char *key, void *arg), void *arg);
+
+/* Route @r needs TLS towards its clients (unwrap, bridge) / its upstream
+ * (wrap, bridge). */
+static inline int zg_route_tls_in(const struct zg_conf_route *r)
+{
+	return r->mode != ZG_MODE_WRAP;
+}
+static inline int zg_route_tls_out(const struct zg_conf_route *r)
+{
+	return r->mode != ZG_MODE_UNWRAP;
+}
+
+#endif

@@ -1,0 +1,608 @@
+/* conn.c - the connection state machine; see the diagram in conn.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "tls/chaincache.h"
+#include "engine/conn.h"
+#include "engine/gate.h"
+#include "engine/gateway.h"
+#include "base/log.h"
+#include "policy/policy.h"
+#include "engine/record.h"
+#include "engine/worker.h"
+
+static const char *const state_names[] = {
+	[ZG_CS_ACCEPTED] = "accepted",
+	[ZG_CS_HANDSHAKE_IN] = "handshake_in",
+	[ZG_CS_CONNECTING] = "connecting",
+	[ZG_CS_HANDSHAKE_OUT] = "handshake_out", [ZG_CS_RELAYING] = "relaying",
+	[ZG_CS_CLOSED] = "closed",
+};
+
+const char *zg_conn_state_name(enum zg_conn_state s)
+{
+	return (unsigned)s <= ZG_CS_CLOSED ? state_names[s] : "?";
+}
+
+static void start_upstream(struct zg_conn *c, int last_err);
+static void step(struct zg_conn *c);
+static void upstream_addr16(const struct zg_conn *c, uint8_t out[16]);
+static enum zg_reason judge(const struct zg_conn *c, const struct zg_snapshot *snap, char *detail,
+			    size_t cap);
+
+/* Whom the upstream must be: on a wrap route `peers` names the remote site;
+ * on a bridge route it names the clients, and the upstream need only be one
+ * consistent participant (address and certificate), any of them. */
+static const struct zg_peers *outbound_peers(const struct zg_conn *c)
+{
+	return c->route->conf->mode == ZG_MODE_WRAP ? &c->route->conf->peers : NULL;
+}
+
+/* The one place a state changes: it also sets the state's deadline. */
+static void set_state(struct zg_conn *c, enum zg_conn_state s)
+{
+	const struct zg_conf_route *r = c->route->conf;
+	uint64_t now = c->w->now_ms;
+
+	zg_debug("event=state route=%s id=%u.%llu from=%s to=%s", r->name, c->w->index,
+		 (unsigned long long)c->id, zg_conn_state_name(c->state), zg_conn_state_name(s));
+	c->state = s;
+	switch (s) {
+	case ZG_CS_HANDSHAKE_IN:
+	case ZG_CS_HANDSHAKE_OUT:
+		c->deadline_ms = now + r->handshake_timeout_ms;
+		break;
+	case ZG_CS_CONNECTING:
+		c->deadline_ms = now + r->connect_timeout_ms;
+		break;
+	case ZG_CS_RELAYING:
+		c->relay.last_activity_ms = now;
+		break;
+	case ZG_CS_ACCEPTED:
+	case ZG_CS_CLOSED:
+		break;
+	}
+}
+
+static void side_init(struct zg_side *s, struct zg_conn *c)
+{
+	s->magic = ZG_SIDE_MAGIC;
+	s->fd = -1;
+	s->conn = c;
+}
+
+/* Admission, before a single byte is read: the route's address gate, the
+ * participant directory (inbound TLS routes: the source address must belong
+ * to a participant the route admits), then the limits. Returns ZG_R_OK and
+ * counts the connection in, or the reason to refuse it. */
+static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route, const uint8_t addr[16],
+			    const struct zg_participant **who, _Atomic unsigned **slot, char *detail,
+			    size_t cap)
+{
+	enum zg_reason r;
+	unsigned total, on_route;
+
+	if ((r = zg_gate_source(route->conf, addr)) != ZG_R_OK)
+		return r;
+	if (w->snap->dir && zg_route_tls_in(route->conf) &&
+	    (r = zg_directory_check_addr(w->snap->dir, time(NULL), addr, &route->conf->peers, who,
+					 detail, cap)) != ZG_R_OK)
+		return r;
+	if (*who && w->snap->dir_slots) {
+		if ((r = zg_directory_admit(*who, w->snap->dir_slots[(*who)->index], detail, cap)) !=
+		    ZG_R_OK)
+			return r;
+		*slot = w->snap->dir_slots[(*who)->index];
+	}
+	total = atomic_fetch_add(&w->gw->active_total, 1);
+	on_route = atomic_fetch_add(&route->stats->active, 1);
+	r = zg_gate_admit(on_route, route->conf->max_connections, total,
+			  w->snap->conf->gw.max_connections);
+	if (r != ZG_R_OK) {
+		atomic_fetch_sub(&w->gw->active_total, 1);
+		atomic_fetch_sub(&route->stats->active, 1);
+		if (*slot)
+			zg_directory_release(*slot);
+		*slot = NULL;
+	}
+	return r;
+}
+
+void zg_conn_refuse(struct zg_worker *w, const struct zg_route_rt *route, int fd,
+		    const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail)
+{
+	atomic_fetch_add(&route->stats->refused, 1);
+	zg_record_refusal(w, route, ++w->next_id, peer, reason, detail, NULL);
+	close(fd);
+}
+
+void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct zg_route_rt *route,
+		   int fd, const struct zg_sockaddr *peer)
+{
+	uint64_t id;
+	const struct zg_participant *who = NULL;
+	_Atomic unsigned *slot = NULL;
+	char detail[160] = "";
+	uint8_t addr[16];
+	enum zg_reason r = ZG_R_ADDR_NOT_ALLOWED;
+	struct zg_conn *c;
+
+	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&peer->ss, addr) == 0)
+		r = admit(w, route, addr, &who, &slot, detail, sizeof(detail));
+	if (r != ZG_R_OK) {
+		zg_conn_refuse(w, route, fd, peer, r, detail);
+		return;
+	}
+	id = ++w->next_id;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		atomic_fetch_sub(&w->gw->active_total, 1);
+		atomic_fetch_sub(&route->stats->active, 1);
+		if (slot)
+			zg_directory_release(slot);
+		zg_record_refusal(w, route, id, peer, ZG_R_NO_MEMORY, NULL, NULL);
+		close(fd);
+		return;
+	}
+	c->magic = ZG_CONN_MAGIC;
+	c->w = w;
+	c->id = id;
+	c->snap = zg_snapshot_ref(snap);
+	c->route = route;
+	c->peer = *peer;
+	memcpy(c->peer16, addr, sizeof(addr));
+	c->participant = who;
+	c->participant_slot = slot;
+	c->started_ms = w->now_ms;
+	side_init(&c->down, c);
+	side_init(&c->up, c);
+	c->down.fd = fd;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	atomic_fetch_add(&route->stats->accepted, 1);
+	if (zg_log_enabled(ZG_LOG_DEBUG)) {
+		char p[64];
+		zg_sockaddr_format((const struct sockaddr *)&peer->ss, p, sizeof(p));
+		zg_debug("event=conn_open route=%s id=%u.%llu peer=%s", route->conf->name, w->index,
+			 (unsigned long long)id, p);
+	}
+	if (zg_route_tls_in(route->conf)) {
+		c->verdict_in.dir = snap->dir;
+		c->verdict_in.addr = c->peer16;
+		c->verdict_in.peers = &route->conf->peers;
+		c->verdict_in.cache = &w->chains;
+		c->verdict_in.cache_tag = zg_chaincache_tag(snap->tls_generation,
+							    (unsigned)(route - snap->routes), 0);
+		c->down.ssl = zg_tls_server_new(route->tls_in, fd, &c->verdict_in);
+		if (!c->down.ssl) {
+			zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
+			return;
+		}
+		set_state(c, ZG_CS_HANDSHAKE_IN);
+		step(c);
+		return;
+	}
+	start_upstream(c, 0);
+	if (c->state != ZG_CS_CLOSED)
+		step(c);
+}
+
+/* Drive a TLS handshake on @s; 1 when complete, 0 when waiting, -1 after
+ * closing @c with the reason. */
+static int handshake(struct zg_conn *c, struct zg_side *s, struct zg_tls_verdict *v)
+{
+	char detail[160];
+	enum zg_reason r;
+	int rc, e;
+
+	ERR_clear_error();
+	rc = SSL_do_handshake(s->ssl);
+	if (rc == 1)
+		return 1;
+	e = SSL_get_error(s->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ) {
+		s->want = ZG_WANT_READ;
+		return 0;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		s->want = ZG_WANT_WRITE;
+		return 0;
+	}
+	s->tls_dead = 1;
+	r = zg_tls_handshake_reason(s->ssl, e, v, detail, sizeof(detail));
+	zg_conn_close(c, r, detail);
+	return -1;
+}
+
+static void request_resolve(struct zg_conn *c)
+{
+	zg_gateway_want_resolve(c->w->gw);
+}
+
+/* Connect to the next upstream address; on running out, close naming
+ * @last_err, why the previous address failed (0 if none was tried). */
+static void start_upstream(struct zg_conn *c, int last_err)
+{
+	const struct zg_route_rt *rt = c->route;
+	int saved = last_err;
+
+	if (c->up.fd >= 0) {
+		(void)zg_worker_watch(c->w, &c->up, 0); /* leaving the set cannot fail us */
+		close(c->up.fd);
+		c->up.fd = -1;
+		c->up.registered = 0;
+	}
+	if (rt->n_upstream == 0) {
+		request_resolve(c);
+		zg_conn_close(c, ZG_R_UPSTREAM_UNRESOLVED, rt->conf->connect.host);
+		return;
+	}
+	while (c->upstream_next < rt->n_upstream) {
+		c->upstream_addr = rt->upstream[c->upstream_next++];
+		c->up.fd = zg_connect_start(&c->upstream_addr);
+		if (c->up.fd >= 0) {
+			set_state(c, ZG_CS_CONNECTING);
+			return;
+		}
+		saved = errno;
+	}
+	request_resolve(c);
+	zg_conn_close(c, ZG_R_CONNECT_FAILED, saved ? strerror(saved) : "no upstream address");
+}
+
+static void start_relay(struct zg_conn *c)
+{
+	char detail[160] = "";
+	enum zg_reason r;
+
+	/* A reload came while this connection was in its handshakes, which
+	 * were judged by the old rules: it is a new connection under the rules
+	 * in force, refused at once (no grace) if they disallow it. */
+	if (c->snap != c->w->snap && (r = judge(c, c->w->snap, detail, sizeof(detail))) != ZG_R_OK) {
+		zg_conn_close(c, r, detail);
+		return;
+	}
+	/* No record, no relay: with refuse-new-connections a full audit
+	 * spool stops new sessions rather than letting them go unrecorded. */
+	if (zg_record_attach(c) < 0) {
+		zg_conn_close(c, ZG_R_AUDIT_SPOOL_FULL, NULL);
+		return;
+	}
+	set_state(c, ZG_CS_RELAYING);
+}
+
+static void connected(struct zg_conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->up.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return;
+	if (err != 0) {
+		zg_debug("event=upstream_failed route=%s id=%u.%llu error=%d", c->route->conf->name,
+			 c->w->index, (unsigned long long)c->id, err);
+		start_upstream(c, err); /* next address, or close */
+		return;
+	}
+	if (zg_route_tls_out(c->route->conf)) {
+		upstream_addr16(c, c->upstream16);
+		c->verdict_out.dir = c->snap->dir;
+		c->verdict_out.addr = c->upstream16;
+		c->verdict_out.peers = outbound_peers(c);
+		c->verdict_out.cache = &c->w->chains;
+		c->verdict_out.cache_tag = zg_chaincache_tag(
+			c->snap->tls_generation, (unsigned)(c->route - c->snap->routes), 1);
+		c->verdict_out.resume =
+			&c->w->out_sessions[(unsigned)(c->route - c->snap->routes) % ZG_ROUTES_MAX];
+		c->up.ssl = zg_tls_client_new(c->route->tls_out, c->up.fd, c->route->conf->server_name,
+					      &c->verdict_out);
+		if (!c->up.ssl) {
+			zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
+			return;
+		}
+		set_state(c, ZG_CS_HANDSHAKE_OUT);
+		return;
+	}
+	start_relay(c);
+}
+
+/* Compute each side's epoll interest from the state and what its last I/O
+ * call waited for. The only place interest is decided. */
+static void update_interest(struct zg_conn *c)
+{
+	struct zg_side *sides[2] = {&c->down, &c->up};
+
+	for (int i = 0; i < 2; i++) {
+		struct zg_side *s = sides[i];
+		uint32_t ev = 0;
+
+		if (s->fd < 0)
+			continue;
+		switch (c->state) {
+		case ZG_CS_HANDSHAKE_IN:
+		case ZG_CS_HANDSHAKE_OUT:
+		case ZG_CS_RELAYING:
+			ev = (s->want & ZG_WANT_READ ? EPOLLIN : 0) |
+			     (s->want & ZG_WANT_WRITE ? EPOLLOUT : 0);
+			break;
+		case ZG_CS_CONNECTING:
+			ev = s == &c->up ? EPOLLOUT : 0;
+			break;
+		case ZG_CS_ACCEPTED:
+		case ZG_CS_CLOSED:
+			return;
+		}
+		if (zg_worker_watch(c->w, s, ev) < 0) { /* 0: out of the epoll set */
+			zg_conn_close(c, ZG_R_NO_MEMORY, "cannot watch the socket");
+			return;
+		}
+	}
+}
+
+static void note_identity(struct zg_conn *c, SSL *ssl)
+{
+	if (!c->subject[0])
+		zg_tls_peer_identity(ssl, c->subject, sizeof(c->subject), c->sans, sizeof(c->sans));
+}
+
+/* Identity binding for a resumed session, which skipped the verification
+ * in which tls.c binds a full handshake: the certificate on @ssl and the
+ * address at the other end (@addr) must still belong to the same
+ * participant, one the route admits. 0 to go on, -1 after closing @c. */
+static int bind_identity(struct zg_conn *c, SSL *ssl, const uint8_t addr[16],
+			 const struct zg_peers *peers)
+{
+	char detail[160] = "";
+	enum zg_reason r;
+
+	if (!c->snap->dir || !SSL_session_reused(ssl))
+		return 0;
+	r = zg_directory_check_peer(c->snap->dir, time(NULL), addr, SSL_get0_peer_certificate(ssl),
+				    peers, detail, sizeof(detail));
+	if (r == ZG_R_OK)
+		return 0;
+	zg_conn_close(c, r, detail);
+	return -1;
+}
+
+static void upstream_addr16(const struct zg_conn *c, uint8_t out[16])
+{
+	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&c->upstream_addr.ss, out) < 0)
+		memset(out, 0, 16);
+}
+
+static void step(struct zg_conn *c)
+{
+	enum zg_reason r;
+
+	for (;;) {
+		enum zg_conn_state before = c->state;
+
+		switch (c->state) {
+		case ZG_CS_HANDSHAKE_IN:
+			if (handshake(c, &c->down, &c->verdict_in) != 1)
+				break;
+			c->down.want = 0;
+			note_identity(c, c->down.ssl);
+			if (bind_identity(c, c->down.ssl, c->peer16, &c->route->conf->peers) < 0)
+				break;
+			start_upstream(c, 0);
+			break;
+		case ZG_CS_CONNECTING:
+			break; /* waits for the upstream socket to become writable */
+		case ZG_CS_HANDSHAKE_OUT:
+			if (handshake(c, &c->up, &c->verdict_out) != 1)
+				break;
+			c->up.want = 0;
+			note_identity(c, c->up.ssl);
+			if (bind_identity(c, c->up.ssl, c->upstream16, outbound_peers(c)) < 0)
+				break;
+			start_relay(c);
+			break;
+		case ZG_CS_RELAYING:
+			r = zg_relay_step(&c->relay, &c->down, &c->up, c->w->now_ms);
+			if (r != ZG_R_OK)
+				zg_conn_close(c, r, NULL);
+			else if (c->relay.more)
+				zg_worker_defer(c->w, c);
+			break;
+		case ZG_CS_ACCEPTED:
+		case ZG_CS_CLOSED:
+			return;
+		}
+		if (c->state == before || c->state == ZG_CS_CLOSED)
+			break;
+	}
+	if (c->state != ZG_CS_CLOSED)
+		update_interest(c);
+}
+
+void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events)
+{
+	if (c->state == ZG_CS_CLOSED)
+		return;
+	if (c->state == ZG_CS_CONNECTING) {
+		if (side == &c->up)
+			connected(c);
+		if (c->state != ZG_CS_CLOSED)
+			step(c);
+		return;
+	}
+	if (c->state == ZG_CS_RELAYING && (events & EPOLLERR)) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		(void)getsockopt(side->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		zg_conn_close(c, side == &c->down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET,
+			      err ? strerror(err) : NULL);
+		return;
+	}
+	zg_relay_ready(side, (events & (EPOLLIN | EPOLLERR | EPOLLHUP) ? ZG_WANT_READ : 0) |
+				     (events & (EPOLLOUT | EPOLLERR | EPOLLHUP) ? ZG_WANT_WRITE : 0));
+	if (c->state == ZG_CS_RELAYING && (events & EPOLLHUP) && side->eof && !side->shut &&
+	    (side == &c->down ? c->relay.u2d.tail == c->relay.u2d.head
+			      : c->relay.d2u.tail == c->relay.d2u.head)) {
+		/* HUP on a side that still expects our FIN: it was reset and
+		 * nothing is left to deliver to it. */
+		zg_conn_close(c, side == &c->down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET, "hang-up");
+		return;
+	}
+	step(c);
+}
+
+/* Only a finished handshake has a peer certificate to judge. */
+static int hs_done(SSL *ssl)
+{
+	return ssl && SSL_is_init_finished(ssl);
+}
+
+/* A context of @snap holding the [tls] CRLs: the route's own if it still
+ * has one, else any route's (the CRLs are gateway-wide), so connections of
+ * a route that was removed, renamed or changed mode are judged too. */
+static SSL_CTX *crl_ctx(const struct zg_snapshot *snap, const struct zg_route_rt *rt)
+{
+	if (rt && (rt->tls_in || rt->tls_out))
+		return rt->tls_in ? rt->tls_in : rt->tls_out;
+	for (unsigned i = 0; i < snap->n_routes; i++)
+		if (snap->routes[i].tls_in || snap->routes[i].tls_out)
+			return snap->routes[i].tls_in ? snap->routes[i].tls_in : snap->routes[i].tls_out;
+	return NULL;
+}
+
+/* @c judged by the rules of @snap, its directory and its CRLs, on every
+ * hop whose handshake is done (an inbound hop still in its handshake: by
+ * its address). ZG_R_OK, or the reason with @detail. */
+static enum zg_reason judge(const struct zg_conn *c, const struct zg_snapshot *snap, char *detail,
+			    size_t cap)
+{
+	const struct zg_route_rt *rt = zg_snapshot_route(snap, c->route->conf->name);
+	const struct zg_peers *peers = rt ? &rt->conf->peers : &c->route->conf->peers;
+	const struct zg_peers *up_peers = c->route->conf->mode == ZG_MODE_WRAP ? peers : NULL;
+	SSL_CTX *crls = crl_ctx(snap, rt);
+	enum zg_reason r = ZG_R_OK;
+	time_t now = time(NULL);
+
+	if (snap->dir && zg_route_tls_in(c->route->conf) && hs_done(c->down.ssl))
+		r = zg_directory_check_peer(snap->dir, now, c->peer16,
+					    SSL_get0_peer_certificate(c->down.ssl), peers, detail, cap);
+	else if (snap->dir && zg_route_tls_in(c->route->conf))
+		r = zg_directory_check_addr(snap->dir, now, c->peer16, peers, NULL, detail, cap);
+	if (r == ZG_R_OK && snap->dir && hs_done(c->up.ssl))
+		r = zg_directory_check_peer(snap->dir, now, c->upstream16,
+					    SSL_get0_peer_certificate(c->up.ssl), up_peers, detail, cap);
+	if (r != ZG_R_OK || !crls)
+		return r;
+	if ((hs_done(c->down.ssl) && zg_tls_peer_revoked(c->down.ssl, crls, detail, cap)) ||
+	    (hs_done(c->up.ssl) && zg_tls_peer_revoked(c->up.ssl, crls, detail, cap)))
+		return ZG_R_TLS_CERT_REVOKED;
+	return ZG_R_OK;
+}
+
+void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned grace_ms)
+{
+	char detail[160] = "", p[64], d[200];
+	enum zg_reason r;
+
+	if (c->state == ZG_CS_CLOSED)
+		return;
+	r = judge(c, snap, detail, sizeof(detail));
+	if (r == ZG_R_OK) {
+		if (c->revoke_at_ms) /* a later directory allows it again */
+			zg_info("event=reprieved route=%s id=%u.%llu", c->route->conf->name, c->w->index,
+				(unsigned long long)c->id);
+		c->revoke_at_ms = 0;
+		return;
+	}
+	if (c->revoke_at_ms)
+		return; /* already counting down from the first disallowing reload */
+	c->revoke_at_ms = c->w->now_ms + grace_ms;
+	c->revoke_reason = r;
+	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));
+	zg_warn("event=revoked route=%s id=%u.%llu peer=%s reason=%s grace_ms=%u detail=%s",
+		c->route->conf->name, c->w->index, (unsigned long long)c->id, p, zg_reason_code(r),
+		grace_ms, zg_log_quote(d, sizeof(d), detail));
+}
+
+void zg_conn_resume(struct zg_conn *c)
+{
+	c->deferred = 0;
+	if (c->state != ZG_CS_CLOSED)
+		step(c);
+}
+
+void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
+{
+	if (c->revoke_at_ms && now_ms >= c->revoke_at_ms) {
+		zg_conn_close(c, c->revoke_reason, "no longer allowed after reload");
+		return;
+	}
+	switch (c->state) {
+	case ZG_CS_HANDSHAKE_IN:
+	case ZG_CS_HANDSHAKE_OUT:
+		if (now_ms >= c->deadline_ms)
+			zg_conn_close(c, ZG_R_HANDSHAKE_TIMEOUT, NULL);
+		break;
+	case ZG_CS_CONNECTING:
+		if (now_ms < c->deadline_ms)
+			break;
+		if (c->upstream_next < c->route->n_upstream) {
+			start_upstream(c, ETIMEDOUT); /* a black hole: next address */
+			if (c->state != ZG_CS_CLOSED)
+				update_interest(c);
+		} else {
+			zg_conn_close(c, ZG_R_CONNECT_TIMEOUT, NULL);
+		}
+		break;
+	case ZG_CS_RELAYING:
+		if (now_ms - c->relay.last_activity_ms >= c->route->conf->idle_timeout_ms)
+			zg_conn_close(c, ZG_R_IDLE_TIMEOUT, NULL);
+		break;
+	case ZG_CS_ACCEPTED:
+	case ZG_CS_CLOSED:
+		break;
+	}
+}
+
+void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
+{
+	if (c->state == ZG_CS_CLOSED)
+		return;
+	zg_record_close(c, reason, detail);
+	if (c->state != ZG_CS_RELAYING)
+		atomic_fetch_add(&c->route->stats->refused, 1);
+	c->state = ZG_CS_CLOSED;
+	/* Closing the fds also drops them from the epoll set. */
+	if (c->down.fd >= 0)
+		close(c->down.fd);
+	if (c->up.fd >= 0)
+		close(c->up.fd);
+	c->down.fd = c->up.fd = -1;
+	atomic_fetch_sub(&c->w->gw->active_total, 1);
+	atomic_fetch_sub(&c->route->stats->active, 1);
+	if (c->participant_slot)
+		zg_directory_release(c->participant_slot);
+	c->participant_slot = NULL;
+	zg_worker_conn_closed(c->w, c);
+}
+
+void zg_conn_free(struct zg_conn *c)
+{
+	SSL_free(c->down.ssl);
+	SSL_free(c->up.ssl);
+	zg_relay_free(&c->relay);
+	zg_snapshot_unref(c->snap);
+	c->magic = 0;
+	c->down.magic = c->up.magic = 0;
+	free(c);
+}

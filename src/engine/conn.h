@@ -1,0 +1,105 @@
+/* conn.h - one relayed connection: its state machine and its one close path.
+ *
+ *   ACCEPTED -gate-> HANDSHAKE_IN --> CONNECTING --> HANDSHAKE_OUT --> RELAYING --> CLOSED
+ *      | (unwrap,     (TLS from        (TCP to         (TLS to          (bytes both
+ *      |  bridge)      the client)      upstream)       upstream:        ways, half-
+ *      |                                                wrap, bridge)    close, shaping)
+ *      +-- wrap: straight to CONNECTING;  unwrap: CONNECTING then RELAYING.
+ *   Any state --error, timeout, refusal, drain deadline--> CLOSED
+ *
+ * Each state has one deadline (handshake_timeout, connect_timeout, or
+ * idle_timeout renewed by traffic). A handler never frees a connection: it
+ * calls zg_conn_close(), which logs once, closes both sockets and hands the
+ * object to its worker to free after the current batch of events.
+ */
+#ifndef ZG_CONN_H
+#define ZG_CONN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "engine/net.h"
+#include "base/reason.h"
+#include "engine/relay.h"
+#include "engine/snapshot.h"
+#include "tls/tls.h"
+
+#define ZG_CONN_MAGIC 0x7a67636fu /* "zgco" */
+#define ZG_SIDE_MAGIC 0x7a677364u /* "zgsd" */
+
+enum zg_conn_state {
+	ZG_CS_ACCEPTED,     /* admitted by the gate, nothing started yet */
+	ZG_CS_HANDSHAKE_IN,
+	ZG_CS_CONNECTING,
+	ZG_CS_HANDSHAKE_OUT,
+	ZG_CS_RELAYING,
+	ZG_CS_CLOSED,
+};
+
+struct zg_worker;
+
+struct zg_conn {
+	uint32_t magic;
+	enum zg_conn_state state;
+	struct zg_conn *prev, *next;      /* worker's list of live connections */
+	struct zg_conn *ready_next;       /* worker's list of deferred steps */
+	int deferred;                     /* on that list */
+	struct zg_worker *w;
+	uint64_t id;
+	struct zg_snapshot *snap;         /* one reference, dropped at free */
+	const struct zg_route_rt *route;  /* inside snap */
+	struct zg_side down;              /* the client that connected to us */
+	struct zg_side up;                /* the upstream we connected to */
+	struct zg_relay relay;
+	unsigned upstream_next;           /* next address of route->upstream to try */
+	uint64_t started_ms, deadline_ms; /* monotonic */
+	struct zg_sockaddr peer, upstream_addr;
+	uint8_t peer16[16];               /* peer address, 16-byte form (prefix.h) */
+	uint8_t upstream16[16];           /* upstream address, same form */
+	const struct zg_participant *participant; /* by address; inside snap->dir */
+	_Atomic unsigned *participant_slot; /* counted in; released at close */
+	uint64_t revoke_at_ms;            /* a reload disallowed us: close then (0 = never) */
+	enum zg_reason revoke_reason;
+	struct zg_tls_verdict verdict_in, verdict_out;
+	char subject[ZG_IDENT_MAX], sans[ZG_IDENT_MAX];
+};
+
+/* Take ownership of accepted socket @fd from @peer on @route and start its
+ * state machine. On refusal (address gate) or failure the connection is
+ * closed with its reason and logged; either way the caller keeps no
+ * reference. */
+void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct zg_route_rt *route,
+		   int fd, const struct zg_sockaddr *peer);
+
+/* Refuse accepted socket @fd before any state is made: log and audit the
+ * refusal with @reason, then close @fd. */
+void zg_conn_refuse(struct zg_worker *w, const struct zg_route_rt *route, int fd,
+		    const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail);
+
+/* Advance @c after epoll reported @events on @side. */
+void zg_conn_resume(struct zg_conn *c);
+
+/* (zg_conn_resume: step @c again, as deferred by the worker.) */
+void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events);
+
+/* Close @c once: log the close (or refusal) line with @reason, close both
+ * sockets, hand @c to its worker for freeing. Later calls are no-ops. */
+void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail);
+
+/* After a reload: check @c against the directory and the CRLs of @snap (the
+ * route of the same name there, if any, decides the peers and the CRLs). A
+ * connection no longer allowed is closed @grace_ms later with the reason,
+ * and logged now; one allowed again is reprieved. */
+void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned grace_ms);
+
+/* Called by the worker's timer scan: close @c if its deadline passed. */
+void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms);
+
+/* Free a closed connection (worker only, outside any handler). */
+void zg_conn_free(struct zg_conn *c);
+
+const char *zg_conn_state_name(enum zg_conn_state s);
+
+#endif

@@ -1,0 +1,446 @@
+/* gateway.c - see gateway.h. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "engine/gateway.h"
+#include "base/log.h"
+
+#define RESOLVE_MIN_INTERVAL_MS 1000
+
+uint64_t zg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct zg_route_stats *stats_lookup(void *ctx, const char *name)
+{
+	struct zg_gateway *gw = ctx;
+
+	for (unsigned i = 0; i < gw->n_stats; i++)
+		if (strcmp(gw->stats[i].name, name) == 0)
+			return &gw->stats[i];
+	if (gw->n_stats == sizeof(gw->stats) / sizeof(gw->stats[0]))
+		return NULL;
+	snprintf(gw->stats[gw->n_stats].name, sizeof(gw->stats[0].name), "%s", name);
+	return &gw->stats[gw->n_stats++];
+}
+
+struct zg_snapshot *zg_gateway_snapshot(struct zg_gateway *gw)
+{
+	struct zg_snapshot *s;
+
+	pthread_mutex_lock(&gw->snap_lock);
+	s = zg_snapshot_ref(gw->current);
+	pthread_mutex_unlock(&gw->snap_lock);
+	return s;
+}
+
+static void wake_main(struct zg_gateway *gw)
+{
+	uint64_t one = 1;
+
+	if (write(gw->main_wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		zg_err("event=wake_failed worker=main error=%s", strerror(errno));
+}
+
+void zg_gateway_want_resolve(struct zg_gateway *gw)
+{
+	if (atomic_exchange(&gw->resolve_wanted, 1) == 0)
+		wake_main(gw);
+}
+
+void zg_gateway_worker_exited(struct zg_gateway *gw)
+{
+	wake_main(gw);
+}
+
+int zg_gateway_audit(struct zg_gateway *gw, const struct zg_audit_event *ev)
+{
+	return gw->audit ? zg_audit_emit(gw->audit, ev) : 0;
+}
+
+/* ATNA 110128/110129: what a reload changed, told apart by whether any TLS,
+ * trust or directory setting moved (security) or only routes (network). */
+static void audit_reload(struct zg_gateway *gw, const struct zg_conf *old, const struct zg_conf *now,
+			 uint64_t generation)
+{
+	struct zg_audit_event ev;
+	int security = memcmp(&old->tls, &now->tls, sizeof(old->tls)) != 0 ||
+		       memcmp(&old->dir, &now->dir, sizeof(old->dir)) != 0;
+
+	if (!gw->audit)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = security ? ZG_AUDIT_CONFIG_CHANGE_SECURITY : ZG_AUDIT_CONFIG_CHANGE_NETWORK;
+	snprintf(ev.detail, sizeof(ev.detail), "reload of %.120s: generation %llu, %u routes (was %u)%s",
+		 now->path, (unsigned long long)generation, now->n_routes, old->n_routes,
+		 security ? ", TLS/trust/directory settings changed" : "");
+	(void)zg_audit_emit(gw->audit, &ev);
+}
+
+static void wake_workers(struct zg_gateway *gw)
+{
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		zg_worker_wake(&gw->workers[i]);
+}
+
+/* Swap in @s (taking over its reference) and tell the workers. */
+static void publish(struct zg_gateway *gw, struct zg_snapshot *s)
+{
+	struct zg_snapshot *old;
+
+	pthread_mutex_lock(&gw->snap_lock);
+	old = gw->current;
+	gw->current = s;
+	pthread_mutex_unlock(&gw->snap_lock);
+	zg_snapshot_unref(old);
+	wake_workers(gw);
+}
+
+static void log_errors(const struct zg_errlist *errs)
+{
+	char q[ZG_ERRMSG_MAX + 16];
+
+	for (size_t i = 0; i < errs->n; i++)
+		zg_err("event=config_error msg=%s", zg_log_quote(q, sizeof(q), errs->msg[i]));
+	if (errs->dropped)
+		zg_err("event=config_error msg=\"%zu more errors\"", errs->dropped);
+}
+
+/* Give @s the gateway's per-participant counters (main thread, before
+ * publishing): counts follow a participant id across directory reloads. */
+static int bind_participants(struct zg_gateway *gw, struct zg_snapshot *s, struct zg_errlist *errs)
+{
+	if (!s->dir || zg_directory_count(s->dir) == 0)
+		return 0;
+	s->dir_slots = zg_dir_counters_bind(gw->dir_counters, s->dir);
+	if (!s->dir_slots) {
+		zg_errlist_add(errs, s->conf->path, 0, NULL, "directory: out of memory for counters");
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse @path and build a snapshot from it; NULL with errors logged. */
+static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct zg_errlist *errs)
+{
+	struct zg_conf *conf = zg_conf_load(path, errs);
+
+	struct zg_snapshot *s;
+
+	if (!conf)
+		return NULL;
+	s = zg_snapshot_build(conf, gw->current, gw->generation + 1, stats_lookup, gw, errs);
+	if (s && bind_participants(gw, s, errs) < 0) {
+		zg_snapshot_unref(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* SIGHUP: all or nothing. A refused file leaves the old snapshot serving. */
+static void reload(struct zg_gateway *gw)
+{
+	struct zg_errlist *errs = malloc(sizeof(*errs));
+	struct zg_snapshot *s;
+
+	if (!errs) {
+		zg_err("event=reload result=refused reason=no_memory");
+		return;
+	}
+	zg_errlist_init(errs);
+	s = load(gw, gw->conf_path, errs);
+	if (!s) {
+		log_errors(errs);
+		zg_err("event=reload result=refused errors=%zu generation=%llu", errs->n + errs->dropped,
+		       (unsigned long long)gw->generation);
+		free(errs);
+		return;
+	}
+	free(errs);
+	audit_reload(gw, gw->current->conf, s->conf, s->generation);
+	if (memcmp(&gw->current->conf->audit, &s->conf->audit, sizeof(s->conf->audit)) != 0)
+		zg_warn("event=reload_note msg=\"[audit] changes take effect on restart\"");
+	gw->generation = s->generation;
+	zg_log_set_level(s->conf->gw.log_level);
+	if (s->conf->gw.workers && s->conf->gw.workers != gw->n_workers)
+		zg_warn("event=reload_note msg=\"workers changes on restart only\"");
+	publish(gw, s);
+	zg_info("event=reload result=ok generation=%llu routes=%u", (unsigned long long)s->generation,
+		s->n_routes);
+}
+
+static void reresolve(struct zg_gateway *gw)
+{
+	uint64_t now = zg_now_ms();
+	struct zg_snapshot *cur, *s;
+	int changed = 0;
+
+	if (now - gw->last_resolve_ms < RESOLVE_MIN_INTERVAL_MS)
+		return; /* the flag stays set: retried on the next wake-up or tick */
+	atomic_store(&gw->resolve_wanted, 0);
+	gw->last_resolve_ms = now;
+	cur = zg_gateway_snapshot(gw);
+	s = zg_snapshot_reresolve(cur, gw->generation + 1, &changed);
+	zg_snapshot_unref(cur);
+	if (s && !changed) {
+		/* same addresses: nothing to publish, no worker to wake */
+		zg_snapshot_unref(s);
+		zg_info("event=resolve result=unchanged generation=%llu",
+			(unsigned long long)gw->generation);
+		return;
+	}
+	if (s && s->dir && zg_directory_count(s->dir) &&
+	    !(s->dir_slots = zg_dir_counters_bind(gw->dir_counters, s->dir))) {
+		zg_snapshot_unref(s);
+		s = NULL;
+	}
+	if (!s) {
+		zg_err("event=resolve result=failed reason=no_memory");
+		return;
+	}
+	gw->generation = s->generation;
+	publish(gw, s);
+	zg_info("event=resolve result=ok generation=%llu", (unsigned long long)s->generation);
+}
+
+static void dir_poll(struct zg_gateway *gw)
+{
+	const struct zg_conf_directory *d = &gw->current->conf->dir;
+	uint64_t now = zg_now_ms();
+	struct zg_dir_stamp stamp;
+
+	if (!d->file[0] || !d->reload_interval_ms || now < gw->next_dir_poll_ms)
+		return;
+	gw->next_dir_poll_ms = now + d->reload_interval_ms;
+	/* a change means a newly published directory, or a half-written one
+	 * that fails its signature and is retried at the next poll */
+	if (!zg_directory_stamp(d, &gw->dir_stamp, &stamp))
+		return;
+	zg_info("event=directory_changed file=%s", d->file);
+	gw->dir_stamp = stamp;
+	reload(gw);
+}
+
+static void on_signal(struct zg_gateway *gw, int signo)
+{
+	int state = atomic_load(&gw->state);
+
+	if (signo == SIGHUP) {
+		if (state == ZG_GW_RUNNING)
+			reload(gw);
+		return;
+	}
+	if (state == ZG_GW_RUNNING) {
+		unsigned ms = gw->current->conf->gw.drain_timeout_ms;
+		atomic_store(&gw->drain_deadline_ms, zg_now_ms() + ms);
+		atomic_store(&gw->state, ZG_GW_DRAINING);
+		zg_info("event=draining signal=%s deadline_ms=%u active=%u", signo == SIGINT ? "INT" : "TERM",
+			ms, atomic_load(&gw->active_total));
+	} else {
+		atomic_store(&gw->state, ZG_GW_STOPPING);
+		zg_info("event=stopping signal=%s active=%u", signo == SIGINT ? "INT" : "TERM",
+			atomic_load(&gw->active_total));
+	}
+	wake_workers(gw);
+}
+
+static int signals_block(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	/* Writes to a reset peer return EPIPE; relay.c uses MSG_NOSIGNAL and
+	 * OpenSSL writes through it, but ignore SIGPIPE for any other path. */
+	signal(SIGPIPE, SIG_IGN);
+	return pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+static void main_loop(struct zg_gateway *gw, int sigfd)
+{
+	struct pollfd pfd[2] = {{.fd = sigfd, .events = POLLIN}, {.fd = gw->main_wake_fd, .events = POLLIN}};
+
+	while (atomic_load(&gw->workers_running) > 0) {
+		int n = poll(pfd, 2, 500);
+		if (n < 0 && errno != EINTR) {
+			zg_err("event=poll_failed error=%s", strerror(errno));
+			break;
+		}
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				on_signal(gw, (int)si.ssi_signo);
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN)) {
+			uint64_t v;
+			if (read(gw->main_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				zg_err("event=wake_failed worker=main error=%s", strerror(errno));
+		}
+		if (atomic_load(&gw->resolve_wanted) && atomic_load(&gw->state) == ZG_GW_RUNNING)
+			reresolve(gw);
+		if (atomic_load(&gw->state) == ZG_GW_RUNNING)
+			dir_poll(gw);
+	}
+}
+
+static unsigned worker_count(const struct zg_conf *c, unsigned override)
+{
+	long n;
+
+	if (override)
+		return override;
+	if (c->gw.workers)
+		return c->gw.workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Each relayed connection holds two descriptors: take every descriptor the
+ * hard limit allows, so max_connections, not the soft limit, decides. */
+static void raise_fd_limit(unsigned max_connections)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 2ull * max_connections + 64)
+		zg_warn("event=fd_limit limit=%llu needed=%llu msg=\"raise LimitNOFILE\"",
+			(unsigned long long)rl.rlim_cur, 2ull * max_connections + 64);
+}
+
+static int start_workers(struct zg_gateway *gw, unsigned n)
+{
+	gw->workers = calloc(n, sizeof(*gw->workers));
+	if (!gw->workers)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		gw->workers[i].epfd = gw->workers[i].wake_fd = -1;
+		if (zg_worker_init(&gw->workers[i], i, gw, gw->current) < 0) {
+			gw->n_workers = i + 1;
+			return -1;
+		}
+		gw->n_workers = i + 1;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		atomic_fetch_add(&gw->workers_running, 1);
+		if (pthread_create(&gw->workers[i].thread, NULL, zg_worker_main, &gw->workers[i]) != 0) {
+			atomic_fetch_sub(&gw->workers_running, 1);
+			zg_err("event=worker_failed worker=%u error=pthread_create", i);
+			gw->n_workers = i;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The audit trail starts before the first connection and stops after the
+ * last, so that every connection's records are in it. */
+static int audit_start(struct zg_gateway *gw, struct zg_errlist *errs)
+{
+	const struct zg_conf *c = gw->current->conf;
+
+	if (!c->audit.syslog_target[0] && !c->audit.file[0])
+		return 0;
+	gw->audit = zg_audit_start(&c->audit, c->gw.name, errs);
+	if (!gw->audit) {
+		zg_errlist_print(errs, stderr);
+		zg_err("event=start result=refused reason=audit errors=%zu", errs->n + errs->dropped);
+		return -1;
+	}
+	return 0;
+}
+
+static void stop_workers(struct zg_gateway *gw, unsigned started)
+{
+	atomic_store(&gw->state, ZG_GW_STOPPING);
+	wake_workers(gw);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(gw->workers[i].thread, NULL);
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		zg_worker_fini(&gw->workers[i]);
+	free(gw->workers);
+}
+
+int zg_gateway_run(const char *conf_path, unsigned workers_override)
+{
+	struct zg_gateway *gw = calloc(1, sizeof(*gw));
+	struct zg_errlist *errs = malloc(sizeof(*errs));
+	sigset_t set;
+	int sigfd = -1, rc = ZG_EXIT_RUNTIME;
+	unsigned n;
+
+	if (!gw || !errs)
+		goto out;
+	snprintf(gw->conf_path, sizeof(gw->conf_path), "%s", conf_path);
+	if (pthread_mutex_init(&gw->snap_lock, NULL) != 0) {
+		free(errs);
+		free(gw);
+		return ZG_EXIT_RUNTIME;
+	}
+	gw->main_wake_fd = -1;
+	zg_errlist_init(errs);
+	if (!(gw->dir_counters = zg_dir_counters_new()))
+		goto out;
+	gw->current = load(gw, conf_path, errs);
+	if (!gw->current) {
+		zg_errlist_print(errs, stderr);
+		zg_err("event=start result=refused errors=%zu", errs->n + errs->dropped);
+		rc = ZG_EXIT_CONFIG;
+		goto out;
+	}
+	gw->generation = gw->current->generation;
+	zg_log_set_level(gw->current->conf->gw.log_level);
+	(void)zg_directory_stamp(&gw->current->conf->dir, NULL, &gw->dir_stamp);
+	if (signals_block(&set) != 0 || (sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0 ||
+	    (gw->main_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		zg_err("event=start result=failed error=%s", strerror(errno));
+		goto out;
+	}
+	if (audit_start(gw, errs) < 0) {
+		rc = ZG_EXIT_CONFIG;
+		goto out;
+	}
+	raise_fd_limit(gw->current->conf->gw.max_connections);
+	n = worker_count(gw->current->conf, workers_override);
+	if (start_workers(gw, n) < 0) {
+		zg_err("event=start result=failed reason=listeners");
+		stop_workers(gw, atomic_load(&gw->workers_running));
+		goto out;
+	}
+	zg_info("event=ready routes=%u workers=%u generation=%llu name=%s", gw->current->n_routes, n,
+		(unsigned long long)gw->generation, gw->current->conf->gw.name);
+	main_loop(gw, sigfd);
+	stop_workers(gw, gw->n_workers);
+	zg_audit_stop(gw->audit);
+	gw->audit = NULL;
+	zg_info("event=stopped");
+	rc = ZG_EXIT_OK;
+out:
+	if (sigfd >= 0)
+		close(sigfd);
+	if (gw) {
+		zg_audit_stop(gw->audit);
+		if (gw->main_wake_fd >= 0)
+			close(gw->main_wake_fd);
+		zg_snapshot_unref(gw->current);
+		zg_dir_counters_free(gw->dir_counters);
+		pthread_mutex_destroy(&gw->snap_lock);
+	}
+	free(errs);
+	free(gw);
+	return rc;
+}

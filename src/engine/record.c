@@ -1,0 +1,147 @@
+/* record.c - what a connection leaves behind: its log line and its audit
+ * records. Called from conn.c's refusal and close paths, once each. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine/gateway.h"
+#include "base/log.h"
+#include "engine/record.h"
+#include "engine/worker.h"
+
+static void audit_fill(struct zg_audit_event *ev, enum zg_audit_kind kind,
+		       const struct zg_route_rt *route, const struct zg_sockaddr *peer, enum zg_reason reason,
+		       const char *detail)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->reason = reason;
+	snprintf(ev->route, sizeof(ev->route), "%.*s", (int)sizeof(ev->route) - 1, route->conf->name);
+	zg_sockaddr_ip((const struct sockaddr *)&peer->ss, ev->peer_ip, sizeof(ev->peer_ip),
+		       &ev->peer_port);
+	if (detail)
+		snprintf(ev->detail, sizeof(ev->detail), "%s", detail);
+}
+
+/* ATNA: a refusal is a node-authentication failure (110113/110126) naming
+ * the rule. Returns what zg_gateway_audit returned. */
+static int audit_refusal(struct zg_worker *w, const struct zg_route_rt *route,
+			 const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail,
+			 const struct zg_conn *c)
+{
+	struct zg_audit_event ev;
+
+	if (!w->gw->audit)
+		return 0;
+	audit_fill(&ev, ZG_AUDIT_NODE_AUTH_FAILURE, route, peer, reason, detail);
+	if (c) {
+		snprintf(ev.subject, sizeof(ev.subject), "%s", c->subject);
+		snprintf(ev.san, sizeof(ev.san), "%s", c->sans);
+		if (c->participant)
+			snprintf(ev.participant, sizeof(ev.participant), "%s", c->participant->id);
+	}
+	return zg_gateway_audit(w->gw, &ev);
+}
+
+/* The gateway's own address on the connection, for the record's
+ * NetworkAccessPoint (only asked for when an audit trail is kept). */
+static void local_addr(const struct zg_conn *c, struct zg_audit_event *ev)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (c->down.fd >= 0 && getsockname(c->down.fd, (struct sockaddr *)&ss, &sl) == 0)
+		zg_sockaddr_ip((struct sockaddr *)&ss, ev->local_ip, sizeof(ev->local_ip), &ev->local_port);
+}
+
+/* ATNA network entry (110108): attach when relaying starts, detach with
+ * bytes and duration at close. */
+static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg_reason reason)
+{
+	struct zg_audit_event ev;
+
+	if (!c->w->gw->audit)
+		return 0;
+	audit_fill(&ev, kind, c->route, &c->peer, reason, NULL);
+	local_addr(c, &ev);
+	snprintf(ev.subject, sizeof(ev.subject), "%s", c->subject);
+	snprintf(ev.san, sizeof(ev.san), "%s", c->sans);
+	if (c->participant)
+		snprintf(ev.participant, sizeof(ev.participant), "%s", c->participant->id);
+	snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu", c->w->index,
+		 (unsigned long long)c->id);
+	ev.bytes_in = c->relay.d2u.bytes;
+	ev.bytes_out = c->relay.u2d.bytes;
+	ev.duration_ms = c->w->now_ms - c->started_ms;
+	return zg_gateway_audit(c->w->gw, &ev);
+}
+
+static void log_refusal(const struct zg_worker *w, const struct zg_route_rt *route, uint64_t id,
+			const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail)
+{
+	char p[64], d[256];
+
+	zg_sockaddr_format((const struct sockaddr *)&peer->ss, p, sizeof(p));
+	zg_info("event=refused route=%s id=%u.%llu peer=%s reason=%s detail=%s", route->conf->name,
+		w->index, (unsigned long long)id, p, zg_reason_code(reason),
+		zg_log_quote(d, sizeof(d), detail && *detail ? detail : zg_reason_text(reason)));
+}
+
+/* How the peer's chain was judged: "verified" in full, "cached" (a chain
+ * verified before under the same snapshot), "resumed" (no chain sent). */
+static const char *chain_source(const struct zg_conn *c, SSL *tls)
+{
+	const struct zg_tls_verdict *v = c->down.ssl ? &c->verdict_in : &c->verdict_out;
+
+	if (!tls)
+		return "-";
+	if (v->chain_cached)
+		return "cached";
+	return SSL_session_reused(tls) ? "resumed" : "verified";
+}
+
+static void log_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
+{
+	char p[64], u[64], subj[ZG_IDENT_MAX + 8], san[ZG_IDENT_MAX + 8], d[256];
+	SSL *tls = c->down.ssl ? c->down.ssl : c->up.ssl;
+
+	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));
+	if (c->upstream_addr.len)
+		zg_sockaddr_format((const struct sockaddr *)&c->upstream_addr.ss, u, sizeof(u));
+	else
+		snprintf(u, sizeof(u), "-");
+	zg_info("event=conn_close route=%s id=%u.%llu peer=%s upstream=%s tls=%s cipher=%s resumed=%d "
+		"chain=%s subject=%s san=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s",
+		c->route->conf->name, c->w->index, (unsigned long long)c->id, p, u,
+		tls ? SSL_get_version(tls) : "-", tls ? SSL_get_cipher_name(tls) : "-",
+		tls ? SSL_session_reused(tls) : 0, chain_source(c, tls),
+		zg_log_quote(subj, sizeof(subj), c->subject[0] ? c->subject : "-"),
+		zg_log_quote(san, sizeof(san), c->sans[0] ? c->sans : "-"),
+		(unsigned long long)c->relay.d2u.bytes, (unsigned long long)c->relay.u2d.bytes,
+		(unsigned long long)(c->w->now_ms - c->started_ms), zg_reason_code(reason),
+		detail ? " detail=" : "", detail ? zg_log_quote(d, sizeof(d), detail) : "");
+}
+
+
+void zg_record_refusal(struct zg_worker *w, const struct zg_route_rt *route, uint64_t id,
+		       const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail,
+		       const struct zg_conn *c)
+{
+	log_refusal(w, route, id, peer, reason, detail);
+	(void)audit_refusal(w, route, peer, reason, detail, c);
+}
+
+int zg_record_attach(const struct zg_conn *c)
+{
+	return audit_entry(c, ZG_AUDIT_CONN_ATTACH, ZG_R_OK);
+}
+
+void zg_record_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
+{
+	if (c->state != ZG_CS_RELAYING) {
+		zg_record_refusal(c->w, c->route, c->id, &c->peer, reason, detail, c);
+		return;
+	}
+	log_close(c, reason, detail);
+	(void)audit_entry(c, ZG_AUDIT_CONN_DETACH, reason);
+}

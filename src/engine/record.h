@@ -1,0 +1,27 @@
+/* record.h - what a connection leaves behind: one log line and its IHE ATNA
+ * audit records, written from conn.c's refusal and close paths exactly once.
+ */
+#ifndef ZG_RECORD_H
+#define ZG_RECORD_H
+
+#include <stdint.h>
+
+#include "engine/conn.h"
+
+/* A connection refused or failed before relaying: one `event=refused` line
+ * and one node-authentication-failure record (110113/110126) naming
+ * @reason. @c gives the identity learnt so far, or NULL before it exists. */
+void zg_record_refusal(struct zg_worker *w, const struct zg_route_rt *route, uint64_t id,
+		       const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail,
+		       const struct zg_conn *c);
+
+/* Relaying starts: the network-entry attach record (110108/110124).
+ * Returns -1 when the audit trail cannot take it under its
+ * refuse-new-connections policy: the caller must not relay. */
+int zg_record_attach(const struct zg_conn *c);
+
+/* @c closes with @reason: the `event=conn_close` line and the detach record
+ * (110108/110125, bytes and duration) if it relayed, else as a refusal. */
+void zg_record_close(const struct zg_conn *c, enum zg_reason reason, const char *detail);
+
+#endif

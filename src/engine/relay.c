@@ -1,0 +1,257 @@
+/* relay.c - see relay.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <openssl/err.h>
+
+#include "engine/relay.h"
+
+enum { IO_BLOCKED = -1, IO_ERROR = -2 };
+
+/* Map an SSL I/O result; on IO_BLOCKED *wait says which readiness the call
+ * needs (a TLS read may need the socket writable, and a write readable). */
+static ssize_t tls_result(struct zg_side *s, int n, unsigned *wait)
+{
+	int e = SSL_get_error(s->ssl, n);
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		*wait = ZG_WANT_READ;
+		return IO_BLOCKED;
+	case SSL_ERROR_WANT_WRITE:
+		*wait = ZG_WANT_WRITE;
+		return IO_BLOCKED;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SSL:
+		/* A TCP FIN without close_notify: the stream ended. Relayed
+		 * protocols (DICOM, HL7/MLLP) frame their own messages, so
+		 * this is an end of stream, not an attack on the framing. */
+		if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			s->tls_dead = 1;
+			return 0;
+		}
+		/* fall through */
+	default:
+		/* A fatal alert from the peer after the handshake: under TLS 1.3
+		 * a server refusing our certificate says so only now. */
+		if (ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(ERR_peek_error()) >= SSL_AD_REASON_OFFSET &&
+		    ERR_GET_REASON(ERR_peek_error()) < SSL_AD_REASON_OFFSET + 256)
+			s->peer_alert = 1;
+		ERR_clear_error();
+		s->tls_dead = 1;
+		return IO_ERROR;
+	}
+}
+
+static int would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/* Bytes read (> 0), 0 at end of stream, IO_BLOCKED (s->rd_wait set) or
+ * IO_ERROR. */
+static ssize_t side_read(struct zg_side *s, char *buf, size_t n)
+{
+	ssize_t k;
+
+	s->rd_wait = 0;
+	if (s->ssl) {
+		size_t got = 0;
+		int rc = SSL_read_ex(s->ssl, buf, n, &got);
+		return rc == 1 ? (ssize_t)got : tls_result(s, rc, &s->rd_wait);
+	}
+	k = recv(s->fd, buf, n, 0);
+	if (k >= 0)
+		return k;
+	if (!would_block())
+		return IO_ERROR;
+	s->rd_wait = ZG_WANT_READ;
+	return IO_BLOCKED;
+}
+
+/* Bytes written (> 0), IO_BLOCKED (s->wr_wait set) or IO_ERROR. */
+static ssize_t side_write(struct zg_side *s, const char *buf, size_t n)
+{
+	ssize_t k;
+
+	s->wr_wait = 0;
+	if (s->ssl) {
+		size_t put = 0;
+		int rc = SSL_write_ex(s->ssl, buf, n, &put);
+		if (rc == 1)
+			return (ssize_t)put;
+		k = tls_result(s, rc, &s->wr_wait);
+		return k == 0 ? IO_ERROR : k;
+	}
+	k = send(s->fd, buf, n, MSG_NOSIGNAL);
+	if (k >= 0)
+		return k;
+	if (!would_block())
+		return IO_ERROR;
+	s->wr_wait = ZG_WANT_WRITE;
+	return IO_BLOCKED;
+}
+
+/* Pass the end of stream on: close_notify (TLS) then FIN. 0 when done. */
+static int side_shutdown(struct zg_side *s)
+{
+	s->wr_wait = 0;
+	if (s->ssl && !s->tls_dead) {
+		int rc = SSL_shutdown(s->ssl);
+		if (rc < 0 && tls_result(s, rc, &s->wr_wait) == IO_BLOCKED)
+			return IO_BLOCKED;
+	}
+	ERR_clear_error();
+	(void)shutdown(s->fd, SHUT_WR);
+	s->shut = 1;
+	return 0;
+}
+
+/* Only call into a side when it may make progress: its last call of that
+ * kind did not block, or epoll has since reported what it waited for
+ * (zg_relay_ready), or OpenSSL holds input already read from the socket.
+ * Each avoided call is a system call that would have returned EAGAIN. */
+static int may_read(const struct zg_side *s)
+{
+	return s->rd_wait == 0 || (s->ssl && SSL_has_pending(s->ssl));
+}
+
+static int may_write(const struct zg_side *s)
+{
+	return s->wr_wait == 0;
+}
+
+void zg_relay_ready(struct zg_side *s, unsigned ready)
+{
+	if (s->rd_wait & ready)
+		s->rd_wait = 0;
+	if (s->wr_wait & ready)
+		s->wr_wait = 0;
+}
+
+static enum zg_reason io_reason(const struct zg_side *s, const struct zg_side *down)
+{
+	if (s->peer_alert)
+		return ZG_R_TLS_PEER_ALERT;
+	return s == down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET;
+}
+
+/* One direction, src -> dst, until neither a read nor a write can proceed. */
+static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side *dst,
+			   const struct zg_side *down, int *progress, struct zg_relay *r)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (d->tail > d->head && may_write(dst)) {
+			n = side_write(dst, d->buf + d->head, d->tail - d->head);
+			if (n == IO_ERROR)
+				return io_reason(dst, down);
+			if (n > 0) {
+				d->head += (uint32_t)n;
+				d->bytes += (uint64_t)n;
+				*progress = 1;
+				if (d->head == d->tail)
+					d->head = d->tail = 0;
+				continue;
+			}
+		}
+		if (src->eof || !may_read(src))
+			break;
+		if (d->head > 0 && d->tail == ZG_RELAY_BUF) {
+			memmove(d->buf, d->buf + d->head, d->tail - d->head);
+			d->tail -= d->head;
+			d->head = 0;
+		}
+		if (d->tail == ZG_RELAY_BUF)
+			break; /* full: backpressure on src */
+		if (r->budget == 0) {
+			r->more = 1; /* fairness: the worker steps us again after others */
+			break;
+		}
+		if (!d->buf && !(d->buf = malloc(ZG_RELAY_BUF)))
+			return ZG_R_NO_MEMORY;
+		n = side_read(src, d->buf + d->tail, ZG_RELAY_BUF - d->tail);
+		if (n == IO_ERROR)
+			return io_reason(src, down);
+		if (n == IO_BLOCKED)
+			continue; /* maybe still something to write */
+		*progress = 1;
+		if (n == 0) {
+			src->eof = 1;
+			continue;
+		}
+		/* Less than asked for, and nothing left inside OpenSSL: the socket
+		 * is most likely drained. Wait for epoll (level-triggered, so it
+		 * reports at once if not) instead of a read that returns EAGAIN. */
+		if ((size_t)n < ZG_RELAY_BUF - d->tail && !(src->ssl && SSL_has_pending(src->ssl)))
+			src->rd_wait = ZG_WANT_READ;
+		d->tail += (uint32_t)n;
+		r->budget = (size_t)n < r->budget ? r->budget - (size_t)n : 0;
+	}
+	if (d->tail == d->head && d->buf) {
+		/* Drained: an idle connection keeps no buffer. */
+		free(d->buf);
+		d->buf = NULL;
+		d->head = d->tail = 0;
+	}
+	if (src->eof && d->tail == d->head && !dst->shut && may_write(dst)) {
+		if (side_shutdown(dst) == 0)
+			*progress = 1;
+	}
+	return ZG_R_OK;
+}
+
+/* What the direction @d from @src to @dst waits for, as epoll interest on
+ * each side: its source's readiness while there is room and no end of
+ * stream, its destination's while bytes or a shutdown are pending. */
+static void dir_wants(const struct zg_dir *d, struct zg_side *src, struct zg_side *dst)
+{
+	if (!src->eof && d->tail < ZG_RELAY_BUF)
+		src->want |= src->rd_wait;
+	if (d->tail > d->head || (src->eof && !dst->shut))
+		dst->want |= dst->wr_wait;
+}
+
+enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg_side *up,
+			     uint64_t now_ms)
+{
+	uint64_t before = r->d2u.bytes + r->u2d.bytes;
+	unsigned eof_before = (unsigned)down->eof | ((unsigned)up->eof << 1);
+	enum zg_reason rc;
+	int progress;
+
+	r->budget = ZG_RELAY_STEP_BUDGET;
+	r->more = 0;
+	do {
+		progress = 0;
+		if ((rc = pump(&r->d2u, down, up, down, &progress, r)) != ZG_R_OK)
+			return rc;
+		if ((rc = pump(&r->u2d, up, down, down, &progress, r)) != ZG_R_OK)
+			return rc;
+	} while (progress && !r->more);
+	down->want = up->want = 0;
+	dir_wants(&r->d2u, down, up);
+	dir_wants(&r->u2d, up, down);
+	if (r->d2u.bytes + r->u2d.bytes != before ||
+	    ((unsigned)down->eof | ((unsigned)up->eof << 1)) != eof_before)
+		r->last_activity_ms = now_ms;
+	if (!r->first_eof)
+		r->first_eof = down->eof ? 1 : up->eof ? 2 : 0;
+	if (down->eof && up->eof && down->shut && up->shut)
+		return r->first_eof == 2 ? ZG_R_UPSTREAM_CLOSED : ZG_R_CLIENT_CLOSED;
+	return ZG_R_OK;
+}
+
+void zg_relay_free(struct zg_relay *r)
+{
+	free(r->d2u.buf);
+	free(r->u2d.buf);
+	r->d2u.buf = r->u2d.buf = NULL;
+}

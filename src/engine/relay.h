@@ -1,0 +1,83 @@
+/* relay.h - moving bytes between the two sides of a connection.
+ *
+ * Each direction has one bounded buffer (ZG_RELAY_BUF bytes, allocated when
+ * data arrives and released when drained, so an idle connection holds none).
+ * A full buffer stops reads on its source: backpressure is simply "no
+ * EPOLLIN for that side", and memory per connection stays bounded. End of
+ * stream on one side is passed on as a half-close (TLS close_notify and/or
+ * TCP FIN) once the buffer behind it is flushed, and the other direction
+ * keeps flowing: a DICOM or HL7 peer that shuts its write side still gets
+ * its reply. The future traffic-class shaper plugs in here too: a direction
+ * that is out of tokens is a direction whose source is not read.
+ */
+#ifndef ZG_RELAY_H
+#define ZG_RELAY_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "base/reason.h"
+
+#define ZG_RELAY_BUF (16 * 1024)
+
+/* Bytes one step may read before yielding to other connections of the
+ * worker: a bulk transfer must not starve an interactive DICOM exchange. */
+#define ZG_RELAY_STEP_BUDGET (256 * 1024)
+
+/* Why an I/O call on a side could not go on; drives epoll interest. */
+enum {
+	ZG_WANT_READ = 1,  /* the side's socket must become readable */
+	ZG_WANT_WRITE = 2, /* the side's socket must become writable */
+};
+
+struct zg_conn;
+
+struct zg_side {
+	uint32_t magic;
+	int fd;
+	SSL *ssl;            /* NULL for plain TCP */
+	struct zg_conn *conn;
+	uint32_t interest;   /* epoll events currently registered */
+	unsigned want;       /* ZG_WANT_*: the epoll interest this side needs now */
+	unsigned rd_wait;    /* what the last read blocked on (ZG_WANT_*), 0 = may read */
+	unsigned wr_wait;    /* what the last write/shutdown blocked on, 0 = may write */
+	unsigned eof : 1;    /* read side done: peer sent FIN/close_notify */
+	unsigned shut : 1;   /* we sent our FIN/close_notify */
+	unsigned tls_dead : 1; /* fatal TLS error: never call SSL_shutdown */
+	unsigned registered : 1; /* fd is in the epoll set */
+	unsigned peer_alert : 1; /* the fatal error was an alert the peer sent */
+};
+
+struct zg_dir {
+	char *buf;           /* NULL while empty */
+	uint32_t head, tail; /* data is buf[head..tail) */
+	uint64_t bytes;      /* delivered to the destination */
+};
+
+struct zg_relay {
+	struct zg_dir d2u;   /* client -> upstream */
+	struct zg_dir u2d;   /* upstream -> client */
+	uint64_t last_activity_ms;
+	unsigned first_eof; /* 0 none yet, 1 client, 2 upstream */
+	size_t budget;      /* bytes this step may still read */
+	int more;           /* budget ran out with input pending: step again soon */
+};
+
+/* Move bytes both ways without blocking, up to ZG_RELAY_STEP_BUDGET read;
+ * record in each side's `want` what it waits for. If the budget ran out,
+ * r->more is set and the caller must step again later even without an
+ * epoll event (the input may sit in OpenSSL's buffer, not the socket).
+ * Returns ZG_R_OK while the relay goes on, the close reason when both
+ * directions ended or a side failed. */
+enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg_side *up,
+			     uint64_t now_ms);
+
+/* epoll reported @ready (ZG_WANT_READ and/or ZG_WANT_WRITE) on @s: the
+ * calls that waited for it may run again. */
+void zg_relay_ready(struct zg_side *s, unsigned ready);
+
+/* Release both buffers. */
+void zg_relay_free(struct zg_relay *r);
+
+#endif

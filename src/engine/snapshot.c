@@ -1,0 +1,193 @@
+/* snapshot.c - see snapshot.h. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "engine/snapshot.h"
+#include "tls/tls.h"
+
+static void resolve_upstream(struct zg_route_rt *rt)
+{
+	char why[256];
+	int n = zg_resolve(&rt->conf->connect, 0, rt->upstream, ZG_UPSTREAM_ADDRS_MAX, why, sizeof(why));
+
+	/* A name that does not resolve now may resolve later: the route is
+	 * served and refuses its connections until it does. */
+	if (n < 0) {
+		zg_warn("event=resolve_failed route=%s host=%s reason=%s", rt->conf->name,
+			rt->conf->connect.host, why);
+		rt->n_upstream = 0;
+		return;
+	}
+	rt->n_upstream = (unsigned)n;
+}
+
+static int build_route(struct zg_snapshot *s, unsigned i, zg_stats_lookup_fn stats, void *sctx,
+		       struct zg_errlist *errs)
+{
+	const struct zg_conf *c = s->conf;
+	const struct zg_conf_route *r = &c->routes[i];
+	struct zg_route_rt *rt = &s->routes[i];
+	char why[256];
+	int fd, bad = 0;
+
+	rt->conf = r;
+	if (zg_route_tls_in(r) && !(rt->tls_in = zg_tls_server_ctx(c, r, errs)))
+		bad = 1;
+	if (zg_route_tls_out(r) && !(rt->tls_out = zg_tls_client_ctx(c, r, errs)))
+		bad = 1;
+	if (zg_resolve(&r->listen, 1, &rt->listen, 1, why, sizeof(why)) < 0) {
+		zg_errlist_add(errs, c->path, r->line_listen, "listen", "route %s: %s:%s: %s", r->name,
+			       r->listen.host, r->listen.port, why);
+		return -1;
+	}
+	/* Bind once to prove the address is ours to take; the workers bind
+	 * their own SO_REUSEPORT sockets next to it. */
+	fd = zg_listen_socket(&rt->listen, 0, why, sizeof(why));
+	if (fd < 0) {
+		zg_errlist_add(errs, c->path, r->line_listen, "listen", "route %s: cannot bind %s:%s: %s",
+			       r->name, r->listen.host, r->listen.port, why);
+		return -1;
+	}
+	close(fd);
+	resolve_upstream(rt);
+	if (stats && !(rt->stats = stats(sctx, r->name))) {
+		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: too many routes", r->name);
+		return -1;
+	}
+	return bad ? -1 : 0;
+}
+
+static void snapshot_free(struct zg_snapshot *s)
+{
+	for (unsigned i = 0; s->routes && i < s->n_routes; i++) {
+		SSL_CTX_free(s->routes[i].tls_in);
+		SSL_CTX_free(s->routes[i].tls_out);
+	}
+	free(s->routes);
+	free(s->dir_slots);
+	zg_directory_unref(s->dir);
+	zg_conf_free(s->conf);
+	free(s);
+}
+
+/* The directory is part of the snapshot: a file that fails verification
+ * refuses the whole reload, so the last good directory stays in force. */
+static int load_directory(struct zg_snapshot *s, const struct zg_snapshot *prev,
+			  struct zg_errlist *errs)
+{
+	if (!s->conf->dir.file[0])
+		return 0;
+	s->dir = zg_directory_load_conf(&s->conf->dir, s->conf->path, prev ? prev->dir : NULL,
+					time(NULL), errs);
+	return s->dir ? 0 : -1;
+}
+
+struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snapshot *prev,
+				      uint64_t generation, zg_stats_lookup_fn stats, void *stats_ctx,
+				      struct zg_errlist *errs)
+{
+	struct zg_snapshot *s = calloc(1, sizeof(*s));
+	size_t before = errs->n + errs->dropped;
+
+	if (!s) {
+		zg_conf_free(conf);
+		zg_errlist_add(errs, NULL, 0, NULL, "out of memory");
+		return NULL;
+	}
+	s->conf = conf;
+	s->generation = generation;
+	s->tls_generation = generation;
+	s->n_routes = conf->n_routes;
+	s->routes = calloc(conf->n_routes ? conf->n_routes : 1, sizeof(*s->routes));
+	if (!s->routes) {
+		zg_errlist_add(errs, conf->path, 0, NULL, "out of memory");
+		goto fail;
+	}
+	(void)load_directory(s, prev, errs);
+	for (unsigned i = 0; i < conf->n_routes; i++)
+		(void)build_route(s, i, stats, stats_ctx, errs);
+	if (errs->n + errs->dropped != before)
+		goto fail;
+	atomic_init(&s->refs, 1);
+	return s;
+fail:
+	snapshot_free(s);
+	return NULL;
+}
+
+static struct zg_conf *conf_dup(const struct zg_conf *c)
+{
+	struct zg_conf *d = malloc(sizeof(*d));
+
+	if (!d)
+		return NULL;
+	*d = *c;
+	d->routes = malloc((c->n_routes ? c->n_routes : 1) * sizeof(*d->routes));
+	if (!d->routes) {
+		free(d);
+		return NULL;
+	}
+	memcpy(d->routes, c->routes, c->n_routes * sizeof(*d->routes));
+	return d;
+}
+
+struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_t generation,
+					  int *changed)
+{
+	struct zg_snapshot *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->conf = conf_dup(old->conf);
+	s->routes = calloc(old->n_routes ? old->n_routes : 1, sizeof(*s->routes));
+	if (!s->conf || !s->routes) {
+		if (s->conf)
+			zg_conf_free(s->conf);
+		free(s->routes);
+		free(s);
+		return NULL;
+	}
+	s->generation = generation;
+	s->tls_generation = old->tls_generation;
+	s->n_routes = old->n_routes;
+	s->dir = old->dir ? zg_directory_ref(old->dir) : NULL;
+	*changed = 0;
+	for (unsigned i = 0; i < s->n_routes; i++) {
+		struct zg_route_rt *rt = &s->routes[i];
+		*rt = old->routes[i];
+		rt->conf = &s->conf->routes[i];
+		if (rt->tls_in)
+			SSL_CTX_up_ref(rt->tls_in);
+		if (rt->tls_out)
+			SSL_CTX_up_ref(rt->tls_out);
+		resolve_upstream(rt);
+		if (rt->n_upstream != old->routes[i].n_upstream ||
+		    memcmp(rt->upstream, old->routes[i].upstream, rt->n_upstream * sizeof(rt->upstream[0])))
+			*changed = 1;
+	}
+	atomic_init(&s->refs, 1);
+	return s;
+}
+
+struct zg_snapshot *zg_snapshot_ref(struct zg_snapshot *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	return s;
+}
+
+void zg_snapshot_unref(struct zg_snapshot *s)
+{
+	if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+		snapshot_free(s);
+}
+
+const struct zg_route_rt *zg_snapshot_route(const struct zg_snapshot *s, const char *name)
+{
+	for (unsigned i = 0; i < s->n_routes; i++)
+		if (strcmp(s->routes[i].conf->name, name) == 0)
+			return &s->routes[i];
+	return NULL;
+}

@@ -1,0 +1,428 @@
+/* worker.c - see worker.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "engine/gateway.h"
+#include "base/log.h"
+#include "engine/worker.h"
+
+#define EVENTS_PER_WAIT 256
+#define ACCEPTS_PER_EVENT 64
+#define TICK_MS 200 /* granularity of timeouts */
+#define LISTEN_BACKLOG 1024
+
+int zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = side};
+
+	/* A side that waits for nothing leaves the set: epoll reports
+	 * EPOLLERR and EPOLLHUP whatever the interest, so a reset or a
+	 * finished socket that stayed registered would wake us forever. */
+	if (events == 0) {
+		if (side->registered && epoll_ctl(w->epfd, EPOLL_CTL_DEL, side->fd, NULL) < 0)
+			zg_err("event=epoll_failed op=del error=%s", strerror(errno));
+		side->registered = 0;
+		side->interest = 0;
+		return 0;
+	}
+	if (side->registered && side->interest == events)
+		return 0;
+	if (epoll_ctl(w->epfd, side->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, side->fd, &ev) < 0) {
+		zg_err("event=epoll_failed op=%s error=%s", side->registered ? "mod" : "add",
+		       strerror(errno));
+		return -1;
+	}
+	side->registered = 1;
+	side->interest = events;
+	return 0;
+}
+
+void zg_worker_conn_closed(struct zg_worker *w, struct zg_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->n_conns--;
+	if (c->deferred) {
+		struct zg_conn **pp = &w->ready;
+		while (*pp && *pp != c)
+			pp = &(*pp)->ready_next;
+		if (*pp)
+			*pp = c->ready_next;
+		c->deferred = 0;
+	}
+	c->prev = NULL;
+	c->next = w->closed;
+	w->closed = c;
+}
+
+void zg_worker_defer(struct zg_worker *w, struct zg_conn *c)
+{
+	if (c->deferred)
+		return;
+	c->deferred = 1;
+	c->ready_next = w->ready;
+	w->ready = c;
+}
+
+/* Step the connections that yielded: they go to the back of the line,
+ * behind the events of the next wait, which therefore does not block. */
+static void run_deferred(struct zg_worker *w)
+{
+	struct zg_conn *list = w->ready;
+
+	w->ready = NULL;
+	while (list) {
+		struct zg_conn *c = list;
+		list = c->ready_next;
+		c->ready_next = NULL;
+		zg_conn_resume(c);
+	}
+}
+
+static void free_closed(struct zg_worker *w)
+{
+	while (w->closed) {
+		struct zg_conn *c = w->closed;
+		w->closed = c->next;
+		zg_conn_free(c);
+	}
+}
+
+static int listener_open(struct zg_worker *w, struct zg_listener *l, const struct zg_route_rt *rt)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+	char why[128], a[64];
+
+	l->magic = ZG_LISTENER_MAGIC;
+	l->addr = rt->listen;
+	l->route = rt;
+	l->keep = 1;
+	l->fd = zg_listen_socket(&rt->listen, LISTEN_BACKLOG, why, sizeof(why));
+	zg_sockaddr_format((const struct sockaddr *)&rt->listen.ss, a, sizeof(a));
+	if (l->fd < 0) {
+		zg_err("event=listen_failed route=%s addr=%s worker=%u error=%s", rt->conf->name, a,
+		       w->index, why);
+		return -1;
+	}
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
+		zg_err("event=listen_failed route=%s addr=%s worker=%u error=%s", rt->conf->name, a,
+		       w->index, strerror(errno));
+		close(l->fd);
+		l->fd = -1;
+		return -1;
+	}
+	zg_debug("event=listening route=%s addr=%s worker=%u", rt->conf->name, a, w->index);
+	return 0;
+}
+
+static struct zg_listener *listener_find(struct zg_worker *w, const struct zg_sockaddr *a)
+{
+	for (unsigned i = 0; i < w->n_listeners; i++) {
+		struct zg_listener *l = &w->listeners[i];
+		if (!l->keep && l->fd >= 0 && l->addr.len == a->len &&
+		    memcmp(&l->addr.ss, &a->ss, a->len) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+static void listeners_close_all(struct zg_worker *w)
+{
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].fd >= 0)
+			close(w->listeners[i].fd);
+	free(w->listeners);
+	w->listeners = NULL;
+	w->n_listeners = 0;
+}
+
+/* Make the listeners match @snap: keep the sockets whose address stays (so
+ * connections queued in them are not reset), open new ones, close the rest. */
+static int listeners_reconcile(struct zg_worker *w, struct zg_snapshot *snap)
+{
+	struct zg_listener *next = calloc(snap->n_routes ? snap->n_routes : 1, sizeof(*next));
+	unsigned n = 0;
+	int rc = 0;
+
+	if (!next) {
+		zg_err("event=reload_worker_failed worker=%u reason=no_memory", w->index);
+		return -1;
+	}
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		w->listeners[i].keep = 0;
+	for (unsigned i = 0; i < snap->n_routes; i++) {
+		const struct zg_route_rt *rt = &snap->routes[i];
+		struct zg_listener *old = listener_find(w, &rt->listen);
+		if (old) {
+			old->keep = 1;
+			next[n] = *old;
+			next[n].route = rt;
+		} else if (listener_open(w, &next[n], rt) < 0) {
+			rc = -1;
+			continue;
+		}
+		n++;
+	}
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		if (!w->listeners[i].keep && w->listeners[i].fd >= 0)
+			close(w->listeners[i].fd);
+	/* epoll data points at listener structs: re-point the kept ones. */
+	for (unsigned i = 0; i < n; i++) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &next[i]};
+		if (next[i].paused)
+			continue; /* re-added by listeners_resume() with its new address */
+		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, next[i].fd, &ev) < 0)
+			zg_err("event=epoll_failed op=mod error=%s", strerror(errno));
+	}
+	free(w->listeners);
+	w->listeners = next;
+	w->n_listeners = n;
+	return rc;
+}
+
+int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_gateway *gw,
+		   struct zg_snapshot *snap)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->gw = gw;
+	w->wake_magic = ZG_WAKE_MAGIC;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->epfd < 0 || w->wake_fd < 0) {
+		zg_err("event=worker_failed worker=%u error=%s", index, strerror(errno));
+		return -1;
+	}
+	ev.data.ptr = &w->wake_magic;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
+		zg_err("event=worker_failed worker=%u error=%s", index, strerror(errno));
+		return -1;
+	}
+	if (zg_chaincache_init(&w->chains) < 0) {
+		zg_err("event=worker_failed worker=%u error=\"no SHA-256\"", index);
+		return -1;
+	}
+	w->snap = zg_snapshot_ref(snap);
+	w->now_ms = zg_now_ms();
+	return listeners_reconcile(w, snap);
+}
+
+void zg_worker_wake(struct zg_worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		zg_err("event=wake_failed worker=%u error=%s", w->index, strerror(errno));
+}
+
+/* Out of descriptors or memory: the pending connection stays queued and a
+ * level-triggered listener would wake us forever. Stop watching it until
+ * the next tick, when closed connections may have freed what it needs. */
+static void listener_pause(struct zg_worker *w, struct zg_listener *l)
+{
+	if (epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL) == 0) {
+		l->paused = 1;
+		w->paused = 1;
+	}
+	zg_warn("event=accept_paused route=%s worker=%u error=%s", l->route->conf->name, w->index,
+		strerror(errno));
+}
+
+static void listeners_resume(struct zg_worker *w)
+{
+	for (unsigned i = 0; i < w->n_listeners; i++) {
+		struct zg_listener *l = &w->listeners[i];
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+		if (l->paused && l->fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) == 0)
+			l->paused = 0;
+	}
+	w->paused = 0;
+}
+
+static void accept_some(struct zg_worker *w, struct zg_listener *l)
+{
+	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+		struct zg_sockaddr peer = {.len = sizeof(peer.ss)};
+		int fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listener_pause(w, l);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+				 errno != ECONNABORTED)
+				zg_warn("event=accept_failed route=%s error=%s", l->route->conf->name,
+					strerror(errno));
+			return;
+		}
+		/* Draining: the listener closes when this worker is woken, but
+		 * a connection accepted in between is not served. */
+		if (atomic_load_explicit(&w->gw->state, memory_order_relaxed) != ZG_GW_RUNNING) {
+			zg_conn_refuse(w, l->route, fd, &peer, ZG_R_SHUTDOWN, "gateway is draining");
+			continue;
+		}
+		/* No record, no connection: with a full spool under
+		 * refuse-new-connections, refuse before any TLS work. */
+		if (w->gw->audit && !zg_audit_accepting(w->gw->audit)) {
+			zg_conn_refuse(w, l->route, fd, &peer, ZG_R_AUDIT_SPOOL_FULL, NULL);
+			continue;
+		}
+		zg_conn_start(w, w->snap, l->route, fd, &peer);
+	}
+}
+
+static void drain_start(struct zg_worker *w)
+{
+	w->draining = 1;
+	listeners_close_all(w);
+}
+
+/* Close every connection; they are freed by the loop's next free_closed(),
+ * after any event of the current batch that still points at them. */
+static void close_all(struct zg_worker *w, enum zg_reason why)
+{
+	while (w->conns)
+		zg_conn_close(w->conns, why, NULL);
+}
+
+/* The gateway woke us: a new snapshot, a drain or a stop. */
+static void on_wake(struct zg_worker *w)
+{
+	uint64_t v;
+	struct zg_snapshot *s;
+	int state = atomic_load(&w->gw->state);
+
+	if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		zg_err("event=wake_failed worker=%u error=%s", w->index, strerror(errno));
+	if (state == ZG_GW_STOPPING) {
+		listeners_close_all(w);
+		close_all(w, ZG_R_SHUTDOWN);
+		return;
+	}
+	if (state == ZG_GW_DRAINING) {
+		if (!w->draining)
+			drain_start(w);
+		return;
+	}
+	s = zg_gateway_snapshot(w->gw);
+	if (s->generation == w->snap->generation) {
+		zg_snapshot_unref(s);
+		return;
+	}
+	if (listeners_reconcile(w, s) < 0)
+		zg_err("event=reload_listeners worker=%u result=partial msg=\"a listener could not be "
+		       "opened; its route is not served by this worker\"", w->index);
+	/* New rules (directory, CRLs): live connections must still be allowed. */
+	for (struct zg_conn *c = w->conns; c; c = c->next)
+		zg_conn_recheck(c, s, s->conf->dir.grace_ms);
+	zg_snapshot_unref(w->snap);
+	w->snap = s;
+}
+
+static void tick(struct zg_worker *w)
+{
+	struct zg_conn *c = w->conns, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		zg_conn_check_deadline(c, w->now_ms);
+	}
+	if (w->paused)
+		listeners_resume(w);
+	if (w->draining && w->now_ms >= atomic_load(&w->gw->drain_deadline_ms))
+		close_all(w, ZG_R_DRAIN_DEADLINE);
+}
+
+/* @magic was read from the event's object before the batch's wake-up was
+ * handled. @woke: listener structs may have been freed since: skip their
+ * events without touching them (level-triggered, they come again at the
+ * next wait, on the new listeners). */
+static void dispatch(struct zg_worker *w, struct epoll_event *ev, uint32_t magic, int woke)
+{
+	if (magic == ZG_SIDE_MAGIC) {
+		struct zg_side *s = ev->data.ptr;
+		if (s->conn->magic == ZG_CONN_MAGIC)
+			zg_conn_event(s->conn, s, ev->events);
+	} else if (magic == ZG_LISTENER_MAGIC && !woke) {
+		accept_some(w, ev->data.ptr);
+	}
+}
+
+/* What each event of the batch points at, read while every object is
+ * alive; 1 if the gateway's wake-up is among them. */
+static int batch_kinds(const struct epoll_event *evs, int n, uint32_t *kinds)
+{
+	int wake = 0;
+
+	for (int i = 0; i < n; i++) {
+		kinds[i] = *(const uint32_t *)evs[i].data.ptr;
+		wake |= kinds[i] == ZG_WAKE_MAGIC;
+	}
+	return wake;
+}
+
+void *zg_worker_main(void *arg)
+{
+	struct zg_worker *w = arg;
+	struct epoll_event evs[EVENTS_PER_WAIT];
+	uint32_t kinds[EVENTS_PER_WAIT];
+	uint64_t next_tick = zg_now_ms() + TICK_MS;
+
+	for (;;) {
+		int woke, n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, w->ready ? 0 : TICK_MS);
+		if (n < 0 && errno != EINTR) {
+			zg_err("event=epoll_failed op=wait worker=%u error=%s", w->index, strerror(errno));
+			break;
+		}
+		w->now_ms = zg_now_ms();
+		/* News first: a connection accepted after a reload has been
+		 * published must get the new snapshot, not the old one. */
+		woke = batch_kinds(evs, n, kinds);
+		if (woke)
+			on_wake(w);
+		for (int i = 0; i < n; i++)
+			dispatch(w, &evs[i], kinds[i], woke);
+		/* Only now, with no handler on the stack and no event of this
+		 * batch left to look at them, are closed connections freed. */
+		free_closed(w);
+		run_deferred(w);
+		free_closed(w);
+		if (w->now_ms >= next_tick) {
+			tick(w);
+			free_closed(w);
+			next_tick = w->now_ms + TICK_MS;
+		}
+		if (atomic_load(&w->gw->state) == ZG_GW_STOPPING && !w->conns)
+			break;
+		if (w->draining && !w->conns)
+			break;
+	}
+	listeners_close_all(w);
+	close_all(w, ZG_R_SHUTDOWN);
+	free_closed(w);
+	atomic_fetch_sub(&w->gw->workers_running, 1);
+	zg_gateway_worker_exited(w->gw);
+	return NULL;
+}
+
+void zg_worker_fini(struct zg_worker *w)
+{
+	listeners_close_all(w);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
+	zg_snapshot_unref(w->snap);
+	w->snap = NULL;
+	zg_chaincache_fini(&w->chains);
+	for (unsigned i = 0; i < ZG_ROUTES_MAX; i++)
+		zg_tls_session_slot_clear(&w->out_sessions[i]);
+}

@@ -1,0 +1,789 @@
+/* tls.c - SSL_CTX construction, handshake verdicts, peer identity. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "base/log.h"
+#include "tls/chaincache.h"
+#include "policy/crl.h"
+#include "directory/directory.h"
+#include "policy/policy.h"
+#include "policy/profile.h"
+#include "tls/ticket.h"
+#include "tls/tls.h"
+
+static int verdict_index = -1;
+static int policy_index = -1; /* SSL_CTX ex_data: struct tls_policy, owned */
+static pthread_once_t verdict_once = PTHREAD_ONCE_INIT;
+
+/* The ex_data slot is process-wide but written once, before any worker
+ * starts; afterwards it is a constant. */
+/* What the verify callback needs of its route; one per SSL_CTX, freed with
+ * it. The narrowed profile lives here, so its lists outlive every SSL. */
+struct tls_policy {
+	struct zg_profile_narrowed prof;
+	unsigned clock_skew_s;
+	int crl_stale_warn;
+};
+
+static void free_policy(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	OPENSSL_free(ptr);
+}
+
+static void verdict_index_init(void)
+{
+	verdict_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	policy_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_policy);
+}
+
+static int ctx_policy_index(void)
+{
+	pthread_once(&verdict_once, verdict_index_init);
+	return policy_index;
+}
+
+static int tls_index(void)
+{
+	pthread_once(&verdict_once, verdict_index_init);
+	return verdict_index;
+}
+
+struct zg_tls_verdict *zg_tls_verdict_of(SSL *ssl)
+{
+	return SSL_get_ex_data(ssl, tls_index());
+}
+
+static void openssl_error(char *out, size_t cap)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e)
+		ERR_error_string_n(e, out, cap);
+	else
+		snprintf(out, cap, "unknown OpenSSL error");
+	ERR_clear_error();
+}
+
+static void set_verdict(struct zg_tls_verdict *v, enum zg_reason r, const char *what, const char *arg)
+{
+	size_t n, m;
+
+	if (v->reason != ZG_R_OK)
+		return; /* keep the first failing rule */
+	v->reason = r;
+	/* the detail is for the log; a long one is cut, never overflowed */
+	n = strnlen(what, sizeof(v->detail) - 1);
+	memcpy(v->detail, what, n);
+	m = strnlen(arg, sizeof(v->detail) - 1 - n);
+	memcpy(v->detail + n, arg, m);
+	v->detail[n + m] = '\0';
+}
+
+static int has_uri_san(X509 *cert, const char *uri)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int found = 0;
+
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && !found; i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type != GEN_URI)
+			continue;
+		const ASN1_IA5STRING *s = gn->d.uniformResourceIdentifier;
+		found = (size_t)s->length == strlen(uri) && memcmp(s->data, uri, (size_t)s->length) == 0;
+	}
+	GENERAL_NAMES_free(names);
+	return found;
+}
+
+/* Every certificate-policy rule (policy.h) on the chain OpenSSL just
+ * verified; the first failing rule becomes the verdict. The peer is a
+ * client on a server SSL and a server on a client SSL. */
+static int policy_ok(SSL *ssl, X509_STORE_CTX *xs, struct zg_tls_verdict *v)
+{
+	struct zg_policy_params pp = {0};
+	struct zg_policy_verdict pv;
+	const struct zg_policy_finding *f;
+
+	const struct tls_policy *tp = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_policy_index());
+
+	if (!tp)
+		return 0;
+	pp.profile = &tp->prof.p;
+	pp.role = SSL_is_server(ssl) ? ZG_ROLE_CLIENT : ZG_ROLE_SERVER;
+	pp.now = time(NULL);
+	pp.clock_skew_s = tp->clock_skew_s;
+	pp.max_depth = (unsigned)SSL_get_verify_depth(ssl);
+	/* Revocation stays with OpenSSL (CRL_CHECK_ALL on the store). */
+	if (zg_policy_check_chain(X509_STORE_CTX_get0_chain(xs), &pp, &pv) == 0)
+		return 1;
+	f = zg_policy_first_failure(&pv);
+	set_verdict(v, f ? f->reason : ZG_R_TLS_UNTRUSTED, "", f ? f->detail : "policy");
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
+/* OpenSSL errors the configuration tolerates: a validity window missed by
+ * less than clock_skew (the policy's validity rule re-judges every
+ * certificate at depth 0), and a stale CRL under crl_stale = warn (the CRL is
+ * still searched, so a revoked serial still fails). */
+static int tolerated(SSL *ssl, X509_STORE_CTX *xs, int err)
+{
+	const struct tls_policy *tp = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_policy_index());
+	char d[ZG_POLICY_DETAIL_MAX];
+
+	if (!tp)
+		return 0;
+	if ((err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID) &&
+	    tp->clock_skew_s &&
+	    zg_rule_validity(X509_STORE_CTX_get_current_cert(xs), time(NULL), tp->clock_skew_s, d,
+			     sizeof(d)) == ZG_R_OK)
+		return 1;
+	if (err == X509_V_ERR_CRL_HAS_EXPIRED && tp->crl_stale_warn) {
+		X509_CRL *crl = X509_STORE_CTX_get0_current_crl(xs);
+		char issuer[256] = "?", q[300];
+		BIO *b = BIO_new(BIO_s_mem());
+		int n;
+
+		if (b && crl && X509_NAME_print_ex(b, X509_CRL_get_issuer(crl), 0, XN_FLAG_RFC2253) >= 0 &&
+		    (n = BIO_read(b, issuer, (int)sizeof(issuer) - 1)) > 0)
+			issuer[n] = '\0';
+		BIO_free(b);
+		zg_warn("event=crl_stale issuer=%s "
+			"detail=\"CRL past nextUpdate accepted (crl_stale = warn)\"",
+			zg_log_quote(q, sizeof(q), issuer));
+		return 1;
+	}
+	return 0;
+}
+
+/* Runs for every certificate of the peer's chain, anchor first. OpenSSL's
+ * own checks (signature, validity, CRL, host name) arrive as !ok; our rules
+ * run once the whole chain verified, at depth 0. Returning 0 fails the
+ * handshake with an alert, so a refused peer learns nothing more. */
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct zg_tls_verdict *v = ssl ? SSL_get_ex_data(ssl, tls_index()) : NULL;
+	X509 *leaf;
+
+	if (!v)
+		return 0;
+	if (!ok) {
+		int err = X509_STORE_CTX_get_error(xs);
+		if (tolerated(ssl, xs, err))
+			return 1;
+		set_verdict(v, zg_policy_reason_from_x509(err), "", X509_verify_cert_error_string(err));
+		return 0;
+	}
+	if (X509_STORE_CTX_get_error_depth(xs) != 0)
+		return 1;
+	leaf = X509_STORE_CTX_get_current_cert(xs);
+	if (v->expect_uri && !has_uri_san(leaf, v->expect_uri)) {
+		set_verdict(v, ZG_R_TLS_NAME_MISMATCH, "no URI SAN ", v->expect_uri);
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_HOSTNAME_MISMATCH);
+		return 0;
+	}
+	return policy_ok(ssl, xs, v);
+}
+
+/* A cached session must not outlive the certificate it authenticated:
+ * cap its lifetime at the peer's notAfter, so an expired certificate cannot
+ * come back by resumption. Revocation needs no cap: a CRL reload builds
+ * new SSL_CTXs, whose session caches start empty. Returns 0: the internal
+ * cache keeps the session, we take no reference. */
+static int cap_session_lifetime(SSL *ssl, SSL_SESSION *sess)
+{
+	X509 *peer = SSL_SESSION_get0_peer(sess);
+	time_t now = time(NULL);
+	int days = 0, secs = 0;
+	long left;
+
+	(void)ssl;
+	if (!peer || !ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(peer)))
+		return 0;
+	/* The timeout counts from the session's creation time. */
+	left = (long)days * 86400 + secs + (long)(now - SSL_SESSION_get_time(sess));
+	if (left < SSL_SESSION_get_timeout(sess))
+		SSL_SESSION_set_timeout(sess, left > 1 ? left : 1);
+	return 0;
+}
+
+/* The [tls] CRLs into @store (through crl.c, which refuses a damaged or
+ * empty file), with revocation checked on every certificate of a chain. A
+ * CRL already past its nextUpdate is named in the log now, not first at
+ * the handshake it would refuse (crl_stale = reject) or let through (warn). */
+static int load_crls(X509_STORE *store, const struct zg_conf *c, struct zg_errlist *errs)
+{
+	STACK_OF(X509_CRL) *crls;
+	char why[256];
+	int rc = 0;
+
+	if (!c->tls.n_crl)
+		return 0;
+	if (!(crls = zg_crl_new())) {
+		zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < c->tls.n_crl; i++) {
+		if (zg_crl_load_file(crls, c->tls.crl[i], why, sizeof(why)) < 0) {
+			zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "%s: %s", c->tls.crl[i], why);
+			rc = -1;
+		}
+	}
+	for (int i = zg_crl_next_stale(crls, 0, time(NULL)); rc == 0 && i >= 0;
+	     i = zg_crl_next_stale(crls, i + 1, time(NULL))) {
+		char issuer[256];
+		X509_NAME_oneline(X509_CRL_get_issuer(sk_X509_CRL_value(crls, i)), issuer, sizeof(issuer));
+		zg_warn("event=crl_stale issuer=\"%s\" crl_stale=%s msg=\"CRL past its nextUpdate\"", issuer,
+			c->tls.crl_stale_warn ? "warn" : "reject");
+	}
+	if (rc == 0 && zg_crl_add_to_store(store, crls) < 0) {
+		zg_errlist_add(errs, c->path, c->tls.line_crl, "crl",
+			       "cannot add the CRLs to the trust store");
+		rc = -1;
+	}
+	zg_crl_free(crls);
+	X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	return rc;
+}
+
+static int load_chain_file(SSL_CTX *ctx, const struct zg_conf *c, struct zg_errlist *errs)
+{
+	BIO *b;
+	X509 *x;
+	char why[256];
+
+	if (!c->tls.chain[0])
+		return 0;
+	b = BIO_new_file(c->tls.chain, "r");
+	if (!b) {
+		openssl_error(why, sizeof(why));
+		zg_errlist_add(errs, c->path, c->tls.line_chain, "chain", "%s: %s", c->tls.chain, why);
+		return -1;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (!SSL_CTX_add0_chain_cert(ctx, x)) {
+			X509_free(x);
+			BIO_free(b);
+			openssl_error(why, sizeof(why));
+			zg_errlist_add(errs, c->path, c->tls.line_chain, "chain", "%s: %s", c->tls.chain,
+				       why);
+			return -1;
+		}
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	return 0;
+}
+
+/* The route's profile narrowed by its overrides, attached to @ctx (which
+ * then owns it). NULL with @why if the route widens its profile. */
+static const struct tls_policy *route_policy(SSL_CTX *ctx, const struct zg_conf *c,
+					     const struct zg_conf_route *r, const struct zg_profile *p,
+					     char *why, size_t cap)
+{
+	struct zg_profile_overrides o = {
+		.min_version = r->min_version[0] ? zg_profile_version_parse(r->min_version) : 0,
+		.max_version = r->max_version[0] ? zg_profile_version_parse(r->max_version) : 0,
+		.tls13_suites = r->tls13_suites,
+		.tls12_ciphers = r->tls12_ciphers,
+		.groups = r->groups,
+		.sigalgs = r->sigalgs,
+	};
+	struct tls_policy *tp = OPENSSL_zalloc(sizeof(*tp));
+
+	if (!tp) {
+		snprintf(why, cap, "out of memory");
+		return NULL;
+	}
+	if (zg_profile_narrow(p, &o, &tp->prof, why, cap) < 0) {
+		OPENSSL_free(tp);
+		return NULL;
+	}
+	if (!SSL_CTX_set_ex_data(ctx, ctx_policy_index(), tp)) {
+		snprintf(why, cap, "out of memory");
+		OPENSSL_free(tp);
+		return NULL;
+	}
+	tp->clock_skew_s = c->tls.clock_skew_s;
+	tp->crl_stale_warn = c->tls.crl_stale_warn;
+	return tp;
+}
+
+/* Our own certificate must pass the rules we hold peers to, as the chain we
+ * present (leaf and configured intermediates): as a server certificate on
+ * a server context, as a client certificate on a client one. Each failing
+ * rule becomes a configuration error naming it. */
+static int own_cert_check(SSL_CTX *ctx, const struct zg_conf *c, const struct tls_policy *tp,
+			  int server, struct zg_errlist *errs)
+{
+	struct zg_policy_params pp = {.profile = &tp->prof.p, .now = time(NULL),
+				      .clock_skew_s = tp->clock_skew_s,
+				      .max_depth = c->tls.verify_depth};
+	STACK_OF(X509) *extra = NULL, *chain = sk_X509_new_null();
+	struct zg_policy_verdict v;
+	X509 *leaf = SSL_CTX_get0_certificate(ctx);
+	int rc = -1;
+
+	pp.role = server ? ZG_ROLE_SERVER : ZG_ROLE_CLIENT;
+	if (!chain || !leaf || !sk_X509_push(chain, leaf) || !SSL_CTX_get0_chain_certs(ctx, &extra)) {
+		zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate", "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(extra); i++)
+		if (!sk_X509_push(chain, sk_X509_value(extra, i)))
+			goto out;
+	rc = zg_policy_check_chain(chain, &pp, &v);
+	for (unsigned i = 0; i < v.n; i++)
+		if (!v.f[i].warn)
+			zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate",
+				       "%s (as %s certificate) breaks rule %s at depth %d: %s",
+				       c->tls.certificate, server ? "server" : "client",
+				       zg_reason_code(v.f[i].reason), v.f[i].depth, v.f[i].detail);
+out:
+	sk_X509_free(chain); /* the certificates belong to ctx */
+	return rc;
+}
+
+/* A resumed session skips verification, so its certificate is judged
+ * again here: OpenSSL calls the servername callback on every ClientHello,
+ * with or without SNI, after the session lookup (extension "final" step), for
+ * TLS 1.2 session ids and TLS 1.3 tickets alike. A certificate that expired
+ * since fails the handshake with certificate_expired. Revocation needs no
+ * check: a CRL reload builds new SSL_CTXs, whose session caches start empty. */
+static int recheck_resumed(SSL *ssl, int *al, void *arg)
+{
+	const struct tls_policy *tp = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_policy_index());
+	struct zg_tls_verdict *v = SSL_get_ex_data(ssl, tls_index());
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	X509 *peer = sess ? SSL_SESSION_get0_peer(sess) : NULL;
+	char d[ZG_POLICY_DETAIL_MAX];
+	enum zg_reason r;
+
+	(void)arg;
+	if (!SSL_session_reused(ssl) || !peer)
+		return SSL_TLSEXT_ERR_NOACK; /* what OpenSSL does without a callback */
+	r = zg_rule_validity(peer, time(NULL), tp ? tp->clock_skew_s : 0, d, sizeof(d));
+	if (r == ZG_R_OK)
+		return SSL_TLSEXT_ERR_NOACK;
+	if (v)
+		set_verdict(v, r, "", d);
+	*al = r == ZG_R_TLS_CERT_EXPIRED ? SSL_AD_CERTIFICATE_EXPIRED : SSL_AD_BAD_CERTIFICATE;
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+/* The chain (from the worker's cache, or verified in full with verify_cb),
+ * then identity binding: the certificate and the address at the other end
+ * must belong to one participant the route admits. Both run inside the
+ * handshake, so a mismatch fails it with an alert. */
+static int verify_chain(X509_STORE_CTX *xs, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct zg_tls_verdict *v = ssl ? SSL_get_ex_data(ssl, tls_index()) : NULL;
+	char detail[ZG_POLICY_DETAIL_MAX] = "";
+	enum zg_reason r;
+
+	if (!zg_chaincache_verify(xs, arg))
+		return 0;
+	if (!v || !v->dir)
+		return 1;
+	r = zg_directory_check_peer(v->dir, time(NULL), v->addr, X509_STORE_CTX_get0_cert(xs), v->peers,
+				    detail, sizeof(detail));
+	if (r == ZG_R_OK)
+		return 1;
+	set_verdict(v, r, "", detail);
+	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
+/* What every zonegate SSL_CTX shares: profile, our certificate and key,
+ * the trust anchors and CRLs, and the verify callback. */
+static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
+			   const struct zg_conf_route *r, struct zg_errlist *errs)
+{
+	const char *pname = r->profile[0] ? r->profile : c->tls.profile;
+	const struct zg_profile *p = zg_profile_find(pname);
+	SSL_CTX *ctx = SSL_CTX_new(method);
+	const struct tls_policy *tp = NULL;
+	X509_STORE *store;
+	char why[256];
+	int bad = 0;
+
+	if (!ctx) {
+		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: out of memory", r->name);
+		return NULL;
+	}
+	if (!p || !(tp = route_policy(ctx, c, r, p, why, sizeof(why))) ||
+	    zg_profile_apply(ctx, &tp->prof.p, why, sizeof(why)) < 0) {
+		zg_errlist_add(errs, c->path, r->line, "profile", "route %s: profile %s: %s", r->name, pname,
+			       p ? why : "unknown profile");
+		goto fail;
+	}
+	/* Load at security level 0 so a weak certificate of ours reaches
+	 * own_cert_check(), which refuses it naming the rule it breaks. */
+	SSL_CTX_set_security_level(ctx, 0);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls.certificate) != 1) {
+		openssl_error(why, sizeof(why));
+		zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate", "%s: %s",
+			       c->tls.certificate, why);
+		bad = 1;
+	}
+	if (load_chain_file(ctx, c, errs) < 0)
+		bad = 1;
+	SSL_CTX_set_security_level(ctx, tp->prof.p.security_level);
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->tls.key, SSL_FILETYPE_PEM) != 1) {
+		openssl_error(why, sizeof(why));
+		zg_errlist_add(errs, c->path, c->tls.line_key, "key", "%s: %s", c->tls.key, why);
+		bad = 1;
+	} else if (!bad && SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		zg_errlist_add(errs, c->path, c->tls.line_key, "key",
+			       "%s does not match the certificate %s", c->tls.key, c->tls.certificate);
+		bad = 1;
+	}
+	if (c->tls.trust_anchors[0] &&
+	    SSL_CTX_load_verify_locations(ctx, c->tls.trust_anchors, NULL) != 1) {
+		openssl_error(why, sizeof(why));
+		zg_errlist_add(errs, c->path, c->tls.line_trust_anchors, "trust_anchors", "%s: %s",
+			       c->tls.trust_anchors, why);
+		bad = 1;
+	}
+	store = SSL_CTX_get_cert_store(ctx);
+	X509_STORE_set_flags(store, X509_V_FLAG_X509_STRICT);
+	if (load_crls(store, c, errs) < 0)
+		bad = 1;
+	if (bad || own_cert_check(ctx, c, tp, method == TLS_server_method(), errs) < 0)
+		goto fail;
+	SSL_CTX_set_verify_depth(ctx, (int)c->tls.verify_depth);
+	/* Partial writes let relay.c hand over whatever fits; the buffer may
+	 * move between retries; idle connections give their buffers back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_read_ahead(ctx, 1);
+	/* A FIN without close_notify ends the stream (relay.c) without putting
+	 * the SSL in an error state, so the other direction can still finish. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
+			   struct zg_errlist *errs)
+{
+	SSL_CTX *ctx = ctx_common(TLS_server_method(), c, r, errs);
+	STACK_OF(X509_NAME) *cas;
+
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_chain, NULL);
+	/* Tell clients which CAs we accept, so multi-certificate devices pick
+	 * the right one. */
+	cas = SSL_load_client_CA_file(c->tls.trust_anchors);
+	if (cas)
+		SSL_CTX_set_client_CA_list(ctx, cas);
+	ERR_clear_error();
+	SSL_CTX_set_tlsext_servername_callback(ctx, recheck_resumed);
+	/* Sessions resume only on the route that verified them. */
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)r->name,
+				       (unsigned)strnlen(r->name, SSL_MAX_SID_CTX_LENGTH));
+	/* the lifetime a session or ticket is issued with, cache or not */
+	SSL_CTX_set_timeout(ctx, (long)c->tls.session_timeout_s);
+	if (c->tls.session_cache) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(ctx, (long)c->tls.session_cache_size);
+		SSL_CTX_sess_set_new_cb(ctx, cap_session_lifetime);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
+	/* Without tickets, TLS 1.3 resumption uses the server-side cache
+	 * (stateful tickets): cheaper than decrypting a ticket and re-parsing
+	 * the client certificate in it. */
+	if (!c->tls.session_tickets) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		if (!c->tls.session_cache)
+			SSL_CTX_set_num_tickets(ctx, 0);
+	} else if (zg_ticket_keys_attach(ctx, c->tls.session_timeout_s) < 0) {
+		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: cannot make ticket keys", r->name);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* A new client session (TLS 1.2 after the handshake, TLS 1.3 with each
+ * NewSessionTicket): keep the newest in the worker's slot for the route. */
+static int remember_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct zg_tls_verdict *v = SSL_get_ex_data(ssl, tls_index());
+
+	if (!v || !v->resume || !v->cache_tag || v->reason != ZG_R_OK)
+		return 0; /* not kept: OpenSSL frees it */
+	SSL_SESSION_free(v->resume->sess);
+	v->resume->sess = sess;
+	v->resume->tag = v->cache_tag;
+	return 1;
+}
+
+SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
+			   struct zg_errlist *errs)
+{
+	SSL_CTX *ctx = ctx_common(TLS_client_method(), c, r, errs);
+
+	if (!ctx)
+		return NULL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+	SSL_CTX_set_cert_verify_callback(ctx, verify_chain, NULL);
+	/* Sessions live in the worker's slot (no lock), not in the context. */
+	SSL_CTX_set_session_cache_mode(ctx, c->tls.session_cache ? SSL_SESS_CACHE_CLIENT |
+								      SSL_SESS_CACHE_NO_INTERNAL_STORE
+								    : SSL_SESS_CACHE_OFF);
+	SSL_CTX_sess_set_new_cb(ctx, remember_session);
+	return ctx;
+}
+
+void zg_tls_session_slot_clear(struct zg_tls_session_slot *slot)
+{
+	SSL_SESSION_free(slot->sess);
+	slot->sess = NULL;
+	slot->tag = 0;
+}
+
+SSL *zg_tls_server_new(SSL_CTX *ctx, int fd, struct zg_tls_verdict *v)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (!ssl)
+		return NULL;
+	if (!SSL_set_fd(ssl, fd) || !SSL_set_ex_data(ssl, tls_index(), v)) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+static int session_cert_valid(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+	const struct tls_policy *tp = SSL_CTX_get_ex_data(ctx, ctx_policy_index());
+	X509 *peer = SSL_SESSION_get0_peer(sess);
+	char d[ZG_POLICY_DETAIL_MAX];
+
+	return peer && zg_rule_validity(peer, time(NULL), tp ? tp->clock_skew_s : 0, d, sizeof(d)) ==
+			       ZG_R_OK;
+}
+
+static int is_uri(const char *name)
+{
+	return strncmp(name, "urn:", 4) == 0 || strstr(name, "://") != NULL;
+}
+
+SSL *zg_tls_client_new(SSL_CTX *ctx, int fd, const char *server_name, struct zg_tls_verdict *v)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	if (!ssl)
+		return NULL;
+	if (!SSL_set_fd(ssl, fd) || !SSL_set_ex_data(ssl, tls_index(), v))
+		goto fail;
+	/* Resuming skips verification: a session whose server certificate has
+	 * expired since is dropped, and the full handshake judges it again. */
+	if (v->resume && v->resume->sess && !session_cert_valid(ctx, v->resume->sess))
+		zg_tls_session_slot_clear(v->resume);
+	/* TLS 1.3 tickets are single-use: the slot keeps the newest, and a
+	 * ticket that fails to resume just costs a full handshake. */
+	if (v->resume && v->resume->sess && v->resume->tag == v->cache_tag &&
+	    SSL_SESSION_is_resumable(v->resume->sess) && !SSL_set_session(ssl, v->resume->sess))
+		goto fail;
+	if (is_uri(server_name)) {
+		v->expect_uri = server_name;
+	} else {
+		/* DNS SANs only: a CN that looks like a host name is no identity. */
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+					       X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (!SSL_set1_host(ssl, server_name))
+			goto fail;
+		if (!SSL_set_tlsext_host_name(ssl, server_name))
+			goto fail;
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+fail:
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+static enum zg_reason reason_from_ssl_lib(int r)
+{
+	switch (r) {
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_NO_PROTOCOLS_AVAILABLE:
+	case SSL_R_VERSION_TOO_LOW:
+	case SSL_R_WRONG_SSL_VERSION:
+		return ZG_R_TLS_VERSION;
+	case SSL_R_NO_SHARED_CIPHER:
+	case SSL_R_NO_SHARED_GROUPS:
+	case SSL_R_NO_SUITABLE_KEY_SHARE:
+	case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+	case SSL_R_NO_CIPHERS_AVAILABLE:
+		return ZG_R_TLS_CIPHER;
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+	case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+		return ZG_R_TLS_NO_PEER_CERT;
+	case SSL_R_CERTIFICATE_VERIFY_FAILED:
+		return ZG_R_TLS_UNTRUSTED;
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_HTTPS_PROXY_REQUEST:
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_RECORD_LENGTH_MISMATCH:
+		return ZG_R_TLS_NOT_TLS;
+	default:
+		/* SSL_R_SSLV3_ALERT_* and SSL_R_TLSV1_ALERT_* are 1000 + alert */
+		if (r >= SSL_AD_REASON_OFFSET && r < SSL_AD_REASON_OFFSET + 256)
+			return ZG_R_TLS_PEER_ALERT;
+		return ZG_R_TLS_PROTOCOL;
+	}
+}
+
+enum zg_reason zg_tls_handshake_reason(SSL *ssl, int ssl_err, const struct zg_tls_verdict *v,
+				       char *detail, size_t cap)
+{
+	unsigned long e = ERR_peek_error();
+	enum zg_reason r;
+
+	if (v->reason != ZG_R_OK) {
+		snprintf(detail, cap, "%s", v->detail);
+		ERR_clear_error();
+		return v->reason;
+	}
+	if (e == 0 && (ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN)) {
+		/* A TCP health check, or a peer that gave up: no TLS error,
+		 * just an end of stream before the handshake finished. */
+		snprintf(detail, cap, "connection closed during the handshake");
+		return SSL_is_server(ssl) ? ZG_R_CLIENT_CLOSED : ZG_R_UPSTREAM_CLOSED;
+	}
+	if (e == 0) {
+		snprintf(detail, cap, "handshake failed");
+		return ZG_R_TLS_PROTOCOL;
+	}
+	r = ERR_GET_LIB(e) == ERR_LIB_SSL ? reason_from_ssl_lib(ERR_GET_REASON(e)) : ZG_R_TLS_PROTOCOL;
+	snprintf(detail, cap, "%s", ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "?");
+	ERR_clear_error();
+	return r;
+}
+
+static void append(char *out, size_t cap, size_t *o, const char *prefix, const unsigned char *s, int n)
+{
+	int k = snprintf(out + *o, cap - *o, "%s%s%.*s", *o ? "," : "", prefix, n, (const char *)s);
+
+	if (k > 0)
+		*o = (size_t)k + *o >= cap ? cap - 1 : *o + (size_t)k;
+}
+
+static int cert_revoked(STACK_OF(X509_OBJECT) *objs, X509 *x, char *detail, size_t cap)
+{
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+		X509_REVOKED *rv = NULL;
+		char *serial;
+
+		if (!crl || X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(x)) != 0)
+			continue;
+		if (X509_CRL_get0_by_cert(crl, &rv, x) != 1)
+			continue;
+		serial = i2s_ASN1_INTEGER(NULL, X509_get0_serialNumber(x));
+		snprintf(detail, cap, "serial %s revoked by a CRL now in force", serial ? serial : "?");
+		OPENSSL_free(serial);
+		return 1;
+	}
+	return 0;
+}
+
+int zg_tls_peer_revoked(SSL *ssl, SSL_CTX *ctx, char *detail, size_t cap)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	STACK_OF(X509_OBJECT) *objs;
+	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+	STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	int revoked = 0;
+
+	/* other workers' lookups sort the object stack in place under the lock */
+	if (!X509_STORE_lock(store))
+		return 0;
+	objs = X509_STORE_get0_objects(store);
+	if (objs && chain) {
+		for (int i = 0; i < sk_X509_num(chain) && !revoked; i++)
+			revoked = cert_revoked(objs, sk_X509_value(chain, i), detail, cap);
+	} else if (objs) {
+		/* a resumed session keeps no verified chain: the leaf and what
+		 * the peer sent, if the session kept it */
+		revoked = leaf && cert_revoked(objs, leaf, detail, cap);
+		for (int i = 0; sent && i < sk_X509_num(sent) && !revoked; i++)
+			revoked = cert_revoked(objs, sk_X509_value(sent, i), detail, cap);
+	}
+	X509_STORE_unlock(store);
+	ERR_clear_error();
+	return revoked;
+}
+
+static void append_ip(char *out, size_t cap, size_t *o, const ASN1_OCTET_STRING *ip)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	if (ip->length == 4 && inet_ntop(AF_INET, ip->data, text, sizeof(text)))
+		append(out, cap, o, "IP:", (const unsigned char *)text, (int)strlen(text));
+	else if (ip->length == 16 && inet_ntop(AF_INET6, ip->data, text, sizeof(text)))
+		append(out, cap, o, "IP:", (const unsigned char *)text, (int)strlen(text));
+}
+
+void zg_tls_peer_identity(SSL *ssl, char *subject, size_t scap, char *sans, size_t ncap)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	GENERAL_NAMES *names;
+	BIO *b;
+	size_t o = 0;
+	int n;
+
+	subject[0] = '\0';
+	sans[0] = '\0';
+	if (!peer)
+		return;
+	b = BIO_new(BIO_s_mem());
+	if (b) {
+		if (X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+			n = BIO_read(b, subject, (int)scap - 1);
+			subject[n > 0 ? n : 0] = '\0';
+		}
+		BIO_free(b);
+	}
+	names = X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type == GEN_DNS)
+			append(sans, ncap, &o, "DNS:", gn->d.dNSName->data, gn->d.dNSName->length);
+		else if (gn->type == GEN_URI)
+			append(sans, ncap, &o, "URI:", gn->d.uniformResourceIdentifier->data,
+			       gn->d.uniformResourceIdentifier->length);
+		else if (gn->type == GEN_IPADD)
+			append_ip(sans, ncap, &o, gn->d.iPAddress);
+	}
+	GENERAL_NAMES_free(names);
+	ERR_clear_error();
+}

@@ -1,0 +1,96 @@
+/* tls.h - the one room that talks to OpenSSL's SSL layer.
+ *
+ * Builds the per-route SSL_CTXs from the configuration and a profile,
+ * records why a handshake failed (with a reason code from reason.h, set by
+ * the verify callback or derived from OpenSSL's error queue), and extracts
+ * the peer's identity for logs and identity binding. Everything else in
+ * zonegate sees SSL objects only through conn.c and relay.c.
+ */
+#ifndef ZG_TLS_H
+#define ZG_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "conf/conf.h"
+#include "base/errlist.h"
+#include "base/reason.h"
+
+#define ZG_IDENT_MAX 256
+
+/* Per-connection TLS verdict, attached to each SSL with zg_tls_attach().
+ * The verify callback writes the first failing rule here, so the handshake
+ * fails with an alert and the close path can log the rule. */
+struct zg_chaincache;
+struct zg_directory;
+struct zg_peers;
+
+struct zg_tls_verdict {
+	enum zg_reason reason;      /* ZG_R_OK until a rule fails */
+	char detail[160];
+	const char *expect_uri;     /* outbound: URI SAN the server must carry, or NULL */
+	struct zg_chaincache *cache; /* the worker's verified-chain cache, or NULL */
+	uint64_t cache_tag;         /* zg_chaincache_tag() of this SSL's context */
+	int chain_cached;           /* the chain was a verified-chain cache hit */
+	struct zg_tls_session_slot *resume; /* outbound: the worker's session for this route */
+	/* identity binding, checked with the chain so a mismatch is a TLS alert */
+	const struct zg_directory *dir;     /* NULL: no directory */
+	const uint8_t *addr;                /* the peer's address, 16-byte form */
+	const struct zg_peers *peers;       /* the route's admitted participants */
+};
+
+/* One remembered client session per worker and outbound route, so the next
+ * connection to the same remote site resumes instead of paying a full
+ * handshake on both ends. Tagged like the chain cache: a reload (new trust,
+ * new server_name) never resumes an old session. */
+struct zg_tls_session_slot {
+	uint64_t tag;
+	SSL_SESSION *sess;          /* one reference, or NULL */
+};
+
+/* Drop the session held in @slot. */
+void zg_tls_session_slot_clear(struct zg_tls_session_slot *slot);
+
+/* The verdict attached to @ssl by zg_tls_server_new/zg_tls_client_new. */
+struct zg_tls_verdict *zg_tls_verdict_of(SSL *ssl);
+
+/* Server-side context for route @r (unwrap, bridge): our certificate, a
+ * client certificate required and verified against trust_anchors (+ CRLs),
+ * server-side session cache keyed to the route. NULL on error, with the
+ * reasons appended to @errs naming the config line. */
+SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
+			   struct zg_errlist *errs);
+
+/* Client-side context for route @r (wrap, bridge): our certificate as
+ * client certificate, the server's chain verified against trust_anchors.
+ * The expected name is set per connection by zg_tls_client_new(). */
+SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
+			   struct zg_errlist *errs);
+
+/* A new server SSL on @fd with @v attached. NULL on allocation failure. */
+SSL *zg_tls_server_new(SSL_CTX *ctx, int fd, struct zg_tls_verdict *v);
+
+/* A new client SSL on @fd expecting @server_name (a DNS name, checked
+ * against DNS SANs only, never the CN; or a URI such as urn:oid:..., checked
+ * against URI SANs). NULL on failure. */
+SSL *zg_tls_client_new(SSL_CTX *ctx, int fd, const char *server_name, struct zg_tls_verdict *v);
+
+/* After a failed SSL_do_handshake: the reason for the failure, taken from
+ * @v if the verify callback set one, else from OpenSSL's error queue (which
+ * is cleared). A short description goes to @detail. */
+enum zg_reason zg_tls_handshake_reason(SSL *ssl, int ssl_err, const struct zg_tls_verdict *v,
+				       char *detail, size_t cap);
+
+/* Is a certificate the peer of @ssl presented (its verified chain, or the
+ * leaf alone for a resumed session) revoked by a CRL loaded in @ctx? For
+ * live connections after a reload brought new CRLs. 1 with the serial and
+ * issuer in @detail, else 0. */
+int zg_tls_peer_revoked(SSL *ssl, SSL_CTX *ctx, char *detail, size_t cap);
+
+/* Write the peer certificate's subject (RFC 2253) and SANs ("DNS:a,URI:b")
+ * into the buffers; empty strings if there is no peer certificate. */
+void zg_tls_peer_identity(SSL *ssl, char *subject, size_t scap, char *sans, size_t ncap);
+
+#endif

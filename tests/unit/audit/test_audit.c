@@ -1,0 +1,411 @@
+/* test_audit.c - the audit thread end to end without a collector: records
+ * reach the local file in order with contiguous sequence numbers, start and
+ * stop records are there, verbosity filters, and an unreachable collector
+ * fills the spool until emit and zg_audit_accepting() refuse. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "audit/audit.h"
+#include "audit/file.h"
+
+struct fx {
+	char dir[64];
+	char file[128], spool[128], crt[128], key[128];
+};
+
+static int write_cert(struct fx *f)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n;
+	FILE *o;
+	int ok;
+
+	if (!k || !x)
+		return -1;
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"unit", -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, k);
+	ok = X509_sign(x, k, EVP_sha256()) > 0;
+	o = fopen(f->crt, "w");
+	ok = ok && o && PEM_write_X509(o, x);
+	if (o)
+		fclose(o);
+	o = fopen(f->key, "w");
+	ok = ok && o && PEM_write_PrivateKey(o, k, NULL, NULL, 0, NULL, NULL);
+	if (o)
+		fclose(o);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return ok ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/zg-audit-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->file, sizeof(f->file), "%s/audit.log", f->dir);
+	snprintf(f->spool, sizeof(f->spool), "%s/spool", f->dir);
+	snprintf(f->crt, sizeof(f->crt), "%s/c.crt", f->dir);
+	snprintf(f->key, sizeof(f->key), "%s/c.key", f->dir);
+	*state = f;
+	return write_cert(f);
+}
+
+static void rm_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[600];
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (unlink(p) != 0)
+			rm_dir(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	rm_dir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void detach(struct zg_audit_event *ev, unsigned i)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = ZG_AUDIT_CONN_DETACH;
+	snprintf(ev->route, sizeof(ev->route), "r1");
+	snprintf(ev->peer_ip, sizeof(ev->peer_ip), "127.0.0.1");
+	ev->peer_port = (uint16_t)(10000 + i);
+	ev->reason = ZG_R_CLIENT_CLOSED;
+	ev->bytes_in = i;
+}
+
+/* Lines of @path, and each line's sequence number must be prev + 1. */
+static unsigned count_lines(const char *path, const char *must_contain_first,
+			    const char *must_contain_last)
+{
+	FILE *in = fopen(path, "r");
+	char *line = NULL, *last = NULL;
+	size_t cap = 0;
+	unsigned n = 0;
+
+	assert_non_null(in);
+	while (getline(&line, &cap, in) > 0) {
+		unsigned long long seq = strtoull(line + 65, NULL, 10);
+		n++;
+		assert_int_equal(seq, n);
+		if (n == 1)
+			assert_non_null(strstr(line, must_contain_first));
+		free(last);
+		last = strdup(line);
+	}
+	assert_non_null(last);
+	assert_non_null(strstr(last, must_contain_last));
+	free(last);
+	free(line);
+	fclose(in);
+	return n;
+}
+
+static void file_only(void **state)
+{
+	struct fx *f = *state;
+	struct zg_audit_conf c;
+	struct zg_errlist errs;
+	struct zg_audit_event ev;
+	struct zg_audit_verify_result res;
+	struct zg_audit *a;
+	FILE *in;
+
+	zg_audit_conf_defaults(&c);
+	snprintf(c.file, sizeof(c.file), "%s", f->file);
+	zg_errlist_init(&errs);
+	a = zg_audit_start(&c, "unit-gw", &errs);
+	assert_non_null(a);
+	for (unsigned i = 0; i < 500; i++) {
+		detach(&ev, i);
+		assert_int_equal(zg_audit_emit(a, &ev), 0);
+	}
+	assert_true(zg_audit_accepting(a));
+	zg_audit_stop(a);
+	/* audit started, app start, 500 detaches, app stop, audit stopped */
+	assert_int_equal(count_lines(f->file, "csd-code=\"110134\"", "csd-code=\"110133\""), 504);
+	in = fopen(f->file, "r");
+	assert_int_equal(zg_audit_file_verify(in, &res), 0);
+	fclose(in);
+
+	/* a second run continues the sequence and the chain */
+	c.verbosity = ZG_AUDIT_V_ALERTS;
+	a = zg_audit_start(&c, "unit-gw", &errs);
+	assert_non_null(a);
+	detach(&ev, 1);
+	assert_int_equal(zg_audit_emit(a, &ev), 0); /* filtered, not an error */
+	ev.kind = ZG_AUDIT_NODE_AUTH_FAILURE;
+	assert_int_equal(zg_audit_emit(a, &ev), 0);
+	zg_audit_stop(a);
+	assert_int_equal(count_lines(f->file, "110134", "110133"), 509);
+	in = fopen(f->file, "r");
+	assert_int_equal(zg_audit_file_verify(in, &res), 0);
+	fclose(in);
+}
+
+static void spool_fills_and_refuses(void **state)
+{
+	struct fx *f = *state;
+	struct zg_audit_conf c;
+	struct zg_errlist errs;
+	struct zg_audit_event ev;
+	struct zg_audit_stats st;
+	struct zg_audit *a;
+	int refused = 0;
+
+	zg_audit_conf_defaults(&c);
+	snprintf(c.syslog_target, sizeof(c.syslog_target), "127.0.0.1:1"); /* nobody listens */
+	snprintf(c.certificate, sizeof(c.certificate), "%s", f->crt);
+	snprintf(c.key, sizeof(c.key), "%s", f->key);
+	snprintf(c.ca, sizeof(c.ca), "%s", f->crt);
+	snprintf(c.spool_dir, sizeof(c.spool_dir), "%s", f->spool);
+	c.spool_max_bytes = 256 * 1024;
+	c.io_timeout_ms = 500;
+	zg_errlist_init(&errs);
+	a = zg_audit_start(&c, "unit-gw", &errs);
+	if (!a)
+		fail_msg("start: %s", errs.n ? errs.msg[0] : "?");
+	for (unsigned i = 0; i < 3000 && !refused; i++) {
+		detach(&ev, i);
+		if (zg_audit_emit(a, &ev) != 0)
+			refused = 1;
+		if (i % 50 == 0)
+			usleep(20000); /* let the thread write */
+	}
+	for (int i = 0; i < 100 && zg_audit_accepting(a); i++)
+		usleep(20000);
+	assert_false(zg_audit_accepting(a));
+	zg_audit_get_stats(a, &st);
+	assert_true(st.spool_full);
+	assert_true(st.spool_bytes > 200 * 1024 && st.spool_bytes <= 256 * 1024);
+	assert_int_equal(st.delivered, 0);
+	assert_true(st.spooled > 100);
+	zg_audit_stop(a);
+}
+
+static void spool_full_drops_oldest(void **state)
+{
+	struct fx *f = *state;
+	struct zg_audit_conf c;
+	struct zg_errlist errs;
+	struct zg_audit_event ev;
+	struct zg_audit_stats st;
+	struct zg_audit *a;
+
+	zg_audit_conf_defaults(&c);
+	snprintf(c.syslog_target, sizeof(c.syslog_target), "127.0.0.1:1"); /* nobody listens */
+	snprintf(c.certificate, sizeof(c.certificate), "%s", f->crt);
+	snprintf(c.key, sizeof(c.key), "%s", f->key);
+	snprintf(c.ca, sizeof(c.ca), "%s", f->crt);
+	snprintf(c.spool_dir, sizeof(c.spool_dir), "%s", f->spool);
+	c.spool_max_bytes = 256 * 1024;
+	c.full_policy = ZG_AUDIT_DROP_OLDEST;
+	zg_errlist_init(&errs);
+	a = zg_audit_start(&c, "unit-gw", &errs);
+	assert_non_null(a);
+	for (unsigned i = 0; i < 1500; i++) {
+		detach(&ev, i);
+		assert_int_equal(zg_audit_emit(a, &ev), 0); /* never refused */
+		if (i % 50 == 0)
+			usleep(10000);
+	}
+	for (int i = 0; i < 200; i++) {
+		zg_audit_get_stats(a, &st);
+		if (st.spooled >= 1502)
+			break;
+		usleep(10000);
+	}
+	assert_true(zg_audit_accepting(a));
+	zg_audit_get_stats(a, &st);
+	assert_int_equal(st.spooled, 1502);
+	assert_true(st.spool_dropped > 0);
+	assert_int_equal(st.delivered, st.spool_dropped); /* dropped counts as done */
+	assert_false(st.spool_full);
+	zg_audit_stop(a);
+}
+
+/* Sequence numbers of the local file, in order; returns the count. */
+static unsigned file_seqs(const char *path, unsigned long long *out, unsigned cap)
+{
+	FILE *in = fopen(path, "r");
+	char line[8192];
+	unsigned n = 0;
+
+	assert_non_null(in);
+	while (fgets(line, sizeof(line), in) && n < cap) {
+		char *sp = strchr(line, ' ');
+		assert_non_null(sp);
+		out[n++] = strtoull(sp + 1, NULL, 10);
+	}
+	fclose(in);
+	return n;
+}
+
+/* kill -9 between the spool's fsync and the file's: the spool holds records
+ * the file lacks. The next start appends them, chain intact, no gap. */
+static void crash_gap_is_backfilled(void **state)
+{
+	struct fx *f = *state;
+	struct zg_audit_conf c;
+	struct zg_errlist errs;
+	struct zg_audit_event ev;
+	struct zg_audit *a;
+	struct zg_audit_verify_result res;
+	unsigned long long seqs[256];
+	unsigned n, kept;
+	FILE *in;
+	char cmd[1024];
+
+	zg_audit_conf_defaults(&c);
+	snprintf(c.syslog_target, sizeof(c.syslog_target), "127.0.0.1:1"); /* nobody listens */
+	snprintf(c.certificate, sizeof(c.certificate), "%s", f->crt);
+	snprintf(c.key, sizeof(c.key), "%s", f->key);
+	snprintf(c.ca, sizeof(c.ca), "%s", f->crt);
+	snprintf(c.spool_dir, sizeof(c.spool_dir), "%s", f->spool);
+	snprintf(c.file, sizeof(c.file), "%s", f->file);
+	c.io_timeout_ms = 200;
+	zg_errlist_init(&errs);
+	a = zg_audit_start(&c, "unit-gw", &errs);
+	if (!a)
+		fail_msg("start: %s", errs.n ? errs.msg[0] : "?");
+	for (unsigned i = 0; i < 20; i++) {
+		detach(&ev, i);
+		assert_int_equal(zg_audit_emit(a, &ev), 0);
+	}
+	zg_audit_stop(a);
+	n = file_seqs(f->file, seqs, 256);
+	assert_true(n >= 20);
+	/* the crash: the file lost its last 5 records, the spool kept them */
+	kept = n - 5;
+	assert_true(snprintf(cmd, sizeof(cmd), "head -n %u '%s' > '%s.t' && mv '%s.t' '%s'", kept,
+			     f->file, f->file, f->file, f->file) < (int)sizeof(cmd));
+	assert_int_equal(system(cmd), 0);
+	zg_errlist_init(&errs);
+	a = zg_audit_start(&c, "unit-gw", &errs);
+	if (!a)
+		fail_msg("restart: %s", errs.n ? errs.msg[0] : "?");
+	zg_audit_stop(a);
+	n = file_seqs(f->file, seqs, 256);
+	assert_true(n > kept + 5);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(seqs[i], i + 1); /* every record, once, in order */
+	in = fopen(f->file, "r");
+	assert_non_null(in);
+	assert_int_equal(zg_audit_file_verify(in, &res), 0);
+	fclose(in);
+}
+
+static void bad_config_refused(void **state)
+{
+	struct fx *f = *state;
+	struct zg_audit_conf c;
+	struct zg_errlist errs;
+
+	zg_audit_conf_defaults(&c);
+	snprintf(c.syslog_target, sizeof(c.syslog_target), "127.0.0.1:1");
+	snprintf(c.spool_dir, sizeof(c.spool_dir), "%s", f->spool);
+	zg_errlist_init(&errs);
+	assert_null(zg_audit_start(&c, "gw", &errs)); /* no certificate */
+	assert_true(errs.n > 0);
+
+	snprintf(c.certificate, sizeof(c.certificate), "%s", f->crt);
+	snprintf(c.key, sizeof(c.key), "%s", f->key);
+	snprintf(c.ca, sizeof(c.ca), "%s", f->crt);
+	snprintf(c.syslog_target, sizeof(c.syslog_target), "::1:6514"); /* needs brackets */
+	zg_errlist_init(&errs);
+	assert_null(zg_audit_start(&c, "gw", &errs));
+
+	snprintf(c.syslog_target, sizeof(c.syslog_target), "[::1]:6514");
+	c.spool_dir[0] = '\0';
+	zg_errlist_init(&errs);
+	assert_null(zg_audit_start(&c, "gw", &errs)); /* spool required */
+
+	zg_audit_conf_defaults(&c);
+	snprintf(c.file, sizeof(c.file), "/proc/nope/audit.log");
+	zg_errlist_init(&errs);
+	assert_null(zg_audit_start(&c, "gw", &errs));
+	assert_int_equal(zg_audit_conf_check(&c, &errs), -1);
+
+	/* the same settings pass the check once they are right */
+	snprintf(c.file, sizeof(c.file), "%s", f->file);
+	snprintf(c.syslog_target, sizeof(c.syslog_target), "[::1]:6514");
+	snprintf(c.spool_dir, sizeof(c.spool_dir), "%s", f->spool);
+	snprintf(c.certificate, sizeof(c.certificate), "%s", f->crt);
+	snprintf(c.key, sizeof(c.key), "%s", f->key);
+	snprintf(c.ca, sizeof(c.ca), "%s", f->crt);
+	zg_errlist_init(&errs);
+	assert_int_equal(zg_audit_conf_check(&c, &errs), 0);
+	assert_int_equal(errs.n, 0);
+	snprintf(c.key, sizeof(c.key), "%s", f->crt); /* not a key */
+	assert_int_equal(zg_audit_conf_check(&c, &errs), -1);
+	assert_true(errs.n > 0);
+}
+
+static void parsers(void **state)
+{
+	enum zg_audit_transport t;
+	enum zg_audit_full_policy p;
+	enum zg_audit_verbosity v;
+
+	(void)state;
+	assert_int_equal(zg_audit_transport_parse("udp", &t), 0);
+	assert_int_equal(t, ZG_AUDIT_UDP);
+	assert_int_equal(zg_audit_transport_parse("tcp", &t), -1);
+	assert_int_equal(zg_audit_full_policy_parse("drop-oldest", &p), 0);
+	assert_int_equal(p, ZG_AUDIT_DROP_OLDEST);
+	assert_int_equal(zg_audit_full_policy_parse("refuse", &p), -1);
+	assert_int_equal(zg_audit_verbosity_parse("alerts", &v), 0);
+	assert_int_equal(zg_audit_verbosity_parse("all", &v), -1);
+	assert_true(zg_audit_accepting(NULL));
+	assert_int_equal(zg_audit_emit(NULL, NULL), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(file_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(spool_fills_and_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(spool_full_drops_oldest, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_config_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(crash_gap_is_backfilled, setup, teardown),
+		cmocka_unit_test(parsers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

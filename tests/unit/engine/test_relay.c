@@ -1,0 +1,205 @@
+/* test_relay.c - the relay over plain socketpairs: delivery, half-close in
+ * both directions, backpressure with bounded memory, reset handling. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine/relay.h"
+
+struct rig {
+	int client, upstream;   /* the far ends, driven by the test */
+	struct zg_side down, up;
+	struct zg_relay r;
+};
+
+static void rig_open(struct rig *g)
+{
+	int a[2], b[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+	memset(g, 0, sizeof(*g));
+	g->client = a[0];
+	g->upstream = b[0];
+	g->down.fd = a[1];
+	g->up.fd = b[1];
+	assert_int_equal(fcntl(a[1], F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(fcntl(b[1], F_SETFL, O_NONBLOCK), 0);
+}
+
+static void rig_close(struct rig *g)
+{
+	zg_relay_free(&g->r);
+	close(g->client);
+	close(g->upstream);
+	close(g->down.fd);
+	close(g->up.fd);
+}
+
+/* What the worker does on an epoll event: tell each side what its socket
+ * is ready for now (poll() stands in for epoll), then step. */
+static void ready(struct zg_side *s)
+{
+	struct pollfd p = {.fd = s->fd, .events = POLLIN | POLLOUT};
+	unsigned r = 0;
+
+	if (poll(&p, 1, 0) == 1) {
+		if (p.revents & (POLLIN | POLLERR | POLLHUP))
+			r |= ZG_WANT_READ;
+		if (p.revents & (POLLOUT | POLLERR | POLLHUP))
+			r |= ZG_WANT_WRITE;
+	}
+	zg_relay_ready(s, r);
+}
+
+/* Let the relay run as the worker would over a few epoll rounds: each
+ * round reports readiness afresh (the relay may stop after a short read
+ * and wait for epoll, as it does for a socket it believes drained). */
+static enum zg_reason step(struct rig *g)
+{
+	enum zg_reason r = ZG_R_OK;
+
+	for (int round = 0; round < 4 && r == ZG_R_OK; round++) {
+		ready(&g->down);
+		ready(&g->up);
+		r = zg_relay_step(&g->r, &g->down, &g->up, 1);
+	}
+	return r;
+}
+
+static void delivers_both_ways(void **state)
+{
+	struct rig g;
+	char buf[16];
+
+	(void)state;
+	rig_open(&g);
+	assert_int_equal(write(g.client, "A-ASSOC", 7), 7);
+	assert_int_equal(write(g.upstream, "ACK", 3), 3);
+	assert_int_equal(step(&g), ZG_R_OK);
+	assert_int_equal(read(g.upstream, buf, sizeof(buf)), 7);
+	assert_memory_equal(buf, "A-ASSOC", 7);
+	assert_int_equal(read(g.client, buf, sizeof(buf)), 3);
+	assert_int_equal(g.r.d2u.bytes, 7);
+	assert_int_equal(g.r.u2d.bytes, 3);
+	/* idle: both sides wait to read, no buffer is held */
+	assert_int_equal(g.down.want, ZG_WANT_READ);
+	assert_int_equal(g.up.want, ZG_WANT_READ);
+	assert_null(g.r.d2u.buf);
+	assert_null(g.r.u2d.buf);
+	rig_close(&g);
+}
+
+static void client_half_close_still_gets_reply(void **state)
+{
+	struct rig g;
+	char buf[16];
+
+	(void)state;
+	rig_open(&g);
+	assert_int_equal(write(g.client, "query", 5), 5);
+	assert_int_equal(shutdown(g.client, SHUT_WR), 0);
+	assert_int_equal(step(&g), ZG_R_OK);
+	assert_int_equal(read(g.upstream, buf, sizeof(buf)), 5);
+	assert_int_equal(read(g.upstream, buf, sizeof(buf)), 0); /* FIN passed on */
+	assert_true(g.up.shut);
+	assert_int_equal(write(g.upstream, "reply", 5), 5);
+	assert_int_equal(close(g.upstream), 0);
+	g.upstream = -1;
+	assert_int_equal(step(&g), ZG_R_CLIENT_CLOSED); /* both done; client ended first */
+	assert_int_equal(read(g.client, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "reply", 5);
+	assert_int_equal(read(g.client, buf, sizeof(buf)), 0);
+	rig_close(&g);
+}
+
+static void upstream_half_close_still_gets_data(void **state)
+{
+	struct rig g;
+	char buf[16];
+
+	(void)state;
+	rig_open(&g);
+	assert_int_equal(shutdown(g.upstream, SHUT_WR), 0);
+	assert_int_equal(step(&g), ZG_R_OK);
+	assert_int_equal(read(g.client, buf, sizeof(buf)), 0);
+	assert_int_equal(write(g.client, "late", 4), 4);
+	assert_int_equal(step(&g), ZG_R_OK);
+	assert_int_equal(read(g.upstream, buf, sizeof(buf)), 4);
+	assert_int_equal(shutdown(g.client, SHUT_WR), 0);
+	assert_int_equal(step(&g), ZG_R_UPSTREAM_CLOSED);
+	rig_close(&g);
+}
+
+static void backpressure_bounds_memory(void **state)
+{
+	struct rig g;
+	char chunk[4096];
+	size_t written = 0, got = 0;
+	ssize_t n;
+
+	(void)state;
+	rig_open(&g);
+	memset(chunk, 'x', sizeof(chunk));
+	assert_int_equal(fcntl(g.client, F_SETFL, O_NONBLOCK), 0);
+	/* the upstream never reads: fill everything in between */
+	for (int round = 0; round < 64; round++) {
+		while ((n = write(g.client, chunk, sizeof(chunk))) > 0)
+			written += (size_t)n;
+		assert_int_equal(step(&g), ZG_R_OK);
+	}
+	/* the relay holds at most one buffer and has stopped reading the client */
+	assert_non_null(g.r.d2u.buf);
+	assert_true(g.r.d2u.tail - g.r.d2u.head <= ZG_RELAY_BUF);
+	assert_int_equal(g.down.want & ZG_WANT_READ, 0);
+	assert_int_equal(g.up.want, ZG_WANT_WRITE | ZG_WANT_READ);
+	/* draining the upstream lets everything through, in order */
+	assert_int_equal(fcntl(g.upstream, F_SETFL, O_NONBLOCK), 0);
+	for (int round = 0; round < 100000 && got < written; round++) {
+		char in[8192];
+		while ((n = read(g.upstream, in, sizeof(in))) > 0) {
+			for (ssize_t i = 0; i < n; i++)
+				assert_int_equal(in[i], 'x');
+			got += (size_t)n;
+		}
+		assert_int_equal(step(&g), ZG_R_OK);
+	}
+	assert_int_equal(got, written);
+	assert_int_equal(g.r.d2u.bytes, written);
+	rig_close(&g);
+}
+
+static void reset_is_an_error_of_that_side(void **state)
+{
+	struct rig g;
+
+	(void)state;
+	rig_open(&g);
+	close(g.down.fd);
+	g.down.fd = socket(AF_INET, SOCK_STREAM, 0); /* never connected: every I/O fails */
+	assert_true(g.down.fd >= 0);
+	assert_int_equal(write(g.upstream, "x", 1), 1);
+	assert_int_equal(step(&g), ZG_R_CLIENT_RESET);
+	rig_close(&g);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(delivers_both_ways),
+		cmocka_unit_test(client_half_close_still_gets_reply),
+		cmocka_unit_test(upstream_half_close_still_gets_data),
+		cmocka_unit_test(backpressure_bounds_memory),
+		cmocka_unit_test(reset_is_an_error_of_that_side),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

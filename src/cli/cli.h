@@ -8,13 +8,7 @@
 #ifndef ZG_CLI_H
 #define ZG_CLI_H
 
-enum zg_exit {
-	ZG_EXIT_OK = 0,
-	ZG_EXIT_FAIL = 1,   /* a check failed (certificate, signature, chain) */
-	ZG_EXIT_USAGE = 2,  /* bad command line */
-	ZG_EXIT_CONFIG = 3, /* configuration refused */
-	ZG_EXIT_RUNTIME = 4 /* could not start or serve */
-};
+#include "base/exit.h"
 
 int zg_cmd_run(int argc, char **argv);   /* cmd_run.c */
 int zg_cmd_check(int argc, char **argv); /* cmd_run.c */

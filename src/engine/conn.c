@@ -12,11 +12,9 @@
 #include "tls/chaincache.h"
 #include "engine/conn.h"
 #include "engine/gate.h"
-#include "engine/gateway.h"
 #include "base/log.h"
 #include "policy/policy.h"
 #include "engine/record.h"
-#include "engine/worker.h"
 
 static const char *const state_names[] = {
 	[ZG_CS_ACCEPTED] = "accepted",
@@ -49,9 +47,9 @@ static const struct zg_peers *outbound_peers(const struct zg_conn *c)
 static void set_state(struct zg_conn *c, enum zg_conn_state s)
 {
 	const struct zg_conf_route *r = c->route->conf;
-	uint64_t now = c->w->now_ms;
+	uint64_t now = c->h->now_ms;
 
-	zg_debug("event=state route=%s id=%u.%llu from=%s to=%s", r->name, c->w->index,
+	zg_debug("event=state route=%s id=%u.%llu from=%s to=%s", r->name, c->h->index,
 		 (unsigned long long)c->id, zg_conn_state_name(c->state), zg_conn_state_name(s));
 	c->state = s;
 	switch (s) {
@@ -82,7 +80,7 @@ static void side_init(struct zg_side *s, struct zg_conn *c)
  * participant directory (inbound TLS routes: the source address must belong
  * to a participant the route admits), then the limits. Returns ZG_R_OK and
  * counts the connection in, or the reason to refuse it. */
-static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route, const uint8_t addr[16],
+static enum zg_reason admit(struct zg_conn_host *h, const struct zg_route_rt *route, const uint8_t addr[16],
 			    const struct zg_participant **who, _Atomic unsigned **slot, char *detail,
 			    size_t cap)
 {
@@ -91,22 +89,22 @@ static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route
 
 	if ((r = zg_gate_source(route->conf, addr)) != ZG_R_OK)
 		return r;
-	if (w->snap->dir && zg_route_tls_in(route->conf) &&
-	    (r = zg_directory_check_addr(w->snap->dir, time(NULL), addr, &route->conf->peers, who,
+	if (h->snap->dir && zg_route_tls_in(route->conf) &&
+	    (r = zg_directory_check_addr(h->snap->dir, time(NULL), addr, &route->conf->peers, who,
 					 detail, cap)) != ZG_R_OK)
 		return r;
-	if (*who && w->snap->dir_slots) {
-		if ((r = zg_directory_admit(*who, w->snap->dir_slots[(*who)->index], detail, cap)) !=
+	if (*who && h->snap->dir_slots) {
+		if ((r = zg_directory_admit(*who, h->snap->dir_slots[(*who)->index], detail, cap)) !=
 		    ZG_R_OK)
 			return r;
-		*slot = w->snap->dir_slots[(*who)->index];
+		*slot = h->snap->dir_slots[(*who)->index];
 	}
-	total = atomic_fetch_add(&w->gw->active_total, 1);
+	total = atomic_fetch_add(h->active_total, 1);
 	on_route = atomic_fetch_add(&route->stats->active, 1);
 	r = zg_gate_admit(on_route, route->conf->max_connections, total,
-			  w->snap->conf->gw.max_connections);
+			  h->snap->conf->gw.max_connections);
 	if (r != ZG_R_OK) {
-		atomic_fetch_sub(&w->gw->active_total, 1);
+		atomic_fetch_sub(h->active_total, 1);
 		atomic_fetch_sub(&route->stats->active, 1);
 		if (*slot)
 			zg_directory_release(*slot);
@@ -115,15 +113,15 @@ static enum zg_reason admit(struct zg_worker *w, const struct zg_route_rt *route
 	return r;
 }
 
-void zg_conn_refuse(struct zg_worker *w, const struct zg_route_rt *route, int fd,
+void zg_conn_refuse(struct zg_conn_host *h, const struct zg_route_rt *route, int fd,
 		    const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail)
 {
 	atomic_fetch_add(&route->stats->refused, 1);
-	zg_record_refusal(w, route, ++w->next_id, peer, reason, detail, NULL);
+	zg_record_refusal(h, route, ++h->next_id, peer, reason, detail, NULL);
 	close(fd);
 }
 
-void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct zg_route_rt *route,
+void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struct zg_route_rt *route,
 		   int fd, const struct zg_sockaddr *peer)
 {
 	uint64_t id;
@@ -135,24 +133,24 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 	struct zg_conn *c;
 
 	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&peer->ss, addr) == 0)
-		r = admit(w, route, addr, &who, &slot, detail, sizeof(detail));
+		r = admit(h, route, addr, &who, &slot, detail, sizeof(detail));
 	if (r != ZG_R_OK) {
-		zg_conn_refuse(w, route, fd, peer, r, detail);
+		zg_conn_refuse(h, route, fd, peer, r, detail);
 		return;
 	}
-	id = ++w->next_id;
+	id = ++h->next_id;
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		atomic_fetch_sub(&w->gw->active_total, 1);
+		atomic_fetch_sub(h->active_total, 1);
 		atomic_fetch_sub(&route->stats->active, 1);
 		if (slot)
 			zg_directory_release(slot);
-		zg_record_refusal(w, route, id, peer, ZG_R_NO_MEMORY, NULL, NULL);
+		zg_record_refusal(h, route, id, peer, ZG_R_NO_MEMORY, NULL, NULL);
 		close(fd);
 		return;
 	}
 	c->magic = ZG_CONN_MAGIC;
-	c->w = w;
+	c->h = h;
 	c->id = id;
 	c->snap = zg_snapshot_ref(snap);
 	c->route = route;
@@ -160,27 +158,27 @@ void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct z
 	memcpy(c->peer16, addr, sizeof(addr));
 	c->participant = who;
 	c->participant_slot = slot;
-	c->started_ms = w->now_ms;
+	c->started_ms = h->now_ms;
 	side_init(&c->down, c);
 	side_init(&c->up, c);
 	c->down.fd = fd;
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	w->n_conns++;
+	c->next = h->conns;
+	if (h->conns)
+		h->conns->prev = c;
+	h->conns = c;
+	h->n_conns++;
 	atomic_fetch_add(&route->stats->accepted, 1);
 	if (zg_log_enabled(ZG_LOG_DEBUG)) {
 		char p[64];
 		zg_sockaddr_format((const struct sockaddr *)&peer->ss, p, sizeof(p));
-		zg_debug("event=conn_open route=%s id=%u.%llu peer=%s", route->conf->name, w->index,
+		zg_debug("event=conn_open route=%s id=%u.%llu peer=%s", route->conf->name, h->index,
 			 (unsigned long long)id, p);
 	}
 	if (zg_route_tls_in(route->conf)) {
 		c->verdict_in.dir = snap->dir;
 		c->verdict_in.addr = c->peer16;
 		c->verdict_in.peers = &route->conf->peers;
-		c->verdict_in.cache = &w->chains;
+		c->verdict_in.cache = h->chains;
 		c->verdict_in.cache_tag = zg_chaincache_tag(snap->tls_generation,
 							    (unsigned)(route - snap->routes), 0);
 		c->down.ssl = zg_tls_server_new(route->tls_in, fd, &c->verdict_in);
@@ -226,7 +224,7 @@ static int handshake(struct zg_conn *c, struct zg_side *s, struct zg_tls_verdict
 
 static void request_resolve(struct zg_conn *c)
 {
-	zg_gateway_want_resolve(c->w->gw);
+	c->h->ops->want_resolve(c->h);
 }
 
 /* Connect to the next upstream address; on running out, close naming
@@ -237,7 +235,7 @@ static void start_upstream(struct zg_conn *c, int last_err)
 	int saved = last_err;
 
 	if (c->up.fd >= 0) {
-		(void)zg_worker_watch(c->w, &c->up, 0); /* leaving the set cannot fail us */
+		(void)c->h->ops->watch(c->h, &c->up, 0); /* leaving the set cannot fail us */
 		close(c->up.fd);
 		c->up.fd = -1;
 		c->up.registered = 0;
@@ -268,7 +266,7 @@ static void start_relay(struct zg_conn *c)
 	/* A reload came while this connection was in its handshakes, which
 	 * were judged by the old rules: it is a new connection under the rules
 	 * in force, refused at once (no grace) if they disallow it. */
-	if (c->snap != c->w->snap && (r = judge(c, c->w->snap, detail, sizeof(detail))) != ZG_R_OK) {
+	if (c->snap != c->h->snap && (r = judge(c, c->h->snap, detail, sizeof(detail))) != ZG_R_OK) {
 		zg_conn_close(c, r, detail);
 		return;
 	}
@@ -292,7 +290,7 @@ static void connected(struct zg_conn *c)
 		return;
 	if (err != 0) {
 		zg_debug("event=upstream_failed route=%s id=%u.%llu error=%d", c->route->conf->name,
-			 c->w->index, (unsigned long long)c->id, err);
+			 c->h->index, (unsigned long long)c->id, err);
 		start_upstream(c, err); /* next address, or close */
 		return;
 	}
@@ -301,11 +299,11 @@ static void connected(struct zg_conn *c)
 		c->verdict_out.dir = c->snap->dir;
 		c->verdict_out.addr = c->upstream16;
 		c->verdict_out.peers = outbound_peers(c);
-		c->verdict_out.cache = &c->w->chains;
+		c->verdict_out.cache = c->h->chains;
 		c->verdict_out.cache_tag = zg_chaincache_tag(
 			c->snap->tls_generation, (unsigned)(c->route - c->snap->routes), 1);
 		c->verdict_out.resume =
-			&c->w->out_sessions[(unsigned)(c->route - c->snap->routes) % ZG_ROUTES_MAX];
+			&c->h->out_sessions[(unsigned)(c->route - c->snap->routes) % ZG_ROUTES_MAX];
 		c->up.ssl = zg_tls_client_new(c->route->tls_out, c->up.fd, c->route->conf->server_name,
 					      &c->verdict_out);
 		if (!c->up.ssl) {
@@ -344,7 +342,7 @@ static void update_interest(struct zg_conn *c)
 		case ZG_CS_CLOSED:
 			return;
 		}
-		if (zg_worker_watch(c->w, s, ev) < 0) { /* 0: out of the epoll set */
+		if (c->h->ops->watch(c->h, s, ev) < 0) { /* 0: out of the epoll set */
 			zg_conn_close(c, ZG_R_NO_MEMORY, "cannot watch the socket");
 			return;
 		}
@@ -412,11 +410,11 @@ static void step(struct zg_conn *c)
 			start_relay(c);
 			break;
 		case ZG_CS_RELAYING:
-			r = zg_relay_step(&c->relay, &c->down, &c->up, c->w->now_ms);
+			r = zg_relay_step(&c->relay, &c->down, &c->up, c->h->now_ms);
 			if (r != ZG_R_OK)
 				zg_conn_close(c, r, NULL);
 			else if (c->relay.more)
-				zg_worker_defer(c->w, c);
+				c->h->ops->defer(c->h, c);
 			break;
 		case ZG_CS_ACCEPTED:
 		case ZG_CS_CLOSED:
@@ -519,18 +517,18 @@ void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned
 	r = judge(c, snap, detail, sizeof(detail));
 	if (r == ZG_R_OK) {
 		if (c->revoke_at_ms) /* a later directory allows it again */
-			zg_info("event=reprieved route=%s id=%u.%llu", c->route->conf->name, c->w->index,
+			zg_info("event=reprieved route=%s id=%u.%llu", c->route->conf->name, c->h->index,
 				(unsigned long long)c->id);
 		c->revoke_at_ms = 0;
 		return;
 	}
 	if (c->revoke_at_ms)
 		return; /* already counting down from the first disallowing reload */
-	c->revoke_at_ms = c->w->now_ms + grace_ms;
+	c->revoke_at_ms = c->h->now_ms + grace_ms;
 	c->revoke_reason = r;
 	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));
 	zg_warn("event=revoked route=%s id=%u.%llu peer=%s reason=%s grace_ms=%u detail=%s",
-		c->route->conf->name, c->w->index, (unsigned long long)c->id, p, zg_reason_code(r),
+		c->route->conf->name, c->h->index, (unsigned long long)c->id, p, zg_reason_code(r),
 		grace_ms, zg_log_quote(d, sizeof(d), detail));
 }
 
@@ -588,12 +586,12 @@ void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
 	if (c->up.fd >= 0)
 		close(c->up.fd);
 	c->down.fd = c->up.fd = -1;
-	atomic_fetch_sub(&c->w->gw->active_total, 1);
+	atomic_fetch_sub(c->h->active_total, 1);
 	atomic_fetch_sub(&c->route->stats->active, 1);
 	if (c->participant_slot)
 		zg_directory_release(c->participant_slot);
 	c->participant_slot = NULL;
-	zg_worker_conn_closed(c->w, c);
+	c->h->ops->closed(c->h, c);
 }
 
 void zg_conn_free(struct zg_conn *c)

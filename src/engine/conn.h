@@ -38,7 +38,43 @@ enum zg_conn_state {
 	ZG_CS_CLOSED,
 };
 
-struct zg_worker;
+struct zg_audit;
+struct zg_chaincache;
+struct zg_conn;
+struct zg_conn_host;
+
+/* What a connection may ask of the loop that runs it. The worker implements
+ * these; conn.c and record.c see only struct zg_conn_host, never the worker
+ * or the gateway, so the engine's arrows run gateway -> worker -> conn. */
+struct zg_conn_host_ops {
+	/* Register, change or drop (@events 0) epoll interest for @side. 0, or
+	 * -1 (logged): the caller must close, a side it cannot watch waits for nothing. */
+	int (*watch)(struct zg_conn_host *h, struct zg_side *side, uint32_t events);
+	/* Step @c again after the current batch of events, before waiting. */
+	void (*defer)(struct zg_conn_host *h, struct zg_conn *c);
+	/* @c has closed: unlink it from h->conns and free it after this batch. */
+	void (*closed)(struct zg_conn_host *h, struct zg_conn *c);
+	/* An upstream failed: ask the main thread to resolve upstream names again. */
+	void (*want_resolve)(struct zg_conn_host *h);
+};
+
+/* The part of a worker its connections use: the loop's clock and identity,
+ * the snapshot in force, the caches this loop owns, and where records go.
+ * Owned and filled in by the worker; connections read it and link
+ * themselves into @conns. */
+struct zg_conn_host {
+	const struct zg_conn_host_ops *ops;
+	unsigned index;                  /* worker number: first half of connection ids */
+	uint64_t now_ms;                 /* monotonic, refreshed per wake-up */
+	uint64_t next_id;                /* second half of connection ids */
+	struct zg_snapshot *snap;        /* the loop's snapshot in force (the loop's reference) */
+	_Atomic unsigned *active_total;  /* live connections of the whole process */
+	struct zg_audit *audit;          /* the audit trail, or NULL when none is configured */
+	struct zg_chaincache *chains;    /* verified chains, this loop's only */
+	struct zg_tls_session_slot *out_sessions; /* ZG_ROUTES_MAX, by route index */
+	struct zg_conn *conns;           /* live connections, linked by zg_conn_start */
+	unsigned n_conns;
+};
 
 struct zg_conn {
 	uint32_t magic;
@@ -46,7 +82,7 @@ struct zg_conn {
 	struct zg_conn *prev, *next;      /* worker's list of live connections */
 	struct zg_conn *ready_next;       /* worker's list of deferred steps */
 	int deferred;                     /* on that list */
-	struct zg_worker *w;
+	struct zg_conn_host *h;           /* the loop that runs it */
 	uint64_t id;
 	struct zg_snapshot *snap;         /* one reference, dropped at free */
 	const struct zg_route_rt *route;  /* inside snap */
@@ -70,12 +106,12 @@ struct zg_conn {
  * state machine. On refusal (address gate) or failure the connection is
  * closed with its reason and logged; either way the caller keeps no
  * reference. */
-void zg_conn_start(struct zg_worker *w, struct zg_snapshot *snap, const struct zg_route_rt *route,
+void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struct zg_route_rt *route,
 		   int fd, const struct zg_sockaddr *peer);
 
 /* Refuse accepted socket @fd before any state is made: log and audit the
  * refusal with @reason, then close @fd. */
-void zg_conn_refuse(struct zg_worker *w, const struct zg_route_rt *route, int fd,
+void zg_conn_refuse(struct zg_conn_host *h, const struct zg_route_rt *route, int fd,
 		    const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail);
 
 /* Advance @c after epoll reported @events on @side. */

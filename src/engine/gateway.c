@@ -10,19 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "engine/gateway.h"
+#include "base/clock.h"
+#include "base/exit.h"
 #include "base/log.h"
+#include "engine/gateway.h"
 
 #define RESOLVE_MIN_INTERVAL_MS 1000
-
-uint64_t zg_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static struct zg_route_stats *stats_lookup(void *ctx, const char *name)
 {
@@ -37,40 +30,6 @@ static struct zg_route_stats *stats_lookup(void *ctx, const char *name)
 	return &gw->stats[gw->n_stats++];
 }
 
-struct zg_snapshot *zg_gateway_snapshot(struct zg_gateway *gw)
-{
-	struct zg_snapshot *s;
-
-	pthread_mutex_lock(&gw->snap_lock);
-	s = zg_snapshot_ref(gw->current);
-	pthread_mutex_unlock(&gw->snap_lock);
-	return s;
-}
-
-static void wake_main(struct zg_gateway *gw)
-{
-	uint64_t one = 1;
-
-	if (write(gw->main_wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		zg_err("event=wake_failed worker=main error=%s", strerror(errno));
-}
-
-void zg_gateway_want_resolve(struct zg_gateway *gw)
-{
-	if (atomic_exchange(&gw->resolve_wanted, 1) == 0)
-		wake_main(gw);
-}
-
-void zg_gateway_worker_exited(struct zg_gateway *gw)
-{
-	wake_main(gw);
-}
-
-int zg_gateway_audit(struct zg_gateway *gw, const struct zg_audit_event *ev)
-{
-	return gw->audit ? zg_audit_emit(gw->audit, ev) : 0;
-}
-
 /* ATNA 110128/110129: what a reload changed, told apart by whether any TLS,
  * trust or directory setting moved (security) or only routes (network). */
 static void audit_reload(struct zg_gateway *gw, const struct zg_conf *old, const struct zg_conf *now,
@@ -80,14 +39,14 @@ static void audit_reload(struct zg_gateway *gw, const struct zg_conf *old, const
 	int security = memcmp(&old->tls, &now->tls, sizeof(old->tls)) != 0 ||
 		       memcmp(&old->dir, &now->dir, sizeof(old->dir)) != 0;
 
-	if (!gw->audit)
+	if (!gw->fleet.audit)
 		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = security ? ZG_AUDIT_CONFIG_CHANGE_SECURITY : ZG_AUDIT_CONFIG_CHANGE_NETWORK;
 	snprintf(ev.detail, sizeof(ev.detail), "reload of %.120s: generation %llu, %u routes (was %u)%s",
 		 now->path, (unsigned long long)generation, now->n_routes, old->n_routes,
 		 security ? ", TLS/trust/directory settings changed" : "");
-	(void)zg_audit_emit(gw->audit, &ev);
+	(void)zg_audit_emit(gw->fleet.audit, &ev);
 }
 
 static void wake_workers(struct zg_gateway *gw)
@@ -101,10 +60,10 @@ static void publish(struct zg_gateway *gw, struct zg_snapshot *s)
 {
 	struct zg_snapshot *old;
 
-	pthread_mutex_lock(&gw->snap_lock);
-	old = gw->current;
-	gw->current = s;
-	pthread_mutex_unlock(&gw->snap_lock);
+	pthread_mutex_lock(&gw->fleet.snap_lock);
+	old = gw->fleet.current;
+	gw->fleet.current = s;
+	pthread_mutex_unlock(&gw->fleet.snap_lock);
 	zg_snapshot_unref(old);
 	wake_workers(gw);
 }
@@ -142,7 +101,7 @@ static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct 
 
 	if (!conf)
 		return NULL;
-	s = zg_snapshot_build(conf, gw->current, gw->generation + 1, stats_lookup, gw, errs);
+	s = zg_snapshot_build(conf, gw->fleet.current, gw->generation + 1, stats_lookup, gw, errs);
 	if (s && bind_participants(gw, s, errs) < 0) {
 		zg_snapshot_unref(s);
 		return NULL;
@@ -170,8 +129,8 @@ static void reload(struct zg_gateway *gw)
 		return;
 	}
 	free(errs);
-	audit_reload(gw, gw->current->conf, s->conf, s->generation);
-	if (memcmp(&gw->current->conf->audit, &s->conf->audit, sizeof(s->conf->audit)) != 0)
+	audit_reload(gw, gw->fleet.current->conf, s->conf, s->generation);
+	if (memcmp(&gw->fleet.current->conf->audit, &s->conf->audit, sizeof(s->conf->audit)) != 0)
 		zg_warn("event=reload_note msg=\"[audit] changes take effect on restart\"");
 	gw->generation = s->generation;
 	zg_log_set_level(s->conf->gw.log_level);
@@ -190,9 +149,9 @@ static void reresolve(struct zg_gateway *gw)
 
 	if (now - gw->last_resolve_ms < RESOLVE_MIN_INTERVAL_MS)
 		return; /* the flag stays set: retried on the next wake-up or tick */
-	atomic_store(&gw->resolve_wanted, 0);
+	atomic_store(&gw->fleet.resolve_wanted, 0);
 	gw->last_resolve_ms = now;
-	cur = zg_gateway_snapshot(gw);
+	cur = zg_fleet_snapshot(&gw->fleet);
 	s = zg_snapshot_reresolve(cur, gw->generation + 1, &changed);
 	zg_snapshot_unref(cur);
 	if (s && !changed) {
@@ -218,7 +177,7 @@ static void reresolve(struct zg_gateway *gw)
 
 static void dir_poll(struct zg_gateway *gw)
 {
-	const struct zg_conf_directory *d = &gw->current->conf->dir;
+	const struct zg_conf_directory *d = &gw->fleet.current->conf->dir;
 	uint64_t now = zg_now_ms();
 	struct zg_dir_stamp stamp;
 
@@ -236,7 +195,7 @@ static void dir_poll(struct zg_gateway *gw)
 
 static void on_signal(struct zg_gateway *gw, int signo)
 {
-	int state = atomic_load(&gw->state);
+	int state = atomic_load(&gw->fleet.state);
 
 	if (signo == SIGHUP) {
 		if (state == ZG_GW_RUNNING)
@@ -244,15 +203,15 @@ static void on_signal(struct zg_gateway *gw, int signo)
 		return;
 	}
 	if (state == ZG_GW_RUNNING) {
-		unsigned ms = gw->current->conf->gw.drain_timeout_ms;
-		atomic_store(&gw->drain_deadline_ms, zg_now_ms() + ms);
-		atomic_store(&gw->state, ZG_GW_DRAINING);
+		unsigned ms = gw->fleet.current->conf->gw.drain_timeout_ms;
+		atomic_store(&gw->fleet.drain_deadline_ms, zg_now_ms() + ms);
+		atomic_store(&gw->fleet.state, ZG_GW_DRAINING);
 		zg_info("event=draining signal=%s deadline_ms=%u active=%u", signo == SIGINT ? "INT" : "TERM",
-			ms, atomic_load(&gw->active_total));
+			ms, atomic_load(&gw->fleet.active_total));
 	} else {
-		atomic_store(&gw->state, ZG_GW_STOPPING);
+		atomic_store(&gw->fleet.state, ZG_GW_STOPPING);
 		zg_info("event=stopping signal=%s active=%u", signo == SIGINT ? "INT" : "TERM",
-			atomic_load(&gw->active_total));
+			atomic_load(&gw->fleet.active_total));
 	}
 	wake_workers(gw);
 }
@@ -271,9 +230,10 @@ static int signals_block(sigset_t *set)
 
 static void main_loop(struct zg_gateway *gw, int sigfd)
 {
-	struct pollfd pfd[2] = {{.fd = sigfd, .events = POLLIN}, {.fd = gw->main_wake_fd, .events = POLLIN}};
+	struct pollfd pfd[2] = {{.fd = sigfd, .events = POLLIN},
+				{.fd = gw->fleet.main_wake_fd, .events = POLLIN}};
 
-	while (atomic_load(&gw->workers_running) > 0) {
+	while (atomic_load(&gw->fleet.workers_running) > 0) {
 		int n = poll(pfd, 2, 500);
 		if (n < 0 && errno != EINTR) {
 			zg_err("event=poll_failed error=%s", strerror(errno));
@@ -286,12 +246,12 @@ static void main_loop(struct zg_gateway *gw, int sigfd)
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN)) {
 			uint64_t v;
-			if (read(gw->main_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			if (read(gw->fleet.main_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				zg_err("event=wake_failed worker=main error=%s", strerror(errno));
 		}
-		if (atomic_load(&gw->resolve_wanted) && atomic_load(&gw->state) == ZG_GW_RUNNING)
+		if (atomic_load(&gw->fleet.resolve_wanted) && atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
 			reresolve(gw);
-		if (atomic_load(&gw->state) == ZG_GW_RUNNING)
+		if (atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
 			dir_poll(gw);
 	}
 }
@@ -329,16 +289,16 @@ static int start_workers(struct zg_gateway *gw, unsigned n)
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
 		gw->workers[i].epfd = gw->workers[i].wake_fd = -1;
-		if (zg_worker_init(&gw->workers[i], i, gw, gw->current) < 0) {
+		if (zg_worker_init(&gw->workers[i], i, &gw->fleet, gw->fleet.current) < 0) {
 			gw->n_workers = i + 1;
 			return -1;
 		}
 		gw->n_workers = i + 1;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		atomic_fetch_add(&gw->workers_running, 1);
+		atomic_fetch_add(&gw->fleet.workers_running, 1);
 		if (pthread_create(&gw->workers[i].thread, NULL, zg_worker_main, &gw->workers[i]) != 0) {
-			atomic_fetch_sub(&gw->workers_running, 1);
+			atomic_fetch_sub(&gw->fleet.workers_running, 1);
 			zg_err("event=worker_failed worker=%u error=pthread_create", i);
 			gw->n_workers = i;
 			return -1;
@@ -351,12 +311,12 @@ static int start_workers(struct zg_gateway *gw, unsigned n)
  * last, so that every connection's records are in it. */
 static int audit_start(struct zg_gateway *gw, struct zg_errlist *errs)
 {
-	const struct zg_conf *c = gw->current->conf;
+	const struct zg_conf *c = gw->fleet.current->conf;
 
 	if (!c->audit.syslog_target[0] && !c->audit.file[0])
 		return 0;
-	gw->audit = zg_audit_start(&c->audit, c->gw.name, errs);
-	if (!gw->audit) {
+	gw->fleet.audit = zg_audit_start(&c->audit, c->gw.name, errs);
+	if (!gw->fleet.audit) {
 		zg_errlist_print(errs, stderr);
 		zg_err("event=start result=refused reason=audit errors=%zu", errs->n + errs->dropped);
 		return -1;
@@ -366,7 +326,7 @@ static int audit_start(struct zg_gateway *gw, struct zg_errlist *errs)
 
 static void stop_workers(struct zg_gateway *gw, unsigned started)
 {
-	atomic_store(&gw->state, ZG_GW_STOPPING);
+	atomic_store(&gw->fleet.state, ZG_GW_STOPPING);
 	wake_workers(gw);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(gw->workers[i].thread, NULL);
@@ -386,27 +346,27 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 	if (!gw || !errs)
 		goto out;
 	snprintf(gw->conf_path, sizeof(gw->conf_path), "%s", conf_path);
-	if (pthread_mutex_init(&gw->snap_lock, NULL) != 0) {
+	if (pthread_mutex_init(&gw->fleet.snap_lock, NULL) != 0) {
 		free(errs);
 		free(gw);
 		return ZG_EXIT_RUNTIME;
 	}
-	gw->main_wake_fd = -1;
+	gw->fleet.main_wake_fd = -1;
 	zg_errlist_init(errs);
 	if (!(gw->dir_counters = zg_dir_counters_new()))
 		goto out;
-	gw->current = load(gw, conf_path, errs);
-	if (!gw->current) {
+	gw->fleet.current = load(gw, conf_path, errs);
+	if (!gw->fleet.current) {
 		zg_errlist_print(errs, stderr);
 		zg_err("event=start result=refused errors=%zu", errs->n + errs->dropped);
 		rc = ZG_EXIT_CONFIG;
 		goto out;
 	}
-	gw->generation = gw->current->generation;
-	zg_log_set_level(gw->current->conf->gw.log_level);
-	(void)zg_directory_stamp(&gw->current->conf->dir, NULL, &gw->dir_stamp);
+	gw->generation = gw->fleet.current->generation;
+	zg_log_set_level(gw->fleet.current->conf->gw.log_level);
+	(void)zg_directory_stamp(&gw->fleet.current->conf->dir, NULL, &gw->dir_stamp);
 	if (signals_block(&set) != 0 || (sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0 ||
-	    (gw->main_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+	    (gw->fleet.main_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		zg_err("event=start result=failed error=%s", strerror(errno));
 		goto out;
 	}
@@ -414,31 +374,31 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 		rc = ZG_EXIT_CONFIG;
 		goto out;
 	}
-	raise_fd_limit(gw->current->conf->gw.max_connections);
-	n = worker_count(gw->current->conf, workers_override);
+	raise_fd_limit(gw->fleet.current->conf->gw.max_connections);
+	n = worker_count(gw->fleet.current->conf, workers_override);
 	if (start_workers(gw, n) < 0) {
 		zg_err("event=start result=failed reason=listeners");
-		stop_workers(gw, atomic_load(&gw->workers_running));
+		stop_workers(gw, atomic_load(&gw->fleet.workers_running));
 		goto out;
 	}
-	zg_info("event=ready routes=%u workers=%u generation=%llu name=%s", gw->current->n_routes, n,
-		(unsigned long long)gw->generation, gw->current->conf->gw.name);
+	zg_info("event=ready routes=%u workers=%u generation=%llu name=%s", gw->fleet.current->n_routes, n,
+		(unsigned long long)gw->generation, gw->fleet.current->conf->gw.name);
 	main_loop(gw, sigfd);
 	stop_workers(gw, gw->n_workers);
-	zg_audit_stop(gw->audit);
-	gw->audit = NULL;
+	zg_audit_stop(gw->fleet.audit);
+	gw->fleet.audit = NULL;
 	zg_info("event=stopped");
 	rc = ZG_EXIT_OK;
 out:
 	if (sigfd >= 0)
 		close(sigfd);
 	if (gw) {
-		zg_audit_stop(gw->audit);
-		if (gw->main_wake_fd >= 0)
-			close(gw->main_wake_fd);
-		zg_snapshot_unref(gw->current);
+		zg_audit_stop(gw->fleet.audit);
+		if (gw->fleet.main_wake_fd >= 0)
+			close(gw->fleet.main_wake_fd);
+		zg_snapshot_unref(gw->fleet.current);
 		zg_dir_counters_free(gw->dir_counters);
-		pthread_mutex_destroy(&gw->snap_lock);
+		pthread_mutex_destroy(&gw->fleet.snap_lock);
 	}
 	free(errs);
 	free(gw);

@@ -4,10 +4,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "engine/gateway.h"
+#include "audit/audit.h"
 #include "base/log.h"
 #include "engine/record.h"
-#include "engine/worker.h"
 
 static void audit_fill(struct zg_audit_event *ev, enum zg_audit_kind kind,
 		       const struct zg_route_rt *route, const struct zg_sockaddr *peer, enum zg_reason reason,
@@ -24,14 +23,14 @@ static void audit_fill(struct zg_audit_event *ev, enum zg_audit_kind kind,
 }
 
 /* ATNA: a refusal is a node-authentication failure (110113/110126) naming
- * the rule. Returns what zg_gateway_audit returned. */
-static int audit_refusal(struct zg_worker *w, const struct zg_route_rt *route,
+ * the rule. Returns what zg_audit_emit returned. */
+static int audit_refusal(struct zg_conn_host *h, const struct zg_route_rt *route,
 			 const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail,
 			 const struct zg_conn *c)
 {
 	struct zg_audit_event ev;
 
-	if (!w->gw->audit)
+	if (!h->audit)
 		return 0;
 	audit_fill(&ev, ZG_AUDIT_NODE_AUTH_FAILURE, route, peer, reason, detail);
 	if (c) {
@@ -40,7 +39,7 @@ static int audit_refusal(struct zg_worker *w, const struct zg_route_rt *route,
 		if (c->participant)
 			snprintf(ev.participant, sizeof(ev.participant), "%s", c->participant->id);
 	}
-	return zg_gateway_audit(w->gw, &ev);
+	return zg_audit_emit(h->audit, &ev);
 }
 
 /* The gateway's own address on the connection, for the record's
@@ -60,7 +59,7 @@ static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg
 {
 	struct zg_audit_event ev;
 
-	if (!c->w->gw->audit)
+	if (!c->h->audit)
 		return 0;
 	audit_fill(&ev, kind, c->route, &c->peer, reason, NULL);
 	local_addr(c, &ev);
@@ -68,22 +67,22 @@ static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg
 	snprintf(ev.san, sizeof(ev.san), "%s", c->sans);
 	if (c->participant)
 		snprintf(ev.participant, sizeof(ev.participant), "%s", c->participant->id);
-	snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu", c->w->index,
+	snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu", c->h->index,
 		 (unsigned long long)c->id);
 	ev.bytes_in = c->relay.d2u.bytes;
 	ev.bytes_out = c->relay.u2d.bytes;
-	ev.duration_ms = c->w->now_ms - c->started_ms;
-	return zg_gateway_audit(c->w->gw, &ev);
+	ev.duration_ms = c->h->now_ms - c->started_ms;
+	return zg_audit_emit(c->h->audit, &ev);
 }
 
-static void log_refusal(const struct zg_worker *w, const struct zg_route_rt *route, uint64_t id,
+static void log_refusal(const struct zg_conn_host *h, const struct zg_route_rt *route, uint64_t id,
 			const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail)
 {
 	char p[64], d[256];
 
 	zg_sockaddr_format((const struct sockaddr *)&peer->ss, p, sizeof(p));
 	zg_info("event=refused route=%s id=%u.%llu peer=%s reason=%s detail=%s", route->conf->name,
-		w->index, (unsigned long long)id, p, zg_reason_code(reason),
+		h->index, (unsigned long long)id, p, zg_reason_code(reason),
 		zg_log_quote(d, sizeof(d), detail && *detail ? detail : zg_reason_text(reason)));
 }
 
@@ -112,23 +111,23 @@ static void log_close(const struct zg_conn *c, enum zg_reason reason, const char
 		snprintf(u, sizeof(u), "-");
 	zg_info("event=conn_close route=%s id=%u.%llu peer=%s upstream=%s tls=%s cipher=%s resumed=%d "
 		"chain=%s subject=%s san=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s",
-		c->route->conf->name, c->w->index, (unsigned long long)c->id, p, u,
+		c->route->conf->name, c->h->index, (unsigned long long)c->id, p, u,
 		tls ? SSL_get_version(tls) : "-", tls ? SSL_get_cipher_name(tls) : "-",
 		tls ? SSL_session_reused(tls) : 0, chain_source(c, tls),
 		zg_log_quote(subj, sizeof(subj), c->subject[0] ? c->subject : "-"),
 		zg_log_quote(san, sizeof(san), c->sans[0] ? c->sans : "-"),
 		(unsigned long long)c->relay.d2u.bytes, (unsigned long long)c->relay.u2d.bytes,
-		(unsigned long long)(c->w->now_ms - c->started_ms), zg_reason_code(reason),
+		(unsigned long long)(c->h->now_ms - c->started_ms), zg_reason_code(reason),
 		detail ? " detail=" : "", detail ? zg_log_quote(d, sizeof(d), detail) : "");
 }
 
 
-void zg_record_refusal(struct zg_worker *w, const struct zg_route_rt *route, uint64_t id,
+void zg_record_refusal(struct zg_conn_host *h, const struct zg_route_rt *route, uint64_t id,
 		       const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail,
 		       const struct zg_conn *c)
 {
-	log_refusal(w, route, id, peer, reason, detail);
-	(void)audit_refusal(w, route, peer, reason, detail, c);
+	log_refusal(h, route, id, peer, reason, detail);
+	(void)audit_refusal(h, route, peer, reason, detail, c);
 }
 
 int zg_record_attach(const struct zg_conn *c)
@@ -139,7 +138,7 @@ int zg_record_attach(const struct zg_conn *c)
 void zg_record_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
 {
 	if (c->state != ZG_CS_RELAYING) {
-		zg_record_refusal(c->w, c->route, c->id, &c->peer, reason, detail, c);
+		zg_record_refusal(c->h, c->route, c->id, &c->peer, reason, detail, c);
 		return;
 	}
 	log_close(c, reason, detail);

@@ -11,7 +11,7 @@
 /* A connection refused or failed before relaying: one `event=refused` line
  * and one node-authentication-failure record (110113/110126) naming
  * @reason. @c gives the identity learnt so far, or NULL before it exists. */
-void zg_record_refusal(struct zg_worker *w, const struct zg_route_rt *route, uint64_t id,
+void zg_record_refusal(struct zg_conn_host *h, const struct zg_route_rt *route, uint64_t id,
 		       const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail,
 		       const struct zg_conn *c);
 

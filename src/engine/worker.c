@@ -1,12 +1,13 @@
 /* worker.c - see worker.h. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "engine/gateway.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "engine/worker.h"
 
@@ -15,8 +16,34 @@
 #define TICK_MS 200 /* granularity of timeouts */
 #define LISTEN_BACKLOG 1024
 
-int zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events)
+/* The worker that embeds @h (every zg_conn_host is a worker's). */
+static struct zg_worker *worker_of(struct zg_conn_host *h)
 {
+	return (struct zg_worker *)((char *)h - offsetof(struct zg_worker, host));
+}
+
+struct zg_snapshot *zg_fleet_snapshot(struct zg_fleet *f)
+{
+	struct zg_snapshot *s;
+
+	pthread_mutex_lock(&f->snap_lock);
+	s = zg_snapshot_ref(f->current);
+	pthread_mutex_unlock(&f->snap_lock);
+	return s;
+}
+
+void zg_fleet_ring(struct zg_fleet *f)
+{
+	uint64_t one = 1;
+
+	if (write(f->main_wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		zg_err("event=wake_failed worker=main error=%s", strerror(errno));
+}
+
+/* zg_conn_host_ops.watch: epoll interest for one side of a connection. */
+static int host_watch(struct zg_conn_host *h, struct zg_side *side, uint32_t events)
+{
+	struct zg_worker *w = worker_of(h);
 	struct epoll_event ev = {.events = events, .data.ptr = side};
 
 	/* A side that waits for nothing leaves the set: epoll reports
@@ -41,15 +68,17 @@ int zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events)
 	return 0;
 }
 
-void zg_worker_conn_closed(struct zg_worker *w, struct zg_conn *c)
+/* zg_conn_host_ops.closed: unlink @c and queue it for freeing after the batch. */
+static void host_closed(struct zg_conn_host *h, struct zg_conn *c)
 {
+	struct zg_worker *w = worker_of(h);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		w->conns = c->next;
+		w->host.conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	w->n_conns--;
+	w->host.n_conns--;
 	if (c->deferred) {
 		struct zg_conn **pp = &w->ready;
 		while (*pp && *pp != c)
@@ -63,14 +92,32 @@ void zg_worker_conn_closed(struct zg_worker *w, struct zg_conn *c)
 	w->closed = c;
 }
 
-void zg_worker_defer(struct zg_worker *w, struct zg_conn *c)
+/* zg_conn_host_ops.defer: step @c again after this batch of events. */
+static void host_defer(struct zg_conn_host *h, struct zg_conn *c)
 {
+	struct zg_worker *w = worker_of(h);
 	if (c->deferred)
 		return;
 	c->deferred = 1;
 	c->ready_next = w->ready;
 	w->ready = c;
 }
+
+/* zg_conn_host_ops.want_resolve: ring the main thread once per request. */
+static void host_want_resolve(struct zg_conn_host *h)
+{
+	struct zg_worker *w = worker_of(h);
+
+	if (atomic_exchange(&w->fleet->resolve_wanted, 1) == 0)
+		zg_fleet_ring(w->fleet);
+}
+
+static const struct zg_conn_host_ops host_ops = {
+	.watch = host_watch,
+	.defer = host_defer,
+	.closed = host_closed,
+	.want_resolve = host_want_resolve,
+};
 
 /* Step the connections that yielded: they go to the back of the line,
  * behind the events of the next wait, which therefore does not block. */
@@ -109,17 +156,17 @@ static int listener_open(struct zg_worker *w, struct zg_listener *l, const struc
 	zg_sockaddr_format((const struct sockaddr *)&rt->listen.ss, a, sizeof(a));
 	if (l->fd < 0) {
 		zg_err("event=listen_failed route=%s addr=%s worker=%u error=%s", rt->conf->name, a,
-		       w->index, why);
+		       w->host.index, why);
 		return -1;
 	}
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) < 0) {
 		zg_err("event=listen_failed route=%s addr=%s worker=%u error=%s", rt->conf->name, a,
-		       w->index, strerror(errno));
+		       w->host.index, strerror(errno));
 		close(l->fd);
 		l->fd = -1;
 		return -1;
 	}
-	zg_debug("event=listening route=%s addr=%s worker=%u", rt->conf->name, a, w->index);
+	zg_debug("event=listening route=%s addr=%s worker=%u", rt->conf->name, a, w->host.index);
 	return 0;
 }
 
@@ -153,7 +200,7 @@ static int listeners_reconcile(struct zg_worker *w, struct zg_snapshot *snap)
 	int rc = 0;
 
 	if (!next) {
-		zg_err("event=reload_worker_failed worker=%u reason=no_memory", w->index);
+		zg_err("event=reload_worker_failed worker=%u reason=no_memory", w->host.index);
 		return -1;
 	}
 	for (unsigned i = 0; i < w->n_listeners; i++)
@@ -188,14 +235,19 @@ static int listeners_reconcile(struct zg_worker *w, struct zg_snapshot *snap)
 	return rc;
 }
 
-int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_gateway *gw,
+int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 		   struct zg_snapshot *snap)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 
 	memset(w, 0, sizeof(*w));
-	w->index = index;
-	w->gw = gw;
+	w->host.ops = &host_ops;
+	w->host.index = index;
+	w->host.active_total = &fleet->active_total;
+	w->host.audit = fleet->audit;
+	w->host.chains = &w->chains;
+	w->host.out_sessions = w->out_sessions;
+	w->fleet = fleet;
 	w->wake_magic = ZG_WAKE_MAGIC;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -212,8 +264,8 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_gateway *gw,
 		zg_err("event=worker_failed worker=%u error=\"no SHA-256\"", index);
 		return -1;
 	}
-	w->snap = zg_snapshot_ref(snap);
-	w->now_ms = zg_now_ms();
+	w->host.snap = zg_snapshot_ref(snap);
+	w->host.now_ms = zg_now_ms();
 	return listeners_reconcile(w, snap);
 }
 
@@ -222,7 +274,7 @@ void zg_worker_wake(struct zg_worker *w)
 	uint64_t one = 1;
 
 	if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		zg_err("event=wake_failed worker=%u error=%s", w->index, strerror(errno));
+		zg_err("event=wake_failed worker=%u error=%s", w->host.index, strerror(errno));
 }
 
 /* Out of descriptors or memory: the pending connection stays queued and a
@@ -234,7 +286,7 @@ static void listener_pause(struct zg_worker *w, struct zg_listener *l)
 		l->paused = 1;
 		w->paused = 1;
 	}
-	zg_warn("event=accept_paused route=%s worker=%u error=%s", l->route->conf->name, w->index,
+	zg_warn("event=accept_paused route=%s worker=%u error=%s", l->route->conf->name, w->host.index,
 		strerror(errno));
 }
 
@@ -265,17 +317,17 @@ static void accept_some(struct zg_worker *w, struct zg_listener *l)
 		}
 		/* Draining: the listener closes when this worker is woken, but
 		 * a connection accepted in between is not served. */
-		if (atomic_load_explicit(&w->gw->state, memory_order_relaxed) != ZG_GW_RUNNING) {
-			zg_conn_refuse(w, l->route, fd, &peer, ZG_R_SHUTDOWN, "gateway is draining");
+		if (atomic_load_explicit(&w->fleet->state, memory_order_relaxed) != ZG_GW_RUNNING) {
+			zg_conn_refuse(&w->host, l->route, fd, &peer, ZG_R_SHUTDOWN, "gateway is draining");
 			continue;
 		}
 		/* No record, no connection: with a full spool under
 		 * refuse-new-connections, refuse before any TLS work. */
-		if (w->gw->audit && !zg_audit_accepting(w->gw->audit)) {
-			zg_conn_refuse(w, l->route, fd, &peer, ZG_R_AUDIT_SPOOL_FULL, NULL);
+		if (w->fleet->audit && !zg_audit_accepting(w->fleet->audit)) {
+			zg_conn_refuse(&w->host, l->route, fd, &peer, ZG_R_AUDIT_SPOOL_FULL, NULL);
 			continue;
 		}
-		zg_conn_start(w, w->snap, l->route, fd, &peer);
+		zg_conn_start(&w->host, w->host.snap, l->route, fd, &peer);
 	}
 }
 
@@ -289,8 +341,8 @@ static void drain_start(struct zg_worker *w)
  * after any event of the current batch that still points at them. */
 static void close_all(struct zg_worker *w, enum zg_reason why)
 {
-	while (w->conns)
-		zg_conn_close(w->conns, why, NULL);
+	while (w->host.conns)
+		zg_conn_close(w->host.conns, why, NULL);
 }
 
 /* The gateway woke us: a new snapshot, a drain or a stop. */
@@ -298,10 +350,10 @@ static void on_wake(struct zg_worker *w)
 {
 	uint64_t v;
 	struct zg_snapshot *s;
-	int state = atomic_load(&w->gw->state);
+	int state = atomic_load(&w->fleet->state);
 
 	if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		zg_err("event=wake_failed worker=%u error=%s", w->index, strerror(errno));
+		zg_err("event=wake_failed worker=%u error=%s", w->host.index, strerror(errno));
 	if (state == ZG_GW_STOPPING) {
 		listeners_close_all(w);
 		close_all(w, ZG_R_SHUTDOWN);
@@ -312,32 +364,32 @@ static void on_wake(struct zg_worker *w)
 			drain_start(w);
 		return;
 	}
-	s = zg_gateway_snapshot(w->gw);
-	if (s->generation == w->snap->generation) {
+	s = zg_fleet_snapshot(w->fleet);
+	if (s->generation == w->host.snap->generation) {
 		zg_snapshot_unref(s);
 		return;
 	}
 	if (listeners_reconcile(w, s) < 0)
 		zg_err("event=reload_listeners worker=%u result=partial msg=\"a listener could not be "
-		       "opened; its route is not served by this worker\"", w->index);
+		       "opened; its route is not served by this worker\"", w->host.index);
 	/* New rules (directory, CRLs): live connections must still be allowed. */
-	for (struct zg_conn *c = w->conns; c; c = c->next)
+	for (struct zg_conn *c = w->host.conns; c; c = c->next)
 		zg_conn_recheck(c, s, s->conf->dir.grace_ms);
-	zg_snapshot_unref(w->snap);
-	w->snap = s;
+	zg_snapshot_unref(w->host.snap);
+	w->host.snap = s;
 }
 
 static void tick(struct zg_worker *w)
 {
-	struct zg_conn *c = w->conns, *next;
+	struct zg_conn *c = w->host.conns, *next;
 
 	for (; c; c = next) {
 		next = c->next;
-		zg_conn_check_deadline(c, w->now_ms);
+		zg_conn_check_deadline(c, w->host.now_ms);
 	}
 	if (w->paused)
 		listeners_resume(w);
-	if (w->draining && w->now_ms >= atomic_load(&w->gw->drain_deadline_ms))
+	if (w->draining && w->host.now_ms >= atomic_load(&w->fleet->drain_deadline_ms))
 		close_all(w, ZG_R_DRAIN_DEADLINE);
 }
 
@@ -379,10 +431,11 @@ void *zg_worker_main(void *arg)
 	for (;;) {
 		int woke, n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, w->ready ? 0 : TICK_MS);
 		if (n < 0 && errno != EINTR) {
-			zg_err("event=epoll_failed op=wait worker=%u error=%s", w->index, strerror(errno));
+			zg_err("event=epoll_failed op=wait worker=%u error=%s", w->host.index,
+			       strerror(errno));
 			break;
 		}
-		w->now_ms = zg_now_ms();
+		w->host.now_ms = zg_now_ms();
 		/* News first: a connection accepted after a reload has been
 		 * published must get the new snapshot, not the old one. */
 		woke = batch_kinds(evs, n, kinds);
@@ -395,21 +448,21 @@ void *zg_worker_main(void *arg)
 		free_closed(w);
 		run_deferred(w);
 		free_closed(w);
-		if (w->now_ms >= next_tick) {
+		if (w->host.now_ms >= next_tick) {
 			tick(w);
 			free_closed(w);
-			next_tick = w->now_ms + TICK_MS;
+			next_tick = w->host.now_ms + TICK_MS;
 		}
-		if (atomic_load(&w->gw->state) == ZG_GW_STOPPING && !w->conns)
+		if (atomic_load(&w->fleet->state) == ZG_GW_STOPPING && !w->host.conns)
 			break;
-		if (w->draining && !w->conns)
+		if (w->draining && !w->host.conns)
 			break;
 	}
 	listeners_close_all(w);
 	close_all(w, ZG_R_SHUTDOWN);
 	free_closed(w);
-	atomic_fetch_sub(&w->gw->workers_running, 1);
-	zg_gateway_worker_exited(w->gw);
+	atomic_fetch_sub(&w->fleet->workers_running, 1);
+	zg_fleet_ring(w->fleet);
 	return NULL;
 }
 
@@ -420,8 +473,8 @@ void zg_worker_fini(struct zg_worker *w)
 		close(w->epfd);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
-	zg_snapshot_unref(w->snap);
-	w->snap = NULL;
+	zg_snapshot_unref(w->host.snap);
+	w->host.snap = NULL;
 	zg_chaincache_fini(&w->chains);
 	for (unsigned i = 0; i < ZG_ROUTES_MAX; i++)
 		zg_tls_session_slot_clear(&w->out_sessions[i]);

@@ -8,6 +8,7 @@
 #define ZG_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "tls/chaincache.h"
@@ -17,7 +18,29 @@
 #define ZG_LISTENER_MAGIC 0x7a676c69u /* "zgli" */
 #define ZG_WAKE_MAGIC 0x7a67776bu     /* "zgwk" */
 
-struct zg_gateway;
+enum zg_gw_state { ZG_GW_RUNNING, ZG_GW_DRAINING, ZG_GW_STOPPING };
+
+/* What the gateway shares with its workers, and all that workers see of it:
+ * the process state, the snapshot in force, process-wide counters and a bell
+ * that wakes the main thread. The gateway embeds one and fills it in before
+ * the first worker starts; workers never reach the gateway itself. */
+struct zg_fleet {
+	atomic_int state;               /* enum zg_gw_state */
+	atomic_uint active_total;       /* live connections, all workers */
+	atomic_uint workers_running;
+	atomic_int resolve_wanted;      /* a worker saw an upstream fail */
+	_Atomic uint64_t drain_deadline_ms; /* monotonic; set before draining */
+	int main_wake_fd;               /* eventfd: wakes the main thread */
+	pthread_mutex_t snap_lock;      /* guards `current` only */
+	struct zg_snapshot *current;
+	struct zg_audit *audit;         /* NULL: no [audit] sink; set before workers start */
+};
+
+/* A new reference on the snapshot in force. Any thread. */
+struct zg_snapshot *zg_fleet_snapshot(struct zg_fleet *f);
+
+/* Wake the main thread so it looks at the fleet's flags. Any thread. */
+void zg_fleet_ring(struct zg_fleet *f);
 
 struct zg_listener {
 	uint32_t magic;
@@ -29,31 +52,27 @@ struct zg_listener {
 };
 
 struct zg_worker {
-	unsigned index;
-	struct zg_gateway *gw;
+	struct zg_conn_host host;        /* index, clock, snapshot, live connections */
+	struct zg_fleet *fleet;
 	pthread_t thread;
 	int epfd;
 	uint32_t wake_magic;             /* epoll data for wake_fd */
 	int wake_fd;                     /* eventfd: the gateway has news */
-	struct zg_snapshot *snap;        /* one reference */
 	struct zg_listener *listeners;
 	unsigned n_listeners;
-	struct zg_conn *conns;           /* live */
 	struct zg_conn *closed;          /* to free after this batch */
 	struct zg_conn *ready;           /* to step again after this batch (fairness) */
-	unsigned n_conns;
-	uint64_t now_ms;                 /* monotonic, refreshed per wake-up */
 	struct zg_chaincache chains;     /* verified chains, this worker's only */
 	struct zg_tls_session_slot out_sessions[ZG_ROUTES_MAX]; /* by route index */
-	uint64_t next_id;
 	int draining;
 	int paused;                      /* some listener is paused */
 	int listen_failed;
 };
 
-/* Create @w's epoll and wake fd, take a reference on @snap and open its
- * listeners. Returns 0, or -1 (logged) if a listener could not be bound. */
-int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_gateway *gw,
+/* Create @w's epoll and wake fd, take a reference on @snap (held in
+ * w->host.snap) and open its listeners. Returns 0, or -1 (logged) if a
+ * listener could not be bound. */
+int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 		   struct zg_snapshot *snap);
 
 /* Thread body: run until the gateway stops or drains to zero connections. */
@@ -64,16 +83,5 @@ void zg_worker_wake(struct zg_worker *w);
 
 /* Release what zg_worker_init acquired (after the thread ended). */
 void zg_worker_fini(struct zg_worker *w);
-
-/* Register, change or drop epoll interest for @side to @events (0 takes it
- * out of the set). 0, or -1 if epoll refused (logged): the caller must
- * close, a side it cannot watch would wait for nothing. */
-int zg_worker_watch(struct zg_worker *w, struct zg_side *side, uint32_t events);
-
-/* Step @c again after the current batch of events, before waiting. */
-void zg_worker_defer(struct zg_worker *w, struct zg_conn *c);
-
-/* Called by conn.c: @c has closed; unlink it and queue it for freeing. */
-void zg_worker_conn_closed(struct zg_worker *w, struct zg_conn *c);
 
 #endif

@@ -6,7 +6,6 @@
 #include <openssl/x509_vfy.h>
 
 #include "tls/chaincache.h"
-#include "tls/tls.h"
 
 int zg_chaincache_init(struct zg_chaincache *cc)
 {
@@ -101,31 +100,28 @@ static void window(X509_STORE_CTX *xs, STACK_OF(X509) *chain, time_t *from, time
 	X509_STORE_unlock(store);
 }
 
-int zg_chaincache_verify(X509_STORE_CTX *xs, void *arg)
+int zg_chaincache_verify(struct zg_chaincache *cc, uint64_t tag, X509_STORE_CTX *xs, int *cached)
 {
-	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct zg_tls_verdict *v = ssl ? zg_tls_verdict_of(ssl) : NULL;
-	struct zg_chaincache *cc = v ? v->cache : NULL;
 	struct zg_chaincache_entry *e;
 	STACK_OF(X509) *chain;
 	uint8_t key[32];
 	time_t now = time(NULL);
 	int ok;
 
-	(void)arg;
-	if (!cc || !v->cache_tag || chain_key(cc, xs, key) < 0)
+	if (!cc || !tag || chain_key(cc, xs, key) < 0)
 		return X509_verify_cert(xs) > 0;
 	/* the tag takes part in the slot, so one client using two routes (or
 	 * both directions) keeps an entry for each instead of evicting one */
 	e = &cc->slot[(((uint64_t)key[0] | (uint64_t)key[1] << 8 | (uint64_t)key[2] << 16) ^
-		       (v->cache_tag * 0x9e3779b97f4a7c15ull >> 40)) %
+		       (tag * 0x9e3779b97f4a7c15ull >> 40)) %
 		      ZG_CHAINCACHE_SLOTS];
-	if (e->tag == v->cache_tag && memcmp(e->key, key, sizeof(key)) == 0 && now >= e->valid_from &&
+	if (e->tag == tag && memcmp(e->key, key, sizeof(key)) == 0 && now >= e->valid_from &&
 	    now < e->valid_until) {
 		chain = X509_chain_up_ref(e->chain);
 		if (chain) {
 			cc->hits++;
-			v->chain_cached = 1;
+			if (cached)
+				*cached = 1;
 			X509_STORE_CTX_set0_verified_chain(xs, chain);
 			X509_STORE_CTX_set_error(xs, X509_V_OK);
 			return 1;
@@ -138,7 +134,7 @@ int zg_chaincache_verify(X509_STORE_CTX *xs, void *arg)
 	if (e->tag)
 		entry_clear(e);
 	memcpy(e->key, key, sizeof(key));
-	e->tag = v->cache_tag;
+	e->tag = tag;
 	e->chain = chain;
 	window(xs, chain, &e->valid_from, &e->valid_until);
 	return 1;

@@ -48,10 +48,12 @@ int zg_chaincache_init(struct zg_chaincache *cc);
 /* Drop every entry and the digest. */
 void zg_chaincache_fini(struct zg_chaincache *cc);
 
-/* The SSL_CTX cert_verify_callback: with no cache reachable from the SSL
- * (see zg_tls_verdict), or on a miss, runs X509_verify_cert() with its
- * verify callback and stores a success; on a hit within its validity window
- * installs the cached chain as verified. Returns 1 verified, 0 refused. */
-int zg_chaincache_verify(X509_STORE_CTX *xs, void *arg);
+/* Verify the chain in @xs through the cache: with no cache (@cc NULL or
+ * @tag 0) or on a miss, runs X509_verify_cert() (and its verify callback)
+ * and stores a success under @tag; on a hit within its validity window
+ * installs the cached chain as verified and sets *@cached (if given) to 1.
+ * Returns 1 verified, 0 refused. Called from the tls room's
+ * cert_verify_callback, which knows the connection; the cache knows none. */
+int zg_chaincache_verify(struct zg_chaincache *cc, uint64_t tag, X509_STORE_CTX *xs, int *cached);
 
 #endif

@@ -395,7 +395,9 @@ static int verify_chain(X509_STORE_CTX *xs, void *arg)
 	char detail[ZG_POLICY_DETAIL_MAX] = "";
 	enum zg_reason r;
 
-	if (!zg_chaincache_verify(xs, arg))
+	(void)arg;
+	if (!zg_chaincache_verify(v ? v->cache : NULL, v ? v->cache_tag : 0, xs,
+				  v ? &v->chain_cached : NULL))
 		return 0;
 	if (!v || !v->dir)
 		return 1;

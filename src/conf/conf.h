@@ -5,6 +5,12 @@
  * happen when a snapshot is built from it, see snapshot.h). A zg_conf is
  * immutable once returned and owned by whoever holds it (usually one
  * snapshot); strings live in fixed buffers, so it is freed in one call.
+ *
+ * The loader lives in src/conf/: read.c (the reader and zg_conf_parse*,
+ * zg_conf_load, zg_conf_free), values.c (value parsers and printers),
+ * tables.c (keyword and section tables), rules.c (whole-file checks and
+ * defaults), print.c (zg_conf_print, zg_conf_each_key, zg_mode_name) and
+ * util.c (small helpers), sharing the private header conf_int.h.
  */
 #ifndef ZG_CONF_H
 #define ZG_CONF_H

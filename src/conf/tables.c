@@ -1,0 +1,279 @@
+/* tables.c - the configuration keyword tables (conf_int.h).
+ *
+ * One keyword table per section and the section table conf_sections that
+ * lists them, the lookups over them (section_named, kw_index, inst_obj,
+ * inst_of), the compiled-in defaults (conf_apply_defaults) and the typo
+ * suggestions of unknown keys and sections. Private to src/conf/.
+ */
+#include <assert.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf/conf_int.h"
+
+/* ---- keyword tables ------------------------------------------------------ */
+
+#define SEC 1000ull
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+#define CONN_MAX 1000000ull
+
+#define GW(f) offsetof(struct zg_conf_gateway, f)
+#define TLS(f) offsetof(struct zg_conf_tls, f)
+#define RT(f) offsetof(struct zg_conf_route, f)
+#define STR(s, f) sizeof(((s *)0)->f)
+
+/* name, type, field, size, list length, line field, min, max, default, flags */
+static const struct kw gateway_kws[] = {
+	{"name", &T_NAME, GW(name), STR(struct zg_conf_gateway, name), NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"workers", &T_WORKERS, GW(workers), 0, NO_OFF, NO_OFF, 0, 1024, "auto", 0},
+	{"log_level", &T_LOGLEVEL, GW(log_level), 0, NO_OFF, NO_OFF, 0, 0, "info", 0},
+	{"max_connections", &T_UINT, GW(max_connections), 0, NO_OFF, NO_OFF, 1, CONN_MAX, "10000", 0},
+	{"drain_timeout", &T_DUR_MS, GW(drain_timeout_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
+	{"handshake_timeout", &T_DUR_MS, GW(handshake_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN,
+	 "10s", 0},
+	{"idle_timeout", &T_DUR_MS, GW(idle_timeout_ms), 0, NO_OFF, NO_OFF, SEC, 24 * HOUR, "600s", 0},
+	{"connect_timeout", &T_DUR_MS, GW(connect_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN, "5s",
+	 0},
+};
+
+static const struct kw tls_kws[] = {
+	{"profile", &T_PROFILE, TLS(profile), STR(struct zg_conf_tls, profile), NO_OFF, NO_OFF, 0, 0,
+	 "cryptrec-high", 0},
+	{"certificate", &T_PATH, TLS(certificate), ZG_PATH_MAX, NO_OFF, TLS(line_certificate), 0, 0,
+	 NULL, KW_FILE},
+	{"key", &T_PATH, TLS(key), ZG_PATH_MAX, NO_OFF, TLS(line_key), 0, 0, NULL, KW_SECRET_FILE},
+	{"chain", &T_PATH, TLS(chain), ZG_PATH_MAX, NO_OFF, TLS(line_chain), 0, 0, NULL, KW_FILE},
+	{"trust_anchors", &T_PATH, TLS(trust_anchors), ZG_PATH_MAX, NO_OFF, TLS(line_trust_anchors), 0,
+	 0, NULL, KW_FILE},
+	{"crl", &T_PATHS, TLS(crl), ZG_CRLS_MAX, TLS(n_crl), TLS(line_crl), 0, 0, NULL, KW_FILE},
+	{"verify_depth", &T_UINT, TLS(verify_depth), 0, NO_OFF, NO_OFF, 1, 10, "4", 0},
+	{"session_cache", &T_BOOL, TLS(session_cache), 0, NO_OFF, NO_OFF, 0, 0, "on", 0},
+	{"session_cache_size", &T_UINT, TLS(session_cache_size), 0, NO_OFF, NO_OFF, 1, CONN_MAX,
+	 "20480", 0},
+	{"session_timeout", &T_DUR_S, TLS(session_timeout_s), 0, NO_OFF, NO_OFF, SEC, 24 * HOUR,
+	 "300s", 0},
+	{"session_tickets", &T_BOOL, TLS(session_tickets), 0, NO_OFF, NO_OFF, 0, 0, "off", 0},
+	{"crl_stale", &T_CRL_STALE, TLS(crl_stale_warn), 0, NO_OFF, NO_OFF, 0, 0, "reject", 0},
+	{"clock_skew", &T_DUR_S, TLS(clock_skew_s), 0, NO_OFF, NO_OFF, 0, HOUR, "0s", 0},
+};
+
+/* Keys without a default take theirs from [gateway] / [tls] once the whole
+ * file is read (fill_route_defaults), so section order does not matter. */
+static const struct kw route_kws[] = {
+	{"mode", &T_MODE, RT(mode), 0, NO_OFF, NO_OFF, 0, 0, NULL, KW_REQUIRED},
+	{"listen", &T_ENDPOINT, RT(listen), 0, NO_OFF, RT(line_listen), 0, 0, NULL,
+	 KW_REQUIRED | KW_LISTEN},
+	{"connect", &T_ENDPOINT, RT(connect), 0, NO_OFF, RT(line_connect), 0, 0, NULL, KW_REQUIRED},
+	{"server_name", &T_SERVER_NAME, RT(server_name), STR(struct zg_conf_route, server_name),
+	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"profile", &T_PROFILE, RT(profile), STR(struct zg_conf_route, profile), NO_OFF, NO_OFF, 0, 0,
+	 NULL, 0},
+	{"allow_from", &T_PREFIXES, RT(allow_from), ZG_PREFIXES_MAX, RT(n_allow_from), NO_OFF, 0, 0,
+	 NULL, 0},
+	{"max_connections", &T_UINT, RT(max_connections), 0, NO_OFF, NO_OFF, 1, CONN_MAX, NULL, 0},
+	{"handshake_timeout", &T_DUR_MS, RT(handshake_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN,
+	 NULL, 0},
+	{"idle_timeout", &T_DUR_MS, RT(idle_timeout_ms), 0, NO_OFF, NO_OFF, SEC, 24 * HOUR, NULL, 0},
+	{"connect_timeout", &T_DUR_MS, RT(connect_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN, NULL,
+	 0},
+	{"peers", &T_PEERS, RT(peers), 0, NO_OFF, RT(line_peers), 0, 0, NULL, 0},
+	{"min_version", &T_TLS_VERSION, RT(min_version), STR(struct zg_conf_route, min_version),
+	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"max_version", &T_TLS_VERSION, RT(max_version), STR(struct zg_conf_route, max_version),
+	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"tls13_suites", &T_TLS_LIST, RT(tls13_suites), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"tls12_ciphers", &T_TLS_LIST, RT(tls12_ciphers), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL,
+	 0},
+	{"groups", &T_TLS_LIST, RT(groups), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"sigalgs", &T_TLS_LIST, RT(sigalgs), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+};
+
+#define AU(f) offsetof(struct zg_audit_conf, f)
+
+/* certificate, key, ca and profile default to the [tls] ones when the audit
+ * thread starts (zg_audit_conf_inherit), not here. */
+static const struct kw audit_kws[] = {
+	{"syslog_target", &T_HOSTPORT, AU(syslog_target), STR(struct zg_audit_conf, syslog_target),
+	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"syslog_transport", &T_AUDIT_TRANSPORT, AU(transport), 0, NO_OFF, NO_OFF, 0, 0, "tls", 0},
+	{"syslog_certificate", &T_PATH, AU(certificate), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL,
+	 KW_FILE},
+	{"syslog_key", &T_PATH, AU(key), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL,
+	 KW_SECRET_FILE},
+	{"syslog_ca", &T_PATH, AU(ca), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, KW_FILE},
+	{"syslog_profile", &T_PROFILE, AU(profile), STR(struct zg_audit_conf, profile), NO_OFF, NO_OFF,
+	 0, 0, NULL, 0},
+	{"syslog_server_name", &T_HOSTPORT, AU(server_name), STR(struct zg_audit_conf, server_name),
+	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"file", &T_PATH, AU(file), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"spool_dir", &T_PATH, AU(spool_dir), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"spool_max_bytes", &T_BYTES, AU(spool_max_bytes), 0, NO_OFF, NO_OFF, 256ull << 10, 1ull << 40,
+	 "64M", 0},
+	{"full_policy", &T_AUDIT_POLICY, AU(full_policy), 0, NO_OFF, NO_OFF, 0, 0,
+	 "refuse-new-connections", 0},
+	{"verbosity", &T_AUDIT_VERBOSITY, AU(verbosity), 0, NO_OFF, NO_OFF, 0, 0, "connections", 0},
+	{"queue_length", &T_UINT, AU(queue_len), 0, NO_OFF, NO_OFF, 16, 1u << 20, "4096", 0},
+	{"retry_max", &T_DUR_MS, AU(retry_max_ms), 0, NO_OFF, NO_OFF, 250, HOUR, "30s", 0},
+	{"io_timeout", &T_DUR_MS, AU(io_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN, "5s", 0},
+	{"ack_timeout", &T_DUR_MS, AU(ack_timeout_ms), 0, NO_OFF, NO_OFF, 100, HOUR, "60s", 0},
+};
+
+#define DIR(f) offsetof(struct zg_conf_directory, f)
+
+static const struct kw directory_kws[] = {
+	{"file", &T_PATH, DIR(file), ZG_PATH_MAX, NO_OFF, DIR(line_file), 0, 0, NULL, KW_FILE},
+	/* not KW_FILE: a missing signature is the loader's directory_unsigned */
+	{"signature", &T_PATH, DIR(signature), ZG_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"public_key", &T_PATH, DIR(public_key), ZG_PATH_MAX, NO_OFF, DIR(line_public_key), 0, 0,
+	 NULL, KW_FILE},
+	{"reload_interval", &T_DUR_MS, DIR(reload_interval_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
+	{"grace_period", &T_DUR_MS, DIR(grace_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
+};
+
+_Static_assert(N_KWS(gateway_kws) <= KW_MAX, "gateway_kws too long");
+_Static_assert(N_KWS(tls_kws) <= KW_MAX, "tls_kws too long");
+_Static_assert(N_KWS(route_kws) <= KW_MAX, "route_kws too long");
+
+static unsigned route_count(const struct zg_conf *c)
+{
+	return c->n_routes;
+}
+
+static void *route_elem(const struct zg_conf *c, unsigned idx)
+{
+	return &c->routes[idx];
+}
+
+const struct section_def conf_sections[] = {
+	{"gateway", gateway_kws, N_KWS(gateway_kws), offsetof(struct zg_conf, gw), NULL, NULL, NULL},
+	{"tls", tls_kws, N_KWS(tls_kws), offsetof(struct zg_conf, tls), NULL, NULL, NULL},
+	{"route", route_kws, N_KWS(route_kws), NO_OFF, route_add, route_count, route_elem},
+	{"directory", directory_kws, N_KWS(directory_kws), offsetof(struct zg_conf, dir), NULL, NULL,
+	 NULL},
+	{"audit", audit_kws, N_KWS(audit_kws), offsetof(struct zg_conf, audit), NULL, NULL, NULL},
+};
+_Static_assert(N_INST >= ZG_ROUTES_MAX + N_SECTIONS, "N_INST too small");
+
+/* ---- lookups and defaults ------------------------------------------------ */
+
+const struct section_def *section_named(const char *name)
+{
+	for (size_t i = 0; i < N_SECTIONS; i++)
+		if (strcmp(conf_sections[i].name, name) == 0)
+			return &conf_sections[i];
+	return NULL;
+}
+
+int kw_index(const struct section_def *def, const char *name)
+{
+	for (size_t i = 0; i < def->n_kws; i++)
+		if (strcmp(def->kws[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+void *inst_obj(const struct pctx *pc, const struct inst *in)
+{
+	if (in->def->conf_off != NO_OFF)
+		return conf_field_of(pc->conf, in->def->conf_off);
+	return in->def->elem(pc->conf, in->idx);
+}
+
+const struct inst *inst_of(const struct pctx *pc, const struct section_def *def)
+{
+	for (unsigned i = 0; i < pc->n_inst; i++)
+		if (pc->inst[i].def == def)
+			return &pc->inst[i];
+	return NULL;
+}
+
+void conf_apply_defaults(const struct pctx *pc, const struct section_def *def, void *obj)
+{
+	char why[WHY_MAX];
+
+	for (size_t i = 0; i < def->n_kws; i++) {
+		const struct kw *kw = &def->kws[i];
+		int rc;
+		if (!kw->def)
+			continue;
+		rc = kw->type->parse(kw, kw->def, obj, pc, why, sizeof(why));
+		/* checksrc: invariant (compiled-in table data, never input) */
+		assert(rc == 0 && "a keyword table default does not parse");
+		(void)rc;
+	}
+}
+
+/* ---- suggestions --------------------------------------------------------- */
+
+/* Case-insensitive Levenshtein distance; UINT_MAX for long strings. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned row[33];
+
+	if (la > 32 || lb > 32)
+		return UINT_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		unsigned prev = row[0];
+		row[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned cur = row[j];
+			unsigned best = prev + (conf_lower(a[i - 1]) != conf_lower(b[j - 1]));
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = cur;
+		}
+	}
+	return row[lb];
+}
+
+/* The candidate closest to @word if it is a plausible typo, else NULL. */
+const char *conf_closest(const char *word, const char *const *cands, size_t n)
+{
+	const char *best = NULL;
+	unsigned bd = 3; /* at most two edits */
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = edit_distance(word, cands[i]);
+		if (d < bd && d < strlen(cands[i])) {
+			bd = d;
+			best = cands[i];
+		}
+	}
+	return best;
+}
+
+static const char *closest_kw(const struct section_def *def, const char *word)
+{
+	const char *names[KW_MAX];
+
+	for (size_t i = 0; i < def->n_kws; i++)
+		names[i] = def->kws[i].name;
+	return conf_closest(word, names, def->n_kws);
+}
+
+void conf_unknown_key(const struct pctx *pc, const struct inst *in, const char *key)
+{
+	const char *hint = closest_kw(in->def, key);
+
+	if (hint) {
+		conf_perr(pc, pc->lineno, key, "unknown key in %s; did you mean '%s'?", in->label, hint);
+		return;
+	}
+	for (size_t i = 0; i < N_SECTIONS; i++) {
+		if (&conf_sections[i] != in->def && kw_index(&conf_sections[i], key) >= 0) {
+			conf_perr(pc, pc->lineno, key, "unknown key in %s; it belongs in [%s%s]", in->label,
+				  conf_sections[i].name, conf_sections[i].conf_off == NO_OFF ? " NAME" : "");
+			return;
+		}
+	}
+	conf_perr(pc, pc->lineno, key, "unknown key in %s", in->label);
+}

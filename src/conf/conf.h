@@ -102,17 +102,9 @@ struct zg_conf_route {
 	int line_peers;                  /* 0: peers not given */
 };
 
-/* [directory]: the signed participant directory (see directory.h and
- * docs/directory.md). With no file, no directory checks are made. */
-struct zg_conf_directory {
-	char file[ZG_PATH_MAX];          /* directory JSON; "" = none */
-	char signature[ZG_PATH_MAX];     /* detached signature; default: file + ".sig" */
-	char public_key[ZG_PATH_MAX];    /* PEM Ed25519 public key of the operator */
-	unsigned reload_interval_ms;     /* poll the files for changes; 0 = SIGHUP only; default 30 s */
-	unsigned grace_ms;               /* a live connection a new directory disallows is closed
-	                                    after this; default 30 s */
-	int line_file, line_public_key;
-};
+/* [directory]: struct zg_conf_directory is defined in directory.h, whose
+ * loader takes it; its paths must hold what every other path here holds. */
+_Static_assert(ZG_DIR_PATH_MAX == ZG_PATH_MAX, "directory.h's ZG_DIR_PATH_MAX must equal ZG_PATH_MAX");
 
 struct zg_conf {
 	char path[ZG_PATH_MAX];          /* file it came from, for messages */

@@ -211,7 +211,21 @@ enum zg_reason zg_directory_admit(const struct zg_participant *p, _Atomic unsign
 				  char *detail, size_t cap);
 void zg_directory_release(_Atomic unsigned *slot);
 
-struct zg_conf_directory;
+#define ZG_DIR_PATH_MAX 512             /* file paths; conf.h's ZG_PATH_MAX */
+
+/* [directory]: the signed participant directory (see docs/directory.md), as
+ * conf.c parses it from the configuration file. With no file, no directory
+ * checks are made. Defined here so this wing needs nothing of conf/. */
+struct zg_conf_directory {
+	char file[ZG_DIR_PATH_MAX];       /* directory JSON; "" = none */
+	char signature[ZG_DIR_PATH_MAX];  /* detached signature; default: file + ".sig" */
+	char public_key[ZG_DIR_PATH_MAX]; /* PEM Ed25519 public key of the operator */
+	unsigned reload_interval_ms;      /* poll the files for changes; 0 = SIGHUP only; default 30 s */
+	unsigned grace_ms;                /* a live connection a new directory disallows is closed
+	                                     after this; default 30 s */
+	int line_file, line_public_key;
+};
+
 struct zg_errlist;
 
 /* For snapshot building: load the directory a [directory] section names,

@@ -1,51 +1,20 @@
-/* directory.c - see directory.h; the file format is in docs/directory.md. */
+/* model.c - the directory's data model and its rules: parsing and validating
+ * the JSON (docs/directory.md), the identity index and the LPM, reference
+ * counting, the freshness check, and the per-participant connection counters.
+ * Reading and verifying the files is load.c; matching is match.c. */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
-#include "conf/conf.h"
 #include "directory/directory.h"
-#include "base/errlist.h"
 #include "directory/lpm.h"
-
-enum ident_kind { ID_DNS, ID_URI, ID_SPKI };
-
-/* One identity of one participant, in a table sorted by (kind, value) so
- * that duplicates are neighbours at load and a certificate's SANs are found
- * by binary search at handshake time. */
-struct ident {
-	enum ident_kind kind;
-	uint32_t owner;    /* participant index */
-	const void *value; /* NUL-terminated string, or 32 bytes for ID_SPKI */
-};
-
-struct zg_directory {
-	atomic_uint refs;
-	uint64_t serial;
-	time_t issued_at, expires;
-	char issuer[ZG_DIR_ISSUER_MAX];
-	uint8_t digest[32];
-	struct zg_participant *parts;
-	size_t n_parts, n_prefixes;
-	struct ident *idx;
-	size_t n_idx;
-	int has_pins;
-	struct zg_lpm *lpm;
-};
+#include "directory/model_int.h"
 
 /* The first error wins; later ones would only be consequences. */
 struct perr {
@@ -69,7 +38,7 @@ static int fail(struct perr *e, const char *fmt, ...)
 	return -1;
 }
 
-static void set_why(char *why, size_t cap, enum zg_reason r, const char *detail)
+void dir_set_why(char *why, size_t cap, enum zg_reason r, const char *detail)
 {
 	if (cap)
 		snprintf(why, cap, "%s: %s", zg_reason_code(r), detail);
@@ -77,7 +46,7 @@ static void set_why(char *why, size_t cap, enum zg_reason r, const char *detail)
 
 /* ---- small syntax checks ---------------------------------------------- */
 
-static int valid_id(const char *s)
+int dir_valid_id(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -136,34 +105,10 @@ static int valid_uri(const char *s)
 	return 1;
 }
 
-static void lower(char *s)
+void dir_lower(char *s)
 {
 	for (; *s; s++)
 		*s = (char)tolower((unsigned char)*s);
-}
-
-/* Strict base64 of exactly @want bytes (want <= 64), padding required. */
-static int b64_decode_exact(const char *s, size_t slen, uint8_t *out, size_t want)
-{
-	uint8_t tmp[96];
-	size_t enc = 4 * ((want + 2) / 3), pad = (3 - want % 3) % 3;
-	char in[132];
-	int n;
-
-	if (want > 64 || slen != enc)
-		return -1;
-	for (size_t i = 0; i < slen; i++) {
-		int is_pad = i >= slen - pad;
-		if (is_pad ? s[i] != '=' : !(isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '/'))
-			return -1;
-	}
-	memcpy(in, s, slen);
-	in[slen] = '\0';
-	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)slen);
-	if (n < 0 || (size_t)n != want + pad)
-		return -1;
-	memcpy(out, tmp, want);
-	return 0;
 }
 
 /* "YYYY-MM-DDTHH:MM:SSZ", UTC, nothing else. */
@@ -305,7 +250,7 @@ static int get_names(json_t *obj, const char *key, int (*ok)(const char *), int 
 			return fail(e, "out of memory");
 		(*n)++;
 		if (fold)
-			lower((*out)[i]);
+			dir_lower((*out)[i]);
 	}
 	return 0;
 }
@@ -328,7 +273,7 @@ static int get_pins(json_t *obj, const char *where, struct zg_participant *p, st
 		return fail(e, "out of memory");
 	json_array_foreach(arr, i, v) {
 		if (!json_is_string(v) ||
-		    b64_decode_exact(json_string_value(v), json_string_length(v), p->spki[i], 32) < 0)
+		    dir_b64_decode_exact(json_string_value(v), json_string_length(v), p->spki[i], 32) < 0)
 			return fail(e, "%sspki_sha256[%zu]: not base64 of a 32-byte SHA-256", where, i);
 		p->n_spki++;
 	}
@@ -394,7 +339,7 @@ static int get_participant(json_t *obj, size_t i, struct zg_participant *p, size
 	id = get_string(obj, "id", 1, where, e);
 	if (!id)
 		return -1;
-	if (!valid_id(id))
+	if (!dir_valid_id(id))
 		return fail(e, "%s\"id\" must be 1..%d of A-Z a-z 0-9 . _ -", where, ZG_DIR_ID_MAX - 1);
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	snprintf(where, sizeof(where), "participants[%zu] (%s): ", i, p->id);
@@ -474,7 +419,7 @@ static int get_participants(json_t *root, struct zg_directory *d, struct perr *e
 
 /* ---- indexes ----------------------------------------------------------- */
 
-static int ident_cmp(const void *pa, const void *pb)
+int dir_ident_cmp(const void *pa, const void *pb)
 {
 	const struct ident *a = pa, *b = pb;
 
@@ -541,10 +486,10 @@ static int build_idents(struct zg_directory *d, struct perr *e)
 		d->has_pins |= p->n_spki > 0;
 	}
 	d->n_idx = n;
-	qsort(d->idx, n, sizeof(*d->idx), ident_cmp);
+	qsort(d->idx, n, sizeof(*d->idx), dir_ident_cmp);
 	for (size_t i = 1; i < n; i++) {
 		const struct ident *a = &d->idx[i - 1], *b = &d->idx[i];
-		if (ident_cmp(a, b) != 0)
+		if (dir_ident_cmp(a, b) != 0)
 			continue;
 		if (a->owner == b->owner)
 			return fail(e, "participant \"%s\" lists %s %s twice", d->parts[a->owner].id,
@@ -659,7 +604,7 @@ out:
 	if (reason)
 		*reason = e.failed ? ZG_R_DIR_MALFORMED : ZG_R_OK;
 	if (e.failed) {
-		set_why(why, cap, ZG_R_DIR_MALFORMED, detail);
+		dir_set_why(why, cap, ZG_R_DIR_MALFORMED, detail);
 		if (d)
 			directory_free(d);
 		return NULL;
@@ -697,267 +642,8 @@ enum zg_reason zg_directory_check_fresh(const struct zg_directory *d,
 		r = ZG_R_DIR_ROLLBACK;
 	}
 	if (r != ZG_R_OK)
-		set_why(why, cap, r, detail);
+		dir_set_why(why, cap, r, detail);
 	return r;
-}
-
-/* ---- signatures and files ---------------------------------------------- */
-
-char *zg_directory_read_file(const char *path, size_t max, size_t *len, char *why, size_t cap)
-{
-	char ebuf[128];
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		goto fail_errno;
-	if (fstat(fd, &st) < 0)
-		goto fail_errno;
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		snprintf(why, cap, "%s: not a regular file of at most %zu bytes", path, max);
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf(why, cap, "%s: out of memory", path);
-		goto fail;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail_errno;
-		if (n == 0)
-			break; /* shrank while reading: use what is there */
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	close(fd);
-	*len = got;
-	return buf;
-fail_errno:
-	snprintf(why, cap, "%s: %s", path, strerror_r(errno, ebuf, sizeof(ebuf)));
-fail:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
-int zg_directory_decode_sig(const uint8_t *buf, size_t len, uint8_t sig[ZG_DIR_SIG_LEN])
-{
-	size_t a = 0, b = len;
-
-	/* 64 bytes can only be the raw form: the base64 form is 88 */
-	if (len == ZG_DIR_SIG_LEN) {
-		memcpy(sig, buf, ZG_DIR_SIG_LEN);
-		return 0;
-	}
-	while (a < b && isspace(buf[a]))
-		a++;
-	while (b > a && isspace(buf[b - 1]))
-		b--;
-	return b64_decode_exact((const char *)buf + a, b - a, sig, ZG_DIR_SIG_LEN);
-}
-
-int zg_directory_verify_sig(const void *data, size_t len, const uint8_t *sig, size_t siglen,
-			    EVP_PKEY *pub, char *why, size_t cap)
-{
-	EVP_MD_CTX *ctx = NULL;
-	int rc = -1;
-
-	if (!EVP_PKEY_is_a(pub, "ED25519")) {
-		snprintf(why, cap, "public key is not an Ed25519 key");
-		return -1;
-	}
-	ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) != 1) {
-		snprintf(why, cap, "cannot set up Ed25519 verification");
-		goto out;
-	}
-	if (EVP_DigestVerify(ctx, sig, siglen, data, len) != 1) {
-		snprintf(why, cap, "signature does not match the directory and the public key");
-		goto out;
-	}
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
-}
-
-int zg_directory_sign(const void *data, size_t len, EVP_PKEY *key, uint8_t sig[ZG_DIR_SIG_LEN],
-		      char *why, size_t cap)
-{
-	EVP_MD_CTX *ctx = NULL;
-	size_t siglen = ZG_DIR_SIG_LEN;
-	int rc = -1;
-
-	if (!EVP_PKEY_is_a(key, "ED25519")) {
-		snprintf(why, cap, "signing key is not an Ed25519 key");
-		return -1;
-	}
-	ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
-	    EVP_DigestSign(ctx, sig, &siglen, data, len) != 1 || siglen != ZG_DIR_SIG_LEN) {
-		snprintf(why, cap, "Ed25519 signing failed");
-		goto out;
-	}
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
-}
-
-static EVP_PKEY *read_pubkey(const char *path, char *why, size_t cap)
-{
-	EVP_PKEY *pk = NULL;
-	BIO *bio = BIO_new_file(path, "r");
-
-	if (!bio) {
-		snprintf(why, cap, "%s: cannot open public key", path);
-		return NULL;
-	}
-	pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	if (!pk)
-		snprintf(why, cap, "%s: not a PEM public key", path);
-	else if (!EVP_PKEY_is_a(pk, "ED25519")) {
-		snprintf(why, cap, "%s: not an Ed25519 public key", path);
-		EVP_PKEY_free(pk);
-		pk = NULL;
-	}
-	return pk;
-}
-
-static enum zg_reason read_sig(const char *path, uint8_t sig[ZG_DIR_SIG_LEN], char *detail, size_t cap)
-{
-	size_t len = 0;
-	char *buf;
-
-	if (!path || !*path) {
-		snprintf(detail, cap, "no signature file configured");
-		return ZG_R_DIR_UNSIGNED;
-	}
-	if (access(path, F_OK) < 0 && errno == ENOENT) {
-		snprintf(detail, cap, "%s: signature file does not exist", path);
-		return ZG_R_DIR_UNSIGNED;
-	}
-	buf = zg_directory_read_file(path, 4096, &len, detail, cap);
-	if (!buf)
-		return ZG_R_DIR_UNREADABLE;
-	if (len == 0) {
-		free(buf);
-		snprintf(detail, cap, "%s: signature file is empty", path);
-		return ZG_R_DIR_UNSIGNED;
-	}
-	if (zg_directory_decode_sig((const uint8_t *)buf, len, sig) < 0) {
-		free(buf);
-		snprintf(detail, cap, "%s: not a 64-byte Ed25519 signature (raw or base64)", path);
-		return ZG_R_DIR_BAD_SIGNATURE;
-	}
-	free(buf);
-	return ZG_R_OK;
-}
-
-struct zg_directory *zg_directory_load_ex(const char *json_path, const char *sig_path,
-					  const char *pubkey_path,
-					  const struct zg_directory *previous, time_t now,
-					  enum zg_reason *reason, char *why, size_t cap)
-{
-	char detail[400] = "";
-	uint8_t sig[ZG_DIR_SIG_LEN];
-	struct zg_directory *d = NULL;
-	EVP_PKEY *pub = NULL;
-	size_t len = 0;
-	char *json;
-	enum zg_reason r = ZG_R_DIR_UNREADABLE;
-
-	json = zg_directory_read_file(json_path, ZG_DIR_FILE_MAX, &len, detail, sizeof(detail));
-	if (!json)
-		goto out;
-	r = read_sig(sig_path, sig, detail, sizeof(detail));
-	if (r != ZG_R_OK)
-		goto out;
-	r = ZG_R_DIR_UNREADABLE;
-	pub = read_pubkey(pubkey_path, detail, sizeof(detail));
-	if (!pub)
-		goto out;
-	/* the signature is checked before the parser sees a byte */
-	r = ZG_R_DIR_BAD_SIGNATURE;
-	if (zg_directory_verify_sig(json, len, sig, sizeof(sig), pub, detail, sizeof(detail)) < 0) {
-		size_t k = strlen(detail);
-		snprintf(detail + k, sizeof(detail) - k, " (%s)", json_path);
-		goto out;
-	}
-	d = zg_directory_parse(json, len, &r, why, cap);
-	if (!d)
-		goto out_why_set;
-	r = zg_directory_check_fresh(d, previous, now, why, cap);
-	if (r != ZG_R_OK) {
-		zg_directory_unref(d);
-		d = NULL;
-		goto out_why_set;
-	}
-	goto out_why_set;
-out:
-	set_why(why, cap, r, detail);
-out_why_set:
-	free(json);
-	EVP_PKEY_free(pub);
-	if (reason)
-		*reason = r;
-	return d;
-}
-
-struct zg_directory *zg_directory_load(const char *json_path, const char *sig_path,
-				       const char *pubkey_path, const struct zg_directory *previous,
-				       time_t now, char *why, size_t cap)
-{
-	return zg_directory_load_ex(json_path, sig_path, pubkey_path, previous, now, NULL, why, cap);
-}
-
-struct zg_directory *zg_directory_load_conf(const struct zg_conf_directory *cd,
-					    const char *conf_path,
-					    const struct zg_directory *previous, time_t now,
-					    struct zg_errlist *errs)
-{
-	char why[600];
-	struct zg_directory *d;
-
-	if (!cd->file[0])
-		return NULL;
-	d = zg_directory_load(cd->file, cd->signature, cd->public_key, previous, now, why, sizeof(why));
-	if (!d)
-		zg_errlist_add(errs, conf_path, cd->line_file, "file", "%s", why);
-	return d;
-}
-
-static void stamp_file(const char *path, uint64_t *dev, uint64_t *ino, uint64_t *size, int64_t *mtime)
-{
-	struct stat st;
-
-	*dev = *ino = *size = 0;
-	*mtime = 0;
-	if (!path || !*path || stat(path, &st) < 0)
-		return;
-	*dev = (uint64_t)st.st_dev;
-	*ino = (uint64_t)st.st_ino;
-	*size = (uint64_t)st.st_size;
-	*mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-}
-
-int zg_directory_stamp(const struct zg_conf_directory *cd, const struct zg_dir_stamp *prev,
-		       struct zg_dir_stamp *out)
-{
-	const char *paths[2] = {cd->file, cd->signature};
-
-	memset(out, 0, sizeof(*out));
-	for (int i = 0; i < 2; i++)
-		stamp_file(paths[i], &out->f[i].dev, &out->f[i].ino, &out->f[i].size, &out->f[i].mtime_ns);
-	return !prev || memcmp(prev, out, sizeof(*out)) != 0;
 }
 
 /* ---- per-participant counters ----------------------------------------- */
@@ -1081,365 +767,4 @@ enum zg_reason zg_directory_admit(const struct zg_participant *p, _Atomic unsign
 void zg_directory_release(_Atomic unsigned *slot)
 {
 	atomic_fetch_sub_explicit(slot, 1, memory_order_relaxed);
-}
-
-/* ---- accessors --------------------------------------------------------- */
-
-uint64_t zg_directory_serial(const struct zg_directory *d)
-{
-	return d->serial;
-}
-
-const char *zg_directory_issuer(const struct zg_directory *d)
-{
-	return d->issuer;
-}
-
-time_t zg_directory_issued_at(const struct zg_directory *d)
-{
-	return d->issued_at;
-}
-
-time_t zg_directory_expires(const struct zg_directory *d)
-{
-	return d->expires;
-}
-
-const uint8_t *zg_directory_digest(const struct zg_directory *d)
-{
-	return d->digest;
-}
-
-size_t zg_directory_count(const struct zg_directory *d)
-{
-	return d->n_parts;
-}
-
-size_t zg_directory_prefix_count(const struct zg_directory *d)
-{
-	return d->n_prefixes;
-}
-
-size_t zg_directory_lpm_memory(const struct zg_directory *d)
-{
-	return d->lpm ? zg_lpm_memory(d->lpm) : 0;
-}
-
-const struct zg_participant *zg_directory_participant(const struct zg_directory *d, size_t i)
-{
-	return i < d->n_parts ? &d->parts[i] : NULL;
-}
-
-const struct zg_participant *zg_directory_find_id(const struct zg_directory *d, const char *id)
-{
-	for (size_t i = 0; i < d->n_parts; i++)
-		if (strcmp(d->parts[i].id, id) == 0)
-			return &d->parts[i];
-	return NULL;
-}
-
-/* ---- lookups ----------------------------------------------------------- */
-
-const struct zg_participant *zg_directory_lookup_prefix(const struct zg_directory *d,
-							const uint8_t addr[16],
-							struct zg_prefix *match)
-{
-	unsigned len = 0;
-	uint32_t v = d->lpm ? zg_lpm_lookup(d->lpm, addr, &len) : ZG_LPM_NONE;
-
-	if (v == ZG_LPM_NONE || v >= d->n_parts)
-		return NULL;
-	if (match) {
-		memcpy(match->addr, addr, 16);
-		match->len = (uint8_t)len;
-		for (unsigned b = len; b < 128; b++)
-			match->addr[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
-	}
-	return &d->parts[v];
-}
-
-const struct zg_participant *zg_directory_lookup_addr(const struct zg_directory *d,
-						      const uint8_t addr[16])
-{
-	return zg_directory_lookup_prefix(d, addr, NULL);
-}
-
-int zg_directory_spki_sha256(X509 *leaf, uint8_t out[32])
-{
-	unsigned char *der = NULL;
-	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der);
-	int rc = -1;
-
-	if (n > 0 && EVP_Digest(der, (size_t)n, out, NULL, EVP_sha256(), NULL) == 1)
-		rc = 0;
-	OPENSSL_free(der);
-	return rc;
-}
-
-/* A SAN as a NUL-terminated string in @buf (DNS lower-cased); 0, or -1 if
- * it is not DNS/URI, embeds a NUL or is too long to match anything. */
-static int san_text(const GENERAL_NAME *gn, enum ident_kind *kind, char *buf, size_t cap)
-{
-	const ASN1_STRING *s;
-	int len;
-
-	if (gn->type == GEN_DNS) {
-		*kind = ID_DNS;
-		s = gn->d.dNSName;
-	} else if (gn->type == GEN_URI) {
-		*kind = ID_URI;
-		s = gn->d.uniformResourceIdentifier;
-	} else {
-		return -1;
-	}
-	len = ASN1_STRING_length(s);
-	if (len <= 0 || (size_t)len >= cap || memchr(ASN1_STRING_get0_data(s), 0, (size_t)len))
-		return -1;
-	memcpy(buf, ASN1_STRING_get0_data(s), (size_t)len);
-	buf[len] = '\0';
-	if (*kind == ID_DNS)
-		lower(buf);
-	return 0;
-}
-
-static int names_match(const struct zg_participant *p, const GENERAL_NAMES *sans)
-{
-	char buf[1100];
-	enum ident_kind kind;
-
-	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
-		if (san_text(sk_GENERAL_NAME_value(sans, i), &kind, buf, sizeof(buf)) < 0)
-			continue;
-		char **list = kind == ID_DNS ? p->dns : p->uri;
-		unsigned n = kind == ID_DNS ? p->n_dns : p->n_uri;
-		for (unsigned j = 0; j < n; j++)
-			if (strcmp(list[j], buf) == 0)
-				return 1;
-	}
-	return 0;
-}
-
-/* The rule of zg_directory_cert_matches with SANs and pin hash at hand
- * (@spki NULL if not computed because no participant has pins). */
-static int matches(const struct zg_participant *p, const GENERAL_NAMES *sans, const uint8_t *spki)
-{
-	int pin_ok = p->n_spki == 0;
-
-	if (p->n_dns + p->n_uri > 0 && !names_match(p, sans))
-		return 0;
-	for (unsigned i = 0; spki && !pin_ok && i < p->n_spki; i++)
-		pin_ok = memcmp(p->spki[i], spki, 32) == 0;
-	return pin_ok;
-}
-
-int zg_directory_cert_matches(const struct zg_directory *d, const struct zg_participant *p,
-			      X509 *leaf)
-{
-	uint8_t spki[32];
-	GENERAL_NAMES *sans;
-	int rc;
-
-	(void)d;
-	if (!p || !leaf)
-		return 0;
-	if (p->n_spki && zg_directory_spki_sha256(leaf, spki) < 0)
-		return -1;
-	sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
-	rc = matches(p, sans, p->n_spki ? spki : NULL);
-	GENERAL_NAMES_free(sans);
-	return rc;
-}
-
-static uint32_t ident_owner(const struct zg_directory *d, enum ident_kind kind, const void *value)
-{
-	struct ident key = {kind, 0, value};
-	const struct ident *hit = d->n_idx ? bsearch(&key, d->idx, d->n_idx, sizeof(*d->idx), ident_cmp)
-					   : NULL;
-
-	return hit ? hit->owner : UINT32_MAX;
-}
-
-static void add_candidate(uint32_t *cand, unsigned *n, unsigned max, uint32_t owner)
-{
-	if (owner == UINT32_MAX)
-		return;
-	for (unsigned i = 0; i < *n; i++)
-		if (cand[i] == owner)
-			return;
-	if (*n < max)
-		cand[(*n)++] = owner;
-}
-
-const struct zg_participant *zg_directory_find_by_cert(const struct zg_directory *d, X509 *leaf,
-						       int *ambiguous)
-{
-	enum { MAXC = 16 };
-	uint32_t cand[MAXC];
-	unsigned nc = 0, hits = 0;
-	uint8_t spki[32];
-	const uint8_t *pin = NULL;
-	const struct zg_participant *found = NULL;
-	GENERAL_NAMES *sans;
-	char buf[1100];
-	enum ident_kind kind;
-
-	if (ambiguous)
-		*ambiguous = 0;
-	if (!leaf)
-		return NULL;
-	sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
-	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++)
-		if (san_text(sk_GENERAL_NAME_value(sans, i), &kind, buf, sizeof(buf)) == 0)
-			add_candidate(cand, &nc, MAXC, ident_owner(d, kind, buf));
-	if (d->has_pins && zg_directory_spki_sha256(leaf, spki) == 0) {
-		pin = spki;
-		add_candidate(cand, &nc, MAXC, ident_owner(d, ID_SPKI, spki));
-	}
-	for (unsigned i = 0; i < nc; i++) {
-		const struct zg_participant *p = &d->parts[cand[i]];
-		/* a participant with pins needs the hash; failing to get it
-		 * means no match, never a pass */
-		if ((p->n_spki == 0 || pin) && matches(p, sans, pin)) {
-			found = p;
-			hits++;
-		}
-	}
-	GENERAL_NAMES_free(sans);
-	if (hits > 1) {
-		if (ambiguous)
-			*ambiguous = 1;
-		return NULL;
-	}
-	return found;
-}
-
-/* ---- peers and decisions ----------------------------------------------- */
-
-int zg_peers_parse(const char *s, struct zg_peers *out, const char **why)
-{
-	const char *p = s;
-
-	memset(out, 0, sizeof(*out));
-	while (*p) {
-		size_t n;
-		while (*p == ',' || *p == ' ' || *p == '\t')
-			p++;
-		if (!*p)
-			break;
-		n = strcspn(p, ", \t");
-		if (n == 1 && *p == '*') {
-			out->any = 1;
-		} else {
-			char id[ZG_DIR_ID_MAX];
-			if (n >= sizeof(id)) {
-				*why = "participant id longer than 63 characters";
-				return -1;
-			}
-			memcpy(id, p, n);
-			id[n] = '\0';
-			if (!valid_id(id)) {
-				*why = "participant ids are made of A-Z a-z 0-9 . _ -";
-				return -1;
-			}
-			if (zg_peers_allows(out, id) && !out->any) {
-				*why = "participant listed twice";
-				return -1;
-			}
-			if (out->n >= ZG_PEERS_MAX) {
-				*why = "more than 64 participants listed";
-				return -1;
-			}
-			memcpy(out->id[out->n++], id, n + 1);
-		}
-		p += n;
-	}
-	if (!out->any && out->n == 0) {
-		*why = "empty: give participant ids or *";
-		return -1;
-	}
-	if (out->any && out->n) {
-		*why = "* cannot be combined with participant ids";
-		return -1;
-	}
-	return 0;
-}
-
-int zg_peers_allows(const struct zg_peers *peers, const char *id)
-{
-	if (!peers || peers->any)
-		return 1;
-	for (unsigned i = 0; i < peers->n; i++)
-		if (strcmp(peers->id[i], id) == 0)
-			return 1;
-	return 0;
-}
-
-enum zg_reason zg_directory_decide(const struct zg_participant *by_addr,
-				   const struct zg_participant *by_cert, int cert_checked,
-				   const struct zg_peers *peers, char *detail, size_t cap)
-{
-	if (!by_addr) {
-		snprintf(detail, cap, "address is in no participant's prefixes");
-		return ZG_R_DIR_UNKNOWN_ADDR;
-	}
-	if (!zg_peers_allows(peers, by_addr->id)) {
-		snprintf(detail, cap, "participant %s is not in the route's peers", by_addr->id);
-		return ZG_R_DIR_PEER_NOT_ALLOWED;
-	}
-	if (cert_checked && !by_cert) {
-		snprintf(detail, cap, "address is participant %s, certificate belongs to no participant",
-			 by_addr->id);
-		return ZG_R_DIR_IDENTITY_MISMATCH;
-	}
-	if (cert_checked && by_cert != by_addr && strcmp(by_cert->id, by_addr->id) != 0) {
-		snprintf(detail, cap, "address is participant %s, certificate is participant %s",
-			 by_addr->id, by_cert->id);
-		return ZG_R_DIR_IDENTITY_MISMATCH;
-	}
-	snprintf(detail, cap, "participant %s", by_addr->id);
-	return ZG_R_OK;
-}
-
-enum zg_reason zg_directory_check_addr(const struct zg_directory *d, time_t now,
-				       const uint8_t addr[16], const struct zg_peers *peers,
-				       const struct zg_participant **out, char *detail, size_t cap)
-{
-	const struct zg_participant *p;
-	char t[32];
-
-	if (out)
-		*out = NULL;
-	if (now >= d->expires) {
-		zg_directory_format_time(d->expires, t, sizeof(t));
-		snprintf(detail, cap, "directory serial %llu expired at %s",
-			 (unsigned long long)d->serial, t);
-		return ZG_R_DIR_STALE;
-	}
-	p = zg_directory_lookup_addr(d, addr);
-	if (out)
-		*out = p;
-	return zg_directory_decide(p, NULL, 0, peers, detail, cap);
-}
-
-enum zg_reason zg_directory_check_peer(const struct zg_directory *d, time_t now,
-				       const uint8_t addr[16], X509 *leaf,
-				       const struct zg_peers *peers, char *detail, size_t cap)
-{
-	const struct zg_participant *by_addr, *by_cert;
-	enum zg_reason r = zg_directory_check_addr(d, now, addr, peers, &by_addr, detail, cap);
-	int ambiguous = 0;
-
-	if (r != ZG_R_OK)
-		return r;
-	if (!leaf) {
-		snprintf(detail, cap, "address is participant %s, no certificate to check", by_addr->id);
-		return ZG_R_DIR_IDENTITY_MISMATCH;
-	}
-	by_cert = zg_directory_find_by_cert(d, leaf, &ambiguous);
-	if (ambiguous) {
-		snprintf(detail, cap, "address is participant %s, certificate matches several participants",
-			 by_addr->id);
-		return ZG_R_DIR_IDENTITY_MISMATCH;
-	}
-	return zg_directory_decide(by_addr, by_cert, 1, peers, detail, cap);
 }

@@ -20,30 +20,6 @@
 
 /* ---- signatures and files ---------------------------------------------- */
 
-/* Strict base64 of exactly @want bytes (want <= 64), padding required. */
-int dir_b64_decode_exact(const char *s, size_t slen, uint8_t *out, size_t want)
-{
-	uint8_t tmp[96];
-	size_t enc = 4 * ((want + 2) / 3), pad = (3 - want % 3) % 3;
-	char in[132];
-	int n;
-
-	if (want > 64 || slen != enc)
-		return -1;
-	for (size_t i = 0; i < slen; i++) {
-		int is_pad = i >= slen - pad;
-		if (is_pad ? s[i] != '=' : !(isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '/'))
-			return -1;
-	}
-	memcpy(in, s, slen);
-	in[slen] = '\0';
-	n = EVP_DecodeBlock(tmp, (const unsigned char *)in, (int)slen);
-	if (n < 0 || (size_t)n != want + pad)
-		return -1;
-	memcpy(out, tmp, want);
-	return 0;
-}
-
 char *zg_directory_read_file(const char *path, size_t max, size_t *len, char *why, size_t cap)
 {
 	char ebuf[128];
@@ -101,7 +77,7 @@ int zg_directory_decode_sig(const uint8_t *buf, size_t len, uint8_t sig[ZG_DIR_S
 		a++;
 	while (b > a && isspace(buf[b - 1]))
 		b--;
-	return dir_b64_decode_exact((const char *)buf + a, b - a, sig, ZG_DIR_SIG_LEN);
+	return zg_b64_decode_exact((const char *)buf + a, b - a, sig, ZG_DIR_SIG_LEN);
 }
 
 int zg_directory_verify_sig(const void *data, size_t len, const uint8_t *sig, size_t siglen,

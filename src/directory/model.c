@@ -273,7 +273,7 @@ static int get_pins(json_t *obj, const char *where, struct zg_participant *p, st
 		return fail(e, "out of memory");
 	json_array_foreach(arr, i, v) {
 		if (!json_is_string(v) ||
-		    dir_b64_decode_exact(json_string_value(v), json_string_length(v), p->spki[i], 32) < 0)
+		    zg_b64_decode_exact(json_string_value(v), json_string_length(v), p->spki[i], 32) < 0)
 			return fail(e, "%sspki_sha256[%zu]: not base64 of a 32-byte SHA-256", where, i);
 		p->n_spki++;
 	}

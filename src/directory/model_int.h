@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "base/base64.h"
 #include "directory/directory.h"
 
 struct zg_lpm;
@@ -50,10 +51,6 @@ int dir_valid_id(const char *s);
 /* Lower-case the NUL-terminated @s in place (ASCII only, as DNS names are
  * compared). */
 void dir_lower(char *s);
-
-/* Strict base64 of exactly @want bytes (want <= 64), padding required,
- * @slen characters at @s (no NUL needed) decoded into @out. 0 or -1. */
-int dir_b64_decode_exact(const char *s, size_t slen, uint8_t *out, size_t want);
 
 /* qsort/bsearch order of struct ident: by kind, then value (strcmp, or
  * memcmp of 32 bytes for ID_SPKI). */

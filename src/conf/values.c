@@ -15,6 +15,7 @@
 
 #include "conf/conf_int.h"
 #include "policy/profile.h"
+#include "policy/server_name.h"
 
 /* ---- durations ---------------------------------------------------------- */
 
@@ -299,32 +300,24 @@ static int parse_name(const struct kw *kw, const char *val, void *obj, const str
 	return conf_copy_str(conf_field_of(obj, kw->off), kw->size, val, strlen(val));
 }
 
-/* server_name: a DNS name, or a URI ("scheme:rest") matched against URI SANs. */
+/* server_name: a DNS name, or a URI ("scheme:rest") matched against URI
+ * SANs, by the rule tls and policy follow too (policy/server_name.h). */
 static int parse_server_name(const struct kw *kw, const char *val, void *obj,
 			     const struct pctx *pc, char *why, size_t cap)
 {
-	size_t n = strlen(val), i = 0;
+	size_t n = strlen(val);
 
 	(void)pc;
 	if (n >= kw->size) {
 		snprintf(why, cap, "too long (max %zu characters)", kw->size - 1);
 		return -1;
 	}
-	if (strchr(val, ':')) {
-		while (conf_is_alnum(val[i]) || (i > 0 && val[i] && strchr("+.-", val[i])))
-			i++;
-		if (i == 0 || val[i] != ':' || !conf_is_alnum(val[0]) || val[i + 1] == '\0')
-			goto bad;
-		for (; i < n; i++)
-			if ((unsigned char)val[i] <= ' ' || (unsigned char)val[i] >= 0x7f)
-				goto bad;
-	} else if (conf_is_ipv4(val) || !conf_is_hostname(val, n)) {
+	if (zg_server_name_kind(val) == ZG_SN_INVALID)
 		goto bad;
-	}
 	return conf_copy_str(conf_field_of(obj, kw->off), kw->size, val, n);
 bad:
 	snprintf(why, cap, "'%s' is neither a DNS name nor a URI (expected e.g. "
-		 "pacs.site-b.example or urn:oid:1.2.3; IP addresses are not matched)",
+		 "pacs.site-b.example or urn:oid:1.2.3; no port; IP addresses are not matched)",
 		 conf_shown(kw, val));
 	return -1;
 }

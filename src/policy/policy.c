@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "policy/policy.h"
+#include "policy/server_name.h"
 
 #define DEFAULT_MAX_DEPTH 4
 
@@ -321,7 +322,7 @@ enum zg_reason zg_rule_server_name(X509 *leaf, const char *name, char *detail, s
 	GENERAL_NAMES *sans;
 	int found = 0;
 
-	if (!strstr(name, "://")) {
+	if (zg_server_name_kind(name) != ZG_SN_URI) {
 		if (X509_check_host(leaf, name, 0,
 				    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
 					    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,

@@ -15,6 +15,7 @@
 #include "directory/directory.h"
 #include "policy/policy.h"
 #include "policy/profile.h"
+#include "policy/server_name.h"
 #include "tls/ticket.h"
 #include "tls/tls.h"
 
@@ -589,11 +590,6 @@ static int session_cert_valid(SSL_CTX *ctx, SSL_SESSION *sess)
 			       ZG_R_OK;
 }
 
-static int is_uri(const char *name)
-{
-	return strncmp(name, "urn:", 4) == 0 || strstr(name, "://") != NULL;
-}
-
 SSL *zg_tls_client_new(SSL_CTX *ctx, int fd, const char *server_name, struct zg_tls_verdict *v)
 {
 	SSL *ssl = SSL_new(ctx);
@@ -611,7 +607,7 @@ SSL *zg_tls_client_new(SSL_CTX *ctx, int fd, const char *server_name, struct zg_
 	if (v->resume && v->resume->sess && v->resume->tag == v->cache_tag &&
 	    SSL_SESSION_is_resumable(v->resume->sess) && !SSL_set_session(ssl, v->resume->sess))
 		goto fail;
-	if (is_uri(server_name)) {
+	if (zg_server_name_kind(server_name) == ZG_SN_URI) {
 		v->expect_uri = server_name;
 	} else {
 		/* DNS SANs only: a CN that looks like a host name is no identity. */

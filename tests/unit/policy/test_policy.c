@@ -575,7 +575,10 @@ static void server_names(void **state)
 	/* never the CN */
 	assert_int_equal(zg_rule_server_name(x, "name.zonegate.test", d, sizeof(d)),
 			 ZG_R_TLS_NAME_MISMATCH);
-	assert_int_equal(zg_rule_server_name(x, "urn:oid:1.2.3", d, sizeof(d)), ZG_R_TLS_NAME_MISMATCH);
+	/* a URI by the one rule conf and tls use too (issue 10 item 10): it
+	 * matches the URI SAN, where this rule alone used to want "://" */
+	assert_int_equal(zg_rule_server_name(x, "urn:oid:1.2.3", d, sizeof(d)), ZG_R_OK);
+	assert_int_equal(zg_rule_server_name(x, "urn:oid:1.2.4", d, sizeof(d)), ZG_R_TLS_NAME_MISMATCH);
 	X509_free(x);
 }
 

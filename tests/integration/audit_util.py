@@ -15,7 +15,6 @@ from pathlib import Path
 import util
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
-GTLS_MODULE = "/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so"
 
 # <85>1 TIMESTAMP HOSTNAME APP PROCID MSGID [SD] BOM MSG (RFC 5424, 5425 framing removed)
 SYSLOG_RE = re.compile(
@@ -23,8 +22,28 @@ SYSLOG_RE = re.compile(
     r'\[meta sequenceId="(?P<seq>\d+)"\] \ufeff(?P<xml><\?xml .*)$')
 
 
-def rsyslog_available():
-    return os.access(RSYSLOGD, os.X_OK) and Path(GTLS_MODULE).exists()
+def rsyslog_probe(workdir, pki, port):
+    """(ok, why): a real rsyslogd accepts a TLS connection with the gtls
+    driver here. Found by running it, not by a module path (which differs
+    per architecture): a missing rsyslog-gnutls leaves the port closed."""
+    try:
+        v = subprocess.run([RSYSLOGD, "-v"], capture_output=True, text=True, timeout=20)
+    except OSError as e:
+        return False, f"rsyslogd does not run: {e}"
+    if v.returncode != 0:
+        return False, f"rsyslogd -v exited {v.returncode}: {v.stderr.strip()}"
+    c = Rsyslog(workdir, pki, port)
+    try:
+        c.start()
+    except AssertionError:
+        err = c.log.read_text(errors="replace") if c.log.exists() else ""
+        return False, f"rsyslogd with the gtls driver did not listen: {err.strip()[-500:]}"
+    finally:
+        c.kill()
+    err = c.log.read_text(errors="replace") if c.log.exists() else ""
+    if "could not load module" in err:
+        return False, f"rsyslogd could not load a module: {err.strip()[-500:]}"
+    return True, ""
 
 
 class Rsyslog:

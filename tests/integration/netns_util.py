@@ -18,7 +18,6 @@ be used from any thread, so test code stays plain Python.
 """
 import ctypes
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -35,8 +34,10 @@ def available():
     """(ok, why): namespaces can be made here (root, iproute2, kernel)."""
     if os.geteuid() != 0:
         return False, "needs root for ip netns"
-    if not shutil.which("ip"):
-        return False, "needs iproute2 (ip)"
+    try:
+        subprocess.run(["ip", "-V"], capture_output=True, check=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False, "needs iproute2 (ip -V does not run)"
     name = f"zgprobe{os.getpid() % 100000}"
     cp = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
     if cp.returncode != 0:

@@ -9,7 +9,6 @@ the reason code of the rule it breaks.
   profile's.
 """
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -151,7 +150,7 @@ def _zonegate_profile_suites(zonegate_bin, profile):
     return suites
 
 
-@pytest.mark.skipif(shutil.which("sslscan") is None, reason="sslscan not installed")
+@pytest.mark.skipif(not util.runs("sslscan", "--version"), reason="sslscan does not run")
 @pytest.mark.parametrize("leaf,auth", [("ok-p256", "ECDSA"), ("ok-rsa2048", "RSA")])
 def test_sslscan_offers_exactly_the_profile(ppki, gateway, port, echo_server, tmp_path,
                                           zonegate_bin, leaf, auth):

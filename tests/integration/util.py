@@ -32,6 +32,16 @@ def wait_until(cond, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def runs(*argv):
+    """True if the command starts and exits 0: tools are detected by
+    running them, not by where a package happens to put them."""
+    try:
+        return subprocess.run(list(argv), capture_output=True, timeout=30,
+                              stdin=subprocess.DEVNULL).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def wait_port(host, port, timeout=10.0):
     """Wait until something accepts TCP connections on host:port."""
 

@@ -95,7 +95,9 @@ ruleset(name="audit" queue.type="Direct") {{
         if self.udp:
             time.sleep(1.0)  # nothing to connect to; give rsyslogd time to bind
         else:
-            util.wait_port("127.0.0.1", self.port, timeout=10)
+            # a loaded CI box (and a restart right after SIGKILL) can take
+            # more than a few seconds to bring the gtls listener up
+            util.wait_port("127.0.0.1", self.port, timeout=30)
         return self
 
     def kill(self, sig=signal.SIGKILL):

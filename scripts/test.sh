@@ -3,7 +3,8 @@
 #
 #   1. scripts/deps.sh (installs the Debian packages, idempotent)
 #   2. build/       debugoptimized build
-#      build-asan/  the same with AddressSanitizer + UndefinedBehaviorSanitizer
+#      build-asan/  the same with AddressSanitizer + UndefinedBehaviorSanitizer and
+#                   the test-only fault hooks (-Dtest_hooks=true)
 #   3. meson test (unit tests + fuzz corpus replay) in both
 #   4. pytest integration suite (tests/integration) against build-asan/zonegate,
 #      and a quick subset against build/zonegate
@@ -60,7 +61,11 @@ else
 	extra_fail "build of $build"
 fi
 say "build $asan (ASan + UBSan)"
-if setup "$asan" --buildtype=debugoptimized -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false &&
+# -Dtest_hooks=true: the sanitizer build is also the one with the test-only
+# fault hooks (base/hook.h), which the integration tests use; build/ is the
+# release build and has none.
+if setup "$asan" --buildtype=debugoptimized -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dtest_hooks=true &&
 	ninja -C "$asan"; then
 	built+=("$asan")
 else

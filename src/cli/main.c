@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include "base/hook.h"
 #include "cli/cli.h"
 
 struct command {
@@ -45,6 +46,8 @@ static int cmd_version(int argc, char **argv)
 	}
 	printf("zonegate %s\n%s (built against %s)\n", ZG_VERSION, OpenSSL_version(OPENSSL_VERSION),
 	       OPENSSL_VERSION_TEXT);
+	if (zg_hooks_built())
+		printf("test hooks: on (a test build: not for production)\n");
 	return ZG_EXIT_OK;
 }
 

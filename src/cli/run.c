@@ -9,6 +9,7 @@
 #include "audit/audit.h"
 #include "engine/gateway.h"
 #include "engine/snapshot.h"
+#include "ops/plane.h"
 
 struct run_opts {
 	const char *conf;
@@ -68,11 +69,14 @@ int zg_cmd_run(int argc, char **argv)
 		"  -w, --workers N     worker threads (default: [gateway] workers, else one per core)\n"
 		"exit: 0 stopped cleanly, 2 usage, 3 configuration refused, 4 could not start\n";
 	struct run_opts o;
+	struct zg_ops ops;
+	struct zg_plane plane;
 	int rc = parse_opts(argc, argv, usage, 1, &o);
 
 	if (rc)
 		return rc > 0 ? ZG_EXIT_OK : ZG_EXIT_USAGE;
-	return zg_gateway_run(o.conf, o.workers);
+	zg_ops_init(&ops, &plane);
+	return zg_gateway_run(o.conf, o.workers, &plane);
 }
 
 static void print_route_addresses(const struct zg_snapshot *s)

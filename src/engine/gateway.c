@@ -16,6 +16,7 @@
 #include "engine/gateway.h"
 
 #define RESOLVE_MIN_INTERVAL_MS 1000
+#define MAIN_TICK_MS 500 /* the main loop turns at least this often */
 
 static struct zg_route_stats *stats_lookup(void *ctx, const char *name)
 {
@@ -109,14 +110,31 @@ static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct 
 	return s;
 }
 
+/* Tell the control plane how a reload ended (@errs may be NULL). */
+static void plane_reloaded(struct zg_gateway *gw, int ok, const struct zg_errlist *errs)
+{
+	if (gw->plane->ops && gw->plane->ops->reloaded)
+		gw->plane->ops->reloaded(gw->plane->ctx, gw, ok, errs);
+}
+
+/* Tell the control plane of a turn in the process's life (@fn may be NULL). */
+static void plane_event(struct zg_gateway *gw, void (*fn)(void *, struct zg_gateway *))
+{
+	if (fn)
+		fn(gw->plane->ctx, gw);
+}
+
 /* SIGHUP: all or nothing. A refused file leaves the old snapshot serving. */
 static void reload(struct zg_gateway *gw)
 {
 	struct zg_errlist *errs = malloc(sizeof(*errs));
 	struct zg_snapshot *s;
 
+	if (gw->plane->ops)
+		plane_event(gw, gw->plane->ops->reloading);
 	if (!errs) {
 		zg_err("event=reload result=refused reason=no_memory");
+		plane_reloaded(gw, 0, NULL);
 		return;
 	}
 	zg_errlist_init(errs);
@@ -125,6 +143,7 @@ static void reload(struct zg_gateway *gw)
 		log_errors(errs);
 		zg_err("event=reload result=refused errors=%zu generation=%llu", errs->n + errs->dropped,
 		       (unsigned long long)gw->generation);
+		plane_reloaded(gw, 0, errs);
 		free(errs);
 		return;
 	}
@@ -139,6 +158,13 @@ static void reload(struct zg_gateway *gw)
 	publish(gw, s);
 	zg_info("event=reload result=ok generation=%llu routes=%u", (unsigned long long)s->generation,
 		s->n_routes);
+	plane_reloaded(gw, 1, NULL);
+}
+
+void zg_gateway_want_reload(struct zg_gateway *gw)
+{
+	if (atomic_exchange(&gw->reload_wanted, 1) == 0)
+		zg_fleet_ring(&gw->fleet);
 }
 
 static void reresolve(struct zg_gateway *gw)
@@ -208,6 +234,8 @@ static void on_signal(struct zg_gateway *gw, int signo)
 		atomic_store(&gw->fleet.state, ZG_GW_DRAINING);
 		zg_info("event=draining signal=%s deadline_ms=%u active=%u", signo == SIGINT ? "INT" : "TERM",
 			ms, atomic_load(&gw->fleet.active_total));
+		if (gw->plane->ops)
+			plane_event(gw, gw->plane->ops->draining);
 	} else {
 		atomic_store(&gw->fleet.state, ZG_GW_STOPPING);
 		zg_info("event=stopping signal=%s active=%u", signo == SIGINT ? "INT" : "TERM",
@@ -228,13 +256,24 @@ static int signals_block(sigset_t *set)
 	return pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
+/* The control plane's turn; the ms the loop may sleep before the next. */
+static int plane_tick(struct zg_gateway *gw)
+{
+	uint64_t want;
+
+	if (!gw->plane->ops || !gw->plane->ops->tick)
+		return MAIN_TICK_MS;
+	want = gw->plane->ops->tick(gw->plane->ctx, gw, zg_now_ms());
+	return want < MAIN_TICK_MS ? (int)want : MAIN_TICK_MS;
+}
+
 static void main_loop(struct zg_gateway *gw, int sigfd)
 {
 	struct pollfd pfd[2] = {{.fd = sigfd, .events = POLLIN},
 				{.fd = gw->fleet.main_wake_fd, .events = POLLIN}};
 
 	while (atomic_load(&gw->fleet.workers_running) > 0) {
-		int n = poll(pfd, 2, 500);
+		int n = poll(pfd, 2, plane_tick(gw));
 		if (n < 0 && errno != EINTR) {
 			zg_err("event=poll_failed error=%s", strerror(errno));
 			break;
@@ -249,6 +288,8 @@ static void main_loop(struct zg_gateway *gw, int sigfd)
 			if (read(gw->fleet.main_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				zg_err("event=wake_failed worker=main error=%s", strerror(errno));
 		}
+		if (atomic_exchange(&gw->reload_wanted, 0) && atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
+			reload(gw);
 		if (atomic_load(&gw->fleet.resolve_wanted) && atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
 			reresolve(gw);
 		if (atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
@@ -335,8 +376,17 @@ static void stop_workers(struct zg_gateway *gw, unsigned started)
 	free(gw->workers);
 }
 
-int zg_gateway_run(const char *conf_path, unsigned workers_override)
+/* Start the control plane once the workers serve. -1 if it refused. */
+static int plane_start(struct zg_gateway *gw)
 {
+	if (!gw->plane->ops || !gw->plane->ops->start)
+		return 0;
+	return gw->plane->ops->start(gw->plane->ctx, gw);
+}
+
+int zg_gateway_run(const char *conf_path, unsigned workers_override, const struct zg_plane *plane)
+{
+	static const struct zg_plane no_plane;
 	struct zg_gateway *gw = calloc(1, sizeof(*gw));
 	struct zg_errlist *errs = malloc(sizeof(*errs));
 	sigset_t set;
@@ -346,6 +396,7 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 	if (!gw || !errs)
 		goto out;
 	snprintf(gw->conf_path, sizeof(gw->conf_path), "%s", conf_path);
+	gw->plane = plane ? plane : &no_plane;
 	if (pthread_mutex_init(&gw->fleet.snap_lock, NULL) != 0) {
 		free(errs);
 		free(gw);
@@ -381,9 +432,18 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 		stop_workers(gw, atomic_load(&gw->fleet.workers_running));
 		goto out;
 	}
+	gw->started_ms = zg_now_ms();
 	zg_info("event=ready routes=%u workers=%u generation=%llu name=%s", gw->fleet.current->n_routes, n,
 		(unsigned long long)gw->generation, gw->fleet.current->conf->gw.name);
+	if (plane_start(gw) < 0) {
+		zg_err("event=start result=failed reason=control_plane");
+		plane_event(gw, gw->plane->ops->stop);
+		stop_workers(gw, gw->n_workers);
+		goto out;
+	}
 	main_loop(gw, sigfd);
+	/* the plane reads the workers: it stops before they are freed */
+	plane_event(gw, gw->plane->ops ? gw->plane->ops->stop : NULL);
 	stop_workers(gw, gw->n_workers);
 	zg_audit_stop(gw->fleet.audit);
 	gw->fleet.audit = NULL;
@@ -392,6 +452,8 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override)
 out:
 	if (sigfd >= 0)
 		close(sigfd);
+	if (gw && gw->plane && gw->plane->ops) /* a plane that never started: a no-op */
+		plane_event(gw, gw->plane->ops->stop);
 	if (gw) {
 		zg_audit_stop(gw->fleet.audit);
 		if (gw->fleet.main_wake_fd >= 0)

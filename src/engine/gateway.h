@@ -16,8 +16,39 @@
 #include "engine/snapshot.h"
 #include "engine/worker.h"
 
+struct zg_gateway;
+
+/* The operator's control plane (src/ops/) as the main thread drives it: the
+ * engine knows only these calls, so the arrows still run ops -> engine.
+ * Every call is made on the main thread; any member may be NULL. */
+struct zg_plane_ops {
+	/* Listeners bound, workers running: start serving the operator.
+	 * -1 (logged) stops the gateway. */
+	int (*start)(void *ctx, struct zg_gateway *gw);
+	/* A reload begins. */
+	void (*reloading)(void *ctx, struct zg_gateway *gw);
+	/* A reload ended: @ok when it took effect; otherwise the old
+	 * configuration keeps serving and @errs (may be NULL) says why. */
+	void (*reloaded)(void *ctx, struct zg_gateway *gw, int ok, const struct zg_errlist *errs);
+	/* The drain begins (SIGTERM, SIGINT). */
+	void (*draining)(void *ctx, struct zg_gateway *gw);
+	/* Each turn of the main loop; returns how many ms until it wants the
+	 * next turn (the loop turns at least every 500 ms anyway). */
+	uint64_t (*tick)(void *ctx, struct zg_gateway *gw, uint64_t now_ms);
+	/* The workers have ended (or never started): stop and release. */
+	void (*stop)(void *ctx, struct zg_gateway *gw);
+};
+
+struct zg_plane {
+	const struct zg_plane_ops *ops;
+	void *ctx;
+};
+
 struct zg_gateway {
 	char conf_path[ZG_PATH_MAX];
+	const struct zg_plane *plane;   /* never NULL (an empty one without ops/) */
+	atomic_int reload_wanted;       /* the control plane asked for a reload */
+	uint64_t started_ms;            /* monotonic, when the workers started */
 	struct zg_fleet fleet;          /* what the workers share: state, snapshot, counters */
 	uint64_t generation;            /* main thread only */
 	struct zg_worker *workers;
@@ -30,8 +61,12 @@ struct zg_gateway {
 	unsigned n_stats;               /* main thread only */
 };
 
-/* Load @conf_path, start the workers and serve until stopped. Returns a
- * process exit code (cli.h). */
-int zg_gateway_run(const char *conf_path, unsigned workers_override);
+/* Load @conf_path, start the workers and serve until stopped, telling
+ * @plane (NULL: none) what happens. Returns a process exit code (cli.h). */
+int zg_gateway_run(const char *conf_path, unsigned workers_override, const struct zg_plane *plane);
+
+/* Ask the main thread to reload the configuration file, as SIGHUP does;
+ * the result reaches the plane's `reloaded`. Any thread. */
+void zg_gateway_want_reload(struct zg_gateway *gw);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/hook.h"
 #include "base/log.h"
 #include "engine/worker.h"
 
@@ -266,6 +267,7 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 	}
 	w->host.snap = zg_snapshot_ref(snap);
 	w->host.now_ms = zg_now_ms();
+	atomic_store_explicit(&w->beat_ms, w->host.now_ms, memory_order_relaxed);
 	return listeners_reconcile(w, snap);
 }
 
@@ -436,6 +438,8 @@ void *zg_worker_main(void *arg)
 			break;
 		}
 		w->host.now_ms = zg_now_ms();
+		atomic_store_explicit(&w->beat_ms, w->host.now_ms, memory_order_relaxed);
+		zg_hook_worker_turn(w->host.index);
 		/* News first: a connection accepted after a reload has been
 		 * published must get the new snapshot, not the old one. */
 		woke = batch_kinds(evs, n, kinds);
@@ -461,6 +465,7 @@ void *zg_worker_main(void *arg)
 	listeners_close_all(w);
 	close_all(w, ZG_R_SHUTDOWN);
 	free_closed(w);
+	atomic_store_explicit(&w->beat_ms, 0, memory_order_relaxed); /* ended: not watched */
 	atomic_fetch_sub(&w->fleet->workers_running, 1);
 	zg_fleet_ring(w->fleet);
 	return NULL;

@@ -67,6 +67,10 @@ struct zg_worker {
 	int draining;
 	int paused;                      /* some listener is paused */
 	int listen_failed;
+	/* Monotonic ms of the loop's last turn, 0 once the loop has ended:
+	 * the systemd watchdog (ops/) pings only while every loop turns.
+	 * Written by this worker alone, read relaxed by the main thread. */
+	_Atomic uint64_t beat_ms;
 };
 
 /* Create @w's epoll and wake fd, take a reference on @snap (held in

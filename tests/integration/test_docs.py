@@ -188,6 +188,8 @@ def test_systemd_unit_verifies(zonegate_bin, tmp_path):
     if v.returncode != 0:
         pytest.skip(f"systemd-analyze --version exited {v.returncode}")
     text = UNIT.read_text()
+    # readiness and the watchdog come from zonegate itself (test_notify.py)
+    assert re.search(r"^Type=notify$", text, re.M) and re.search(r"^WatchdogSec=\d+s$", text, re.M)
     assert "ExecStart=/usr/local/bin/zonegate run -c /etc/zonegate/zonegate.conf" in text
     unit = tmp_path / "zonegate.service"
     unit.write_text(text.replace("/usr/local/bin/zonegate", zonegate_bin))

@@ -1,0 +1,119 @@
+/* plane.c - see plane.h. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "ops/plane.h"
+
+#define NOTIFY_MAX 512
+#define ZG_WORKERS_MAX 1024 /* [gateway] workers at most */
+
+void zg_ops_summary(const struct zg_gateway *gw, char *buf, size_t cap)
+{
+	const char *state = "serving";
+
+	switch (atomic_load(&gw->fleet.state)) {
+	case ZG_GW_DRAINING:
+		state = "draining";
+		break;
+	case ZG_GW_STOPPING:
+		state = "stopping";
+		break;
+	default:
+		break;
+	}
+	snprintf(buf, cap, "%s: %u routes, %u workers, generation %llu, %u connections", state,
+		 gw->fleet.current ? gw->fleet.current->n_routes : 0, gw->n_workers,
+		 (unsigned long long)gw->generation, atomic_load(&gw->fleet.active_total));
+}
+
+/* Send @head ("READY=1", ...) with a STATUS= line describing @gw. */
+static void notify_with_status(struct zg_ops *ops, const struct zg_gateway *gw, const char *head)
+{
+	char summary[200], msg[NOTIFY_MAX];
+
+	zg_ops_summary(gw, summary, sizeof(summary));
+	snprintf(msg, sizeof(msg), "%s%sSTATUS=%s", head, *head ? "\n" : "", summary);
+	zg_notify_send(&ops->notify, msg);
+}
+
+/* zg_plane_ops.start: listeners bound, workers running. */
+static int on_start(void *ctx, struct zg_gateway *gw)
+{
+	struct zg_ops *ops = ctx;
+
+	ops->started = 1;
+	notify_with_status(ops, gw, "READY=1");
+	return 0;
+}
+
+/* zg_plane_ops.reloading: systemd stays in "reloading" until READY=1. */
+static void on_reloading(void *ctx, struct zg_gateway *gw)
+{
+	struct zg_ops *ops = ctx;
+	struct timespec ts;
+	char msg[96];
+
+	(void)gw;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u);
+	zg_notify_send(&ops->notify, msg);
+}
+
+/* zg_plane_ops.reloaded: READY=1 either way, else systemd waits on. */
+static void on_reloaded(void *ctx, struct zg_gateway *gw, int ok, const struct zg_errlist *errs)
+{
+	(void)ok;
+	(void)errs;
+	notify_with_status(ctx, gw, "READY=1");
+}
+
+/* zg_plane_ops.draining */
+static void on_draining(void *ctx, struct zg_gateway *gw)
+{
+	notify_with_status(ctx, gw, "STOPPING=1");
+}
+
+/* zg_plane_ops.tick: the watchdog, from the workers' heartbeats. */
+static uint64_t on_tick(void *ctx, struct zg_gateway *gw, uint64_t now_ms)
+{
+	struct zg_ops *ops = ctx;
+	uint64_t beats[ZG_WORKERS_MAX];
+	unsigned n = gw->n_workers < ZG_WORKERS_MAX ? gw->n_workers : ZG_WORKERS_MAX;
+
+	if (!ops->started)
+		return UINT64_MAX;
+	for (unsigned i = 0; i < n; i++)
+		beats[i] = atomic_load_explicit(&gw->workers[i].beat_ms, memory_order_relaxed);
+	return zg_notify_watchdog(&ops->notify, beats, n, now_ms);
+}
+
+/* zg_plane_ops.stop: idempotent; also called when start never was. */
+static void on_stop(void *ctx, struct zg_gateway *gw)
+{
+	struct zg_ops *ops = ctx;
+
+	(void)gw;
+	ops->started = 0;
+	zg_notify_close(&ops->notify);
+}
+
+static const struct zg_plane_ops plane_ops = {
+	.start = on_start,
+	.reloading = on_reloading,
+	.reloaded = on_reloaded,
+	.draining = on_draining,
+	.tick = on_tick,
+	.stop = on_stop,
+};
+
+void zg_ops_init(struct zg_ops *ops, struct zg_plane *plane)
+{
+	memset(ops, 0, sizeof(*ops));
+	(void)zg_notify_open(&ops->notify);
+	plane->ops = &plane_ops;
+	plane->ctx = ops;
+}

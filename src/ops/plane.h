@@ -1,0 +1,28 @@
+/* plane.h - the operator's control plane as one object: systemd
+ * notification and watchdog, driven by the gateway's main thread through
+ * struct zg_plane (engine/gateway.h).
+ *
+ * Nothing here runs on a worker: workers are only read (their heartbeat)
+ * or asked through their wake fds, so the data path never waits for the
+ * operator.
+ */
+#ifndef ZG_PLANE_H
+#define ZG_PLANE_H
+
+#include "engine/gateway.h"
+#include "ops/notify.h"
+
+struct zg_ops {
+	struct zg_notify notify;
+	int started;
+};
+
+/* Prepare @ops (reads $NOTIFY_SOCKET and $WATCHDOG_USEC) and fill @plane
+ * to drive it; pass @plane to zg_gateway_run. */
+void zg_ops_init(struct zg_ops *ops, struct zg_plane *plane);
+
+/* One line for STATUS= and `ctl status`: what the gateway serves now.
+ * Main thread. */
+void zg_ops_summary(const struct zg_gateway *gw, char *buf, size_t cap);
+
+#endif

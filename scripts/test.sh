@@ -17,6 +17,7 @@
 # cannot quietly remove tests from CI. Environment:
 #   ZG_BUILD_DIR, ZG_ASAN_DIR   build directories (default build, build-asan)
 #   ZG_RELEASE_DIR              release build, compiled only (default build-release)
+#   ZG_DEB_DIR                  where the .deb is built (default build-deb)
 #   PYTEST_ARGS                 extra pytest arguments (e.g. "-k relay -x")
 #   ZG_SKIP_DEPS=1              do not run scripts/deps.sh
 set -uo pipefail
@@ -77,6 +78,15 @@ rel=${ZG_RELEASE_DIR:-build-release}
 say "build $rel (release, as a distribution builds it)"
 setup "$rel" --buildtype=release -Dwerror=false && ninja -C "$rel" >/dev/null ||
 	extra_fail "release build of $rel"
+
+# The Debian package, built as a distribution would (scripts/package.sh,
+# lintian clean); tests/integration/test_package.py installs and checks it.
+say "package (dpkg-buildpackage, lintian)"
+if deb=$(scripts/package.sh "${ZG_DEB_DIR:-build-deb}"); then
+	export ZG_DEB=$deb # package.sh prints the absolute path
+else
+	extra_fail "scripts/package.sh"
+fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}

@@ -99,6 +99,7 @@ struct zg_conf_route {
 	int line;                        /* line of the [route NAME] header */
 	int line_listen, line_connect;
 	struct zg_peers peers;           /* [directory] participants admitted; default "*" */
+	int proxy_protocol;              /* 2: send a PROXY v2 header upstream (unwrap, bridge); 0: off */
 	int line_peers;                  /* 0: peers not given */
 };
 

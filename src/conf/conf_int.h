@@ -159,6 +159,7 @@ int conf_is_ipv6(const char *s);
 /* The value types of the keyword tables: one parser and one printer each;
  * the parser checks what the keyword's min, max and size allow. */
 extern const struct kw_type T_UINT, T_WORKERS, T_DUR_MS, T_DUR_S, T_BOOL, T_MODE, T_LOGLEVEL;
+extern const struct kw_type T_PROXY;
 extern const struct kw_type T_PROFILE, T_NAME, T_SERVER_NAME, T_PATH, T_PATHS, T_ENDPOINT;
 extern const struct kw_type T_PREFIXES, T_TLS_LIST, T_TLS_VERSION, T_CRL_STALE, T_PEERS;
 extern const struct kw_type T_AUDIT_TRANSPORT, T_AUDIT_POLICY, T_AUDIT_VERBOSITY, T_BYTES;

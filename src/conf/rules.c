@@ -128,6 +128,18 @@ static int check_listen(const struct pctx *pc, const struct inst *a, const struc
 	return 1;
 }
 
+/* PROXY v2 tells a system inside the zone who connected from outside: on a
+ * wrap route the upstream is a remote gateway, which learns the client from
+ * the TLS connection itself, and a header would reach it as payload. */
+static void check_proxy(const struct pctx *pc, const struct inst *in, unsigned mask)
+{
+	int ki = kw_index(in->def, "proxy_protocol");
+
+	if ((mask & M_WRAP) && ki >= 0 && in->key_line[ki] && pc->conf->routes[in->idx].proxy_protocol)
+		conf_perr(pc, in->key_line[ki], "proxy_protocol",
+			  "only for unwrap and bridge routes (a wrap route's upstream is a remote gateway)");
+}
+
 void conf_check_routes(const struct pctx *pc)
 {
 	for (unsigned i = 0; i < pc->n_inst; i++) {
@@ -146,6 +158,7 @@ void conf_check_routes(const struct pctx *pc)
 				conf_perr(pc, in->line, route_needs[k].key, "required in %s for mode %s",
 					  in->label, zg_mode_name(pc->conf->routes[in->idx].mode));
 		}
+		check_proxy(pc, in, mask);
 	}
 }
 

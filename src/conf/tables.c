@@ -80,6 +80,7 @@ static const struct kw route_kws[] = {
 	{"connect_timeout", &T_DUR_MS, RT(connect_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN, NULL,
 	 0},
 	{"peers", &T_PEERS, RT(peers), 0, NO_OFF, RT(line_peers), 0, 0, NULL, 0},
+	{"proxy_protocol", &T_PROXY, RT(proxy_protocol), 0, NO_OFF, NO_OFF, 0, 0, NULL, 0},
 	{"min_version", &T_TLS_VERSION, RT(min_version), STR(struct zg_conf_route, min_version),
 	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
 	{"max_version", &T_TLS_VERSION, RT(max_version), STR(struct zg_conf_route, max_version),

@@ -234,6 +234,26 @@ static int parse_mode(const struct kw *kw, const char *val, void *obj, const str
 	return -1;
 }
 
+/* proxy_protocol = off | v2 (version 1, text, carries no TLS facts: not offered). */
+static int parse_proxy(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+		       char *why, size_t cap)
+{
+	int *v = conf_field_of(obj, kw->off);
+
+	(void)pc;
+	if (strcmp(val, "off") == 0 || strcmp(val, "v2") == 0) {
+		*v = val[0] == 'v' ? 2 : 0;
+		return 0;
+	}
+	snprintf(why, cap, "'%s' is not a PROXY protocol setting (expected off or v2)", conf_shown(kw, val));
+	return -1;
+}
+
+static void print_proxy(const struct kw *kw, const void *obj, FILE *out)
+{
+	print_kv(out, kw, *(const int *)conf_cfield_of(obj, kw->off) ? "v2" : "off");
+}
+
 static void print_mode(const struct kw *kw, const void *obj, FILE *out)
 {
 	print_kv(out, kw, zg_mode_name(*(const enum zg_mode *)conf_cfield_of(obj, kw->off)));
@@ -608,6 +628,7 @@ const struct kw_type T_DUR_MS = {parse_dur_ms, print_dur_ms};
 const struct kw_type T_DUR_S = {parse_dur_s, print_dur_s};
 const struct kw_type T_BOOL = {parse_bool, print_bool};
 const struct kw_type T_MODE = {parse_mode, print_mode};
+const struct kw_type T_PROXY = {parse_proxy, print_proxy};
 const struct kw_type T_LOGLEVEL = {parse_loglevel, print_loglevel};
 const struct kw_type T_PROFILE = {parse_profile, print_str};
 const struct kw_type T_NAME = {parse_name, print_str};

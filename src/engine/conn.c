@@ -14,6 +14,7 @@
 #include "engine/gate.h"
 #include "base/log.h"
 #include "policy/policy.h"
+#include "engine/proxy_header.h"
 #include "engine/record.h"
 
 static const char *const state_names[] = {
@@ -281,6 +282,7 @@ static void start_relay(struct zg_conn *c)
 
 static void connected(struct zg_conn *c)
 {
+	char detail[160];
 	int err = 0;
 	socklen_t len = sizeof(err);
 
@@ -292,6 +294,10 @@ static void connected(struct zg_conn *c)
 		zg_debug("event=upstream_failed route=%s id=%u.%llu error=%d", c->route->conf->name,
 			 c->h->index, (unsigned long long)c->id, err);
 		start_upstream(c, err); /* next address, or close */
+		return;
+	}
+	if (c->route->conf->proxy_protocol && zg_proxy_header_send(c, detail, sizeof(detail)) < 0) {
+		zg_conn_close(c, ZG_R_UPSTREAM_RESET, detail);
 		return;
 	}
 	if (zg_route_tls_out(c->route->conf)) {

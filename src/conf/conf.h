@@ -100,6 +100,8 @@ struct zg_conf_route {
 	int line_listen, line_connect;
 	struct zg_peers peers;           /* [directory] participants admitted; default "*" */
 	int proxy_protocol;              /* 2: send a PROXY v2 header upstream (unwrap, bridge); 0: off */
+	char interface[ZG_NAME_MAX];     /* listen only on packets arriving on this interface; "" = any */
+	int line_interface;
 	int line_peers;                  /* 0: peers not given */
 };
 

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <net/if.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -159,6 +160,9 @@ void conf_check_routes(const struct pctx *pc)
 					  in->label, zg_mode_name(pc->conf->routes[in->idx].mode));
 		}
 		check_proxy(pc, in, mask);
+		if (strlen(pc->conf->routes[in->idx].interface) >= IFNAMSIZ)
+			conf_perr(pc, pc->conf->routes[in->idx].line_interface, "interface",
+				  "an interface name has at most %d characters", IFNAMSIZ - 1);
 	}
 }
 

@@ -81,6 +81,8 @@ static const struct kw route_kws[] = {
 	 0},
 	{"peers", &T_PEERS, RT(peers), 0, NO_OFF, RT(line_peers), 0, 0, NULL, 0},
 	{"proxy_protocol", &T_PROXY, RT(proxy_protocol), 0, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"interface", &T_NAME, RT(interface), STR(struct zg_conf_route, interface), NO_OFF,
+	 RT(line_interface), 0, 0, NULL, 0},
 	{"min_version", &T_TLS_VERSION, RT(min_version), STR(struct zg_conf_route, min_version),
 	 NO_OFF, NO_OFF, 0, 0, NULL, 0},
 	{"max_version", &T_TLS_VERSION, RT(max_version), STR(struct zg_conf_route, max_version),

@@ -59,7 +59,8 @@ int zg_resolve(const struct zg_endpoint *ep, int passive, struct zg_sockaddr *ou
 	return (int)n;
 }
 
-int zg_listen_socket(const struct zg_sockaddr *a, int backlog, char *why, size_t cap)
+int zg_listen_socket(const struct zg_sockaddr *a, const char *ifname, int backlog, char *why,
+		     size_t cap)
 {
 	int one = 1, zero = 0;
 	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -78,6 +79,9 @@ int zg_listen_socket(const struct zg_sockaddr *a, int backlog, char *why, size_t
 	if (a->ss.ss_family == AF_INET6 &&
 	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr) &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0)
+		goto fail;
+	if (ifname && ifname[0] &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) < 0)
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
 		goto fail;

@@ -21,9 +21,12 @@ int zg_resolve(const struct zg_endpoint *ep, int passive, struct zg_sockaddr *ou
 	       char *why, size_t cap);
 
 /* A non-blocking, close-on-exec TCP socket bound to @a with SO_REUSEPORT
- * (one listener per worker shares the port), listening if @backlog > 0.
+ * (one listener per worker shares the port), listening if @backlog > 0;
+ * with a non-empty @ifname it takes only packets that arrived on that
+ * interface (SO_BINDTODEVICE: the zone a route serves, e.g. a VPN tunnel).
  * Returns the fd, or -1 with errno set and its text in @why. */
-int zg_listen_socket(const struct zg_sockaddr *a, int backlog, char *why, size_t cap);
+int zg_listen_socket(const struct zg_sockaddr *a, const char *ifname, int backlog, char *why,
+		     size_t cap);
 
 /* Start a non-blocking connect to @a. Returns the fd (connection in
  * progress or done), or -1 with errno set. */

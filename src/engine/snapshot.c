@@ -45,7 +45,7 @@ static int build_route(struct zg_snapshot *s, unsigned i, zg_stats_lookup_fn sta
 	}
 	/* Bind once to prove the address is ours to take; the workers bind
 	 * their own SO_REUSEPORT sockets next to it. */
-	fd = zg_listen_socket(&rt->listen, 0, why, sizeof(why));
+	fd = zg_listen_socket(&rt->listen, r->interface, 0, why, sizeof(why));
 	if (fd < 0) {
 		zg_errlist_add(errs, c->path, r->line_listen, "listen", "route %s: cannot bind %s:%s: %s",
 			       r->name, r->listen.host, r->listen.port, why);

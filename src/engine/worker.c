@@ -1,6 +1,7 @@
 /* worker.c - see worker.h. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -151,9 +152,10 @@ static int listener_open(struct zg_worker *w, struct zg_listener *l, const struc
 
 	l->magic = ZG_LISTENER_MAGIC;
 	l->addr = rt->listen;
+	snprintf(l->ifname, sizeof(l->ifname), "%s", rt->conf->interface);
 	l->route = rt;
 	l->keep = 1;
-	l->fd = zg_listen_socket(&rt->listen, LISTEN_BACKLOG, why, sizeof(why));
+	l->fd = zg_listen_socket(&rt->listen, rt->conf->interface, LISTEN_BACKLOG, why, sizeof(why));
 	zg_sockaddr_format((const struct sockaddr *)&rt->listen.ss, a, sizeof(a));
 	if (l->fd < 0) {
 		zg_err("event=listen_failed route=%s addr=%s worker=%u error=%s", rt->conf->name, a,
@@ -171,12 +173,13 @@ static int listener_open(struct zg_worker *w, struct zg_listener *l, const struc
 	return 0;
 }
 
-static struct zg_listener *listener_find(struct zg_worker *w, const struct zg_sockaddr *a)
+static struct zg_listener *listener_find(struct zg_worker *w, const struct zg_sockaddr *a,
+					  const char *ifname)
 {
 	for (unsigned i = 0; i < w->n_listeners; i++) {
 		struct zg_listener *l = &w->listeners[i];
 		if (!l->keep && l->fd >= 0 && l->addr.len == a->len &&
-		    memcmp(&l->addr.ss, &a->ss, a->len) == 0)
+		    memcmp(&l->addr.ss, &a->ss, a->len) == 0 && strcmp(l->ifname, ifname) == 0)
 			return l;
 	}
 	return NULL;
@@ -208,7 +211,7 @@ static int listeners_reconcile(struct zg_worker *w, struct zg_snapshot *snap)
 		w->listeners[i].keep = 0;
 	for (unsigned i = 0; i < snap->n_routes; i++) {
 		const struct zg_route_rt *rt = &snap->routes[i];
-		struct zg_listener *old = listener_find(w, &rt->listen);
+		struct zg_listener *old = listener_find(w, &rt->listen, rt->conf->interface);
 		if (old) {
 			old->keep = 1;
 			next[n] = *old;

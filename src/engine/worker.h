@@ -46,6 +46,7 @@ struct zg_listener {
 	uint32_t magic;
 	int fd;
 	struct zg_sockaddr addr;
+	char ifname[ZG_NAME_MAX];        /* SO_BINDTODEVICE, "" = none: part of the listener's identity */
 	const struct zg_route_rt *route; /* inside the worker's snapshot */
 	int keep;                        /* reconcile mark */
 	int paused;                      /* out of fds: not in epoll until the next tick */

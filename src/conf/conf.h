@@ -31,6 +31,7 @@
 #define ZG_ROUTES_MAX 256      /* [route] sections per file */
 #define ZG_PREFIXES_MAX 64     /* allow_from entries per route */
 #define ZG_CRLS_MAX 16         /* crl files */
+#define ZG_TICKET_KEYS_MAX 4   /* session_ticket_key files: the sealing key and three older ones */
 #define ZG_TLS_LIST_MAX 1024   /* route narrowing lists (tls13_suites, ...) */
 
 enum zg_mode {
@@ -69,10 +70,14 @@ struct zg_conf_tls {
 	unsigned session_cache_size;     /* default 20480 */
 	unsigned session_timeout_s;      /* default 300 */
 	int session_tickets;             /* bool, default 0 */
+	/* shared ticket keys (80-byte files, nginx format), first seals; none = a
+	 * ring of random keys rotated every session_timeout */
+	char ticket_key[ZG_TICKET_KEYS_MAX][ZG_PATH_MAX];
+	unsigned n_ticket_key;
 	int crl_stale_warn;              /* crl_stale = warn (default reject) */
 	unsigned clock_skew_s;           /* certificate validity tolerance; default 0 */
 	/* lines of keys that later stages (snapshot) report errors on */
-	int line_certificate, line_key, line_chain, line_trust_anchors, line_crl;
+	int line_certificate, line_key, line_chain, line_trust_anchors, line_crl, line_ticket_key;
 };
 
 struct zg_conf_route {

@@ -223,6 +223,9 @@ void conf_check_routes(const struct pctx *pc);
  * route's mode needs them, once per key. */
 void conf_check_tls_needs(const struct pctx *pc);
 
+/* session_ticket_key without session_tickets = on is an error. */
+void conf_check_ticket_keys(const struct pctx *pc);
+
 /* Report a [directory] file without public_key or the other way round, and
  * route peers lists with no directory to look them up in. */
 void conf_check_directory(const struct pctx *pc);

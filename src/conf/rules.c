@@ -189,6 +189,18 @@ void conf_check_tls_needs(const struct pctx *pc)
 	}
 }
 
+/* Shared ticket keys seal tickets; without session_tickets = on there are
+ * none, and a key file that silently does nothing misleads the operator
+ * who set up a pair of gateways to resume across nodes. */
+void conf_check_ticket_keys(const struct pctx *pc)
+{
+	const struct zg_conf_tls *t = &pc->conf->tls;
+
+	if (t->n_ticket_key && !t->session_tickets)
+		conf_perr(pc, t->line_ticket_key, "session_ticket_key",
+			  "needs session_tickets = on in [tls]");
+}
+
 /* A directory needs its key; peers mean nothing without a directory. */
 void conf_check_directory(const struct pctx *pc)
 {

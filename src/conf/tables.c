@@ -56,6 +56,8 @@ static const struct kw tls_kws[] = {
 	{"session_timeout", &T_DUR_S, TLS(session_timeout_s), 0, NO_OFF, NO_OFF, SEC, 24 * HOUR,
 	 "300s", 0},
 	{"session_tickets", &T_BOOL, TLS(session_tickets), 0, NO_OFF, NO_OFF, 0, 0, "off", 0},
+	{"session_ticket_key", &T_PATHS, TLS(ticket_key), ZG_TICKET_KEYS_MAX, TLS(n_ticket_key),
+	 TLS(line_ticket_key), 0, 0, NULL, KW_SECRET_FILE},
 	{"crl_stale", &T_CRL_STALE, TLS(crl_stale_warn), 0, NO_OFF, NO_OFF, 0, 0, "reject", 0},
 	{"clock_skew", &T_DUR_S, TLS(clock_skew_s), 0, NO_OFF, NO_OFF, 0, HOUR, "0s", 0},
 };

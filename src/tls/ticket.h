@@ -11,10 +11,23 @@
 #ifndef ZG_TICKET_H
 #define ZG_TICKET_H
 
+#include <stddef.h>
+
 #include <openssl/ssl.h>
 
 /* Give @ctx a key ring rotated every @period_s seconds. 0, or -1 if the
  * keys could not be made (no randomness, out of memory). */
 int zg_ticket_keys_attach(SSL_CTX *ctx, unsigned period_s);
+
+#define ZG_TICKET_KEY_FILE_LEN 80 /* as nginx's ssl_session_ticket_key: 80 random bytes */
+
+/* Shared keys for a pair of gateways (session_ticket_key): give @ctx keys
+ * derived from the @n files at @paths (each exactly 80 bytes) and @route, so
+ * every node with the same files and route name opens the others' tickets,
+ * and no two routes share a key. The first file's key seals; the others
+ * only open (and ask for a new ticket): rotation is the operator's, by
+ * prepending a new file and reloading. 0, or -1 with the reason in @why. */
+int zg_ticket_keys_attach_files(SSL_CTX *ctx, const char *const *paths, unsigned n, const char *route,
+				char *why, size_t cap);
 
 #endif

@@ -520,6 +520,18 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 		if (!c->tls.session_cache)
 			SSL_CTX_set_num_tickets(ctx, 0);
+	} else if (c->tls.n_ticket_key) {
+		const char *paths[ZG_TICKET_KEYS_MAX];
+		char why[ZG_PATH_MAX + 128];
+		for (unsigned i = 0; i < c->tls.n_ticket_key; i++)
+			paths[i] = c->tls.ticket_key[i];
+		if (zg_ticket_keys_attach_files(ctx, paths, c->tls.n_ticket_key, r->name, why,
+						sizeof(why)) < 0) {
+			zg_errlist_add(errs, c->path, c->tls.line_ticket_key, "session_ticket_key", "%s",
+				       why);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
 	} else if (zg_ticket_keys_attach(ctx, c->tls.session_timeout_s) < 0) {
 		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: cannot make ticket keys", r->name);
 		SSL_CTX_free(ctx);

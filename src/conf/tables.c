@@ -136,6 +136,8 @@ static const struct kw directory_kws[] = {
 	 NULL, KW_FILE},
 	{"reload_interval", &T_DUR_MS, DIR(reload_interval_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
 	{"grace_period", &T_DUR_MS, DIR(grace_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
+	{"state_file", &T_PATH, DIR(state_file), ZG_PATH_MAX, NO_OFF, DIR(line_state_file), 0, 0, NULL,
+	 0},
 };
 
 _Static_assert(N_KWS(gateway_kws) <= KW_MAX, "gateway_kws too long");

@@ -223,8 +223,35 @@ struct zg_conf_directory {
 	unsigned reload_interval_ms;      /* poll the files for changes; 0 = SIGHUP only; default 30 s */
 	unsigned grace_ms;                /* a live connection a new directory disallows is closed
 	                                     after this; default 30 s */
-	int line_file, line_public_key;
+	char state_file[ZG_DIR_PATH_MAX]; /* where the newest accepted serial is kept; "" = none */
+	int line_file, line_public_key, line_state_file;
 };
+
+/* ---- Rollback across restarts --------------------------------------------
+ * A gateway refuses a directory older than the one in force, but after a
+ * restart there is none in force: an attacker who can replace the files
+ * could bring back an older, still valid directory (a participant since
+ * removed). With [directory] state_file the newest accepted serial and its
+ * digest are kept on disk and checked at start, as the directory in force
+ * is on a reload. */
+struct zg_dir_floor {
+	uint64_t serial;
+	uint8_t digest[32];
+	int set; /* 0: no state yet (first start): nothing to check */
+};
+
+/* Read the state at @path into @f; a missing file is an empty floor. 0, or
+ * -1 with the reason in @why (unreadable, malformed, writable by others). */
+int zg_directory_floor_read(const char *path, struct zg_dir_floor *f, char *why, size_t cap);
+
+/* Record @d as the floor at @path: written, fsynced, renamed into place.
+ * 0, or -1 with the reason in @why. */
+int zg_directory_floor_write(const char *path, const struct zg_directory *d, char *why, size_t cap);
+
+/* ZG_R_OK if @d is not older than @f (the same serial needs the same
+ * content), else ZG_R_DIR_ROLLBACK with the reason in @why. */
+enum zg_reason zg_directory_check_floor(const struct zg_directory *d, const struct zg_dir_floor *f,
+					char *why, size_t cap);
 
 struct zg_errlist;
 

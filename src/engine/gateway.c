@@ -93,6 +93,20 @@ static int bind_participants(struct zg_gateway *gw, struct zg_snapshot *s, struc
 	return 0;
 }
 
+/* Keep the accepted directory's serial in [directory] state_file, so a
+ * restart cannot bring back an older one. A failure is logged, not fatal:
+ * the floor is a second line behind the signature and the serial check. */
+static void remember_directory(const struct zg_snapshot *s)
+{
+	const char *path = s->conf->dir.state_file;
+	char why[ZG_PATH_MAX + 200];
+
+	if (!s->dir || !path[0])
+		return;
+	if (zg_directory_floor_write(path, s->dir, why, sizeof(why)) < 0)
+		zg_warn("event=directory_state result=failed error=\"%s\"", why);
+}
+
 /* Parse @path and build a snapshot from it; NULL with errors logged. */
 static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct zg_errlist *errs)
 {
@@ -107,6 +121,8 @@ static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct 
 		zg_snapshot_unref(s);
 		return NULL;
 	}
+	if (s)
+		remember_directory(s);
 	return s;
 }
 

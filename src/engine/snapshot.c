@@ -78,11 +78,22 @@ static void snapshot_free(struct zg_snapshot *s)
 static int load_directory(struct zg_snapshot *s, const struct zg_snapshot *prev,
 			  struct zg_errlist *errs)
 {
-	if (!s->conf->dir.file[0])
+	const struct zg_conf_directory *cd = &s->conf->dir;
+	struct zg_dir_floor floor;
+	char why[ZG_DIR_PATH_MAX + 200];
+
+	if (!cd->file[0])
 		return 0;
-	s->dir = zg_directory_load_conf(&s->conf->dir, s->conf->path, prev ? prev->dir : NULL,
-					time(NULL), errs);
-	return s->dir ? 0 : -1;
+	s->dir = zg_directory_load_conf(cd, s->conf->path, prev ? prev->dir : NULL, time(NULL), errs);
+	if (!s->dir || !cd->state_file[0] || (prev && prev->dir))
+		return s->dir ? 0 : -1;
+	/* no directory in force (a start): the state file stands in for it */
+	if (zg_directory_floor_read(cd->state_file, &floor, why, sizeof(why)) < 0 ||
+	    zg_directory_check_floor(s->dir, &floor, why, sizeof(why)) != ZG_R_OK) {
+		zg_errlist_add(errs, s->conf->path, cd->line_file, "file", "%s", why);
+		return -1;
+	}
+	return 0;
 }
 
 struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snapshot *prev,

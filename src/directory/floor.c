@@ -8,18 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/hex.h"
 #include "directory/directory.h"
 
 #define FLOOR_FILE_MAX 256
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* "serial N\nsha256 HEX64\n" exactly, as zg_directory_floor_write writes it. */
 static int parse_floor(const char *buf, struct zg_dir_floor *f)
@@ -34,13 +26,7 @@ static int parse_floor(const char *buf, struct zg_dir_floor *f)
 	if (errno || strncmp(end, "\nsha256 ", 8) != 0)
 		return -1;
 	end += 8;
-	for (size_t i = 0; i < 32; i++) {
-		int hi = hexval(end[2 * i]), lo = hi < 0 ? -1 : hexval(end[2 * i + 1]);
-		if (lo < 0)
-			return -1;
-		f->digest[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (strcmp(end + 64, "\n") != 0)
+	if (zg_hex_decode(end, 32, f->digest) < 0 || strcmp(end + 64, "\n") != 0)
 		return -1;
 	f->serial = serial;
 	f->set = 1;
@@ -95,9 +81,9 @@ int zg_directory_floor_write(const char *path, const struct zg_directory *d, cha
 		return -1;
 	}
 	len = snprintf(text, sizeof(text), "serial %" PRIu64 "\nsha256 ", zg_directory_serial(d));
-	for (size_t i = 0; i < 32; i++)
-		len += snprintf(text + len, sizeof(text) - (size_t)len, "%02x", dg[i]);
-	len += snprintf(text + len, sizeof(text) - (size_t)len, "\n");
+	zg_hex_encode(dg, 32, text + len);
+	len += 64;
+	text[len++] = '\n';
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		snprintf(why, cap, "cannot write %s: %s", tmp, strerror(errno));

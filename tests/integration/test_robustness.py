@@ -1,0 +1,217 @@
+"""Robustness of the data path against peers that misbehave on the wire
+(issue 10): real `zonegate` processes driven by raw sockets whose TLS layer
+the test controls byte by byte (ssl.MemoryBIO), so a test can stop in the
+middle of a TLS record, close without close_notify, and so on."""
+import os
+import signal
+import socket
+import ssl
+import threading
+import time
+
+import util
+from conftest import make_config
+
+PAYLOAD = b"ping through zonegate\n"
+
+# A TLS application-data record header announcing 16 KiB + 256 bytes (the
+# largest record TLS allows, RFC 8446 5.2), and 200 bytes of its body.
+PARTIAL_RECORD = b"\x17\x03\x03" + (16 * 1024 + 256).to_bytes(2, "big") + os.urandom(200)
+
+
+def _cpu_seconds(pid):
+    """User + system CPU time of process @pid, all threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_used(pid, seconds=2.0):
+    """CPU seconds process @pid consumed during the next @seconds."""
+    c0 = _cpu_seconds(pid)
+    time.sleep(seconds)
+    return _cpu_seconds(pid) - c0
+
+
+class RawTls:
+    """A TLS endpoint over a plain socket, run through memory BIOs: the test
+    sends TLS records with `send`, and raw bytes past the TLS layer with
+    `raw`, so it can leave a record half-sent or skip close_notify."""
+
+    def __init__(self, sock, ctx, server_side=False, server_hostname=None):
+        self.sock = sock
+        self.inb, self.outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inb, self.outb, server_side=server_side,
+                                server_hostname=server_hostname)
+        self.sock.settimeout(10)
+        self._pump(self.obj.do_handshake)
+
+    def _flush(self):
+        data = self.outb.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _feed(self):
+        data = self.sock.recv(65536)
+        if not data:
+            self.inb.write_eof()
+        else:
+            self.inb.write(data)
+
+    def _pump(self, op):
+        while True:
+            try:
+                r = op()
+                self._flush()
+                return r
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._feed()
+
+    def send(self, data):
+        self._pump(lambda: self.obj.write(data))
+
+    def recv_exactly(self, n):
+        buf = bytearray()
+        while len(buf) < n:
+            buf += self._pump(lambda: self.obj.read(n - len(buf)))
+        return bytes(buf)
+
+    def raw(self, data):
+        self.sock.sendall(data)
+
+    def close_notify(self):
+        """Send our close_notify (without waiting for the peer's)."""
+        try:
+            self.obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        self._flush()
+
+    def close(self):
+        self.sock.close()
+
+
+def _unwrap_gw(pki, gateway, p, backend, **gw):
+    opts = {"workers": 1, "handshake_timeout": "2s", "idle_timeout": "4s", **gw}
+    return gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                            "connect": backend}},
+                               name="site-b", gateway=opts), name="site-b")
+
+
+def _client_ctx(pki):
+    return util.tls_context(pki, pki.chain("client"), pki.key("client"))
+
+
+def _served(ctx, p):
+    """A new mTLS client gets its echo through the gateway (5 s bound)."""
+    try:
+        with util.tls_connect(ctx, "127.0.0.1", p, timeout=5) as s:
+            return util.echo_roundtrip(s, PAYLOAD, timeout=5) == PAYLOAD
+    except (OSError, ssl.SSLError, AssertionError):
+        return False
+
+
+def _assert_worker_alive(gw, pki, p, idle_route):
+    """After a peer left half a TLS record on the only worker: the gateway
+    stays idle, serves new clients, enforces the handshake and idle
+    deadlines and stops on one SIGTERM."""
+    used = _cpu_used(gw.proc.pid, 2.0)
+    # An idle gateway uses a few milliseconds; a spinning worker all of 2 s.
+    assert used < 0.4, f"the gateway used {used:.2f} s of CPU in 2 s after a partial record"
+    assert _served(_client_ctx(pki), p), "a new client was not served by the worker"
+    # The handshake deadline still fires: a client that connects and says nothing.
+    mark = gw.mark()
+    silent = util.connect("127.0.0.1", p)
+    gw.wait_for_reason("handshake_timeout", timeout=8, since=mark)
+    silent.close()
+    # The idle deadline fires for the peer that stopped in mid-record.
+    gw.wait_for_reason("idle_timeout", timeout=10, route=idle_route)
+    t0 = time.monotonic()
+    gw.proc.send_signal(signal.SIGTERM)
+    rc = gw.wait(10)
+    assert rc == 0, f"gateway exited {rc} on SIGTERM"
+    assert time.monotonic() - t0 < 10
+
+
+def test_partial_record_from_client_does_not_stall_worker(pki, gateway, port, echo_server):
+    """unwrap: an authenticated client sends a record header announcing
+    16 KiB and only 200 bytes of the record, then stays silent. The worker
+    must wait for the socket, not spin on read()=EAGAIN because OpenSSL
+    holds an incomplete record (issue 10 item 1)."""
+    echo = echo_server()
+    p = port()
+    gw = _unwrap_gw(pki, gateway, p, echo.addr)
+    t = RawTls(util.connect("127.0.0.1", p), _client_ctx(pki), server_hostname="localhost")
+    try:
+        t.send(PAYLOAD)
+        assert t.recv_exactly(len(PAYLOAD)) == PAYLOAD  # relaying
+        t.raw(PARTIAL_RECORD)
+        time.sleep(0.3)
+        _assert_worker_alive(gw, pki, p, "in")
+    finally:
+        t.close()
+
+
+class _PartialRecordServer:
+    """A TLS server (site-b's certificate) that answers the first TLS record
+    it gets with PAYLOAD, then sends half a record and goes silent."""
+
+    def __init__(self, pki):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(pki.chain("site-b"), pki.key("site-b"))
+        self.ctx.load_verify_locations(pki.roots)
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conns = []
+        self.errors = []
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                t = RawTls(c, self.ctx, server_side=True)
+                self.conns.append(t)
+                got = t.recv_exactly(len(PAYLOAD))
+                t.send(got)
+                t.raw(PARTIAL_RECORD)
+            except (OSError, ssl.SSLError) as e:
+                self.errors.append(e)
+
+    def close(self):
+        self.sock.close()
+        for t in self.conns:
+            t.close()
+
+
+def test_partial_record_from_upstream_does_not_stall_worker(pki, gateway, port, echo_server):
+    """wrap: the upstream sends half a TLS record after a reply; the worker
+    must stay responsive (issue 10 item 1, the other direction)."""
+    up = _PartialRecordServer(pki)
+    echo = echo_server()
+    try:
+        p, q = port(), port()
+        routes = {"out": {"mode": "wrap", "listen": f"127.0.0.1:{p}", "connect": up.addr,
+                          "server_name": "site-b.zonegate.test", "allow_from": "127.0.0.0/8"},
+                  "in": {"mode": "unwrap", "listen": f"127.0.0.1:{q}", "connect": echo.addr}}
+        gw = gateway(make_config(pki, routes, name="site-a", leaf="site-a",
+                                 gateway={"workers": 1, "handshake_timeout": "2s",
+                                          "idle_timeout": "4s"}), name="site-a")
+        s = util.connect("127.0.0.1", p)
+        try:
+            assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+            time.sleep(0.3)  # the half record is out
+            assert not up.errors, up.errors
+            _assert_worker_alive(gw, pki, q, "out")
+        finally:
+            s.close()
+    finally:
+        up.close()

@@ -115,11 +115,14 @@ static int side_shutdown(struct zg_side *s)
 
 /* Only call into a side when it may make progress: its last call of that
  * kind did not block, or epoll has since reported what it waited for
- * (zg_relay_ready), or OpenSSL holds input already read from the socket.
- * Each avoided call is a system call that would have returned EAGAIN. */
+ * (zg_relay_ready), or OpenSSL holds decrypted bytes not yet returned.
+ * Raw bytes buffered by read-ahead (SSL_has_pending) do not count: after a
+ * blocked read they are an incomplete record, and only the socket can
+ * complete it; trusting them spun the worker on read()=EAGAIN until the
+ * peer sent the rest, which a hostile peer never does (issue 10 item 1). */
 static int may_read(const struct zg_side *s)
 {
-	return s->rd_wait == 0 || (s->ssl && SSL_has_pending(s->ssl));
+	return s->rd_wait == 0 || (s->ssl && SSL_pending(s->ssl) > 0);
 }
 
 static int may_write(const struct zg_side *s)

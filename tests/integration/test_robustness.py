@@ -4,6 +4,7 @@ the test controls byte by byte (ssl.MemoryBIO), so a test can stop in the
 middle of a TLS record, close without close_notify, and so on."""
 import os
 import signal
+import subprocess
 import socket
 import ssl
 import threading
@@ -215,3 +216,86 @@ def test_partial_record_from_upstream_does_not_stall_worker(pki, gateway, port, 
             s.close()
     finally:
         up.close()
+
+
+# ------------------------------------------------------------ clean closes
+
+CT_DUMP = """\
+(0008,0016) UI =CTImageStorage
+(0008,0018) UI [1.2.826.0.1.3680043.2.1125.1.1]
+(0008,0060) CS [CT]
+(0010,0010) PN [Test^Patient]
+(0010,0020) LO [ZG0001]
+(0020,000d) UI [1.2.826.0.1.3680043.2.1125.1]
+(0020,000e) UI [1.2.826.0.1.3680043.2.1125.1.2]
+(0028,0002) US 1
+(0028,0004) CS [MONOCHROME2]
+(0028,0010) US 2
+(0028,0011) US 2
+(0028,0100) US 16
+(0028,0101) US 16
+(0028,0102) US 15
+(0028,0103) US 0
+(7fe0,0010) OW 0000\\0001\\0002\\0003
+"""
+
+
+def _dicom_file(tmp_path):
+    """A small CT image made with DCMTK's dump2dcm."""
+    dump, dcm = tmp_path / "ct.dump", tmp_path / "ct.dcm"
+    dump.write_text(CT_DUMP)
+    cp = subprocess.run(["dump2dcm", "--write-xfer-little", str(dump), str(dcm)],
+                        capture_output=True, text=True, timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    return str(dcm)
+
+
+class _Storescp:
+    """DCMTK `storescp +tls` with site-b's certificate, requiring a client
+    certificate from the test PKI."""
+
+    def __init__(self, pki, tmp_path, port):
+        self.port = port
+        self.dir = tmp_path / "storescp"
+        self.dir.mkdir()
+        self.log = open(tmp_path / "storescp.log", "wb")
+        self.proc = subprocess.Popen(
+            ["storescp", "-aet", "STORESCP", "-od", str(self.dir),
+             "+tls", pki.key("site-b"), pki.chain("site-b"), "+cf", pki.roots,
+             "--require-peer-cert", str(port)],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        util.wait_port("127.0.0.1", port)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.log.close()
+
+
+def test_dcmtk_storescp_tls_release_is_a_clean_close(pki, gateway, port, tmp_path):
+    """wrap in front of DCMTK's `storescp +tls`: storescp ends each released
+    association with close_notify and closes without reading ours, so the
+    gateway's close_notify is answered by a RST. Every association was
+    clean and must be logged as a clean close, not upstream_io_error
+    (issue 10 item 6)."""
+    dcm = _dicom_file(tmp_path)
+    scp = _Storescp(pki, tmp_path, port())
+    try:
+        p = port()
+        gw = gateway(make_config(pki, {"pacs": {"mode": "wrap", "listen": f"127.0.0.1:{p}",
+                                                "connect": f"127.0.0.1:{scp.port}",
+                                                "server_name": "site-b.zonegate.test",
+                                                "allow_from": "127.0.0.0/8"}},
+                                 name="site-a", leaf="site-a"), name="site-a")
+        n = 20
+        for i in range(n):
+            cp = subprocess.run(["storescu", "-aec", "STORESCP", "127.0.0.1", str(p), dcm],
+                                capture_output=True, text=True, timeout=60)
+            assert cp.returncode == 0, f"association {i}: {cp.stdout}{cp.stderr}"
+        closes = gw.wait_for_event("conn_close", count=n, timeout=20, route="pacs")
+        reasons = [c["reason"] for c in closes]
+        bad = [r for r in reasons if r not in ("client_closed", "upstream_closed")]
+        assert not bad, f"clean DICOM releases logged as failures: {reasons}"
+    finally:
+        scp.stop()

@@ -299,3 +299,32 @@ def test_dcmtk_storescp_tls_release_is_a_clean_close(pki, gateway, port, tmp_pat
         assert not bad, f"clean DICOM releases logged as failures: {reasons}"
     finally:
         scp.stop()
+
+
+def test_tls13_refusal_of_our_certificate_is_a_peer_alert(pki, gateway, port, echo_server):
+    """wrap -> unwrap over TLS 1.3, and B does not trust A's CA: B judges
+    A's certificate after A finished its handshake. A must log B's alert
+    (tls_peer_alert), not upstream_io_error, which operators read as a
+    broken network (docs/operations.md, issue 10 item 6)."""
+    echo = echo_server()
+    a_port, b_port = port(), port()
+    gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{b_port}",
+                                     "connect": echo.addr}},
+                        name="site-b", leaf="site-b",
+                        tls={"trust_anchors": pki.path("other-root.pem")}), name="site-b")
+    a = gateway(make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{a_port}",
+                                          "connect": f"127.0.0.1:{b_port}",
+                                          "server_name": "site-b.zonegate.test",
+                                          "allow_from": "127.0.0.0/8"}},
+                            name="site-a", leaf="site-a"), name="site-a")
+    for _ in range(5):
+        s = util.connect("127.0.0.1", a_port)
+        try:
+            s.sendall(PAYLOAD)
+            assert util.closed_by_peer(s, 10)
+        except ConnectionResetError:
+            pass
+        finally:
+            s.close()
+    closes = a.wait_for_event("conn_close", count=5, route="out")
+    assert [c["reason"] for c in closes] == ["tls_peer_alert"] * 5, closes

@@ -433,6 +433,39 @@ static void step(struct zg_conn *c)
 		update_interest(c);
 }
 
+/* The socket of @side reported an error or a hang-up while relaying.
+ * Read what it still holds first: a close_notify queued before a RST ends
+ * the peer's stream cleanly (issue 10 item 6). Then the side is either
+ * finished cleanly or failed; it never stays in the epoll set with an
+ * error pending (epoll would report it on every wait). */
+static void side_failed(struct zg_conn *c, struct zg_side *side, uint32_t events)
+{
+	enum zg_reason reset = side == &c->down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	step(c);
+	if (c->state != ZG_CS_RELAYING || !side->registered)
+		return;
+	if (zg_relay_peer_finished(&c->relay, side, &c->down)) {
+		step(c); /* the relay may be complete now; recomputes interest */
+		return;
+	}
+	if (events & EPOLLERR) {
+		if (getsockopt(side->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		zg_conn_close(c, reset, err ? strerror(err) : NULL);
+		return;
+	}
+	if (side->eof && !side->shut &&
+	    (side == &c->down ? c->relay.u2d.tail == c->relay.u2d.head
+			      : c->relay.d2u.tail == c->relay.d2u.head)) {
+		/* HUP on a side that still expects our FIN: it was reset and
+		 * nothing is left to deliver to it. */
+		zg_conn_close(c, reset, "hang-up");
+	}
+}
+
 void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events)
 {
 	if (c->state == ZG_CS_CLOSED)
@@ -444,22 +477,10 @@ void zg_conn_event(struct zg_conn *c, struct zg_side *side, uint32_t events)
 			step(c);
 		return;
 	}
-	if (c->state == ZG_CS_RELAYING && (events & EPOLLERR)) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-		(void)getsockopt(side->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-		zg_conn_close(c, side == &c->down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET,
-			      err ? strerror(err) : NULL);
-		return;
-	}
 	zg_relay_ready(side, (events & (EPOLLIN | EPOLLERR | EPOLLHUP) ? ZG_WANT_READ : 0) |
 				     (events & (EPOLLOUT | EPOLLERR | EPOLLHUP) ? ZG_WANT_WRITE : 0));
-	if (c->state == ZG_CS_RELAYING && (events & EPOLLHUP) && side->eof && !side->shut &&
-	    (side == &c->down ? c->relay.u2d.tail == c->relay.u2d.head
-			      : c->relay.d2u.tail == c->relay.d2u.head)) {
-		/* HUP on a side that still expects our FIN: it was reset and
-		 * nothing is left to deliver to it. */
-		zg_conn_close(c, side == &c->down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET, "hang-up");
+	if (c->state == ZG_CS_RELAYING && (events & (EPOLLERR | EPOLLHUP))) {
+		side_failed(c, side, events);
 		return;
 	}
 	step(c);

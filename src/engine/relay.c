@@ -138,6 +138,20 @@ void zg_relay_ready(struct zg_side *s, unsigned ready)
 		s->wr_wait = 0;
 }
 
+int zg_relay_peer_finished(const struct zg_relay *r, struct zg_side *s, const struct zg_side *down)
+{
+	const struct zg_dir *to = s == down ? &r->u2d : &r->d2u;
+
+	if (!s->eof || !s->ssl || !(SSL_get_shutdown(s->ssl) & SSL_RECEIVED_SHUTDOWN) ||
+	    to->tail != to->head)
+		return 0;
+	/* Nothing more can be sent to it, and it needs nothing: never try. */
+	s->shut = 1;
+	s->tls_dead = 1;
+	s->wr_wait = 0;
+	return 1;
+}
+
 static enum zg_reason io_reason(const struct zg_side *s, const struct zg_side *down)
 {
 	if (s->peer_alert)

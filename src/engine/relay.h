@@ -77,6 +77,14 @@ enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg
  * calls that waited for it may run again. */
 void zg_relay_ready(struct zg_side *s, unsigned ready);
 
+/* The socket of @s (@down is the client side) failed or hung up after
+ * the peer had ended its stream with close_notify, and no byte waits to be
+ * sent to it: the peer finished cleanly and merely did not wait for our
+ * close_notify (DCMTK closes at once, so ours meets a RST). Marks @s done
+ * in both directions and returns 1; 0 when the failure may have lost data
+ * (no close_notify came, or bytes for the peer are still buffered). */
+int zg_relay_peer_finished(const struct zg_relay *r, struct zg_side *s, const struct zg_side *down);
+
 /* Release both buffers. */
 void zg_relay_free(struct zg_relay *r);
 

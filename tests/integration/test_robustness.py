@@ -328,3 +328,220 @@ def test_tls13_refusal_of_our_certificate_is_a_peer_alert(pki, gateway, port, ec
             s.close()
     closes = a.wait_for_event("conn_close", count=5, route="out")
     assert [c["reason"] for c in closes] == ["tls_peer_alert"] * 5, closes
+
+
+# ------------------------------------------------------------ handshake memory
+
+# The largest Certificate message a peer may send: (verify_depth + 2)
+# certificates of at most 8 KiB DER each (src/tls.h, docs/policy.md); with
+# the default verify_depth 4, 48 KiB.
+CERT_LIST_MAX = (4 + 2) * 8192
+SLOW = 200
+
+
+def _tls_record(content_type, payload, version=b"\x03\x03"):
+    return bytes([content_type]) + version + len(payload).to_bytes(2, "big") + payload
+
+
+def _handshake_header(msg_type, length):
+    return bytes([msg_type]) + length.to_bytes(3, "big")
+
+
+def _records(data):
+    """(content type, payload) of each whole TLS record in @data, and the rest."""
+    out = []
+    while len(data) >= 5 and len(data) >= 5 + int.from_bytes(data[3:5], "big"):
+        n = int.from_bytes(data[3:5], "big")
+        out.append((data[0], data[5:5 + n]))
+        data = data[5 + n:]
+    return out, data
+
+
+def _tls12_client_ctx(pki):
+    ctx = _client_ctx(pki)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def _slow_certificate_client(pki, p):
+    """A TLS 1.2 client that runs the handshake up to its Certificate
+    message, then sends only the header of one announcing 100,000 bytes and
+    1,000 bytes of it: a slow peer making the gateway hold the buffer."""
+    sock = util.connect("127.0.0.1", p)
+    inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = _tls12_client_ctx(pki).wrap_bio(inb, outb, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    sock.sendall(outb.read())
+    while not outb.pending:  # our second flight is ready once ServerHelloDone arrived
+        data = sock.recv(65536)
+        assert data, "the gateway closed before ServerHelloDone"
+        inb.write(data)
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+    outb.read()  # the real flight is not sent
+    sock.sendall(_tls_record(22, _handshake_header(11, 100000) + bytes(1000)))
+    return sock
+
+
+def _slow_hello_client(p):
+    """A client whose first record announces a ClientHello of 131,000 bytes
+    (OpenSSL accepts up to 131,396) and carries 1,000 of them."""
+    sock = util.connect("127.0.0.1", p)
+    sock.sendall(_tls_record(22, _handshake_header(1, 131000) + bytes(1000), b"\x03\x01"))
+    return sock
+
+
+def _closed(sock, timeout):
+    """True if the peer closes @sock (EOF or reset, after an alert or not)
+    within @timeout seconds."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            if not sock.recv(65536):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except (socket.timeout, TimeoutError):
+        return False
+
+
+def _memory_per_slow_handshake(gw, open_one):
+    """Open SLOW slow handshakes with @open_one; returns (RSS growth per
+    connection in KiB, how many the gateway closed within 10 s)."""
+    time.sleep(0.5)
+    rss0 = util.rss_kib(gw.proc.pid)
+    socks = [open_one() for _ in range(SLOW)]
+    try:
+        time.sleep(1.0)
+        per = (util.rss_kib(gw.proc.pid) - rss0) / SLOW
+        deadline = time.monotonic() + 10
+        closed = sum(1 for s in socks if _closed(s, deadline - time.monotonic()))
+    finally:
+        for s in socks:
+            s.close()
+    return per, closed
+
+
+def _no_quarantine(monkeypatch):
+    # ASan's quarantine keeps freed memory resident: off, so RSS means what
+    # the gateway holds (no effect on a build without ASan).
+    monkeypatch.setenv("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:quarantine_size_mb=0:"
+                       "thread_local_quarantine_size_kb=0")
+
+
+def test_slow_oversized_client_certificate_is_refused(pki, gateway, port, echo_server,
+                                                      monkeypatch):
+    """TLS 1.2 clients that announce a 100,000-byte Certificate message and
+    stall: OpenSSL's default cap (100 KiB) let each hold ~125 KiB until the
+    handshake deadline. The cap derived from the certificate size rule
+    refuses them at the header (issue 10 item 8)."""
+    _no_quarantine(monkeypatch)
+    echo = echo_server()
+    p = port()
+    gw = _unwrap_gw(pki, gateway, p, echo.addr, handshake_timeout="30s")
+    assert _served(_client_ctx(pki), p)
+    per, closed = _memory_per_slow_handshake(gw, lambda: _slow_certificate_client(pki, p))
+    print(f"RSS per slow 100,000-byte Certificate handshake: {per:.1f} KiB")
+    assert closed == SLOW, f"only {closed} of {SLOW} oversized Certificate messages refused"
+    assert per < CERT_LIST_MAX / 1024, f"{per:.1f} KiB per slow handshake"
+    assert len(gw.reasons("tls_message_too_large")) == SLOW
+    assert _served(_client_ctx(pki), p)
+
+
+def test_slow_oversized_client_hello_is_refused(pki, gateway, port, echo_server, monkeypatch):
+    """Clients that announce a 131,000-byte ClientHello and stall: each held
+    ~155 KiB. A ClientHello never needs more than 16 KiB (a ticket carrying
+    one certificate, key shares): refused at its header (issue 10 item 8)."""
+    _no_quarantine(monkeypatch)
+    echo = echo_server()
+    p = port()
+    gw = _unwrap_gw(pki, gateway, p, echo.addr, handshake_timeout="30s")
+    assert _served(_client_ctx(pki), p)
+    per, closed = _memory_per_slow_handshake(gw, lambda: _slow_hello_client(p))
+    print(f"RSS per slow 131,000-byte ClientHello handshake: {per:.1f} KiB")
+    assert closed == SLOW, f"only {closed} of {SLOW} oversized ClientHellos refused"
+    assert per < CERT_LIST_MAX / 1024, f"{per:.1f} KiB per slow handshake"
+    assert len(gw.reasons("tls_message_too_large")) == SLOW
+    assert _served(_client_ctx(pki), p)
+
+
+class _OversizedCertificateServer:
+    """A TLS 1.2 server that answers a ClientHello with its real ServerHello
+    and then the header of a Certificate message announcing 100,000 bytes."""
+
+    def __init__(self, pki):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.ctx.load_cert_chain(pki.chain("site-b"), pki.key("site-b"))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conns = []
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            try:
+                self._answer(c)
+            except (OSError, ssl.SSLError, AssertionError):
+                pass
+
+    def _answer(self, c):
+        inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.ctx.wrap_bio(inb, outb, server_side=True)
+        c.settimeout(10)
+        while not outb.pending:
+            data = c.recv(65536)
+            assert data
+            inb.write(data)
+            try:
+                obj.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+        recs, _ = _records(outb.read())
+        flight = b"".join(payload for ctype, payload in recs if ctype == 22)
+        hello = flight[:4 + int.from_bytes(flight[1:4], "big")]
+        assert hello[0] == 2, "not a ServerHello"
+        c.sendall(_tls_record(22, hello) +
+                  _tls_record(22, _handshake_header(11, 100000) + bytes(1000)))
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_upstream_oversized_certificate_is_refused(pki, gateway, port):
+    """wrap: the upstream's Certificate message announces 100,000 bytes; the
+    cap applies to outbound contexts too (issue 10 item 8)."""
+    up = _OversizedCertificateServer(pki)
+    try:
+        p = port()
+        gw = gateway(make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{p}",
+                                               "connect": up.addr,
+                                               "server_name": "site-b.zonegate.test",
+                                               "allow_from": "127.0.0.0/8",
+                                               "handshake_timeout": "20s"}},
+                                 name="site-a", leaf="site-a"), name="site-a")
+        s = util.connect("127.0.0.1", p)
+        try:
+            s.sendall(PAYLOAD)
+            assert _closed(s, 10), "the gateway kept waiting for the certificate"
+        finally:
+            s.close()
+        gw.wait_for_reason("tls_message_too_large", route="out")
+    finally:
+        up.close()

@@ -61,6 +61,8 @@ enum zg_class {
 	X(TLS_PROTOCOL, ALERT, "tls_handshake_failed", "TLS handshake failed")          \
 	X(TLS_PEER_ALERT, ALERT, "tls_peer_alert", "peer sent a fatal TLS alert")       \
 	X(TLS_NOT_TLS, PROTO, "tls_not_tls", "peer did not speak TLS")                  \
+	X(TLS_TOO_LARGE, PROTO, "tls_message_too_large",                                \
+	  "peer announced a handshake message larger than the certificate size rule allows") \
 	/* certificate policy (policy.c; see docs/policy.md) */                         \
 	X(CERT_NOT_V3, ALERT, "cert_not_v3", "certificate is not X.509 version 3")       \
 	X(CERT_WEAK_SIG_HASH, ALERT, "cert_weak_signature_hash",                        \

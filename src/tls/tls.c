@@ -475,6 +475,7 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				      SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_max_cert_list(ctx, (long)ZG_TLS_CERT_LIST_MAX(c->tls.verify_depth));
 	/* A FIN without close_notify ends the stream (relay.c) without putting
 	 * the SSL in an error state, so the other direction can still finish. */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -578,16 +579,56 @@ void zg_tls_session_slot_clear(struct zg_tls_session_slot *slot)
 	slot->tag = 0;
 }
 
+/* BIO callback on an inbound socket: collect the stream's first 9 bytes
+ * (record header, handshake header) and fail the read when they announce a
+ * ClientHello longer than ZG_TLS_CLIENT_HELLO_MAX. OpenSSL allocates the
+ * announced length at once (up to 131,396 bytes) and no API caps it, so
+ * the check sits on the bytes before OpenSSL sees them. Removes itself
+ * once the header has been judged. */
+static long hello_cap_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+			 int ret, size_t *processed)
+{
+	struct zg_tls_verdict *v = (struct zg_tls_verdict *)BIO_get_callback_arg(b);
+	size_t n, take;
+	unsigned long announced;
+
+	(void)len;
+	(void)argi;
+	(void)argl;
+	if (oper != (BIO_CB_READ | BIO_CB_RETURN) || ret <= 0 || !v || !processed)
+		return ret;
+	n = *processed;
+	take = n < sizeof(v->hello) - v->hello_len ? n : sizeof(v->hello) - v->hello_len;
+	memcpy(v->hello + v->hello_len, argp, take);
+	v->hello_len += (unsigned)take;
+	if (v->hello_len < sizeof(v->hello))
+		return ret;
+	BIO_set_callback_ex(b, NULL);
+	announced = ((unsigned long)v->hello[6] << 16) | ((unsigned long)v->hello[7] << 8) | v->hello[8];
+	/* 22: handshake record; 1: ClientHello. Anything else is OpenSSL's. */
+	if (v->hello[0] != 22 || v->hello[5] != 1 || announced <= ZG_TLS_CLIENT_HELLO_MAX)
+		return ret;
+	v->reason = ZG_R_TLS_TOO_LARGE;
+	snprintf(v->detail, sizeof(v->detail), "ClientHello of %lu bytes announced, at most %d accepted",
+		 announced, ZG_TLS_CLIENT_HELLO_MAX);
+	return -1;
+}
+
 SSL *zg_tls_server_new(SSL_CTX *ctx, int fd, struct zg_tls_verdict *v)
 {
 	SSL *ssl = SSL_new(ctx);
+	BIO *rbio;
 
 	if (!ssl)
 		return NULL;
-	if (!SSL_set_fd(ssl, fd) || !SSL_set_ex_data(ssl, tls_index(), v)) {
+	if (!SSL_set_fd(ssl, fd) || !SSL_set_ex_data(ssl, tls_index(), v) ||
+	    !(rbio = SSL_get_rbio(ssl))) {
 		SSL_free(ssl);
 		return NULL;
 	}
+	v->hello_len = 0;
+	BIO_set_callback_arg(rbio, (char *)v);
+	BIO_set_callback_ex(rbio, hello_cap_cb);
 	SSL_set_accept_state(ssl);
 	return ssl;
 }
@@ -663,6 +704,8 @@ static enum zg_reason reason_from_ssl_lib(int r)
 	case SSL_R_PACKET_LENGTH_TOO_LONG:
 	case SSL_R_RECORD_LENGTH_MISMATCH:
 		return ZG_R_TLS_NOT_TLS;
+	case SSL_R_EXCESSIVE_MESSAGE_SIZE:
+		return ZG_R_TLS_TOO_LARGE; /* over SSL_CTX_set_max_cert_list */
 	default:
 		/* SSL_R_SSLV3_ALERT_* and SSL_R_TLSV1_ALERT_* are 1000 + alert */
 		if (r >= SSL_AD_REASON_OFFSET && r < SSL_AD_REASON_OFFSET + 256)

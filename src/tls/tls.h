@@ -20,6 +20,18 @@
 
 #define ZG_IDENT_MAX 256
 
+/* The certificate size rule: no legitimate certificate is larger than
+ * 8 KiB DER (an RSA-8192 certificate with a dozen SANs is under 3 KiB).
+ * From it, the largest handshake messages a peer may send, so that a slow
+ * peer cannot make the gateway hold OpenSSL's defaults (100 KiB for a
+ * Certificate message, 128 KiB for a ClientHello) per connection: a
+ * Certificate message holds the leaf, at most verify_depth CAs and maybe
+ * the root; a ClientHello at most a session ticket carrying one
+ * certificate, plus key shares and extensions. */
+#define ZG_CERT_DER_MAX 8192
+#define ZG_TLS_CERT_LIST_MAX(verify_depth) (((size_t)(verify_depth) + 2) * ZG_CERT_DER_MAX)
+#define ZG_TLS_CLIENT_HELLO_MAX (2 * ZG_CERT_DER_MAX)
+
 /* Per-connection TLS verdict, attached to each SSL with zg_tls_attach().
  * The verify callback writes the first failing rule here, so the handshake
  * fails with an alert and the close path can log the rule. */
@@ -39,6 +51,10 @@ struct zg_tls_verdict {
 	const struct zg_directory *dir;     /* NULL: no directory */
 	const uint8_t *addr;                /* the peer's address, 16-byte form */
 	const struct zg_peers *peers;       /* the route's admitted participants */
+	/* inbound: the first bytes of the stream, until the ClientHello's
+	 * announced length is known (record header + handshake header) */
+	unsigned char hello[9];
+	unsigned hello_len;
 };
 
 /* One remembered client session per worker and outbound route, so the next

@@ -93,11 +93,11 @@ class RawTls:
         self.sock.close()
 
 
-def _unwrap_gw(pki, gateway, p, backend, **gw):
+def _unwrap_gw(pki, gateway, p, backend, nofile=None, **gw):
     opts = {"workers": 1, "handshake_timeout": "2s", "idle_timeout": "4s", **gw}
     return gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
                                             "connect": backend}},
-                               name="site-b", gateway=opts), name="site-b")
+                               name="site-b", gateway=opts), name="site-b", nofile=nofile)
 
 
 def _client_ctx(pki):
@@ -545,3 +545,59 @@ def test_upstream_oversized_certificate_is_refused(pki, gateway, port):
         gw.wait_for_reason("tls_message_too_large", route="out")
     finally:
         up.close()
+
+
+# ------------------------------------------------------------ descriptors
+
+
+def test_out_of_descriptors_is_local_exhaustion(pki, gateway, port, echo_server):
+    """RLIMIT_NOFILE 256 and 400 concurrent mTLS clients: the gateway runs
+    out of descriptors. That is local resource exhaustion: it must be named
+    so (local_fd_exhausted), never blamed on the upstream
+    (upstream_connect_failed) nor trigger a DNS re-resolution, and no client
+    may complete its handshake only to be dropped for want of an upstream
+    socket (issue 10 item 13)."""
+    echo = echo_server()
+    p = port()
+    gw = _unwrap_gw(pki, gateway, p, echo.addr, nofile=256, handshake_timeout="10s",
+                    idle_timeout="60s")
+    mark = gw.mark()
+    ctx = _client_ctx(pki)
+    n = 400
+    lock = threading.Lock()
+    outcome = {"served": 0, "dropped_after_handshake": 0, "refused": 0}
+    done = threading.Barrier(n + 1)
+    held = []
+
+    def client():
+        try:
+            s = util.tls_connect(ctx, "127.0.0.1", p, timeout=8)
+        except (OSError, ssl.SSLError):
+            kind = "refused"
+        else:
+            try:
+                ok = util.echo_roundtrip(s, PAYLOAD, timeout=8) == PAYLOAD
+            except (OSError, ssl.SSLError, AssertionError):
+                ok = False
+            kind = "served" if ok else "dropped_after_handshake"
+            with lock:
+                held.append(s)
+        with lock:
+            outcome[kind] += 1
+        done.wait(60)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    done.wait(60)
+    for s in held:
+        s.close()
+    for t in threads:
+        t.join(10)
+    print(f"outcome of {n} clients under RLIMIT_NOFILE 256: {outcome}")
+    assert outcome["dropped_after_handshake"] == 0, outcome
+    assert outcome["served"] >= 50 and outcome["refused"] > 0, outcome
+    assert not gw.reasons("upstream_connect_failed", since=mark)
+    assert gw.reasons("local_fd_exhausted", since=mark)
+    assert not gw.events("resolve", since=mark), "the upstream was re-resolved"
+    assert _served(ctx, p), "the gateway does not serve again once descriptors are free"

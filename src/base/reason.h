@@ -44,6 +44,8 @@ enum zg_class {
 	X(NO_MEMORY, INTERNAL, "no_memory", "out of memory")                            \
 	X(AUDIT_SPOOL_FULL, LIMIT, "audit_spool_full",                                  \
 	  "audit spool full and full_policy is refuse-new-connections")                 \
+	X(LOCAL_FD_EXHAUSTED, LIMIT, "local_fd_exhausted",                             \
+	  "gateway out of file descriptors (RLIMIT_NOFILE, LimitNOFILE)")               \
 	/* channel (address) layer */                                                   \
 	X(ADDR_NOT_ALLOWED, POLICY, "source_not_allowed",                               \
 	  "source address not in the route's allow_from prefixes")                      \

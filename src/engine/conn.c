@@ -122,6 +122,51 @@ void zg_conn_refuse(struct zg_conn_host *h, const struct zg_route_rt *route, int
 	close(fd);
 }
 
+/* Out of descriptors (per process or system-wide): the gateway's own
+ * limit, never the upstream's fault. */
+static int fd_exhausted(int err)
+{
+	return err == EMFILE || err == ENFILE;
+}
+
+/* Make the upstream socket at accept: a gateway out of descriptors refuses
+ * the connection now, naming its own limit, instead of spending a TLS
+ * handshake on a connection it cannot relay. 0 to go on (a socket that
+ * failed for another reason is tried again at connect time), -1 after
+ * closing @c. */
+static int reserve_upstream_socket(struct zg_conn *c)
+{
+	int family;
+
+	if (c->route->n_upstream == 0)
+		return 0; /* closes as upstream_unresolved when it gets there */
+	family = c->route->upstream[0].ss.ss_family;
+	c->spare_fd = zg_stream_socket(family);
+	if (c->spare_fd >= 0) {
+		c->spare_family = family;
+		return 0;
+	}
+	if (!fd_exhausted(errno))
+		return 0;
+	zg_conn_close(c, ZG_R_LOCAL_FD_EXHAUSTED, strerror(errno));
+	return -1;
+}
+
+/* A socket for an upstream address of @family: the one reserved at accept
+ * if it fits, else a new one (the reserved one closed first, so the new
+ * one takes its place). -1 with errno set. */
+static int upstream_socket(struct zg_conn *c, int family)
+{
+	int fd = c->spare_fd;
+
+	c->spare_fd = -1;
+	if (fd >= 0 && c->spare_family == family)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return zg_stream_socket(family);
+}
+
 void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struct zg_route_rt *route,
 		   int fd, const struct zg_sockaddr *peer)
 {
@@ -151,6 +196,7 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 		return;
 	}
 	c->magic = ZG_CONN_MAGIC;
+	c->spare_fd = -1;
 	c->h = h;
 	c->id = id;
 	c->snap = zg_snapshot_ref(snap);
@@ -175,6 +221,8 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 		zg_debug("event=conn_open route=%s id=%u.%llu peer=%s", route->conf->name, h->index,
 			 (unsigned long long)id, p);
 	}
+	if (reserve_upstream_socket(c) < 0)
+		return;
 	if (zg_route_tls_in(route->conf)) {
 		c->verdict_in.dir = snap->dir;
 		c->verdict_in.addr = c->peer16;
@@ -247,13 +295,29 @@ static void start_upstream(struct zg_conn *c, int last_err)
 		return;
 	}
 	while (c->upstream_next < rt->n_upstream) {
+		int fd;
+
 		c->upstream_addr = rt->upstream[c->upstream_next++];
-		c->up.fd = zg_connect_start(&c->upstream_addr);
-		if (c->up.fd >= 0) {
+		fd = upstream_socket(c, c->upstream_addr.ss.ss_family);
+		if (fd < 0) {
+			saved = errno;
+			if (fd_exhausted(saved))
+				break; /* every other address needs a descriptor too */
+			continue;
+		}
+		if (zg_connect_on(fd, &c->upstream_addr) == 0) {
+			c->up.fd = fd;
 			set_state(c, ZG_CS_CONNECTING);
 			return;
 		}
 		saved = errno;
+		close(fd);
+	}
+	/* Our own limit: the upstream is not to blame and its name needs no
+	 * new resolution. */
+	if (fd_exhausted(saved)) {
+		zg_conn_close(c, ZG_R_LOCAL_FD_EXHAUSTED, strerror(saved));
+		return;
 	}
 	request_resolve(c);
 	zg_conn_close(c, ZG_R_CONNECT_FAILED, saved ? strerror(saved) : "no upstream address");
@@ -612,7 +676,9 @@ void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
 		close(c->down.fd);
 	if (c->up.fd >= 0)
 		close(c->up.fd);
-	c->down.fd = c->up.fd = -1;
+	if (c->spare_fd >= 0)
+		close(c->spare_fd);
+	c->down.fd = c->up.fd = c->spare_fd = -1;
 	atomic_fetch_sub(c->h->active_total, 1);
 	atomic_fetch_sub(&c->route->stats->active, 1);
 	if (c->participant_slot)

@@ -90,6 +90,8 @@ struct zg_conn {
 	struct zg_side up;                /* the upstream we connected to */
 	struct zg_relay relay;
 	unsigned upstream_next;           /* next address of route->upstream to try */
+	int spare_fd;                     /* upstream socket made at accept, or -1 */
+	int spare_family;                 /* its address family */
 	uint64_t started_ms, deadline_ms; /* monotonic */
 	struct zg_sockaddr peer, upstream_addr;
 	uint8_t peer16[16];               /* peer address, 16-byte form (prefix.h) */

@@ -345,7 +345,7 @@ static int start_workers(struct zg_gateway *gw, unsigned n)
 	if (!gw->workers)
 		return -1;
 	for (unsigned i = 0; i < n; i++) {
-		gw->workers[i].epfd = gw->workers[i].wake_fd = -1;
+		gw->workers[i].epfd = gw->workers[i].wake_fd = gw->workers[i].reserve_fd = -1;
 		if (zg_worker_init(&gw->workers[i], i, &gw->fleet, gw->fleet.current) < 0) {
 			gw->n_workers = i + 1;
 			return -1;

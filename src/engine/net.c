@@ -99,17 +99,33 @@ fail:
 	return -1;
 }
 
-int zg_connect_start(const struct zg_sockaddr *a)
+int zg_stream_socket(int family)
 {
 	int one = 1;
-	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
 	/* Small DICOM/HL7 exchanges are latency-bound; relay.c writes whole
 	 * buffers, so Nagle would only add delay. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 && errno != EINPROGRESS) {
+	return fd;
+}
+
+int zg_connect_on(int fd, const struct zg_sockaddr *a)
+{
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 && errno != EINPROGRESS)
+		return -1;
+	return 0;
+}
+
+int zg_connect_start(const struct zg_sockaddr *a)
+{
+	int fd = zg_stream_socket(a->ss.ss_family);
+
+	if (fd < 0)
+		return -1;
+	if (zg_connect_on(fd, a) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;

@@ -32,6 +32,15 @@ int zg_listen_socket(const struct zg_sockaddr *a, const char *ifname, int backlo
  * progress or done), or -1 with errno set. */
 int zg_connect_start(const struct zg_sockaddr *a);
 
+/* A non-blocking, close-on-exec TCP socket of address @family, with
+ * TCP_NODELAY, for zg_connect_on(). Returns the fd, or -1 with errno set. */
+int zg_stream_socket(int family);
+
+/* Start a non-blocking connect of @fd (a zg_stream_socket() of @a's family)
+ * to @a. 0 when in progress or done, -1 with errno set; @fd stays open
+ * either way (the caller owns it). */
+int zg_connect_on(int fd, const struct zg_sockaddr *a);
+
 /* The address of @a alone ("1.2.3.4", "::1"; IPv4-mapped shown as IPv4)
  * into @ip, and its port into *@port. */
 void zg_sockaddr_ip(const struct sockaddr *a, char *ip, size_t cap, uint16_t *port);

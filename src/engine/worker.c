@@ -1,5 +1,6 @@
 /* worker.c - see worker.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +256,7 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 	w->wake_magic = ZG_WAKE_MAGIC;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* -1: pause instead */
 	if (w->epfd < 0 || w->wake_fd < 0) {
 		zg_err("event=worker_failed worker=%u error=%s", index, strerror(errno));
 		return -1;
@@ -306,12 +308,44 @@ static void listeners_resume(struct zg_worker *w)
 	w->paused = 0;
 }
 
+/* accept() failed for want of a descriptor (@err): give the reserve back,
+ * accept the waiting client and refuse it at once, naming our own limit,
+ * so it learns now instead of timing out in the backlog; then take the
+ * reserve again (another worker may win the slot: then we pause until a
+ * tick gets it back). 1 if a client was refused, 0 if none was waiting,
+ * -1 if the listener must pause. */
+static int refuse_for_fds(struct zg_worker *w, struct zg_listener *l, int err)
+{
+	struct zg_sockaddr peer = {.len = sizeof(peer.ss)};
+	int fd, e;
+
+	if (w->reserve_fd < 0)
+		return -1;
+	close(w->reserve_fd);
+	fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	e = errno;
+	if (fd >= 0)
+		zg_conn_refuse(&w->host, l->route, fd, &peer, ZG_R_LOCAL_FD_EXHAUSTED, strerror(err));
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return 1;
+	return e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED ? 0 : -1;
+}
+
 static void accept_some(struct zg_worker *w, struct zg_listener *l)
 {
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
 		struct zg_sockaddr peer = {.len = sizeof(peer.ss)};
 		int fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
+			int rc, e = errno;
+
+			if ((e == EMFILE || e == ENFILE) && (rc = refuse_for_fds(w, l, e)) >= 0) {
+				if (rc == 0)
+					return;
+				continue;
+			}
+			errno = e;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
 				listener_pause(w, l);
 			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
@@ -392,6 +426,8 @@ static void tick(struct zg_worker *w)
 		next = c->next;
 		zg_conn_check_deadline(c, w->host.now_ms);
 	}
+	if (w->reserve_fd < 0)
+		w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (w->paused)
 		listeners_resume(w);
 	if (w->draining && w->host.now_ms >= atomic_load(&w->fleet->drain_deadline_ms))
@@ -481,6 +517,9 @@ void zg_worker_fini(struct zg_worker *w)
 		close(w->epfd);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
+	if (w->reserve_fd >= 0)
+		close(w->reserve_fd);
+	w->reserve_fd = -1;
 	zg_snapshot_unref(w->host.snap);
 	w->host.snap = NULL;
 	zg_chaincache_fini(&w->chains);

@@ -59,6 +59,7 @@ struct zg_worker {
 	int epfd;
 	uint32_t wake_magic;             /* epoll data for wake_fd */
 	int wake_fd;                     /* eventfd: the gateway has news */
+	int reserve_fd;                  /* /dev/null held open: spent to refuse when out of fds */
 	struct zg_listener *listeners;
 	unsigned n_listeners;
 	struct zg_conn *closed;          /* to free after this batch */

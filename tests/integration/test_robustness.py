@@ -601,3 +601,31 @@ def test_out_of_descriptors_is_local_exhaustion(pki, gateway, port, echo_server)
     assert gw.reasons("local_fd_exhausted", since=mark)
     assert not gw.events("resolve", since=mark), "the upstream was re-resolved"
     assert _served(ctx, p), "the gateway does not serve again once descriptors are free"
+
+
+# ------------------------------------------------------------ truncation
+
+
+def test_fin_without_close_notify_is_a_truncation(pki, gateway, port, echo_server):
+    """An authenticated client that ends its TLS stream with a bare TCP FIN
+    (no close_notify) truncated it: the relay still passes the end of
+    stream on (DICOM and HL7 frame their own messages), but the close is
+    logged as a truncation, not as an orderly client_closed; a client that
+    sends close_notify first is client_closed (issue 10 item 14)."""
+    echo = echo_server()
+    p = port()
+    gw = _unwrap_gw(pki, gateway, p, echo.addr, idle_timeout="30s")
+    for clean in (True, False):
+        mark = gw.mark()
+        t = RawTls(util.connect("127.0.0.1", p), _client_ctx(pki), server_hostname="localhost")
+        try:
+            t.send(PAYLOAD)
+            assert t.recv_exactly(len(PAYLOAD)) == PAYLOAD
+            if clean:
+                t.close_notify()
+            t.sock.shutdown(socket.SHUT_WR)
+            assert _closed(t.sock, 10), "the gateway did not pass the end of stream on"
+        finally:
+            t.close()
+        ev = gw.wait_for_event("conn_close", since=mark, route="in")[0]
+        assert ev["reason"] == ("client_closed" if clean else "client_truncated"), ev

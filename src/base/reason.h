@@ -38,6 +38,10 @@ enum zg_class {
 	  "upstream did not accept within connect_timeout")                             \
 	X(CONNECT_FAILED, IO, "upstream_connect_failed", "upstream refused or unreachable") \
 	X(UPSTREAM_UNRESOLVED, IO, "upstream_unresolved", "upstream host name has no address") \
+	X(CLIENT_TRUNCATED, IO, "client_truncated",                                     \
+	  "client ended its TLS stream with a TCP FIN but no close_notify")           \
+	X(UPSTREAM_TRUNCATED, IO, "upstream_truncated",                                 \
+	  "upstream ended its TLS stream with a TCP FIN but no close_notify")         \
 	/* limits */                                                                    \
 	X(ROUTE_LIMIT, LIMIT, "route_max_connections", "route max_connections reached") \
 	X(GLOBAL_LIMIT, LIMIT, "global_max_connections", "gateway max_connections reached") \

@@ -28,11 +28,13 @@ static ssize_t tls_result(struct zg_side *s, int n, unsigned *wait)
 		return 0;
 	case SSL_ERROR_SSL:
 		/* A TCP FIN without close_notify: the stream ended. Relayed
-		 * protocols (DICOM, HL7/MLLP) frame their own messages, so
-		 * this is an end of stream, not an attack on the framing. */
+		 * protocols (DICOM, HL7/MLLP) frame their own messages, so the
+		 * end of stream is passed on; but it was truncated, and the
+		 * close is recorded so (RFC 8446 6.1). */
 		if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 			ERR_clear_error();
 			s->tls_dead = 1;
+			s->truncated = 1;
 			return 0;
 		}
 		/* fall through */
@@ -236,6 +238,20 @@ static void dir_wants(const struct zg_dir *d, struct zg_side *src, struct zg_sid
 		dst->want |= dst->wr_wait;
 }
 
+/* How a relay whose both directions ended ended: orderly, unless a side
+ * truncated its TLS stream (the first to end wins when both did). */
+static enum zg_reason end_reason(const struct zg_relay *r, const struct zg_side *down,
+				 const struct zg_side *up)
+{
+	int up_first = r->first_eof == 2;
+
+	if (up->truncated && (up_first || !down->truncated))
+		return ZG_R_UPSTREAM_TRUNCATED;
+	if (down->truncated)
+		return ZG_R_CLIENT_TRUNCATED;
+	return up_first ? ZG_R_UPSTREAM_CLOSED : ZG_R_CLIENT_CLOSED;
+}
+
 enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg_side *up,
 			     uint64_t now_ms)
 {
@@ -262,7 +278,7 @@ enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg
 	if (!r->first_eof)
 		r->first_eof = down->eof ? 1 : up->eof ? 2 : 0;
 	if (down->eof && up->eof && down->shut && up->shut)
-		return r->first_eof == 2 ? ZG_R_UPSTREAM_CLOSED : ZG_R_CLIENT_CLOSED;
+		return end_reason(r, down, up);
 	return ZG_R_OK;
 }
 

@@ -47,6 +47,7 @@ struct zg_side {
 	unsigned tls_dead : 1; /* fatal TLS error: never call SSL_shutdown */
 	unsigned registered : 1; /* fd is in the epoll set */
 	unsigned peer_alert : 1; /* the fatal error was an alert the peer sent */
+	unsigned truncated : 1;  /* its TLS stream ended by FIN, no close_notify */
 };
 
 struct zg_dir {

@@ -476,9 +476,9 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 				      SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_max_cert_list(ctx, (long)ZG_TLS_CERT_LIST_MAX(c->tls.verify_depth));
-	/* A FIN without close_notify ends the stream (relay.c) without putting
-	 * the SSL in an error state, so the other direction can still finish. */
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* No SSL_OP_IGNORE_UNEXPECTED_EOF: a FIN without close_notify must
+	 * stay distinguishable from a close_notify, so relay.c can record the
+	 * truncation (it still passes the end of stream on). */
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -725,7 +725,10 @@ enum zg_reason zg_tls_handshake_reason(SSL *ssl, int ssl_err, const struct zg_tl
 		ERR_clear_error();
 		return v->reason;
 	}
-	if (e == 0 && (ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN)) {
+	if ((e == 0 && (ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN)) ||
+	    (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	     ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+		ERR_clear_error();
 		/* A TCP health check, or a peer that gave up: no TLS error,
 		 * just an end of stream before the handshake finished. */
 		snprintf(detail, cap, "connection closed during the handshake");

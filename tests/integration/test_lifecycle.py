@@ -60,6 +60,7 @@ def test_conn_open_and_close_lines(pki, gateway, port, echo_server):
     with util.tls_connect(ctx, "127.0.0.1", p) as s:
         local = s.getsockname()
         assert util.echo_roundtrip(s, b"x" * 1000) == b"x" * 1000
+        s.unwrap()  # close_notify: an orderly close (a bare FIN is client_truncated)
     op = gw.wait_for_event("conn_open", route="in")[0]
     cl = gw.wait_for_event("conn_close", route="in")[0]
     assert op["peer"] == f"127.0.0.1:{local[1]}"

@@ -87,6 +87,10 @@ enum zg_class {
 	  "keyUsage inconsistent with the key type or the certificate's role")         \
 	X(CERT_CHAIN_TOO_DEEP, ALERT, "cert_chain_too_deep",                             \
 	  "more certificates below the anchor than verify_depth")                       \
+	X(CERT_NAME_CONTROL, ALERT, "cert_name_control_char",                           \
+	  "a subject or SAN value holds NUL or another control character")             \
+	X(CERT_TOO_LARGE, ALERT, "cert_too_large",                                      \
+	  "a certificate's DER encoding is larger than the size rule allows")          \
 	X(CRL_STALE, ALERT, "crl_stale", "the issuer's CRL is past its nextUpdate")     \
 	X(CRL_MISSING, ALERT, "crl_missing", "no CRL loaded for a CA that requires one") \
 	X(CRL_INVALID, ALERT, "crl_invalid", "a CRL for the issuer does not verify with its key") \

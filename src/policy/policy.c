@@ -366,6 +366,83 @@ static void add(struct zg_policy_verdict *v, enum zg_reason r, int depth, int wa
 	snprintf(f->detail, sizeof(f->detail), "%s", detail);
 }
 
+/* The first control character in @s (@n bytes, UTF-8), or -1. UTF-8 C1
+ * controls are U+0080..U+009F: 0xC2 then 0x80..0x9F. */
+static int control_at(const unsigned char *s, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return i;
+		if (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)
+			return i;
+	}
+	return -1;
+}
+
+/* Check one ASN1 string (any type: converted to UTF-8 first, so BMPString
+ * zero bytes are not mistaken for NUL). 1 clean, 0 control, -1 unreadable. */
+static int string_clean(const ASN1_STRING *a)
+{
+	unsigned char *u = NULL;
+	int n = ASN1_STRING_to_UTF8(&u, a), rc;
+
+	if (n < 0)
+		return -1;
+	rc = control_at(u, n) < 0;
+	OPENSSL_free(u);
+	return rc;
+}
+
+static enum zg_reason subject_names(X509 *x, char *detail, size_t cap)
+{
+	const X509_NAME *nm = X509_get_subject_name(x);
+
+	for (int i = 0; nm && i < X509_NAME_entry_count(nm); i++) {
+		const X509_NAME_ENTRY *e = X509_NAME_get_entry(nm, i);
+		int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+		int c = string_clean(X509_NAME_ENTRY_get_data(e));
+		if (c <= 0)
+			return say(ZG_R_CERT_NAME_CONTROL, detail, cap, "subject %s %s",
+				   nid != NID_undef ? OBJ_nid2sn(nid) : "attribute",
+				   c < 0 ? "is not a readable string" : "holds a control character");
+	}
+	return ZG_R_OK;
+}
+
+enum zg_reason zg_rule_names(X509 *x, char *detail, size_t cap)
+{
+	GENERAL_NAMES *sans;
+	enum zg_reason r = subject_names(x, detail, cap);
+
+	if (r != ZG_R_OK)
+		return r;
+	sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+		const ASN1_IA5STRING *s = NULL;
+		const char *kind = gn->type == GEN_DNS ? "DNS" : gn->type == GEN_URI ? "URI" : "email";
+		if (gn->type == GEN_DNS || gn->type == GEN_URI || gn->type == GEN_EMAIL)
+			s = gn->d.ia5;
+		if (s && control_at(ASN1_STRING_get0_data(s), ASN1_STRING_length(s)) >= 0) {
+			r = say(ZG_R_CERT_NAME_CONTROL, detail, cap, "%s SAN #%d holds a control character",
+				kind, i + 1);
+			break;
+		}
+	}
+	GENERAL_NAMES_free(sans);
+	return r == ZG_R_OK ? pass(detail, cap) : r;
+}
+
+enum zg_reason zg_rule_der_size(X509 *x, char *detail, size_t cap)
+{
+	int n = i2d_X509(x, NULL);
+
+	if (n < 0 || n > ZG_POLICY_CERT_DER_MAX)
+		return say(ZG_R_CERT_TOO_LARGE, detail, cap, "%d bytes DER (at most %d)", n,
+			   ZG_POLICY_CERT_DER_MAX);
+	return pass(detail, cap);
+}
+
 /* Rules that every certificate of the chain must pass. */
 static void check_one(STACK_OF(X509) *chain, int i, const struct zg_policy_params *pp,
 		      struct zg_policy_verdict *v)
@@ -376,6 +453,8 @@ static void check_one(STACK_OF(X509) *chain, int i, const struct zg_policy_param
 	enum zg_reason r;
 
 	add(v, zg_rule_version(x, d, sizeof(d)), i, 0, d);
+	add(v, zg_rule_der_size(x, d, sizeof(d)), i, 0, d);
+	add(v, zg_rule_names(x, d, sizeof(d)), i, 0, d);
 	/* Nobody verifies a trust anchor's self-signature; its hash is moot. */
 	if (!(last && is_self_signed(x)))
 		add(v, zg_rule_signature_hash(x, d, sizeof(d)), i, 0, d);
@@ -494,6 +573,9 @@ static const struct zg_policy_rule rules[] = {
 	{"leaf_not_ca", "end entity is not a CA", {ZG_R_CERT_LEAF_IS_CA}},
 	{"eku", "extendedKeyUsage has clientAuth/serverAuth for the role", {ZG_R_CERT_EKU_MISSING}},
 	{"key_usage", "keyUsage consistent with key type and position", {ZG_R_CERT_KEY_USAGE}},
+	{"names", "no NUL or other control character in a subject or SAN value",
+	 {ZG_R_CERT_NAME_CONTROL}},
+	{"size", "every certificate at most 8 KiB DER", {ZG_R_CERT_TOO_LARGE}},
 	{"chain_depth", "at most verify_depth certificates below the anchor",
 	 {ZG_R_CERT_CHAIN_TOO_DEEP}},
 	{"revocation", "not revoked; issuer CRL present, valid and fresh",

@@ -122,6 +122,20 @@ enum zg_reason zg_rule_chain_depth(STACK_OF(X509) *chain, unsigned max_depth, ch
 enum zg_reason zg_rule_revocation(X509 *x, X509 *issuer, const struct zg_policy_params *pp,
 				  char *detail, size_t cap);
 
+/* Largest DER certificate the policy accepts. Real ones are 1-2 KiB (an
+ * RSA-4096 leaf with a few SANs); a larger one is a parser attack or a
+ * mistake, and the bound also sizes what a handshake may carry. */
+#define ZG_POLICY_CERT_DER_MAX 8192
+
+/* Every subject attribute and every DNS, URI, e-mail SAN value is free of
+ * NUL and other control characters (C0, DEL, C1): such a value makes the
+ * name one thing to a C string and another to the peer (the CVE-2009-2408
+ * NUL-prefix trick), and would break our log lines and audit records. */
+enum zg_reason zg_rule_names(X509 *x, char *detail, size_t cap);
+
+/* The DER encoding of @x is at most ZG_POLICY_CERT_DER_MAX bytes. */
+enum zg_reason zg_rule_der_size(X509 *x, char *detail, size_t cap);
+
 /* A server certificate names @name as a DNS SAN (exact or a full-label
  * wildcard) or, if @name contains "://", as a URI SAN (exact). No CN
  * fallback. */

@@ -582,6 +582,78 @@ static void server_names(void **state)
 	X509_free(x);
 }
 
+#define LEAF_EXTS_NO_SAN "basicConstraints:critical,CA:FALSE", "keyUsage:critical,digitalSignature", \
+			 "extendedKeyUsage:serverAuth,clientAuth"
+
+/* @x with one more SAN of @type holding the @n bytes at @v, re-signed. */
+static void add_raw_san(struct pki *k, X509 *x, int type, const char *v, int n)
+{
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *str = ASN1_IA5STRING_new();
+
+	assert_non_null(gens);
+	assert_non_null(gn);
+	assert_non_null(str);
+	assert_int_equal(ASN1_STRING_set(str, v, n), 1);
+	GENERAL_NAME_set0_value(gn, type, str);
+	assert_true(sk_GENERAL_NAME_push(gens, gn) > 0);
+	assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT), 1);
+	GENERAL_NAMES_free(gens);
+	assert_true(X509_sign(x, k->int_key, EVP_sha256()) > 0);
+}
+
+static void verdict_of_x(struct pki *k, X509 *x, struct zg_policy_verdict *v)
+{
+	struct zg_policy_params pp = params(k, ZG_ROLE_CLIENT);
+	STACK_OF(X509) *c = chain3(k, x);
+
+	zg_policy_check_chain(c, &pp, v);
+	sk_X509_pop_free(c, X509_free);
+}
+
+/* Issue 15 item 3: NUL or control characters in a name, and oversized
+ * certificates, each named by its own rule; clean ones pass both. */
+static void names_and_size(void **state)
+{
+	struct pki *k = *state;
+	struct spec clean = {.cn = "caf\xc3\xa9.zonegate.test", .ext = {LEAF_EXTS_NO_SAN}};
+	struct spec ctl = {.cn = "a\x01" "b", .ext = {LEAF_EXTS}};
+	struct spec c1 = {.cn = "a\xc2\x85" "b", .ext = {LEAF_EXTS}}; /* U+0085 NEL */
+	char big[9000 + 16] = "nsComment:";
+	struct spec large = {.cn = "large", .ext = {LEAF_EXTS, big}};
+	struct zg_policy_verdict v;
+	char d[ZG_POLICY_DETAIL_MAX];
+	X509 *x;
+
+	(void)state;
+	x = leaf(k, k->p256, &clean);
+	add_raw_san(k, x, GEN_DNS, "a.zonegate.test", 15);
+	assert_int_equal(zg_rule_names(x, d, sizeof(d)), ZG_R_OK);
+	assert_int_equal(zg_rule_der_size(x, d, sizeof(d)), ZG_R_OK);
+	X509_free(x);
+
+	/* the NUL-prefix trick: "evil.test\0.zonegate.test" */
+	x = leaf(k, k->p256, &clean);
+	add_raw_san(k, x, GEN_DNS, "evil.test\0.zonegate.test", 25);
+	verdict_of_x(k, x, &v);
+	assert_int_equal(v.n, 1);
+	assert_int_equal(v.f[0].reason, ZG_R_CERT_NAME_CONTROL);
+	assert_string_equal(v.f[0].detail, "DNS SAN #1 holds a control character");
+
+	x = leaf(k, k->p256, &clean);
+	add_raw_san(k, x, GEN_URI, "urn:zg:a\nInjected: yes", 23);
+	assert_int_equal(zg_rule_names(x, d, sizeof(d)), ZG_R_CERT_NAME_CONTROL);
+	X509_free(x);
+
+	expect_only(k, k->p256, &ctl, ZG_R_CERT_NAME_CONTROL);
+	expect_only(k, k->p256, &c1, ZG_R_CERT_NAME_CONTROL);
+
+	memset(big + 10, 'x', 9000);
+	big[9010] = '\0';
+	expect_only(k, k->p256, &large, ZG_R_CERT_TOO_LARGE);
+}
+
 /* Every failing rule is reported, not just the first. */
 static void all_failures_reported(void **state)
 {
@@ -684,6 +756,7 @@ int main(void)
 		cmocka_unit_test(crl_stale_warn_mode),
 		cmocka_unit_test(crl_files),
 		cmocka_unit_test(server_names),
+		cmocka_unit_test(names_and_size),
 		cmocka_unit_test(all_failures_reported),
 		cmocka_unit_test(empty_chain),
 		cmocka_unit_test(x509_error_mapping),

@@ -17,6 +17,7 @@
 #include "conf/conf.h"
 #include "base/errlist.h"
 #include "base/reason.h"
+#include "policy/policy.h"
 
 #define ZG_IDENT_MAX 256
 
@@ -28,7 +29,7 @@
  * Certificate message holds the leaf, at most verify_depth CAs and maybe
  * the root; a ClientHello at most a session ticket carrying one
  * certificate, plus key shares and extensions. */
-#define ZG_CERT_DER_MAX 8192
+#define ZG_CERT_DER_MAX ZG_POLICY_CERT_DER_MAX /* the size rule (policy.h) */
 #define ZG_TLS_CERT_LIST_MAX(verify_depth) (((size_t)(verify_depth) + 2) * ZG_CERT_DER_MAX)
 #define ZG_TLS_CLIENT_HELLO_MAX (2 * ZG_CERT_DER_MAX)
 

@@ -96,6 +96,7 @@ enum zg_audit_kind {
 	ZG_AUDIT_AUDIT_STOPPED,          /* 110113 / 110133 */
 	ZG_AUDIT_EMERGENCY_OVERRIDE_START, /* 110113 / 110127 */
 	ZG_AUDIT_EMERGENCY_OVERRIDE_STOP,  /* 110113 / 110138 */
+	ZG_AUDIT_UPSTREAM_STATE,         /* 110113 / 110128, an upstream endpoint went down or up */
 	ZG_AUDIT__KIND_COUNT
 };
 

@@ -36,6 +36,8 @@ static const struct kind_row kinds[ZG_AUDIT__KIND_COUNT] = {
 					       110127, "Emergency Override Started"},
 	[ZG_AUDIT_EMERGENCY_OVERRIDE_STOP] = {"emergency_override_stop", 110113, "Security Alert",
 					      110138, "Emergency Override Stopped"},
+	[ZG_AUDIT_UPSTREAM_STATE] = {"upstream_state", 110113, "Security Alert", 110128,
+				     "Network Configuration"},
 };
 
 const char *zg_audit_kind_name(enum zg_audit_kind k)
@@ -278,6 +280,8 @@ static int outcome(const struct zg_audit_event *ev)
 	switch (ev->kind) {
 	case ZG_AUDIT_NODE_AUTH_FAILURE:
 		return 4; /* refused: "mitigation effective" (specs.md 3) */
+	case ZG_AUDIT_UPSTREAM_STATE:
+		return ev->reason == ZG_R_OK ? 0 : 4; /* down: failure, mitigated by failover */
 	case ZG_AUDIT_CONN_DETACH: {
 		enum zg_class c = zg_reason_class(ev->reason);
 		return c == ZG_CL_OK || c == ZG_CL_CLOSED ? 0 : 4;

@@ -42,6 +42,15 @@ enum zg_class {
 	  "client ended its TLS stream with a TCP FIN but no close_notify")           \
 	X(UPSTREAM_TRUNCATED, IO, "upstream_truncated",                                 \
 	  "upstream ended its TLS stream with a TCP FIN but no close_notify")         \
+	X(UPSTREAM_LOST_AFTER_PAYLOAD, IO, "upstream_lost_after_payload",               \
+	  "upstream failed after client payload reached it; not replayed on another endpoint") \
+	/* active health checks of upstream endpoints (upstream/check.c) */             \
+	X(CHECK_TIMEOUT, TIMEOUT, "health_check_timeout",                               \
+	  "health check got no complete reply within health_timeout")                  \
+	X(CHECK_BAD_REPLY, PROTO, "health_check_bad_reply",                             \
+	  "health check reply was malformed, oversized or of the wrong protocol")      \
+	X(CHECK_REJECTED, PROTO, "health_check_rejected",                               \
+	  "health check reply was a refusal: association rejected, C-ECHO status, ACK code or HTTP status") \
 	/* limits */                                                                    \
 	X(ROUTE_LIMIT, LIMIT, "route_max_connections", "route max_connections reached") \
 	X(GLOBAL_LIMIT, LIMIT, "global_max_connections", "gateway max_connections reached") \

@@ -114,6 +114,12 @@ static void emit_all_kinds(struct zg_audit *a)
 			ev.subject[0] = ev.san[0] = ev.participant[0] = ev.peer_ip[0] = '\0';
 			ev.peer_port = 0;
 			snprintf(ev.detail, sizeof(ev.detail), "reload generation 2: [tls] crl changed");
+		} else if (k == ZG_AUDIT_UPSTREAM_STATE) {
+			ev.subject[0] = ev.san[0] = ev.participant[0] = ev.peer_ip[0] = '\0';
+			ev.peer_port = 0;
+			ev.reason = ZG_R_CONNECT_FAILED;
+			snprintf(ev.detail, sizeof(ev.detail), "upstream pacs-a.local:104 down (passive): "
+				 "Connection refused");
 		} else if (k >= ZG_AUDIT_EMERGENCY_OVERRIDE_START) {
 			snprintf(ev.detail, sizeof(ev.detail), "operator override");
 		}

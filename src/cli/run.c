@@ -79,18 +79,28 @@ int zg_cmd_run(int argc, char **argv)
 	return zg_gateway_run(o.conf, o.workers, &plane);
 }
 
+/* The pool of every route as `check` shows it: each member, its role and
+ * weight, the name its TLS peer must carry, and the addresses it resolves to. */
 static void print_route_addresses(const struct zg_snapshot *s)
 {
 	for (unsigned i = 0; i < s->n_routes; i++) {
 		const struct zg_route_rt *rt = &s->routes[i];
-		char a[64];
-		printf("# route %s: upstream %s:%s resolves to", rt->conf->name, rt->conf->connect.host,
-		       rt->conf->connect.port);
-		for (unsigned k = 0; k < rt->n_upstream; k++) {
-			zg_sockaddr_format((const struct sockaddr *)&rt->upstream[k].ss, a, sizeof(a));
-			printf(" %s", a);
+		printf("# route %s: pool of %u, balance %s, health_check %s\n", rt->conf->name, rt->n_up,
+		       zg_balance_name(rt->conf->balance), zg_check_name(rt->conf->check.kind));
+		for (unsigned k = 0; k < rt->n_up; k++) {
+			const struct zg_upstream_rt *u = &rt->up[k];
+			char a[64];
+			printf("#   upstream %s:%s %s weight %u", u->conf->ep.host, u->conf->ep.port,
+			       u->conf->backup ? "backup" : "primary", u->conf->weight);
+			if (zg_route_tls_out(rt->conf))
+				printf(" server_name %s", zg_upstream_server_name(rt->conf, u->conf));
+			printf(" resolves to");
+			for (unsigned j = 0; j < u->n_addr; j++) {
+				zg_sockaddr_format((const struct sockaddr *)&u->addr[j].ss, a, sizeof(a));
+				printf(" %s", a);
+			}
+			printf("%s\n", u->n_addr ? "" : " nothing");
 		}
-		printf("%s\n", rt->n_upstream ? "" : " nothing yet (connections refused until it does)");
 	}
 }
 

@@ -33,6 +33,10 @@
 #define ZG_CRLS_MAX 16         /* crl files */
 #define ZG_TICKET_KEYS_MAX 4   /* session_ticket_key files: the sealing key and three older ones */
 #define ZG_TLS_LIST_MAX 1024   /* route narrowing lists (tls13_suites, ...) */
+#define ZG_POOL_MAX 8          /* upstream endpoints in one route's connect */
+#define ZG_WEIGHT_MAX 100      /* weight=N of a pool member */
+#define ZG_AE_MAX 17           /* DICOM AE title: 16 characters and the NUL */
+#define ZG_HTTP_PATH_MAX 256   /* health_http_path */
 
 enum zg_mode {
 	ZG_MODE_WRAP,   /* plain in, mTLS out */
@@ -44,6 +48,51 @@ enum zg_mode {
 struct zg_endpoint {
 	char host[ZG_HOST_MAX]; /* without brackets; "*" or "" = any address */
 	char port[ZG_PORT_MAX];
+};
+
+/* One upstream endpoint of a route's pool, as written in `connect`:
+ * "HOST:PORT [backup] [weight=N] [sni=NAME]". */
+struct zg_upstream_conf {
+	struct zg_endpoint ep;
+	char server_name[ZG_HOST_MAX];   /* sni=: this site's expected name; "" = the route's */
+	unsigned weight;                 /* weight=: 1..ZG_WEIGHT_MAX, default 1 */
+	int backup;                      /* carries traffic only while every primary is down */
+};
+
+/* `connect`: the upstream pool, in the order written (the `first` order). */
+struct zg_pool_conf {
+	struct zg_upstream_conf m[ZG_POOL_MAX];
+	unsigned n;                      /* 1..ZG_POOL_MAX once parsed */
+};
+
+enum zg_balance {
+	ZG_BALANCE_FIRST,       /* the first usable member in written order */
+	ZG_BALANCE_ROUND_ROBIN, /* usable primaries in turn, by weight */
+	ZG_BALANCE_LEAST_CONN,  /* the usable primary with the fewest connections per weight */
+};
+
+/* Active health check of every pool member (upstream/check.c). */
+enum zg_check_kind {
+	ZG_CHECK_NONE,  /* passive detection only */
+	ZG_CHECK_TCP,   /* TCP connect */
+	ZG_CHECK_TLS,   /* TCP + TLS handshake under the route's policy (wrap, bridge) */
+	ZG_CHECK_DICOM, /* DICOM C-ECHO (over TLS on wrap and bridge routes) */
+	ZG_CHECK_HL7,   /* HL7 v2 message over MLLP, ACK expected (likewise) */
+	ZG_CHECK_HTTP,  /* HTTP GET, status expected (HTTPS on wrap and bridge) */
+};
+
+struct zg_conf_check {
+	enum zg_check_kind kind;         /* health_check, default none */
+	unsigned interval_ms;            /* health_interval, default 2s */
+	unsigned timeout_ms;             /* health_timeout, default 1s */
+	unsigned jitter_ms;              /* health_jitter: up to this much later, default 0 */
+	unsigned rise, fall;             /* health_rise 2, health_fall 3 */
+	char calling_ae[ZG_AE_MAX];      /* health_calling_ae, default ZONEGATE */
+	char called_ae[ZG_AE_MAX];       /* health_called_ae, default ANY-SCP */
+	char hl7_message[ZG_PATH_MAX];   /* health_hl7_message file; "" = built-in */
+	char http_path[ZG_HTTP_PATH_MAX]; /* health_http_path, default / */
+	unsigned http_status;            /* health_http_status, default 200 */
+	int line;                        /* line of health_check; 0 = not given */
 };
 
 struct zg_conf_gateway {
@@ -84,7 +133,10 @@ struct zg_conf_route {
 	char name[ZG_NAME_MAX];
 	enum zg_mode mode;
 	struct zg_endpoint listen;
-	struct zg_endpoint connect;
+	struct zg_pool_conf connect;     /* one or more upstream endpoints */
+	enum zg_balance balance;         /* default first */
+	unsigned hold_down_ms;           /* passive back-off base; default 5s */
+	struct zg_conf_check check;
 	char server_name[ZG_HOST_MAX];   /* wrap/bridge: expected DNS or URI SAN */
 	char profile[ZG_NAME_MAX];       /* "" = the [tls] profile */
 	/* Narrowing of the profile (profile.h zg_profile_overrides); "" =
@@ -154,6 +206,23 @@ void zg_conf_free(struct zg_conf *conf);
 void zg_conf_print(const struct zg_conf *conf, FILE *out);
 
 const char *zg_mode_name(enum zg_mode m);
+
+/* "first", "round-robin", "least-connections" / "none", "tcp", "tls",
+ * "dicom", "hl7", "http"; "unknown" out of range. */
+const char *zg_balance_name(enum zg_balance b);
+const char *zg_check_name(enum zg_check_kind k);
+
+/* Pool member @m as written in `connect` ("[::1]:104 backup weight=2") into
+ * @out of @cap bytes, truncating if need be. */
+void zg_upstream_format(const struct zg_upstream_conf *m, char *out, size_t cap);
+
+/* The name a member's TLS peer must carry: its sni=, else the route's
+ * server_name. */
+static inline const char *zg_upstream_server_name(const struct zg_conf_route *r,
+						  const struct zg_upstream_conf *m)
+{
+	return m->server_name[0] ? m->server_name : r->server_name;
+}
 
 /* Call @fn once for every keyword of every section, in table order;
  * @section is the header word ("gateway", "tls", "route", ...). For checks

@@ -33,7 +33,7 @@
 #define KW_FILE 0x08u        /* names file(s) that must exist and be readable */
 #define KW_SECRET_FILE 0x10u /* names a file holding key material */
 
-#define KW_MAX 32                       /* keywords per section */
+#define KW_MAX 48                       /* keywords per section */
 #define NO_OFF ((size_t)-1)
 #define WHY_MAX 400
 #define N_INST (ZG_ROUTES_MAX + 8)
@@ -164,6 +164,8 @@ extern const struct kw_type T_PROFILE, T_NAME, T_SERVER_NAME, T_PATH, T_PATHS, T
 extern const struct kw_type T_PREFIXES, T_TLS_LIST, T_TLS_VERSION, T_CRL_STALE, T_PEERS;
 extern const struct kw_type T_AUDIT_TRANSPORT, T_AUDIT_POLICY, T_AUDIT_VERBOSITY, T_BYTES;
 extern const struct kw_type T_HOSTPORT;
+/* pool.c: connect as a pool, balance, health_check, AE titles, HTTP path */
+extern const struct kw_type T_POOL, T_BALANCE, T_CHECK, T_AE_TITLE, T_HTTP_PATH;
 
 /* Format @ep as the operator would write it ("host:port", "[v6]:port",
  * "*:port") into @out of @cap bytes, truncating if need be. */
@@ -229,6 +231,14 @@ void conf_check_ticket_keys(const struct pctx *pc);
 /* Report a [directory] file without public_key or the other way round, and
  * route peers lists with no directory to look them up in. */
 void conf_check_directory(const struct pctx *pc);
+
+/* pool.c: report pool and health-check settings the route's mode cannot
+ * use (sni= or health_check = tls on a plain-TCP upstream). */
+void conf_check_pools(const struct pctx *pc);
+
+/* pool.c: whether every member of @p names its own sni= (then the route
+ * needs no server_name). */
+int conf_pool_all_sni(const struct zg_pool_conf *p);
 
 /* Give routes the [gateway] / [tls] values they did not set (limits,
  * timeouts, profile). Run after the checks above. */

@@ -155,6 +155,10 @@ void conf_check_routes(const struct pctx *pc)
 			continue;
 		for (size_t k = 0; k < N_KWS(route_needs); k++) {
 			int ki = kw_index(in->def, route_needs[k].key);
+			/* a pool whose every member names its sni= needs no server_name */
+			if (strcmp(route_needs[k].key, "server_name") == 0 &&
+			    conf_pool_all_sni(&pc->conf->routes[in->idx].connect))
+				continue;
 			if ((route_needs[k].modes & mask) && ki >= 0 && in->key_line[ki] == 0)
 				conf_perr(pc, in->line, route_needs[k].key, "required in %s for mode %s",
 					  in->label, zg_mode_name(pc->conf->routes[in->idx].mode));

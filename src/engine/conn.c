@@ -16,6 +16,8 @@
 #include "policy/policy.h"
 #include "engine/proxy_header.h"
 #include "engine/record.h"
+#include "upstream/health.h"
+#include "upstream/pool.h"
 
 static const char *const state_names[] = {
 	[ZG_CS_ACCEPTED] = "accepted",
@@ -30,7 +32,9 @@ const char *zg_conn_state_name(enum zg_conn_state s)
 	return (unsigned)s <= ZG_CS_CLOSED ? state_names[s] : "?";
 }
 
-static void start_upstream(struct zg_conn *c, int last_err);
+static void start_upstream(struct zg_conn *c);
+static void try_upstream(struct zg_conn *c);
+static void update_interest(struct zg_conn *c);
 static void step(struct zg_conn *c);
 static void upstream_addr16(const struct zg_conn *c, uint8_t out[16]);
 static enum zg_reason judge(const struct zg_conn *c, const struct zg_snapshot *snap, char *detail,
@@ -138,9 +142,12 @@ static int reserve_upstream_socket(struct zg_conn *c)
 {
 	int family;
 
-	if (c->route->n_upstream == 0)
+	family = AF_UNSPEC;
+	for (unsigned k = 0; k < c->route->n_up && family == AF_UNSPEC; k++)
+		if (c->route->up[k].n_addr)
+			family = c->route->up[k].addr[0].ss.ss_family;
+	if (family == AF_UNSPEC)
 		return 0; /* closes as upstream_unresolved when it gets there */
-	family = c->route->upstream[0].ss.ss_family;
 	c->spare_fd = zg_stream_socket(family);
 	if (c->spare_fd >= 0) {
 		c->spare_family = family;
@@ -239,17 +246,17 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 		step(c);
 		return;
 	}
-	start_upstream(c, 0);
+	start_upstream(c);
 	if (c->state != ZG_CS_CLOSED)
 		step(c);
 }
 
-/* Drive a TLS handshake on @s; 1 when complete, 0 when waiting, -1 after
- * closing @c with the reason. */
-static int handshake(struct zg_conn *c, struct zg_side *s, struct zg_tls_verdict *v)
+/* Drive a TLS handshake on @s; 1 when complete, 0 when waiting, -1 when
+ * it failed, with the reason in *@why and @detail (the caller decides:
+ * close, or try the next upstream). */
+static int handshake(struct zg_side *s, struct zg_tls_verdict *v, enum zg_reason *why, char *detail,
+		     size_t cap)
 {
-	char detail[160];
-	enum zg_reason r;
 	int rc, e;
 
 	ERR_clear_error();
@@ -266,8 +273,7 @@ static int handshake(struct zg_conn *c, struct zg_side *s, struct zg_tls_verdict
 		return 0;
 	}
 	s->tls_dead = 1;
-	r = zg_tls_handshake_reason(s->ssl, e, v, detail, sizeof(detail));
-	zg_conn_close(c, r, detail);
+	*why = zg_tls_handshake_reason(s->ssl, e, v, detail, cap);
 	return -1;
 }
 
@@ -276,51 +282,172 @@ static void request_resolve(struct zg_conn *c)
 	c->h->ops->want_resolve(c->h);
 }
 
-/* Connect to the next upstream address; on running out, close naming
- * @last_err, why the previous address failed (0 if none was tried). */
-static void start_upstream(struct zg_conn *c, int last_err)
+static int route_index(const struct zg_conn *c)
+{
+	return (int)(c->route - c->snap->routes);
+}
+
+/* The order in which this connection tries the pool (upstream/pool.h),
+ * from every member's health now. */
+static void plan_upstream(struct zg_conn *c)
 {
 	const struct zg_route_rt *rt = c->route;
-	int saved = last_err;
+	struct zg_pool_cand cand[ZG_POOL_MAX];
+	uint64_t ticket = rt->stats ? atomic_fetch_add_explicit(&rt->stats->ticket, 1,
+								 memory_order_relaxed) : 0;
 
+	for (unsigned k = 0; k < rt->n_up; k++) {
+		const struct zg_health *h = rt->up[k].health;
+		cand[k].weight = rt->up[k].conf->weight ? rt->up[k].conf->weight : 1;
+		cand[k].backup = rt->up[k].conf->backup != 0;
+		cand[k].usable = !h || zg_health_usable(h, c->h->now_ms);
+		cand[k].active = h ? atomic_load_explicit(&h->conns_active, memory_order_relaxed) : 0;
+		cand[k].held_until_ms =
+			h ? atomic_load_explicit(&h->held_until_ms, memory_order_relaxed) : 0;
+	}
+	c->n_order = zg_pool_order(cand, rt->n_up, rt->conf->balance, ticket, c->order);
+	c->tried = 0;
+	c->member = NULL;
+	c->fail_reason = ZG_R_UPSTREAM_UNRESOLVED;
+	snprintf(c->fail_detail, sizeof(c->fail_detail), "no endpoint of the pool resolves now");
+}
+
+/* Leave the current member: it no longer counts this connection. */
+static void leave_member(struct zg_conn *c)
+{
+	if (c->member_counted && c->member->health)
+		zg_health_conn_end(c->member->health);
+	c->member_counted = 0;
+}
+
+/* Drop the socket and the TLS state of a failed upstream attempt. */
+static void reset_up_side(struct zg_conn *c)
+{
 	if (c->up.fd >= 0) {
 		(void)c->h->ops->watch(c->h, &c->up, 0); /* leaving the set cannot fail us */
 		close(c->up.fd);
-		c->up.fd = -1;
-		c->up.registered = 0;
 	}
-	if (rt->n_upstream == 0) {
-		request_resolve(c);
-		zg_conn_close(c, ZG_R_UPSTREAM_UNRESOLVED, rt->conf->connect.host);
-		return;
-	}
-	while (c->upstream_next < rt->n_upstream) {
-		int fd;
+	SSL_free(c->up.ssl);
+	memset(&c->up, 0, sizeof(c->up));
+	c->up.magic = ZG_SIDE_MAGIC;
+	c->up.fd = -1;
+	c->up.conn = c;
+	memset(&c->verdict_out, 0, sizeof(c->verdict_out));
+}
 
-		c->upstream_addr = rt->upstream[c->upstream_next++];
-		fd = upstream_socket(c, c->upstream_addr.ss.ss_family);
-		if (fd < 0) {
-			saved = errno;
-			if (fd_exhausted(saved))
-				break; /* every other address needs a descriptor too */
-			continue;
+/* The attempt on the current member failed with @r before any payload
+ * went upstream. @whole: its other addresses would fail alike (TLS,
+ * identity), so the member is done. A member all of whose addresses
+ * failed is marked failing; then the pool goes on. */
+static void attempt_failed(struct zg_conn *c, enum zg_reason r, const char *detail, int whole)
+{
+	const struct zg_upstream_rt *m = c->member;
+
+	c->fail_reason = r;
+	snprintf(c->fail_detail, sizeof(c->fail_detail), "%s", detail ? detail : "");
+	zg_debug("event=upstream_failed route=%s id=%u.%llu endpoint=%s:%s reason=%s",
+		 c->route->conf->name, c->h->index, (unsigned long long)c->id, m->conf->ep.host,
+		 m->conf->ep.port, zg_reason_code(r));
+	if (whole)
+		c->addr_next = m->n_addr;
+	if (c->addr_next >= m->n_addr && m->health) {
+		uint64_t hold = 0;
+		if (zg_health_passive_fail(m->health, r, c->route->conf->hold_down_ms, c->h->now_ms,
+					   &hold))
+			zg_health_report(c->h->audit, c->route->conf->name, m->health, 1, r, "passive",
+					 hold, detail);
+	}
+	reset_up_side(c);
+	try_upstream(c);
+}
+
+/* Connect to the next address of the current member, else to the next
+ * member of the order; on running out, close with why the last attempt
+ * failed. */
+static void try_upstream(struct zg_conn *c)
+{
+	const struct zg_route_rt *rt = c->route;
+	int fd, saved;
+
+	for (;;) {
+		if (!c->member || c->addr_next >= c->member->n_addr) {
+			if (c->member)
+				leave_member(c);
+			if (c->tried >= c->n_order)
+				break;
+			c->member = &rt->up[c->order[c->tried++]];
+			c->addr_next = 0;
+			if (c->member->n_addr == 0)
+				continue; /* does not resolve now: nothing to try */
+			if (c->member->health)
+				zg_health_conn_begin(c->member->health);
+			c->member_counted = 1;
 		}
-		if (zg_connect_on(fd, &c->upstream_addr) == 0) {
+		c->upstream_addr = c->member->addr[c->addr_next++];
+		fd = upstream_socket(c, c->upstream_addr.ss.ss_family);
+		if (fd < 0 && fd_exhausted(errno)) {
+			/* our own limit: no member is to blame, none is marked */
+			zg_conn_close(c, ZG_R_LOCAL_FD_EXHAUSTED, strerror(errno));
+			return;
+		}
+		if (fd >= 0 && zg_connect_on(fd, &c->upstream_addr) == 0) {
 			c->up.fd = fd;
 			set_state(c, ZG_CS_CONNECTING);
 			return;
 		}
 		saved = errno;
-		close(fd);
-	}
-	/* Our own limit: the upstream is not to blame and its name needs no
-	 * new resolution. */
-	if (fd_exhausted(saved)) {
-		zg_conn_close(c, ZG_R_LOCAL_FD_EXHAUSTED, strerror(saved));
+		if (fd >= 0)
+			close(fd);
+		attempt_failed(c, ZG_R_CONNECT_FAILED, strerror(saved), 0);
 		return;
 	}
 	request_resolve(c);
-	zg_conn_close(c, ZG_R_CONNECT_FAILED, saved ? strerror(saved) : "no upstream address");
+	zg_conn_close(c, c->fail_reason, c->fail_detail[0] ? c->fail_detail : NULL);
+}
+
+/* First upstream attempt of @c: plan the pool, then try it. */
+static void start_upstream(struct zg_conn *c)
+{
+	plan_upstream(c);
+	try_upstream(c);
+}
+
+/* The upstream failed in RELAYING with @r. Before any byte went either
+ * way the client has seen nothing: try the next member as if the connect
+ * had failed. After that, never replay (a C-STORE or an HL7 message must
+ * not reach two systems): close, naming it when another member existed. */
+static void upstream_lost(struct zg_conn *c, enum zg_reason r, const char *detail)
+{
+	if (c->relay.d2u.bytes == 0 && c->relay.u2d.bytes == 0 && c->relay.u2d.tail == 0 &&
+	    !c->down.eof && c->member) {
+		c->relay.first_eof = 0;
+		attempt_failed(c, r, detail, 1);
+		return;
+	}
+	if (c->member && c->member->health) {
+		uint64_t hold = 0;
+		if (zg_health_passive_fail(c->member->health, r, c->route->conf->hold_down_ms,
+					   c->h->now_ms, &hold))
+			zg_health_report(c->h->audit, c->route->conf->name, c->member->health, 1, r,
+					 "passive", hold, detail);
+	}
+	if (c->route->n_up > 1) {
+		char d[200];
+		snprintf(d, sizeof(d), "%s%s%s", zg_reason_code(r), detail ? ": " : "",
+			 detail ? detail : "");
+		zg_conn_close(c, ZG_R_UPSTREAM_LOST_AFTER_PAYLOAD, d);
+		return;
+	}
+	zg_conn_close(c, r, detail);
+}
+
+/* The attempt on the current member got through: its back-off starts over. */
+static void upstream_ok(struct zg_conn *c)
+{
+	struct zg_health *h = c->member ? c->member->health : NULL;
+
+	if (h && zg_health_passive_ok(h))
+		zg_health_report(c->h->audit, c->route->conf->name, h, 0, ZG_R_OK, "passive", 0, NULL);
 }
 
 static void start_relay(struct zg_conn *c)
@@ -337,10 +464,12 @@ static void start_relay(struct zg_conn *c)
 	}
 	/* No record, no relay: with refuse-new-connections a full audit
 	 * spool stops new sessions rather than letting them go unrecorded. */
-	if (zg_record_attach(c) < 0) {
+	upstream_ok(c);
+	if (!c->attached && zg_record_attach(c) < 0) {
 		zg_conn_close(c, ZG_R_AUDIT_SPOOL_FULL, NULL);
 		return;
 	}
+	c->attached = 1;
 	set_state(c, ZG_CS_RELAYING);
 }
 
@@ -355,13 +484,11 @@ static void connected(struct zg_conn *c)
 	if (err == EINPROGRESS || err == EALREADY)
 		return;
 	if (err != 0) {
-		zg_debug("event=upstream_failed route=%s id=%u.%llu error=%d", c->route->conf->name,
-			 c->h->index, (unsigned long long)c->id, err);
-		start_upstream(c, err); /* next address, or close */
+		attempt_failed(c, ZG_R_CONNECT_FAILED, strerror(err), 0); /* next address, or close */
 		return;
 	}
 	if (c->route->conf->proxy_protocol && zg_proxy_header_send(c, detail, sizeof(detail)) < 0) {
-		zg_conn_close(c, ZG_R_UPSTREAM_RESET, detail);
+		attempt_failed(c, ZG_R_UPSTREAM_RESET, detail, 1); /* nothing of the client's went */
 		return;
 	}
 	if (zg_route_tls_out(c->route->conf)) {
@@ -370,11 +497,14 @@ static void connected(struct zg_conn *c)
 		c->verdict_out.addr = c->upstream16;
 		c->verdict_out.peers = outbound_peers(c);
 		c->verdict_out.cache = c->h->chains;
+		/* per member: a session or chain of one remote site is never
+		 * taken for another's (routes < 256, members < 8: 16 bits) */
 		c->verdict_out.cache_tag = zg_chaincache_tag(
-			c->snap->tls_generation, (unsigned)(c->route - c->snap->routes), 1);
-		c->verdict_out.resume =
-			&c->h->out_sessions[(unsigned)(c->route - c->snap->routes) % ZG_ROUTES_MAX];
-		c->up.ssl = zg_tls_client_new(c->route->tls_out, c->up.fd, c->route->conf->server_name,
+			c->snap->tls_generation,
+			(unsigned)route_index(c) | (unsigned)(c->member - c->route->up) << 8, 1);
+		c->verdict_out.resume = &c->h->out_sessions[(unsigned)route_index(c) % ZG_ROUTES_MAX];
+		c->up.ssl = zg_tls_client_new(c->route->tls_out, c->up.fd,
+					      zg_upstream_server_name(c->route->conf, c->member->conf),
 					      &c->verdict_out);
 		if (!c->up.ssl) {
 			zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
@@ -428,27 +558,63 @@ static void note_identity(struct zg_conn *c, SSL *ssl)
 /* Identity binding for a resumed session, which skipped the verification
  * in which tls.c binds a full handshake: the certificate on @ssl and the
  * address at the other end (@addr) must still belong to the same
- * participant, one the route admits. 0 to go on, -1 after closing @c. */
-static int bind_identity(struct zg_conn *c, SSL *ssl, const uint8_t addr[16],
-			 const struct zg_peers *peers)
+ * participant, one the route admits. ZG_R_OK, or the reason with @detail. */
+static enum zg_reason bind_identity(const struct zg_conn *c, SSL *ssl, const uint8_t addr[16],
+				    const struct zg_peers *peers, char *detail, size_t cap)
 {
-	char detail[160] = "";
-	enum zg_reason r;
-
 	if (!c->snap->dir || !SSL_session_reused(ssl))
-		return 0;
-	r = zg_directory_check_peer(c->snap->dir, time(NULL), addr, SSL_get0_peer_certificate(ssl),
-				    peers, detail, sizeof(detail));
-	if (r == ZG_R_OK)
-		return 0;
-	zg_conn_close(c, r, detail);
-	return -1;
+		return ZG_R_OK;
+	return zg_directory_check_peer(c->snap->dir, time(NULL), addr, SSL_get0_peer_certificate(ssl),
+				       peers, detail, cap);
 }
 
 static void upstream_addr16(const struct zg_conn *c, uint8_t out[16])
 {
 	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&c->upstream_addr.ss, out) < 0)
 		memset(out, 0, 16);
+}
+
+/* The client's TLS handshake step; on success, the upstream starts. */
+static void step_handshake_in(struct zg_conn *c)
+{
+	char detail[160] = "";
+	enum zg_reason r = ZG_R_OK;
+	int rc = handshake(&c->down, &c->verdict_in, &r, detail, sizeof(detail));
+
+	if (rc < 0)
+		zg_conn_close(c, r, detail);
+	if (rc != 1)
+		return;
+	c->down.want = 0;
+	note_identity(c, c->down.ssl);
+	r = bind_identity(c, c->down.ssl, c->peer16, &c->route->conf->peers, detail, sizeof(detail));
+	if (r != ZG_R_OK) {
+		zg_conn_close(c, r, detail);
+		return;
+	}
+	start_upstream(c);
+}
+
+/* The upstream TLS handshake step: a failure (the handshake, or the
+ * certificate refused) moves on to the next member of the pool. */
+static void step_handshake_out(struct zg_conn *c)
+{
+	char detail[160] = "";
+	enum zg_reason r = ZG_R_OK;
+	int rc = handshake(&c->up, &c->verdict_out, &r, detail, sizeof(detail));
+
+	if (rc < 0)
+		attempt_failed(c, r, detail, 1);
+	if (rc != 1)
+		return;
+	c->up.want = 0;
+	r = bind_identity(c, c->up.ssl, c->upstream16, outbound_peers(c), detail, sizeof(detail));
+	if (r != ZG_R_OK) {
+		attempt_failed(c, r, detail, 1);
+		return;
+	}
+	note_identity(c, c->up.ssl);
+	start_relay(c);
 }
 
 static void step(struct zg_conn *c)
@@ -460,28 +626,18 @@ static void step(struct zg_conn *c)
 
 		switch (c->state) {
 		case ZG_CS_HANDSHAKE_IN:
-			if (handshake(c, &c->down, &c->verdict_in) != 1)
-				break;
-			c->down.want = 0;
-			note_identity(c, c->down.ssl);
-			if (bind_identity(c, c->down.ssl, c->peer16, &c->route->conf->peers) < 0)
-				break;
-			start_upstream(c, 0);
+			step_handshake_in(c);
 			break;
 		case ZG_CS_CONNECTING:
 			break; /* waits for the upstream socket to become writable */
 		case ZG_CS_HANDSHAKE_OUT:
-			if (handshake(c, &c->up, &c->verdict_out) != 1)
-				break;
-			c->up.want = 0;
-			note_identity(c, c->up.ssl);
-			if (bind_identity(c, c->up.ssl, c->upstream16, outbound_peers(c)) < 0)
-				break;
-			start_relay(c);
+			step_handshake_out(c);
 			break;
 		case ZG_CS_RELAYING:
 			r = zg_relay_step(&c->relay, &c->down, &c->up, c->h->now_ms);
-			if (r != ZG_R_OK)
+			if (r == ZG_R_UPSTREAM_RESET || (r == ZG_R_TLS_PEER_ALERT && c->up.peer_alert))
+				upstream_lost(c, r, NULL);
+			else if (r != ZG_R_OK)
 				zg_conn_close(c, r, NULL);
 			else if (c->relay.more)
 				c->h->ops->defer(c->h, c);
@@ -493,6 +649,19 @@ static void step(struct zg_conn *c)
 		if (c->state == before || c->state == ZG_CS_CLOSED)
 			break;
 	}
+	if (c->state != ZG_CS_CLOSED)
+		update_interest(c);
+}
+
+/* @side failed while relaying: the client's failure closes; the
+ * upstream's may move the client to the next pool member (upstream_lost). */
+static void side_lost(struct zg_conn *c, struct zg_side *side, enum zg_reason r, const char *detail)
+{
+	if (side != &c->up) {
+		zg_conn_close(c, r, detail);
+		return;
+	}
+	upstream_lost(c, r, detail);
 	if (c->state != ZG_CS_CLOSED)
 		update_interest(c);
 }
@@ -518,7 +687,7 @@ static void side_failed(struct zg_conn *c, struct zg_side *side, uint32_t events
 	if (events & EPOLLERR) {
 		if (getsockopt(side->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
-		zg_conn_close(c, reset, err ? strerror(err) : NULL);
+		side_lost(c, side, reset, err ? strerror(err) : NULL);
 		return;
 	}
 	if (side->eof && !side->shut &&
@@ -526,7 +695,7 @@ static void side_failed(struct zg_conn *c, struct zg_side *side, uint32_t events
 			      : c->relay.d2u.tail == c->relay.d2u.head)) {
 		/* HUP on a side that still expects our FIN: it was reset and
 		 * nothing is left to deliver to it. */
-		zg_conn_close(c, reset, "hang-up");
+		side_lost(c, side, reset, "hang-up");
 	}
 }
 
@@ -638,20 +807,23 @@ void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
 	}
 	switch (c->state) {
 	case ZG_CS_HANDSHAKE_IN:
-	case ZG_CS_HANDSHAKE_OUT:
 		if (now_ms >= c->deadline_ms)
 			zg_conn_close(c, ZG_R_HANDSHAKE_TIMEOUT, NULL);
+		break;
+	case ZG_CS_HANDSHAKE_OUT:
+		/* accepts and never answers (a stopped process): next member */
+		if (now_ms < c->deadline_ms)
+			break;
+		attempt_failed(c, ZG_R_HANDSHAKE_TIMEOUT, "upstream did not finish the TLS handshake", 1);
+		if (c->state != ZG_CS_CLOSED)
+			update_interest(c);
 		break;
 	case ZG_CS_CONNECTING:
 		if (now_ms < c->deadline_ms)
 			break;
-		if (c->upstream_next < c->route->n_upstream) {
-			start_upstream(c, ETIMEDOUT); /* a black hole: next address */
-			if (c->state != ZG_CS_CLOSED)
-				update_interest(c);
-		} else {
-			zg_conn_close(c, ZG_R_CONNECT_TIMEOUT, NULL);
-		}
+		attempt_failed(c, ZG_R_CONNECT_TIMEOUT, "no answer within connect_timeout", 0);
+		if (c->state != ZG_CS_CLOSED)
+			update_interest(c);
 		break;
 	case ZG_CS_RELAYING:
 		if (now_ms - c->relay.last_activity_ms >= c->route->conf->idle_timeout_ms)
@@ -668,8 +840,11 @@ void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
 	if (c->state == ZG_CS_CLOSED)
 		return;
 	zg_record_close(c, reason, detail);
-	if (c->state != ZG_CS_RELAYING)
+	if (c->state != ZG_CS_RELAYING && !c->attached)
 		atomic_fetch_add(&c->route->stats->refused, 1);
+	if (c->member_counted && c->member->health)
+		zg_health_conn_end(c->member->health);
+	c->member_counted = 0;
 	c->state = ZG_CS_CLOSED;
 	/* Closing the fds also drops them from the epoll set. */
 	if (c->down.fd >= 0)

@@ -89,7 +89,14 @@ struct zg_conn {
 	struct zg_side down;              /* the client that connected to us */
 	struct zg_side up;                /* the upstream we connected to */
 	struct zg_relay relay;
-	unsigned upstream_next;           /* next address of route->upstream to try */
+	unsigned order[ZG_POOL_MAX];      /* pool members to try, best first (upstream/pool.h) */
+	unsigned n_order, tried;          /* members in order / begun */
+	const struct zg_upstream_rt *member; /* the member tried or in use; NULL before */
+	unsigned addr_next;               /* next address of member to try */
+	int member_counted;               /* counted in member->health's connections */
+	int attached;                     /* the attach record is written */
+	enum zg_reason fail_reason;       /* why the last attempt failed (closing reason) */
+	char fail_detail[160];
 	int spare_fd;                     /* upstream socket made at accept, or -1 */
 	int spare_family;                 /* its address family */
 	uint64_t started_ms, deadline_ms; /* monotonic */

@@ -137,7 +137,7 @@ int zg_record_attach(const struct zg_conn *c)
 
 void zg_record_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
 {
-	if (c->state != ZG_CS_RELAYING) {
+	if (c->state != ZG_CS_RELAYING && !c->attached) {
 		zg_record_refusal(c->h, c->route, c->id, &c->peer, reason, detail, c);
 		return;
 	}

@@ -282,6 +282,13 @@ enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg
 	return ZG_R_OK;
 }
 
+void zg_relay_free_dir(struct zg_dir *d)
+{
+	free(d->buf);
+	d->buf = NULL;
+	d->head = d->tail = 0;
+}
+
 void zg_relay_free(struct zg_relay *r)
 {
 	free(r->d2u.buf);

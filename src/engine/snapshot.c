@@ -1,4 +1,5 @@
 /* snapshot.c - see snapshot.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,20 +9,77 @@
 #include "engine/snapshot.h"
 #include "tls/tls.h"
 
-static void resolve_upstream(struct zg_route_rt *rt)
+/* Resolve every pool member of @rt. A name that does not resolve now may
+ * resolve later: the member is skipped (the route refuses its connections
+ * only while no member resolves). Returns how many members failed; the
+ * first failure's text goes to @why. */
+static unsigned resolve_upstream(struct zg_route_rt *rt, int quiet, char *why, size_t cap)
 {
-	char why[256];
-	int n = zg_resolve(&rt->conf->connect, 0, rt->upstream, ZG_UPSTREAM_ADDRS_MAX, why, sizeof(why));
+	unsigned failed = 0;
 
-	/* A name that does not resolve now may resolve later: the route is
-	 * served and refuses its connections until it does. */
-	if (n < 0) {
-		zg_warn("event=resolve_failed route=%s host=%s reason=%s", rt->conf->name,
-			rt->conf->connect.host, why);
-		rt->n_upstream = 0;
-		return;
+	rt->n_up = rt->conf->connect.n;
+	for (unsigned k = 0; k < rt->n_up; k++) {
+		struct zg_upstream_rt *u = &rt->up[k];
+		char w[256];
+		int n;
+
+		u->conf = &rt->conf->connect.m[k];
+		n = zg_resolve(&u->conf->ep, 0, u->addr, ZG_MEMBER_ADDRS_MAX, w, sizeof(w));
+		if (n >= 0) {
+			u->n_addr = (unsigned)n;
+			continue;
+		}
+		u->n_addr = 0;
+		if (!failed++)
+			snprintf(why, cap, "%.120s:%.8s: %.100s", u->conf->ep.host, u->conf->ep.port, w);
+		if (!quiet)
+			zg_warn("event=resolve_failed route=%s host=%s port=%s reason=%s", rt->conf->name,
+				u->conf->ep.host, u->conf->ep.port, w);
 	}
-	rt->n_upstream = (unsigned)n;
+	return failed;
+}
+
+struct zg_health *zg_route_stats_health(struct zg_route_stats *st, const char *name,
+					const struct zg_pool_conf *pool)
+{
+	unsigned n = atomic_load(&st->n_health);
+	char t[ZG_HEALTH_NAME_MAX];
+
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(st->health[i].name, name) == 0)
+			return &st->health[i];
+	if (n < ZG_HEALTH_SLOTS) {
+		zg_health_init(&st->health[n], name);
+		atomic_store(&st->n_health, n + 1);
+		return &st->health[n];
+	}
+	/* every slot taken by endpoints this route once named: reuse one it
+	 * no longer names (a connection of an older snapshot still on it
+	 * skews that slot's active count until it ends) */
+	for (unsigned i = 0; i < n; i++) {
+		int named = 0;
+		for (unsigned k = 0; k < pool->n && !named; k++) {
+			zg_upstream_format(&(struct zg_upstream_conf){.ep = pool->m[k].ep}, t, sizeof(t));
+			named = strcmp(st->health[i].name, t) == 0;
+		}
+		if (!named) {
+			zg_health_init(&st->health[i], name);
+			return &st->health[i];
+		}
+	}
+	return &st->health[0]; /* unreachable: a pool has at most half the slots */
+}
+
+/* Give every member of @rt its health slot in @st (main thread). */
+static void bind_health(struct zg_route_rt *rt, struct zg_route_stats *st)
+{
+	char name[ZG_HEALTH_NAME_MAX];
+
+	for (unsigned k = 0; k < rt->n_up; k++) {
+		zg_upstream_format(&(struct zg_upstream_conf){.ep = rt->up[k].conf->ep}, name,
+				   sizeof(name));
+		rt->up[k].health = zg_route_stats_health(st, name, &rt->conf->connect);
+	}
 }
 
 static int build_route(struct zg_snapshot *s, unsigned i, zg_stats_lookup_fn stats, void *sctx,
@@ -52,11 +110,19 @@ static int build_route(struct zg_snapshot *s, unsigned i, zg_stats_lookup_fn sta
 		return -1;
 	}
 	close(fd);
-	resolve_upstream(rt);
+	/* `check` names what does not resolve now; `run` serves the route and
+	 * tries the name again after failures (DNS may come back). */
+	if (resolve_upstream(rt, !stats, why, sizeof(why)) && !stats) {
+		zg_errlist_add(errs, c->path, r->line_connect, "connect",
+			       "route %s: %s (the endpoint does not resolve now)", r->name, why);
+		bad = 1;
+	}
 	if (stats && !(rt->stats = stats(sctx, r->name))) {
 		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: too many routes", r->name);
 		return -1;
 	}
+	if (rt->stats)
+		bind_health(rt, rt->stats);
 	return bad ? -1 : 0;
 }
 
@@ -149,6 +215,7 @@ struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_
 					  int *changed)
 {
 	struct zg_snapshot *s = calloc(1, sizeof(*s));
+	char why[256];
 
 	if (!s)
 		return NULL;
@@ -174,10 +241,12 @@ struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_
 			SSL_CTX_up_ref(rt->tls_in);
 		if (rt->tls_out)
 			SSL_CTX_up_ref(rt->tls_out);
-		resolve_upstream(rt);
-		if (rt->n_upstream != old->routes[i].n_upstream ||
-		    memcmp(rt->upstream, old->routes[i].upstream, rt->n_upstream * sizeof(rt->upstream[0])))
-			*changed = 1;
+		(void)resolve_upstream(rt, 0, why, sizeof(why));
+		for (unsigned k = 0; k < rt->n_up; k++)
+			if (rt->up[k].n_addr != old->routes[i].up[k].n_addr ||
+			    memcmp(rt->up[k].addr, old->routes[i].up[k].addr,
+				   rt->up[k].n_addr * sizeof(rt->up[k].addr[0])))
+				*changed = 1;
 	}
 	atomic_init(&s->refs, 1);
 	return s;

@@ -21,15 +21,31 @@
 #include "base/errlist.h"
 
 #include "engine/net.h"
+#include "upstream/health.h"
 
-#define ZG_UPSTREAM_ADDRS_MAX 8
+#define ZG_MEMBER_ADDRS_MAX 4  /* addresses tried per pool member */
+#define ZG_HEALTH_SLOTS (ZG_POOL_MAX * 2) /* endpoints remembered per route name */
 
 /* Counters that outlive snapshots: one per route name, kept by the gateway,
- * updated by workers with atomics. */
+ * updated by workers with atomics. The health of each upstream endpoint
+ * the route has named lives here too, keyed by "host:port", so that a
+ * reload keeps what the checks and failures learnt (a metrics reader walks
+ * health[0..n_health) and zg_health_read()s each). */
 struct zg_route_stats {
 	char name[ZG_NAME_MAX];
 	atomic_uint active;
 	atomic_ulong accepted, refused;
+	atomic_ullong ticket;             /* pool selection: one per connection */
+	struct zg_health health[ZG_HEALTH_SLOTS];
+	atomic_uint n_health;             /* written by the main thread only */
+};
+
+/* One member of a route's upstream pool, resolved. */
+struct zg_upstream_rt {
+	const struct zg_upstream_conf *conf; /* inside the snapshot's conf */
+	struct zg_sockaddr addr[ZG_MEMBER_ADDRS_MAX];
+	unsigned n_addr;                  /* 0: does not resolve now */
+	struct zg_health *health;         /* in the route's stats; NULL in check mode */
 };
 
 struct zg_route_rt {
@@ -37,8 +53,8 @@ struct zg_route_rt {
 	SSL_CTX *tls_in;                  /* unwrap, bridge */
 	SSL_CTX *tls_out;                 /* wrap, bridge */
 	struct zg_sockaddr listen;
-	struct zg_sockaddr upstream[ZG_UPSTREAM_ADDRS_MAX];
-	unsigned n_upstream;              /* 0: unresolved, connections refused */
+	struct zg_upstream_rt up[ZG_POOL_MAX]; /* conf->connect, in written order */
+	unsigned n_up;
 	struct zg_route_stats *stats;
 };
 
@@ -75,6 +91,12 @@ struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snap
  * *@changed says whether any route's addresses differ from @old's. */
 struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_t generation,
 					  int *changed);
+
+/* The health slot of endpoint @name in @st: the one it had, else a fresh
+ * one (reusing a slot no member of @pool names once all are taken). Main
+ * thread only. */
+struct zg_health *zg_route_stats_health(struct zg_route_stats *st, const char *name,
+					const struct zg_pool_conf *pool);
 
 /* Take / drop a reference. The last unref frees everything. */
 struct zg_snapshot *zg_snapshot_ref(struct zg_snapshot *s);

@@ -59,8 +59,10 @@ def _directory(zonegate_bin, workdir, doc):
 
 
 def _substitute(block, mapping, port):
-    """The block with placeholder paths mapped and every listen address
-    replaced by a free 127.0.0.1 port; fails on an unmapped path."""
+    """The block with placeholder paths mapped, every listen address
+    replaced by a free 127.0.0.1 port and every documentation host name
+    (*.example) in connect by localhost (`check` refuses a pool member that
+    does not resolve); fails on an unmapped path."""
     text = block
     for placeholder in sorted(mapping, key=len, reverse=True):
         text = text.replace(placeholder, str(mapping[placeholder]))
@@ -71,6 +73,10 @@ def _substitute(block, mapping, port):
     def listen(m):
         return f"{m.group(1)}127.0.0.1:{port()}"
 
+    def connect(m):
+        return re.sub(r"[A-Za-z0-9.-]+\.example(?=:)", "localhost", m.group(0))
+
+    text = re.sub(r"^[ \t]*connect[ \t]*[=:].*$", connect, text, flags=re.M)
     return re.sub(r"^([ \t]*listen[ \t]*[=:][ \t]*)\S+", listen, text, flags=re.M)
 
 

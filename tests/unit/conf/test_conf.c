@@ -214,8 +214,8 @@ static void full_file_values(void **state)
 	assert_true(zg_route_tls_out(r) && !zg_route_tls_in(r));
 	assert_string_equal(r->listen.host, "127.0.0.1");
 	assert_string_equal(r->listen.port, "11112");
-	assert_string_equal(r->connect.host, "pacs.site-b.example");
-	assert_string_equal(r->connect.port, "2762");
+	assert_string_equal(r->connect.m[0].ep.host, "pacs.site-b.example");
+	assert_string_equal(r->connect.m[0].ep.port, "2762");
 	assert_string_equal(r->server_name, "pacs.site-b.example");
 	assert_string_equal(r->profile, "bcp195"); /* from [tls] */
 	assert_int_equal(r->n_allow_from, 3);
@@ -246,7 +246,7 @@ static void full_file_values(void **state)
 	assert_int_equal(r->mode, ZG_MODE_BRIDGE);
 	assert_true(zg_route_tls_in(r) && zg_route_tls_out(r));
 	assert_string_equal(r->listen.host, "*");
-	assert_string_equal(r->connect.host, "2001:db8::10");
+	assert_string_equal(r->connect.m[0].ep.host, "2001:db8::10");
 	assert_string_equal(r->server_name, "urn:oid:1.2.392.200119.1");
 	zg_conf_free(c);
 }
@@ -348,7 +348,7 @@ static void syntax_variants(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->tls.session_tickets, 1);
 	assert_string_equal(c->routes[0].listen.port, "2762");
-	assert_string_equal(c->routes[0].connect.port, "104");
+	assert_string_equal(c->routes[0].connect.m[0].ep.port, "104");
 	zg_conf_free(c);
 }
 

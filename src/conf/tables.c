@@ -96,6 +96,22 @@ static const struct kw route_kws[] = {
 	 0},
 	{"groups", &T_TLS_LIST, RT(groups), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
 	{"sigalgs", &T_TLS_LIST, RT(sigalgs), ZG_TLS_LIST_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	/* active health checks of every pool member (upstream/check.c) */
+	{"health_check", &T_CHECK, RT(check.kind), 0, NO_OFF, RT(check.line), 0, 0, "none", 0},
+	{"health_interval", &T_DUR_MS, RT(check.interval_ms), 0, NO_OFF, NO_OFF, 100, HOUR, "2s", 0},
+	{"health_timeout", &T_DUR_MS, RT(check.timeout_ms), 0, NO_OFF, NO_OFF, 50, MIN, "1s", 0},
+	{"health_jitter", &T_DUR_MS, RT(check.jitter_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "0s", 0},
+	{"health_rise", &T_UINT, RT(check.rise), 0, NO_OFF, NO_OFF, 1, 100, "2", 0},
+	{"health_fall", &T_UINT, RT(check.fall), 0, NO_OFF, NO_OFF, 1, 100, "3", 0},
+	{"health_calling_ae", &T_AE_TITLE, RT(check.calling_ae), ZG_AE_MAX, NO_OFF, NO_OFF, 0, 0,
+	 "ZONEGATE", 0},
+	{"health_called_ae", &T_AE_TITLE, RT(check.called_ae), ZG_AE_MAX, NO_OFF, NO_OFF, 0, 0,
+	 "ANY-SCP", 0},
+	{"health_hl7_message", &T_PATH, RT(check.hl7_message), ZG_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL,
+	 KW_FILE},
+	{"health_http_path", &T_HTTP_PATH, RT(check.http_path), ZG_HTTP_PATH_MAX, NO_OFF, NO_OFF, 0, 0,
+	 "/", 0},
+	{"health_http_status", &T_UINT, RT(check.http_status), 0, NO_OFF, NO_OFF, 100, 599, "200", 0},
 };
 
 #define AU(f) offsetof(struct zg_audit_conf, f)

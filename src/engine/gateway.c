@@ -56,6 +56,21 @@ static void wake_workers(struct zg_gateway *gw)
 		zg_worker_wake(&gw->workers[i]);
 }
 
+/* Give the health checker the checks of @s, starting it the first time a
+ * route has any. */
+static void update_checks(struct zg_gateway *gw, struct zg_snapshot *s)
+{
+	struct zg_check_plan *plan = zg_snapshot_check_plan(s);
+
+	if (!plan && !gw->checker)
+		return;
+	if (!gw->checker && !(gw->checker = zg_checker_start(gw->fleet.audit))) {
+		zg_check_plan_free(plan);
+		return;
+	}
+	zg_checker_update(gw->checker, plan);
+}
+
 /* Swap in @s (taking over its reference) and tell the workers. */
 static void publish(struct zg_gateway *gw, struct zg_snapshot *s)
 {
@@ -67,6 +82,7 @@ static void publish(struct zg_gateway *gw, struct zg_snapshot *s)
 	pthread_mutex_unlock(&gw->fleet.snap_lock);
 	zg_snapshot_unref(old);
 	wake_workers(gw);
+	update_checks(gw, s);
 }
 
 static void log_errors(const struct zg_errlist *errs)
@@ -457,7 +473,10 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 		stop_workers(gw, gw->n_workers);
 		goto out;
 	}
+	update_checks(gw, gw->fleet.current);
 	main_loop(gw, sigfd);
+	zg_checker_stop(gw->checker);
+	gw->checker = NULL;
 	/* the plane reads the workers: it stops before they are freed */
 	plane_event(gw, gw->plane->ops ? gw->plane->ops->stop : NULL);
 	stop_workers(gw, gw->n_workers);
@@ -471,6 +490,7 @@ out:
 	if (gw && gw->plane && gw->plane->ops) /* a plane that never started: a no-op */
 		plane_event(gw, gw->plane->ops->stop);
 	if (gw) {
+		zg_checker_stop(gw->checker);
 		zg_audit_stop(gw->fleet.audit);
 		if (gw->fleet.main_wake_fd >= 0)
 			close(gw->fleet.main_wake_fd);

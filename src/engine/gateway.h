@@ -59,6 +59,7 @@ struct zg_gateway {
 	struct zg_dir_counters *dir_counters; /* live connections per participant id */
 	struct zg_route_stats stats[ZG_ROUTES_MAX * 2];
 	unsigned n_stats;               /* main thread only */
+	struct zg_checker *checker;     /* active health checks; NULL until a route has one */
 };
 
 /* Load @conf_path, start the workers and serve until stopped, telling

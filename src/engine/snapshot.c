@@ -271,3 +271,89 @@ const struct zg_route_rt *zg_snapshot_route(const struct zg_snapshot *s, const c
 			return &s->routes[i];
 	return NULL;
 }
+
+static void plan_release(void *owner)
+{
+	zg_snapshot_unref(owner);
+}
+
+/* The hl7 check message of route @r into @store at *@used (room @cap):
+ * the file's text, bounded, or NULL for the built-in one. Main thread. */
+static const char *hl7_message(const struct zg_conf_route *r, char *store, size_t *used, size_t cap,
+			       size_t *len)
+{
+	FILE *f;
+	size_t n;
+
+	*len = 0;
+	if (r->check.kind != ZG_CHECK_HL7 || !r->check.hl7_message[0] || *used >= cap)
+		return NULL;
+	f = fopen(r->check.hl7_message, "re");
+	if (!f) {
+		zg_warn("event=health_check_note route=%s msg=\"cannot read health_hl7_message %s; "
+			"using the built-in message\"", r->name, r->check.hl7_message);
+		return NULL;
+	}
+	n = fread(store + *used, 1, cap - *used, f);
+	fclose(f);
+	*len = n;
+	*used += n;
+	return store + *used - n;
+}
+
+#define HL7_FILE_MAX (64 * 1024)
+
+struct zg_check_plan *zg_snapshot_check_plan(struct zg_snapshot *s)
+{
+	struct zg_check_plan *p = calloc(1, sizeof(*p));
+	unsigned n = 0, hl7_routes = 0;
+	size_t used = 0;
+
+	for (unsigned i = 0; i < s->n_routes; i++) {
+		if (s->routes[i].conf->check.kind == ZG_CHECK_NONE || !s->routes[i].stats)
+			continue;
+		n += s->routes[i].n_up;
+		hl7_routes += s->routes[i].conf->check.kind == ZG_CHECK_HL7;
+	}
+	if (!p || n == 0) {
+		free(p);
+		return NULL;
+	}
+	p->t = calloc(n, sizeof(*p->t));
+	p->hl7_store = hl7_routes ? malloc((size_t)hl7_routes * HL7_FILE_MAX) : NULL;
+	if (!p->t || (hl7_routes && !p->hl7_store)) {
+		zg_err("event=health_check_failed error=no_memory");
+		zg_check_plan_free(p);
+		return NULL;
+	}
+	for (unsigned i = 0; i < s->n_routes; i++) {
+		const struct zg_route_rt *rt = &s->routes[i];
+		const struct zg_conf_route *r = rt->conf;
+		size_t hl7_len = 0;
+		const char *hl7;
+		if (r->check.kind == ZG_CHECK_NONE || !rt->stats)
+			continue;
+		hl7 = hl7_message(r, p->hl7_store, &used, (size_t)hl7_routes * HL7_FILE_MAX, &hl7_len);
+		for (unsigned k = 0; k < rt->n_up; k++) {
+			struct zg_check_target *t = &p->t[p->n++];
+			const struct zg_upstream_rt *u = &rt->up[k];
+			t->route = r->name;
+			t->check = &r->check;
+			t->health = u->health;
+			if (u->n_addr) {
+				memcpy(&t->addr, &u->addr[0].ss, u->addr[0].len);
+				t->addr_len = u->addr[0].len;
+			}
+			t->host = u->conf->ep.host;
+			t->server_name = zg_upstream_server_name(r, u->conf);
+			t->tls = rt->tls_out;
+			t->dir = s->dir;
+			t->peers = r->mode == ZG_MODE_WRAP ? &r->peers : NULL;
+			t->hl7 = hl7;
+			t->hl7_len = hl7_len;
+		}
+	}
+	p->owner = zg_snapshot_ref(s);
+	p->release = plan_release;
+	return p;
+}

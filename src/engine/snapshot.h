@@ -21,6 +21,7 @@
 #include "base/errlist.h"
 
 #include "engine/net.h"
+#include "upstream/check.h"
 #include "upstream/health.h"
 
 #define ZG_MEMBER_ADDRS_MAX 4  /* addresses tried per pool member */
@@ -97,6 +98,12 @@ struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_
  * thread only. */
 struct zg_health *zg_route_stats_health(struct zg_route_stats *st, const char *name,
 					const struct zg_pool_conf *pool);
+
+/* The active health checks of @s as a plan for the checker
+ * (upstream/check.h), holding a reference to @s; NULL when no route has
+ * health_check set (or on allocation failure, logged). Main thread: it
+ * reads the health_hl7_message files. */
+struct zg_check_plan *zg_snapshot_check_plan(struct zg_snapshot *s);
 
 /* Take / drop a reference. The last unref frees everything. */
 struct zg_snapshot *zg_snapshot_ref(struct zg_snapshot *s);

@@ -22,9 +22,10 @@ import time
 
 import pytest
 
+import netns_util
 import util
 
-from conftest import make_config
+from conftest import Gateways, make_config
 
 SERVER_NAME = "server.zonegate.test"
 
@@ -303,3 +304,71 @@ def test_check_refuses_an_unresolvable_member(pki, zonegate_check, port):
     assert r.returncode == 3
     assert ": connect: route out: no-such-host.invalid:104:" in r.stderr, r.stderr
     assert "does not resolve now" in r.stderr
+
+
+@pytest.fixture
+def netns():
+    ok, why = netns_util.available()
+    if not ok or not shutil.which("nft"):
+        pytest.skip(why if not ok else "needs nft (scripts/deps.sh installs nftables)")
+    pair = netns_util.NetnsPair([REMOTE_V4])
+    pair.create()
+    yield pair
+    pair.destroy()
+
+
+REMOTE_V4 = "198.51.100.2"
+
+
+def test_blackholed_primary_times_out_to_backup(request, tmp_path, zonegate_bin, pki, netns):
+    """The primary silently drops packets (an nftables drop rule in the
+    namespace the test made): the connect times out after connect_timeout,
+    the member is held down, the client is served by the backup, and the
+    next client goes straight to the backup."""
+    primary = netns_util.EchoBackend(
+        netns_util.run_in_netns(netns.cl, lambda: _listener(REMOTE_V4)))
+    backup = netns_util.EchoBackend(netns.gw_listen("127.0.0.1"))
+    listen = util.free_port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{listen}",
+                                   "connect": f"{REMOTE_V4}:{primary.port}, "
+                                              f"127.0.0.1:{backup.port} backup",
+                                   "connect_timeout": "1s"}})
+    wrapper = netns.wrapper(tmp_path / "zonegate-in-netns", zonegate_bin)
+    gw = Gateways(wrapper, tmp_path, request.node)(cfg, "gw")
+    ctx = util.tls_context(pki, cert=pki.cert("client"), key=pki.key("client"),
+                           chain=pki.chain("client"))
+
+    def roundtrip(payload):
+        raw = netns_util.run_in_netns(
+            netns.gw, lambda: socket.create_connection(("127.0.0.1", listen), timeout=10))
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            return util.echo_roundtrip(s, payload)
+
+    try:
+        assert roundtrip(b"before\n") == b"before\n"
+        assert gw.wait_for_event("conn_close", route="in")[0]["upstream"].startswith(REMOTE_V4)
+        subprocess.run(netns.exec_prefix(netns.cl) + [
+            "nft", f"add table inet zgbh; add chain inet zgbh in {{ type filter hook input "
+                   f"priority 0; }}; add rule inet zgbh in tcp dport {primary.port} drop"],
+            check=True)
+        t0 = time.monotonic()
+        assert roundtrip(b"during\n") == b"during\n"
+        assert 0.9 < time.monotonic() - t0 < 5
+        down = gw.wait_for_event("upstream_down", route="in")[0]
+        assert down["reason"] == "upstream_connect_timeout", down
+        t0 = time.monotonic()
+        assert roundtrip(b"held\n") == b"held\n"
+        assert time.monotonic() - t0 < 0.9  # straight to the backup
+        closes = gw.wait_for_event("conn_close", route="in", count=3)
+        assert closes[2]["upstream"] == f"127.0.0.1:{backup.port}", closes[2]
+    finally:
+        primary.stop()
+        backup.stop()
+
+
+def _listener(host):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, 0))
+    s.listen(64)
+    return s

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/agg.h"
 #include "audit/audit.h"
 #include "audit/file.h"
 #include "audit/msg.h"
@@ -23,6 +24,7 @@
 #define SEND_RECS 64              /* records per connection: the most a resend repeats */
 #define RETRY_MIN_MS 250
 #define FLIGHT_POLL_MS 50         /* wait for a collector's close per round */
+#define SUMMARIES_MAX 16          /* aggregated refusal records written per round */
 
 struct zg_audit {
 	struct zg_audit_conf conf;
@@ -34,6 +36,7 @@ struct zg_audit {
 	unsigned qhead, qlen;
 	int stopping;
 	pthread_t thread;
+	struct zg_agg agg; /* refusals folded per source and reason; under mu */
 
 	/* audit thread only */
 	struct zg_spool *spool;
@@ -47,12 +50,14 @@ struct zg_audit {
 	struct timespec next_try;
 	unsigned backoff_ms;
 	int inflight;                 /* a.batch was sent, confirmation pending */
+	int stopping_last;            /* writing the last refusal record: no share limit */
 	int file_failing, spool_failing; /* log transitions only */
 
 	atomic_int accepting;
 	atomic_int collector_up;
 	atomic_uint_fast64_t emitted, queue_dropped, spooled, last_seq, delivered, spool_dropped;
 	atomic_uint_fast64_t spool_bytes, spool_corrupt; /* copies for zg_audit_get_stats */
+	atomic_uint_fast64_t refusals_folded;
 };
 
 void zg_audit_conf_defaults(struct zg_audit_conf *c)
@@ -126,6 +131,14 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int mono_before(const struct timespec *a, const struct timespec *b)
 {
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
@@ -159,12 +172,32 @@ static int enqueue_locked(struct zg_audit *a, const struct zg_audit_event *ev, u
 	return 0;
 }
 
+/* A refusal: recorded as it comes if it is the first of its source and
+ * reason this interval and the queue is less than half full, else folded
+ * into the count of a later aggregated record. Never refuses. */
+static int emit_refusal(struct zg_audit *a, const struct zg_audit_event *ev)
+{
+	int may, queued = 0;
+
+	pthread_mutex_lock(&a->mu);
+	may = a->qlen < a->conf.queue_len / 2;
+	if (zg_agg_note(&a->agg, ev, mono_ms(), may) == ZG_AGG_RECORD)
+		queued = enqueue_locked(a, ev, a->conf.queue_len) == 0;
+	if (queued)
+		pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	atomic_fetch_add(queued ? &a->emitted : &a->refusals_folded, 1);
+	return 0;
+}
+
 int zg_audit_emit(struct zg_audit *a, const struct zg_audit_event *ev)
 {
 	int rc;
 
 	if (!a)
 		return 0;
+	if (ev->kind == ZG_AUDIT_NODE_AUTH_FAILURE && ev->count == 0)
+		return emit_refusal(a, ev);
 	if (a->conf.verbosity == ZG_AUDIT_V_ALERTS &&
 	    (ev->kind == ZG_AUDIT_CONN_ATTACH || ev->kind == ZG_AUDIT_CONN_DETACH))
 		return 0;
@@ -199,6 +232,7 @@ void zg_audit_get_stats(const struct zg_audit *a, struct zg_audit_stats *out)
 	out->spool_dropped = atomic_load(&a->spool_dropped);
 	out->spool_bytes = atomic_load(&a->spool_bytes);
 	out->spool_corrupt = atomic_load(&a->spool_corrupt);
+	out->refusals_folded = atomic_load(&a->refusals_folded);
 	out->spool_full = !atomic_load(&a->accepting);
 	out->collector_up = atomic_load(&a->collector_up) > 0;
 }
@@ -235,19 +269,48 @@ static int spool_room(struct zg_audit *a, uint32_t len)
 	return 0;
 }
 
+/* 1 if a refusal record of @len bytes fits the refusals' share of the
+ * spool: half of it, so that refused traffic can never fill the spool that
+ * clinical records need (nor, under drop-oldest, push them out). */
+static int refusal_room(const struct zg_audit *a, uint32_t len)
+{
+	return !a->spool ||
+	       zg_spool_bytes(a->spool) + ZG_SPOOL_HDR + len <= a->conf.spool_max_bytes / 2;
+}
+
+/* A refusal record that cannot be written now: its count goes back to the
+ * aggregator, to be written with a later summary. */
+static void refold(struct zg_audit *a, const struct zg_audit_event *ev)
+{
+	pthread_mutex_lock(&a->mu);
+	zg_agg_refold(&a->agg, ev, mono_ms());
+	pthread_mutex_unlock(&a->mu);
+	atomic_fetch_add(&a->refusals_folded, ev->count ? ev->count : 1);
+}
+
 /* Write one event to the spool and the file. 0 = written (or rendered
- * unwritable and dropped with a log line), -1 = hold it and retry later. */
+ * unwritable and dropped with a log line, or a refusal folded back into
+ * the aggregator), -1 = hold it and retry later. */
 static int write_event(struct zg_audit *a, const struct zg_audit_event *ev)
 {
 	int len = zg_audit_msg_render(ev, a->source_id, a->xml, sizeof(a->xml));
+	int refusal = ev->kind == ZG_AUDIT_NODE_AUTH_FAILURE && !a->stopping_last;
 
 	if (len < 0) {
 		zg_err("event=audit_render_failed kind=%s", zg_audit_kind_name(ev->kind));
 		return 0;
 	}
 	if (a->spool) {
-		if (spool_room(a, (uint32_t)len) != 0)
-			return -1;
+		if (refusal && !refusal_room(a, (uint32_t)len)) {
+			refold(a, ev);
+			return 0;
+		}
+		if (spool_room(a, (uint32_t)len) != 0) {
+			if (!refusal)
+				return -1;
+			refold(a, ev);
+			return 0;
+		}
 		if (zg_spool_append(a->spool, a->next_seq, ev->ts_ns, a->xml, (uint32_t)len) != 0) {
 			/* disk full or failing: hold the event; the queue then fills and
 			 * emit refuses, so the gateway fails closed */
@@ -294,19 +357,69 @@ static void publish_spool(struct zg_audit *a)
 	atomic_store(&a->spool_corrupt, zg_spool_corrupt(a->spool));
 }
 
-static void write_held(struct zg_audit *a)
+/* Make what was written durable, in the spool and the file. */
+static void sync_sinks(struct zg_audit *a)
 {
-	unsigned before = a->held_pos;
-
-	while (a->held_pos < a->nheld && write_event(a, &a->held[a->held_pos]) == 0)
-		a->held_pos++;
-	if (a->held_pos == before)
-		return;
 	if (a->spool && zg_spool_sync(a->spool) != 0)
 		zg_err("event=audit_spool_error op=sync errno=%d", errno);
 	if (a->file && zg_audit_file_sync(a->file) != 0)
 		zg_err("event=audit_file_error op=sync errno=%d", errno);
 	publish_spool(a);
+}
+
+/* Write the aggregated refusal records that are due (all of them if
+ * @all), as far as the refusals' share of the spool allows; the rest keep
+ * counting. Returns how many were taken. */
+static size_t write_summaries(struct zg_audit *a, int all)
+{
+	struct zg_audit_event out[SUMMARIES_MAX];
+	size_t n;
+
+	if (!all && !refusal_room(a, ZG_AUDIT_XML_MAX))
+		return 0;
+	pthread_mutex_lock(&a->mu);
+	n = zg_agg_due(&a->agg, mono_ms(), all, out, SUMMARIES_MAX);
+	pthread_mutex_unlock(&a->mu);
+	for (size_t i = 0; i < n; i++) {
+		out[i].ts_ns = now_ns();
+		if (write_event(a, &out[i]) != 0)
+			refold(a, &out[i]);
+	}
+	return n;
+}
+
+/* Stopping: the refusals still counted (no room in their share) become
+ * one record, written beyond the share since nothing follows it. Returns
+ * how many refusals stay unrecorded (no room in the spool at all). */
+static uint64_t write_collapsed(struct zg_audit *a)
+{
+	struct zg_audit_event ev;
+	uint64_t left = 0;
+	int any;
+
+	pthread_mutex_lock(&a->mu);
+	any = zg_agg_collapse(&a->agg, mono_ms(), &ev);
+	pthread_mutex_unlock(&a->mu);
+	if (!any)
+		return 0;
+	ev.ts_ns = now_ns();
+	a->stopping_last = 1;
+	if (write_event(a, &ev) != 0)
+		left = ev.count;
+	a->stopping_last = 0;
+	return left;
+}
+
+static void write_held(struct zg_audit *a)
+{
+	unsigned before = a->held_pos;
+	size_t summaries = write_summaries(a, 0);
+
+	while (a->held_pos < a->nheld && write_event(a, &a->held[a->held_pos]) == 0)
+		a->held_pos++;
+	if (a->held_pos == before && summaries == 0)
+		return;
+	sync_sinks(a);
 }
 
 static void collector_state(struct zg_audit *a, int up, const char *why)
@@ -412,6 +525,17 @@ static void wait_work(struct zg_audit *a)
 	} else {
 		mono_after_ms(&until, 1000);
 	}
+	/* aggregated refusal records fall due; not while their share is used
+	 * up (they keep counting meanwhile), or this would spin */
+	if (refusal_room(a, ZG_AUDIT_XML_MAX)) {
+		int64_t due = zg_agg_next_ms(&a->agg, mono_ms());
+		struct timespec at;
+		if (due == 0)
+			return;
+		mono_after_ms(&at, due > 0 ? (unsigned)due : 0);
+		if (due > 0 && mono_before(&at, &until))
+			until = at;
+	}
 	pthread_cond_timedwait(&a->cv, &a->mu, &until);
 }
 
@@ -453,6 +577,17 @@ static void final_delivery(struct zg_audit *a)
 static void drain_on_stop(struct zg_audit *a)
 {
 	unsigned lost = 0;
+	uint64_t unrecorded;
+
+	/* every refusal counted so far gets its aggregated record; what the
+	 * refusals' share has no room for goes into one last record */
+	for (int i = 0; i < ZG_AGG_SLOTS / SUMMARIES_MAX + 2 && write_summaries(a, 1) > 0; i++)
+		; /* bounded: what does not fit is folded back each round */
+	unrecorded = write_collapsed(a);
+	sync_sinks(a);
+	if (unrecorded)
+		zg_err("event=audit_refusals_unrecorded count=%" PRIu64 " reason=spool_full",
+		       unrecorded);
 
 	for (int tries = 0;;) {
 		unsigned before, queued;
@@ -670,6 +805,7 @@ struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *so
 		a->conf.spool_max_bytes = 64ull << 20;
 	snprintf(a->source_id, sizeof(a->source_id), "%s", source_id);
 	atomic_init(&a->accepting, 1);
+	zg_agg_init(&a->agg, ZG_AGG_INTERVAL_MS);
 	atomic_init(&a->collector_up, -1); /* unknown: the first attempt is logged either way */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -117,6 +117,7 @@ struct zg_audit_event {
 	uint64_t bytes_in, bytes_out;           /* detach: client->upstream, upstream->client */
 	uint64_t duration_ms;
 	char detail[ZG_AUDIT_DETAIL_MAX];       /* free text: what changed, conn id, ... */
+	uint64_t count;                         /* refusals an aggregated record stands for; 0 = one */
 };
 
 struct zg_audit;
@@ -145,7 +146,11 @@ int zg_audit_conf_check(const struct zg_audit_conf *conf, struct zg_errlist *err
 void zg_audit_stop(struct zg_audit *a);
 
 /* Copy @ev into the queue; stamps ts_ns if 0. Thread-safe, never blocks on
- * I/O (one short mutex). Returns 0 when queued or filtered out by verbosity;
+ * I/O (one short mutex). A refusal (NODE_AUTH_FAILURE) is aggregated per
+ * route, source and reason (audit_agg.h) and may use only half the queue
+ * and half the spool, so refused traffic never makes the trail refuse
+ * clinical traffic; it always returns 0. Others: 0 when queued or filtered
+ * out by verbosity;
  * -1 when the queue is full (the event is lost and counted) or when it was
  * queued but the spool is full under refuse-new-connections (it is written
  * once deliveries free space). On -1 the caller should refuse new
@@ -166,6 +171,7 @@ struct zg_audit_stats {
 	uint64_t spool_dropped;  /* dropped by drop-oldest */
 	uint64_t spool_corrupt;  /* damaged spool records skipped */
 	uint64_t spool_bytes;    /* bytes on disk now */
+	uint64_t refusals_folded; /* refusals counted into aggregated records, not recorded singly */
 	int spool_full;
 	int collector_up;
 };

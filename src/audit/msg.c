@@ -405,6 +405,8 @@ static void put_object_details(struct sb *b, const struct zg_audit_event *ev)
 		put_detail_u64(b, "bytes_out", ev->bytes_out);
 		put_detail_u64(b, "duration_ms", ev->duration_ms);
 	}
+	if (ev->count > 0)
+		put_detail_u64(b, "count", ev->count);
 	if (has(FIELD(ev, detail)))
 		put_detail(b, "detail", FIELD(ev, detail));
 }

@@ -74,7 +74,8 @@ def refusal_records(path, ip):
         if ev is None or ev.get("csd-code") != "110126":
             continue
         peers = [p.get("NetworkAccessPointID") for p in root.findall("ActiveParticipant")]
-        if ip in peers:
+        # a record without a source stands for refusals folded together
+        if ip in peers or not any(peers):
             recs.append(d)
     return recs
 

@@ -25,6 +25,8 @@
 #define RETRY_MIN_MS 250
 #define FLIGHT_POLL_MS 50         /* wait for a collector's close per round */
 #define SUMMARIES_MAX 16          /* aggregated refusal records written per round */
+#define RESERVED 4                /* queue slots kept for the records of start and stop */
+#define QUEUE_GROW_MIN 16384      /* records that cannot be refused grow the queue this far */
 
 struct zg_audit {
 	struct zg_audit_conf conf;
@@ -32,8 +34,11 @@ struct zg_audit {
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct zg_audit_event *q; /* ring of conf.queue_len */
-	unsigned qhead, qlen;
+	struct zg_audit_event *q; /* ring of qcap events */
+	unsigned qhead, qlen, qcap;
+	unsigned qmax;            /* the most it grows to for records that cannot be refused */
+	uint64_t lost;            /* records dropped, queue full beyond qmax (or at stop) */
+	int loss_logged;          /* this loss episode was logged */
 	int stopping;
 	pthread_t thread;
 	struct zg_agg agg; /* refusals folded per source and reason; under mu */
@@ -51,13 +56,15 @@ struct zg_audit {
 	unsigned backoff_ms;
 	int inflight;                 /* a.batch was sent, confirmation pending */
 	int stopping_last;            /* writing the last refusal record: no share limit */
+	int force_write;              /* writing the loss record: even beyond spool_max_bytes */
+	uint64_t lost_recorded;       /* of a->lost, how many a loss record states */
 	int file_failing, spool_failing; /* log transitions only */
 
 	atomic_int accepting;
 	atomic_int collector_up;
 	atomic_uint_fast64_t emitted, queue_dropped, spooled, last_seq, delivered, spool_dropped;
 	atomic_uint_fast64_t spool_bytes, spool_corrupt; /* copies for zg_audit_get_stats */
-	atomic_uint_fast64_t refusals_folded;
+	atomic_uint_fast64_t refusals_folded, lost_total;
 };
 
 void zg_audit_conf_defaults(struct zg_audit_conf *c)
@@ -155,16 +162,34 @@ static void mono_after_ms(struct timespec *t, unsigned ms)
 	}
 }
 
-/* Queue @ev if fewer than @limit are queued; the lock is held. The ring
- * has RESERVED slots beyond queue_len for the records of start and stop. */
-#define RESERVED 4
+/* Double the ring (at most to qmax + RESERVED), keeping the order. Lock
+ * held. 0, or -1 at the limit or out of memory. */
+static int grow_locked(struct zg_audit *a)
+{
+	unsigned cap = a->qcap * 2 > a->qmax + RESERVED ? a->qmax + RESERVED : a->qcap * 2;
+	struct zg_audit_event *q;
+
+	if (cap <= a->qcap || !(q = calloc(cap, sizeof(*q))))
+		return -1;
+	for (unsigned i = 0; i < a->qlen; i++)
+		q[i] = a->q[(a->qhead + i) % a->qcap];
+	free(a->q);
+	a->q = q;
+	a->qhead = 0;
+	a->qcap = cap;
+	return 0;
+}
+
+/* Queue @ev if fewer than @limit are queued, growing the ring when @limit
+ * is beyond it; the lock is held. RESERVED slots beyond any limit but the
+ * stop's are kept for the records of start and stop. */
 static int enqueue_locked(struct zg_audit *a, const struct zg_audit_event *ev, unsigned limit)
 {
 	struct zg_audit_event *slot;
 
-	if (a->qlen >= limit)
+	if (a->qlen >= limit || (a->qlen >= a->qcap && grow_locked(a) != 0))
 		return -1;
-	slot = &a->q[(a->qhead + a->qlen) % (a->conf.queue_len + RESERVED)];
+	slot = &a->q[(a->qhead + a->qlen) % a->qcap];
 	*slot = *ev;
 	if (slot->ts_ns == 0)
 		slot->ts_ns = now_ns();
@@ -190,9 +215,22 @@ static int emit_refusal(struct zg_audit *a, const struct zg_audit_event *ev)
 	return 0;
 }
 
+/* A record dropped: counted, the first of an episode logged; the audit
+ * thread writes a record stating how many (write_loss). Lock held. */
+static void lose_locked(struct zg_audit *a, enum zg_audit_kind k)
+{
+	a->lost++;
+	atomic_fetch_add(&a->lost_total, 1);
+	if (a->loss_logged)
+		return;
+	a->loss_logged = 1;
+	zg_err("event=audit_record_lost kind=%s queue=%u detail=\"in-memory queue full; every "
+	       "loss is counted and stated by a 110133 record\"", zg_audit_kind_name(k), a->qlen);
+}
+
 int zg_audit_emit(struct zg_audit *a, const struct zg_audit_event *ev)
 {
-	int rc;
+	int rc, refusable;
 
 	if (!a)
 		return 0;
@@ -201,14 +239,21 @@ int zg_audit_emit(struct zg_audit *a, const struct zg_audit_event *ev)
 	if (a->conf.verbosity == ZG_AUDIT_V_ALERTS &&
 	    (ev->kind == ZG_AUDIT_CONN_ATTACH || ev->kind == ZG_AUDIT_CONN_DETACH))
 		return 0;
+	/* Only a new connection can be refused instead of recorded; the record
+	 * of one that ends (detach), of a reload, or anything under drop-oldest
+	 * grows the queue rather than go missing. */
+	refusable = ev->kind == ZG_AUDIT_CONN_ATTACH && a->conf.full_policy == ZG_AUDIT_REFUSE_NEW;
 	pthread_mutex_lock(&a->mu);
-	rc = enqueue_locked(a, ev, a->conf.queue_len);
+	rc = enqueue_locked(a, ev, refusable ? a->conf.queue_len : a->qmax);
 	if (rc == 0)
 		pthread_cond_signal(&a->cv);
+	else if (!refusable)
+		lose_locked(a, ev->kind);
 	pthread_mutex_unlock(&a->mu);
 	if (rc != 0) {
-		atomic_fetch_add(&a->queue_dropped, 1);
-		return -1;
+		if (refusable)
+			atomic_fetch_add(&a->queue_dropped, 1);
+		return a->conf.full_policy == ZG_AUDIT_REFUSE_NEW ? -1 : 0;
 	}
 	atomic_fetch_add(&a->emitted, 1);
 	return atomic_load(&a->accepting) ? 0 : -1;
@@ -233,6 +278,7 @@ void zg_audit_get_stats(const struct zg_audit *a, struct zg_audit_stats *out)
 	out->spool_bytes = atomic_load(&a->spool_bytes);
 	out->spool_corrupt = atomic_load(&a->spool_corrupt);
 	out->refusals_folded = atomic_load(&a->refusals_folded);
+	out->lost = atomic_load(&a->lost_total);
 	out->spool_full = !atomic_load(&a->accepting);
 	out->collector_up = atomic_load(&a->collector_up) > 0;
 }
@@ -305,13 +351,14 @@ static int write_event(struct zg_audit *a, const struct zg_audit_event *ev)
 			refold(a, ev);
 			return 0;
 		}
-		if (spool_room(a, (uint32_t)len) != 0) {
+		if (!a->force_write && spool_room(a, (uint32_t)len) != 0) {
 			if (!refusal)
 				return -1;
 			refold(a, ev);
 			return 0;
 		}
-		if (zg_spool_append(a->spool, a->next_seq, ev->ts_ns, a->xml, (uint32_t)len) != 0) {
+		if ((a->force_write ? zg_spool_append_over : zg_spool_append)(
+			    a->spool, a->next_seq, ev->ts_ns, a->xml, (uint32_t)len) != 0) {
 			/* disk full or failing: hold the event; the queue then fills and
 			 * emit refuses, so the gateway fails closed */
 			if (!a->spool_failing)
@@ -344,7 +391,7 @@ static void take_locked(struct zg_audit *a)
 	a->nheld = a->held_pos = 0;
 	while (a->qlen > 0 && a->nheld < TAKE_MAX) {
 		a->held[a->nheld++] = a->q[a->qhead];
-		a->qhead = (a->qhead + 1) % (a->conf.queue_len + RESERVED);
+		a->qhead = (a->qhead + 1) % a->qcap;
 		a->qlen--;
 	}
 }
@@ -410,6 +457,42 @@ static uint64_t write_collapsed(struct zg_audit *a)
 	return left;
 }
 
+/* Write the record stating how many records were lost since the last one
+ * (ATNA 110113/110133 Audit Recording Stopped, outcome 8: the trail
+ * stopped recording them; docs/audit.md). @force: even beyond
+ * spool_max_bytes (at stop, when nothing later could carry it). Not
+ * written now (spool full): tried again next round. */
+static void write_loss(struct zg_audit *a, int force)
+{
+	struct zg_audit_event ev;
+	uint64_t n;
+	int rc;
+
+	pthread_mutex_lock(&a->mu);
+	n = a->lost - a->lost_recorded;
+	pthread_mutex_unlock(&a->mu);
+	if (n == 0)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = ZG_AUDIT_RECORDS_LOST;
+	ev.ts_ns = now_ns();
+	ev.count = n;
+	snprintf(ev.detail, sizeof(ev.detail), "%llu audit records lost before they were given a "
+		 "sequence number (in-memory queue full, or no room in the spool at stop)",
+		 (unsigned long long)n);
+	a->force_write = force;
+	rc = write_event(a, &ev);
+	a->force_write = 0;
+	if (rc != 0)
+		return;
+	sync_sinks(a);
+	pthread_mutex_lock(&a->mu);
+	a->lost_recorded += n;
+	a->loss_logged = 0;
+	pthread_mutex_unlock(&a->mu);
+	zg_warn("event=audit_loss_recorded lost=%" PRIu64 " seq=%" PRIu64, n, a->next_seq - 1);
+}
+
 static void write_held(struct zg_audit *a)
 {
 	unsigned before = a->held_pos;
@@ -417,6 +500,7 @@ static void write_held(struct zg_audit *a)
 
 	while (a->held_pos < a->nheld && write_event(a, &a->held[a->held_pos]) == 0)
 		a->held_pos++;
+	write_loss(a, 0);
 	if (a->held_pos == before && summaries == 0)
 		return;
 	sync_sinks(a);
@@ -607,9 +691,16 @@ static void drain_on_stop(struct zg_audit *a)
 			final_delivery(a);
 		}
 	}
+	if (lost || unrecorded) {
+		zg_err("event=audit_lost_on_stop records=%u refusals=%" PRIu64 " reason=spool_full",
+		       lost, unrecorded);
+		pthread_mutex_lock(&a->mu);
+		a->lost += lost + unrecorded;
+		pthread_mutex_unlock(&a->mu);
+		atomic_fetch_add(&a->lost_total, lost + unrecorded);
+	}
+	write_loss(a, 1);
 	final_delivery(a);
-	if (lost)
-		zg_err("event=audit_lost_on_stop records=%u reason=spool_full", lost);
 	if (a->spool && zg_spool_pending(a->spool))
 		zg_warn("event=audit_stop_pending detail=\"undelivered records stay in the spool "
 			"for the next start\"");
@@ -776,7 +867,8 @@ static void emit_self(struct zg_audit *a, enum zg_audit_kind k)
 	ev.kind = k;
 	ev.ts_ns = now_ns();
 	snprintf(ev.detail, sizeof(ev.detail), "pid %ld", (long)getpid());
-	(void)enqueue_locked(a, &ev, a->conf.queue_len + RESERVED);
+	if (enqueue_locked(a, &ev, a->qmax + RESERVED) != 0)
+		lose_locked(a, k);
 }
 
 struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *source_id,
@@ -812,7 +904,9 @@ struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *so
 	pthread_cond_init(&a->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&a->mu, NULL);
-	a->q = calloc(a->conf.queue_len + RESERVED, sizeof(*a->q));
+	a->qcap = a->conf.queue_len + RESERVED;
+	a->qmax = a->conf.queue_len * 4 > QUEUE_GROW_MIN ? a->conf.queue_len * 4 : QUEUE_GROW_MIN;
+	a->q = calloc(a->qcap, sizeof(*a->q));
 	if (!a->q || open_sinks(a, errs) != 0)
 		goto fail;
 	emit_self(a, ZG_AUDIT_AUDIT_STARTED);

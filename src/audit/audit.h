@@ -97,6 +97,7 @@ enum zg_audit_kind {
 	ZG_AUDIT_EMERGENCY_OVERRIDE_START, /* 110113 / 110127 */
 	ZG_AUDIT_EMERGENCY_OVERRIDE_STOP,  /* 110113 / 110138 */
 	ZG_AUDIT_UPSTREAM_STATE,         /* 110113 / 110128, an upstream endpoint went down or up */
+	ZG_AUDIT_RECORDS_LOST,           /* 110113 / 110133, outcome 8, count = records lost */
 	ZG_AUDIT__KIND_COUNT
 };
 
@@ -149,12 +150,14 @@ void zg_audit_stop(struct zg_audit *a);
  * I/O (one short mutex). A refusal (NODE_AUTH_FAILURE) is aggregated per
  * route, source and reason (audit_agg.h) and may use only half the queue
  * and half the spool, so refused traffic never makes the trail refuse
- * clinical traffic; it always returns 0. Others: 0 when queued or filtered
- * out by verbosity;
- * -1 when the queue is full (the event is lost and counted) or when it was
- * queued but the spool is full under refuse-new-connections (it is written
- * once deliveries free space). On -1 the caller should refuse new
- * connections with ZG_R_AUDIT_SPOOL_FULL. */
+ * clinical traffic; it always returns 0. An attach under
+ * refuse-new-connections is turned away when queue_len events are queued;
+ * any other record grows the queue (up to 4 x queue_len, at least 16384)
+ * and beyond that is dropped, counted and stated by an audit_records_lost
+ * record, never silently. Returns 0 when queued or filtered out by
+ * verbosity; -1 under refuse-new-connections when it was not queued or
+ * the spool is full (a queued record is written once deliveries free
+ * space): the caller must then not relay (ZG_R_AUDIT_SPOOL_FULL). */
 int zg_audit_emit(struct zg_audit *a, const struct zg_audit_event *ev);
 
 /* 1 if new connections may be accepted (spool not full, or the policy is
@@ -172,6 +175,8 @@ struct zg_audit_stats {
 	uint64_t spool_corrupt;  /* damaged spool records skipped */
 	uint64_t spool_bytes;    /* bytes on disk now */
 	uint64_t refusals_folded; /* refusals counted into aggregated records, not recorded singly */
+	uint64_t lost;           /* records dropped (queue full beyond its growth, or no room at
+				    stop); each stated by an audit_records_lost record */
 	int spool_full;
 	int collector_up;
 };

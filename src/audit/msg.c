@@ -38,6 +38,11 @@ static const struct kind_row kinds[ZG_AUDIT__KIND_COUNT] = {
 					      110138, "Emergency Override Stopped"},
 	[ZG_AUDIT_UPSTREAM_STATE] = {"upstream_state", 110113, "Security Alert", 110128,
 				     "Network Configuration"},
+	/* DICOM has no code for "records lost": the trail stopped recording
+	 * those events, so Audit Recording Stopped, with a serious-failure
+	 * outcome and the count (docs/audit.md, "No silent loss") */
+	[ZG_AUDIT_RECORDS_LOST] = {"audit_records_lost", 110113, "Security Alert", 110133,
+				   "Audit Recording Stopped"},
 };
 
 const char *zg_audit_kind_name(enum zg_audit_kind k)
@@ -282,6 +287,8 @@ static int outcome(const struct zg_audit_event *ev)
 		return 4; /* refused: "mitigation effective" (specs.md 3) */
 	case ZG_AUDIT_UPSTREAM_STATE:
 		return ev->reason == ZG_R_OK ? 0 : 4; /* down: failure, mitigated by failover */
+	case ZG_AUDIT_RECORDS_LOST:
+		return 8; /* serious failure: records are missing from the trail */
 	case ZG_AUDIT_CONN_DETACH: {
 		enum zg_class c = zg_reason_class(ev->reason);
 		return c == ZG_CL_OK || c == ZG_CL_CLOSED ? 0 : 4;
@@ -406,7 +413,7 @@ static void put_object_details(struct sb *b, const struct zg_audit_event *ev)
 		put_detail_u64(b, "duration_ms", ev->duration_ms);
 	}
 	if (ev->count > 0)
-		put_detail_u64(b, "count", ev->count);
+		put_detail_u64(b, ev->kind == ZG_AUDIT_RECORDS_LOST ? "lost" : "count", ev->count);
 	if (has(FIELD(ev, detail)))
 		put_detail(b, "detail", FIELD(ev, detail));
 }

@@ -453,14 +453,16 @@ static int new_segment(struct zg_spool *s, uint64_t first)
 	return 0;
 }
 
-int zg_spool_append(struct zg_spool *s, uint64_t seq, int64_t ts_ns, const void *payload,
-		    uint32_t len)
+/* Append one frame; @over = 1 lets it pass max_bytes (see
+ * zg_spool_append_over). */
+static int append(struct zg_spool *s, uint64_t seq, int64_t ts_ns, const void *payload,
+		  uint32_t len, int over)
 {
 	uint8_t frame[ZG_SPOOL_HDR + 20000];
 	size_t n, done = 0;
 	struct seg *g;
 
-	if (len > sizeof(frame) - ZG_SPOOL_HDR || zg_spool_full(s, len))
+	if (len > sizeof(frame) - ZG_SPOOL_HDR || (!over && zg_spool_full(s, len)))
 		return -1;
 	n = zg_spool_frame(frame, sizeof(frame), seq, ts_ns, payload, len);
 	if (s->nseg == 0 || s->segs[s->nseg - 1].size + n > s->seg_max) {
@@ -483,6 +485,18 @@ int zg_spool_append(struct zg_spool *s, uint64_t seq, int64_t ts_ns, const void 
 	g->size += n;
 	s->total += n;
 	return 0;
+}
+
+int zg_spool_append(struct zg_spool *s, uint64_t seq, int64_t ts_ns, const void *payload,
+		    uint32_t len)
+{
+	return append(s, seq, ts_ns, payload, len, 0);
+}
+
+int zg_spool_append_over(struct zg_spool *s, uint64_t seq, int64_t ts_ns, const void *payload,
+			 uint32_t len)
+{
+	return append(s, seq, ts_ns, payload, len, 1);
 }
 
 int zg_spool_sync(struct zg_spool *s)

@@ -78,6 +78,12 @@ int zg_spool_full(const struct zg_spool *s, uint32_t len);
 int zg_spool_append(struct zg_spool *s, uint64_t seq, int64_t ts_ns, const void *payload,
 		    uint32_t len);
 
+/* The same, even beyond max_bytes: for the one record that states how
+ * many records were lost, which must not be lost itself for lack of room
+ * (one bounded record per loss episode). */
+int zg_spool_append_over(struct zg_spool *s, uint64_t seq, int64_t ts_ns, const void *payload,
+			 uint32_t len);
+
 /* Make every appended record durable (fdatasync, and the directory when a
  * segment was created). 0 or -1. */
 int zg_spool_sync(struct zg_spool *s);

@@ -178,3 +178,75 @@ def test_stop_with_many_live_connections_loses_no_detach(tmp_path, pki, port, ga
     spooled = [seq for _seg, _off, seq, _len in au.spool_frames(tmp_path / "spool")]
     seqs = [s for s, _x in au.file_records(tmp_path / "audit.log")]
     assert spooled == seqs  # the collector is down: the spool holds all of it
+
+
+# ------------------------------------------------------------ item 4: delivery never stalls intake
+
+
+class SilentCollector:
+    """Accepts TCP connections and never answers: no TLS ServerHello, no
+    FIN. A collector wedged like this held the audit thread for io_timeout
+    per attempt, during which nothing was written to the spool."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.stop = []
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _a = self.sock.accept()
+                self.held.append(c)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.append(1)
+        self.t.join(5)
+        for c in self.held:
+            c.close()
+        self.sock.close()
+
+
+def test_wedged_collector_does_not_stall_intake(tmp_path, pki, port, gateway, echo_server):
+    """A collector that accepts TCP and never answers TLS, io_timeout = 5s,
+    queue_length = 64: legitimate clients keep being served (their records
+    keep reaching the spool and the file) while delivery waits."""
+    col = SilentCollector()
+    try:
+        echo = echo_server()
+        lp = port()
+        cfg = pressure_config(pki, tmp_path, lp, echo.addr, col.port, queue_length="64",
+                              io_timeout="5s", spool_max_bytes="64M")
+        gw = gateway(cfg, name="site-a")
+        util.wait_until(lambda: col.held, timeout=10, what="a delivery attempt")
+        ctx = util.tls_context(pki, cert=pki.cert("client"), key=pki.key("client"),
+                               chain=pki.chain("client"))
+        live, failed = [], 0
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            # connections that stay open: their attach records need the queue
+            try:
+                s = util.tls_connect(ctx, "127.0.0.1", lp)
+                s.sendall(b"ping\n")
+                assert util.recv_exactly(s, 5) == b"ping\n"
+                live.append(s)
+            except (OSError, AssertionError):
+                failed += 1
+        attaches = sum(1 for k, _o, _d in record_kinds(tmp_path / "audit.log") if k == "110124")
+        for s in live:
+            s.close()
+        assert failed == 0, f"{failed} refused, {len(live)} served: {gw.log()[-1500:]}"
+        assert "audit_spool_full" not in gw.log()
+        # intake went on while the collector held the delivery
+        assert attaches >= len(live) - 64, f"{attaches} attach records of {len(live)}"
+        gw.stop()
+    finally:
+        col.close()

@@ -43,6 +43,19 @@ struct zg_audit {
 	pthread_t thread;
 	struct zg_agg agg; /* refusals folded per source and reason; under mu */
 
+	/* The spool is shared by the audit (intake) thread, which appends, and
+	 * the delivery thread, which reads and commits: under smu, never held
+	 * across network I/O, so intake waits on the disk only, never on the
+	 * collector. Lock order: mu, then smu. */
+	pthread_mutex_t smu;
+	pthread_cond_t dcv;     /* wakes the delivery thread: records written, or stop */
+	pthread_cond_t room_cv; /* the delivery thread confirmed records (room at stop) */
+	int dstop;              /* under smu: final round, then exit */
+	int inflight;           /* under smu: a.batch is out, from peek to settle */
+	pthread_t dthread;
+	int dthread_started;
+	int sent;               /* delivery thread: a.batch was sent, confirmation pending */
+
 	/* audit thread only */
 	struct zg_spool *spool;
 	struct zg_audit_file *file;
@@ -52,9 +65,9 @@ struct zg_audit {
 	unsigned nheld, held_pos;
 	char xml[ZG_AUDIT_XML_MAX];
 	struct zg_spool_batch batch;
+	/* delivery thread only */
 	struct timespec next_try;
 	unsigned backoff_ms;
-	int inflight;                 /* a.batch was sent, confirmation pending */
 	int stopping_last;            /* writing the last refusal record: no share limit */
 	int force_write;              /* writing the loss record: even beyond spool_max_bytes */
 	uint64_t lost_recorded;       /* of a->lost, how many a loss record states */
@@ -294,7 +307,8 @@ static void set_full(struct zg_audit *a, int full)
 		zg_info("event=audit_spool_ok bytes=%" PRIu64, zg_spool_bytes(a->spool));
 }
 
-/* Make room for @len bytes. 0 = room, -1 = full and the policy says hold. */
+/* Make room for @len bytes. 0 = room, -1 = full and the policy says hold.
+ * smu held. */
 static int spool_room(struct zg_audit *a, uint32_t len)
 {
 	while (zg_spool_full(a->spool, len)) {
@@ -304,7 +318,7 @@ static int spool_room(struct zg_audit *a, uint32_t len)
 			return -1;
 		}
 		if (a->inflight)
-			return -1; /* the batch on the wire points into the spool */
+			return -1; /* the batch out points into the spool */
 		n = zg_spool_drop_oldest(a->spool);
 		if (n < 0)
 			return -1;
@@ -321,7 +335,7 @@ static int spool_room(struct zg_audit *a, uint32_t len)
 static int refusal_room(const struct zg_audit *a, uint32_t len)
 {
 	return !a->spool ||
-	       zg_spool_bytes(a->spool) + ZG_SPOOL_HDR + len <= a->conf.spool_max_bytes / 2;
+	       atomic_load(&a->spool_bytes) + ZG_SPOOL_HDR + len <= a->conf.spool_max_bytes / 2;
 }
 
 /* A refusal record that cannot be written now: its count goes back to the
@@ -332,6 +346,33 @@ static void refold(struct zg_audit *a, const struct zg_audit_event *ev)
 	zg_agg_refold(&a->agg, ev, mono_ms());
 	pthread_mutex_unlock(&a->mu);
 	atomic_fetch_add(&a->refusals_folded, ev->count ? ev->count : 1);
+}
+
+/* Append the rendered a->xml to the spool (smu taken here). 0 = written,
+ * 1 = no room (policy says hold), -1 = I/O error (held, logged once). */
+static int spool_write(struct zg_audit *a, const struct zg_audit_event *ev, uint32_t len)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&a->smu);
+	if (!a->force_write && spool_room(a, len) != 0) {
+		rc = 1;
+	} else if ((a->force_write ? zg_spool_append_over : zg_spool_append)(
+			   a->spool, a->next_seq, ev->ts_ns, a->xml, len) != 0) {
+		/* disk full or failing: hold the event; the queue then fills and
+		 * emit refuses, so the gateway fails closed */
+		if (!a->spool_failing)
+			zg_err("event=audit_spool_error op=append errno=%d action=holding", errno);
+		a->spool_failing = 1;
+		rc = -1;
+	} else {
+		if (a->spool_failing)
+			zg_info("event=audit_spool_ok op=append");
+		a->spool_failing = 0;
+		atomic_store(&a->spool_bytes, zg_spool_bytes(a->spool));
+	}
+	pthread_mutex_unlock(&a->smu);
+	return rc;
 }
 
 /* Write one event to the spool and the file. 0 = written (or rendered
@@ -347,28 +388,18 @@ static int write_event(struct zg_audit *a, const struct zg_audit_event *ev)
 		return 0;
 	}
 	if (a->spool) {
+		int rc;
 		if (refusal && !refusal_room(a, (uint32_t)len)) {
 			refold(a, ev);
 			return 0;
 		}
-		if (!a->force_write && spool_room(a, (uint32_t)len) != 0) {
-			if (!refusal)
-				return -1;
+		rc = spool_write(a, ev, (uint32_t)len);
+		if (rc == 1 && refusal) {
 			refold(a, ev);
 			return 0;
 		}
-		if ((a->force_write ? zg_spool_append_over : zg_spool_append)(
-			    a->spool, a->next_seq, ev->ts_ns, a->xml, (uint32_t)len) != 0) {
-			/* disk full or failing: hold the event; the queue then fills and
-			 * emit refuses, so the gateway fails closed */
-			if (!a->spool_failing)
-				zg_err("event=audit_spool_error op=append errno=%d action=holding", errno);
-			a->spool_failing = 1;
+		if (rc != 0)
 			return -1;
-		}
-		if (a->spool_failing)
-			zg_info("event=audit_spool_ok op=append");
-		a->spool_failing = 0;
 	}
 	if (a->file) {
 		int bad = zg_audit_file_append(a->file, a->next_seq, ev->ts_ns, a->xml, (size_t)len);
@@ -396,6 +427,7 @@ static void take_locked(struct zg_audit *a)
 	}
 }
 
+/* Copy the spool's counters for zg_audit_get_stats. smu held. */
 static void publish_spool(struct zg_audit *a)
 {
 	if (!a->spool)
@@ -404,14 +436,20 @@ static void publish_spool(struct zg_audit *a)
 	atomic_store(&a->spool_corrupt, zg_spool_corrupt(a->spool));
 }
 
-/* Make what was written durable, in the spool and the file. */
+/* Make what was written durable, in the spool and the file, and wake
+ * the delivery thread for it. */
 static void sync_sinks(struct zg_audit *a)
 {
-	if (a->spool && zg_spool_sync(a->spool) != 0)
-		zg_err("event=audit_spool_error op=sync errno=%d", errno);
+	if (a->spool) {
+		pthread_mutex_lock(&a->smu);
+		if (zg_spool_sync(a->spool) != 0)
+			zg_err("event=audit_spool_error op=sync errno=%d", errno);
+		publish_spool(a);
+		pthread_cond_signal(&a->dcv);
+		pthread_mutex_unlock(&a->smu);
+	}
 	if (a->file && zg_audit_file_sync(a->file) != 0)
 		zg_err("event=audit_file_error op=sync errno=%d", errno);
-	publish_spool(a);
 }
 
 /* Write the aggregated refusal records that are due (all of them if
@@ -535,36 +573,39 @@ static int settle_flight(struct zg_audit *a, unsigned wait_ms)
 	size_t confirmed = 0;
 	char why[256] = "";
 
-	if (!a->inflight)
+	if (!a->sent)
 		return 0;
 	if (zg_syslog_poll(a->sys, wait_ms, &confirmed, why, sizeof(why)) == 1)
 		return 1;
+	a->sent = 0;
+	pthread_mutex_lock(&a->smu);
 	a->inflight = 0;
 	if (confirmed > 0 && zg_spool_commit(a->spool, &a->batch, confirmed) != 0)
 		zg_err("event=audit_spool_error op=commit errno=%d", errno);
 	atomic_store(&a->delivered, zg_spool_delivered(a->spool));
 	publish_spool(a);
+	if (confirmed == a->batch.n && !atomic_load(&a->accepting) &&
+	    !zg_spool_full(a->spool, ZG_AUDIT_XML_MAX))
+		set_full(a, 0);
+	pthread_cond_broadcast(&a->room_cv);
+	pthread_mutex_unlock(&a->smu);
 	if (confirmed < a->batch.n) {
 		delivery_failed(a, why);
 		return 0;
 	}
 	collector_state(a, 1, "");
 	a->backoff_ms = 0;
-	if (!atomic_load(&a->accepting) && !zg_spool_full(a->spool, ZG_AUDIT_XML_MAX))
-		set_full(a, 0);
 	return 0;
 }
 
 /* Send what the spool holds, one batch (connection) at a time, oldest
- * first; never more than one batch in flight, so order is kept. While the
- * collector reads a batch the thread goes on writing new events. */
+ * first; never more than one batch in flight, so order is kept. Delivery
+ * thread only: the intake goes on writing new events meanwhile. */
 static void deliver(struct zg_audit *a)
 {
 	struct timespec now;
 	char why[256];
 
-	if (!a->sys)
-		return;
 	for (;;) {
 		int n;
 
@@ -573,42 +614,37 @@ static void deliver(struct zg_audit *a)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (mono_before(&now, &a->next_try))
 			return;
+		pthread_mutex_lock(&a->smu);
 		n = zg_spool_peek(a->spool, &a->batch, SEND_BYTES, SEND_RECS);
+		a->inflight = n > 0; /* the batch points into the spool: no drop-oldest */
+		pthread_mutex_unlock(&a->smu);
 		if (n <= 0) {
 			if (n < 0)
 				zg_err("event=audit_spool_error op=read errno=%d", errno);
 			return;
 		}
 		if (zg_syslog_send(a->sys, a->batch.rec, a->batch.n, why, sizeof(why)) != 0) {
+			pthread_mutex_lock(&a->smu);
+			a->inflight = 0;
+			pthread_mutex_unlock(&a->smu);
 			delivery_failed(a, why);
 			return;
 		}
-		a->inflight = 1;
-		/* give newly queued events their place in the spool meanwhile */
-		pthread_mutex_lock(&a->mu);
-		take_locked(a);
-		pthread_mutex_unlock(&a->mu);
-		write_held(a);
+		a->sent = 1;
 	}
 }
 
 /* Sleep until there is something to do; the lock is held. Held events
- * that cannot be written (spool full) wait for the next delivery attempt. */
+ * that cannot be written (spool full) are tried again each 100 ms: the
+ * delivery thread frees room on its own. */
 static void wait_work(struct zg_audit *a)
 {
-	struct timespec now, until;
+	struct timespec until;
 	int blocked = a->held_pos < a->nheld;
 
-	if ((!blocked && a->qlen > 0) || a->inflight)
-		return; /* in flight: deliver() itself waits on the collector */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (a->spool && a->sys && zg_spool_pending(a->spool)) {
-		if (!mono_before(&now, &a->next_try))
-			return;
-		until = a->next_try;
-	} else {
-		mono_after_ms(&until, 1000);
-	}
+	if (!blocked && a->qlen > 0)
+		return;
+	mono_after_ms(&until, blocked ? 100 : 1000);
 	/* aggregated refusal records fall due; not while their share is used
 	 * up (they keep counting meanwhile), or this would spin */
 	if (refusal_room(a, ZG_AUDIT_XML_MAX)) {
@@ -632,27 +668,113 @@ static void final_delivery(struct zg_audit *a)
 	struct timespec until, now;
 	int was_up = atomic_load(&a->collector_up) > 0;
 
-	if (!a->sys)
-		return;
 	mono_after_ms(&until, a->conf.io_timeout_ms);
 	a->next_try.tv_sec = 0;
 	a->next_try.tv_nsec = 0;
 	for (;;) {
+		int pending;
 		deliver(a);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((!a->inflight && !zg_spool_pending(a->spool)) || !mono_before(&now, &until))
+		pthread_mutex_lock(&a->smu);
+		pending = zg_spool_pending(a->spool);
+		pthread_mutex_unlock(&a->smu);
+		if ((!a->sent && !pending) || !mono_before(&now, &until))
 			break;
-		if (!a->inflight && mono_before(&now, &a->next_try)) {
+		if (!a->sent && mono_before(&now, &a->next_try)) {
 			struct timespec nap = {0, 50 * 1000000L};
 			if (!was_up)
 				break;
 			nanosleep(&nap, NULL); /* backing off after a failure */
 		}
 	}
-	if (a->inflight)
+	if (a->sent)
 		zg_warn("event=audit_stop_unconfirmed records=%zu detail=\"the collector did not confirm "
 			"in time; they will be sent again\"", a->batch.n);
+	a->sent = 0;
+	pthread_mutex_lock(&a->smu);
 	a->inflight = 0;
+	pthread_mutex_unlock(&a->smu);
+}
+
+/* Sleep until the spool has something to send and the backoff allows, or
+ * the stop; smu held. A batch on the wire is polled by deliver() itself. */
+static void delivery_wait(struct zg_audit *a)
+{
+	struct timespec now, until;
+
+	if (a->sent || a->dstop)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (zg_spool_pending(a->spool)) {
+		if (!mono_before(&now, &a->next_try))
+			return;
+		until = a->next_try;
+	} else {
+		mono_after_ms(&until, 1000);
+	}
+	pthread_cond_timedwait(&a->dcv, &a->smu, &until);
+}
+
+static void block_sigpipe(void)
+{
+	sigset_t pipe;
+
+	/* OpenSSL writes to the collector with plain send(): a collector that
+	 * went away must give EPIPE here, not kill the process, whatever the
+	 * process does with SIGPIPE (a blocked, thread-directed SIGPIPE stays
+	 * pending and harmless). */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+}
+
+/* The delivery thread: spool -> collector, with all the waiting on DNS,
+ * connects, handshakes and confirmations that intake must never see. */
+static void *delivery_main(void *arg)
+{
+	struct zg_audit *a = arg;
+
+	block_sigpipe();
+	pthread_mutex_lock(&a->smu);
+	while (!a->dstop) {
+		delivery_wait(a);
+		if (a->dstop)
+			break;
+		pthread_mutex_unlock(&a->smu);
+		deliver(a);
+		pthread_mutex_lock(&a->smu);
+	}
+	pthread_mutex_unlock(&a->smu);
+	final_delivery(a);
+	return NULL;
+}
+
+/* Stopping, every record written: let the delivery thread make its last
+ * round (bounded by io_timeout) and wait for it. */
+static void stop_delivery(struct zg_audit *a)
+{
+	if (!a->dthread_started)
+		return;
+	pthread_mutex_lock(&a->smu);
+	a->dstop = 1;
+	pthread_cond_signal(&a->dcv);
+	pthread_mutex_unlock(&a->smu);
+	pthread_join(a->dthread, NULL);
+	a->dthread_started = 0;
+}
+
+/* Stopping with records held for lack of room: wait up to io_timeout for
+ * the delivery thread to confirm some, if the collector was up. */
+static void wait_room(struct zg_audit *a)
+{
+	struct timespec until;
+
+	if (!a->dthread_started || atomic_load(&a->collector_up) <= 0)
+		return;
+	mono_after_ms(&until, a->conf.io_timeout_ms);
+	pthread_mutex_lock(&a->smu);
+	pthread_cond_timedwait(&a->room_cv, &a->smu, &until);
+	pthread_mutex_unlock(&a->smu);
 }
 
 /* Stopping: write everything still queued, then one last delivery round
@@ -688,7 +810,7 @@ static void drain_on_stop(struct zg_audit *a)
 				lost = a->nheld - a->held_pos + queued;
 				break;
 			}
-			final_delivery(a);
+			wait_room(a);
 		}
 	}
 	if (lost || unrecorded) {
@@ -700,7 +822,7 @@ static void drain_on_stop(struct zg_audit *a)
 		atomic_fetch_add(&a->lost_total, lost + unrecorded);
 	}
 	write_loss(a, 1);
-	final_delivery(a);
+	stop_delivery(a);
 	if (a->spool && zg_spool_pending(a->spool))
 		zg_warn("event=audit_stop_pending detail=\"undelivered records stay in the spool "
 			"for the next start\"");
@@ -709,15 +831,8 @@ static void drain_on_stop(struct zg_audit *a)
 static void *audit_main(void *arg)
 {
 	struct zg_audit *a = arg;
-	sigset_t pipe;
 
-	/* OpenSSL writes to the collector with plain send(): a collector that
-	 * went away must give EPIPE here, not kill the process, whatever the
-	 * process does with SIGPIPE (a blocked, thread-directed SIGPIPE stays
-	 * pending and harmless). */
-	sigemptyset(&pipe);
-	sigaddset(&pipe, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+	block_sigpipe();
 
 	pthread_mutex_lock(&a->mu);
 	while (!a->stopping) {
@@ -725,7 +840,6 @@ static void *audit_main(void *arg)
 		take_locked(a);
 		pthread_mutex_unlock(&a->mu);
 		write_held(a);
-		deliver(a);
 		pthread_mutex_lock(&a->mu);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -854,7 +968,10 @@ static void free_audit(struct zg_audit *a)
 	zg_spool_close(a->spool);
 	zg_audit_file_close(a->file);
 	pthread_cond_destroy(&a->cv);
+	pthread_cond_destroy(&a->dcv);
+	pthread_cond_destroy(&a->room_cv);
 	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->smu);
 	free(a->q);
 	free(a);
 }
@@ -902,8 +1019,11 @@ struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *so
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->cv, &ca);
+	pthread_cond_init(&a->dcv, &ca);
+	pthread_cond_init(&a->room_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->smu, NULL);
 	a->qcap = a->conf.queue_len + RESERVED;
 	a->qmax = a->conf.queue_len * 4 > QUEUE_GROW_MIN ? a->conf.queue_len * 4 : QUEUE_GROW_MIN;
 	a->q = calloc(a->qcap, sizeof(*a->q));
@@ -911,8 +1031,16 @@ struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *so
 		goto fail;
 	emit_self(a, ZG_AUDIT_AUDIT_STARTED);
 	emit_self(a, ZG_AUDIT_APP_START);
+	if (a->sys) {
+		if (pthread_create(&a->dthread, NULL, delivery_main, a) != 0) {
+			zg_errlist_add(errs, "audit", 0, NULL, "cannot start the delivery thread");
+			goto fail;
+		}
+		a->dthread_started = 1;
+	}
 	if (pthread_create(&a->thread, NULL, audit_main, a) != 0) {
 		zg_errlist_add(errs, "audit", 0, NULL, "cannot start the audit thread");
+		stop_delivery(a);
 		goto fail;
 	}
 	return a;

@@ -5,10 +5,11 @@
  * copies it into a bounded in-memory queue. The audit thread then, per
  * batch: gives each record the next sequence number, renders the DICOM
  * PS3.15 A.5 XML (audit_msg.h), appends it to the on-disk spool
- * (audit_spool.h) and to the hash-chained local file (audit_file.h), fsyncs
- * both, and delivers the spool in order to the syslog collector
- * (audit_syslog.h). A relay therefore never waits on the disk or the
- * collector. The delivery guarantee is in docs/audit.md.
+ * (audit_spool.h) and to the hash-chained local file (audit_file.h) and
+ * fsyncs both; a delivery thread sends the spool in order to the syslog
+ * collector (audit_syslog.h). A relay never waits on the disk or the
+ * collector, and intake never waits on the collector. The delivery
+ * guarantee is in docs/audit.md.
  */
 #ifndef ZG_AUDIT_H
 #define ZG_AUDIT_H

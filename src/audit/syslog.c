@@ -26,6 +26,26 @@
 #include "policy/profile.h"
 
 #define BATCH_BUF (ZG_AUDIT_XML_MAX + 1024) /* one framed message */
+#define ADDRS_MAX 4          /* collector addresses kept from a resolution */
+#define RESOLVE_EVERY_MS 60000 /* re-resolve a name this often, in the background */
+
+/* A name being resolved by getaddrinfo_a. On the heap, apart from the
+ * sink: a lookup that cannot be cancelled at free is left to finish with
+ * its memory intact. */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char host[ZG_AUDIT_HOSTPORT_MAX];
+	char port[8];
+};
+
+struct addrs {
+	struct sockaddr_storage ss[ADDRS_MAX];
+	socklen_t len[ADDRS_MAX];
+	int family[ADDRS_MAX];
+	unsigned n;
+	struct timespec at; /* when resolved */
+};
 
 struct zg_syslog {
 	enum zg_audit_transport transport;
@@ -49,9 +69,14 @@ struct zg_syslog {
 	int tls_ok;           /* all written and close_notify sent: read replies via TLS */
 	struct timespec deadline;
 	char write_err[256];  /* why writing stopped early, if it did */
+
+	struct lookup *lk;    /* resolution in progress, or NULL */
+	struct addrs cache[2]; /* last good answer, per socket type: [0] stream, [1] dgram */
+	int stale;            /* a connect to the cached addresses failed: re-resolve */
 };
 
 static void close_flight(struct zg_syslog *s);
+static void end_lookup(struct zg_syslog *s);
 
 static size_t printable_prefix(const char *s, size_t max)
 {
@@ -212,10 +237,143 @@ void zg_syslog_free(struct zg_syslog *s)
 	if (!s)
 		return;
 	close_flight(s);
+	end_lookup(s);
 	SSL_CTX_free(s->ctx);
 	free(s->buf);
 	free(s->msg);
 	free(s);
+}
+
+static int64_t ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* Take a finished lookup's answer into @c. 0 = an answer, -1 = failed. */
+static int harvest(struct zg_syslog *s, struct addrs *c, char *why, size_t cap)
+{
+	int rc = gai_error(&s->lk->cb);
+	struct addrinfo *ai;
+
+	if (rc != 0) {
+		snprintf(why, cap, "%s: %s", s->host, gai_strerror(rc));
+	} else {
+		c->n = 0;
+		for (ai = s->lk->cb.ar_result; ai && c->n < ADDRS_MAX; ai = ai->ai_next) {
+			if (ai->ai_addrlen > sizeof(c->ss[0]))
+				continue;
+			memcpy(&c->ss[c->n], ai->ai_addr, ai->ai_addrlen);
+			c->len[c->n] = ai->ai_addrlen;
+			c->family[c->n++] = ai->ai_family;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &c->at);
+		s->stale = 0;
+	}
+	freeaddrinfo(s->lk->cb.ar_result);
+	free(s->lk);
+	s->lk = NULL;
+	return rc == 0 && c->n > 0 ? 0 : -1;
+}
+
+/* Start resolving the target in the background (getaddrinfo_a). */
+static int start_lookup(struct zg_syslog *s, int type, char *why, size_t cap)
+{
+	struct gaicb *list[1];
+
+	s->lk = calloc(1, sizeof(*s->lk));
+	if (!s->lk) {
+		snprintf(why, cap, "out of memory");
+		return -1;
+	}
+	snprintf(s->lk->host, sizeof(s->lk->host), "%s", s->host);
+	snprintf(s->lk->port, sizeof(s->lk->port), "%s", s->port);
+	s->lk->hints.ai_socktype = type;
+	s->lk->hints.ai_flags = AI_ADDRCONFIG;
+	s->lk->cb.ar_name = s->lk->host;
+	s->lk->cb.ar_service = s->lk->port;
+	s->lk->cb.ar_request = &s->lk->hints;
+	list[0] = &s->lk->cb;
+	if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+		snprintf(why, cap, "%s: cannot start resolving", s->host);
+		free(s->lk);
+		s->lk = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait up to @ms for the lookup in progress. 1 if it finished. */
+static int lookup_wait(struct zg_syslog *s, unsigned ms)
+{
+	const struct gaicb *list[1] = {&s->lk->cb};
+	struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	(void)gai_suspend(list, 1, &t);
+	return gai_error(&s->lk->cb) != EAI_INPROGRESS;
+}
+
+/* The collector's addresses. A name is resolved in the background: the
+ * cached answer is used while a re-resolution (every minute, or after a
+ * failed connect) runs; only with nothing cached is the answer waited
+ * for, at most io_timeout - a hanging DNS server never holds delivery
+ * longer, and never intake at all (it runs in the delivery thread). */
+static struct addrs *resolve(struct zg_syslog *s, int type, char *why, size_t cap)
+{
+	struct addrs *c = &s->cache[type == SOCK_DGRAM];
+	int have = c->n > 0;
+
+	if (s->lk && gai_error(&s->lk->cb) != EAI_INPROGRESS &&
+	    s->lk->hints.ai_socktype == type && harvest(s, c, why, cap) != 0 && !have)
+		return NULL;
+	if (!s->lk && (!have || s->stale || ms_since(&c->at) >= RESOLVE_EVERY_MS) &&
+	    start_lookup(s, type, why, cap) != 0 && !have)
+		return NULL;
+	if (c->n > 0)
+		return c;
+	if (s->lk && lookup_wait(s, s->timeout_ms) && harvest(s, c, why, cap) == 0)
+		return c;
+	if (s->lk)
+		snprintf(why, cap, "%s: no answer from the resolver within %u ms", s->host,
+			 s->timeout_ms);
+	return NULL;
+}
+
+/* Let a lookup in progress finish or cancel it; one that can be neither
+ * within io_timeout is left running with its memory (see struct lookup). */
+static void end_lookup(struct zg_syslog *s)
+{
+	if (!s->lk)
+		return;
+	if (gai_cancel(&s->lk->cb) == EAI_CANCELED || lookup_wait(s, s->timeout_ms)) {
+		if (gai_error(&s->lk->cb) == 0)
+			freeaddrinfo(s->lk->cb.ar_result);
+		free(s->lk);
+	}
+	s->lk = NULL;
+}
+
+/* Connect @fd (non-blocking) to @sa, waiting at most @ms. 0 or -1 (errno). */
+static int connect_within(int fd, const struct sockaddr *sa, socklen_t len, unsigned ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	int err = 0;
+	socklen_t el = sizeof(err);
+
+	if (connect(fd, sa, len) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -1;
+	if (poll(&p, 1, (int)ms) == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+		return -1;
+	errno = err;
+	return err ? -1 : 0;
 }
 
 static void set_timeouts(int fd, unsigned ms)
@@ -227,29 +385,55 @@ static void set_timeouts(int fd, unsigned ms)
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
+/* A socket connected to the collector, non-blocking, each address tried
+ * for at most io_timeout. -1 with @why. */
 static int open_socket(struct zg_syslog *s, int type, char *why, size_t cap)
 {
-	struct addrinfo hints = {.ai_socktype = type, .ai_flags = AI_ADDRCONFIG}, *res = NULL, *ai;
-	int fd = -1, rc;
+	struct addrs *c = resolve(s, type, why, cap);
+	int fd = -1;
 
-	rc = getaddrinfo(s->host, s->port, &hints, &res);
-	if (rc != 0) {
-		snprintf(why, cap, "%s: %s", s->host, gai_strerror(rc));
+	if (!c)
 		return -1;
-	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	for (unsigned i = 0; i < c->n; i++) {
+		fd = socket(c->family[i], type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			continue;
-		set_timeouts(fd, s->timeout_ms);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		if (connect_within(fd, (struct sockaddr *)&c->ss[i], c->len[i], s->timeout_ms) == 0)
 			break;
-		snprintf(why, cap, "connect %s:%s: %s", s->host, s->port, strerror(errno));
+		snprintf(why, cap, "connect %s:%s: %s", s->host, s->port,
+			 errno == ETIMEDOUT ? "no answer within io_timeout" : strerror(errno));
 		close(fd);
 		fd = -1;
 	}
-	freeaddrinfo(res);
+	if (fd < 0)
+		s->stale = 1; /* the name may have moved: resolve again next time */
 	return fd;
+}
+
+/* TLS handshake on the non-blocking s->fd, all of it within io_timeout. */
+static int handshake_within(struct zg_syslog *s, char *why, size_t cap)
+{
+	struct timespec start;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		int r = SSL_connect(s->ssl), e;
+		struct pollfd p = {.fd = s->fd};
+		int64_t left;
+
+		if (r == 1)
+			return 0;
+		e = SSL_get_error(s->ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			return -1;
+		left = (int64_t)s->timeout_ms - ms_since(&start);
+		p.events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+			snprintf(why, cap, "TLS handshake with collector: no answer within %u ms",
+				 s->timeout_ms);
+			return 1;
+		}
+	}
 }
 
 static int set_peer_name(SSL *ssl, const char *name)
@@ -353,12 +537,24 @@ static int send_tls(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t
 	}
 	BIO_set_callback_ex(SSL_get_wbio(s->ssl), count_written);
 	BIO_set_callback_arg(SSL_get_wbio(s->ssl), (char *)&s->written);
-	if (SSL_connect(s->ssl) != 1) {
+	switch (handshake_within(s, why, cap)) {
+	case 0:
+		break;
+	case 1:
+		goto fail; /* timed out, @why says so */
+	default: {
 		long v = SSL_get_verify_result(s->ssl);
 		if (v != X509_V_OK)
 			snprintf(why, cap, "collector certificate: %s", X509_verify_cert_error_string(v));
 		else
 			ssl_fail(why, cap, "TLS handshake with collector");
+		goto fail;
+	}
+	}
+	/* the records are written blocking, each write bounded by io_timeout */
+	set_timeouts(s->fd, s->timeout_ms);
+	if (fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+		snprintf(why, cap, "collector socket: %s", strerror(errno));
 		goto fail;
 	}
 	s->n = n;

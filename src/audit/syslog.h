@@ -49,11 +49,14 @@ void zg_syslog_free(struct zg_syslog *s);
 
 /* Send up to 256 of @recs (payload = XML) in order over a new connection:
  * connect, handshake, one TLS record per message, close_notify (TLS), or one
- * datagram each (UDP). Blocks up to io_timeout_ms per step. Returns 0 when
+ * datagram each (UDP). Blocks up to io_timeout_ms per step (connect to one
+ * address, the whole handshake, each write); the name is resolved in the
+ * background and its last answer cached, so a hanging resolver costs at
+ * most io_timeout, and only while nothing is cached. Returns 0 when
  * something is in flight (call zg_syslog_poll until it settles; the records
  * are copied, @recs may go), -1 with @why when nothing was sent (no
  * connection, handshake or certificate failure, a delivery still in flight).
- * Only the audit thread calls these. */
+ * Only the delivery thread calls these. */
 int zg_syslog_send(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n, char *why,
 		   size_t cap);
 

@@ -550,3 +550,46 @@ def test_collector_replying_close_notify_confirms(tmp_path, pki, port, zonegate_
         assert c.seqs == list(range(1, 205)), c.seqs[:20]
     finally:
         c.close()
+
+
+def test_audit_test_on_live_config_leaves_the_trail_intact(tmp_path, pki, port, collector,
+                                                            gateway, echo_server, zonegate_bin):
+    """`zonegate audit test -c` on the configuration of a running gateway
+    (issue 10, item 5): it used to write into the live spool and file, so
+    `audit verify` found a hash mismatch and sequence numbers repeated. Now
+    its records go to the collector only, marked as test records; a second
+    writer of the trail itself (--trail) is refused with a clear message;
+    the gateway's trail verifies and reaches the collector whole."""
+    echo = echo_server()
+    lp = port()
+    gw = gateway(gw_config(pki, tmp_path, collector.port, lp, echo.addr), name="site-a")
+    for _ in range(3):
+        one_connection(pki, lp)
+    gw.wait_for_event("conn_close", route="in", count=3)
+
+    p = au.audit_test(zonegate_bin, gw.conf_path, "--count", 5, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    second = au.audit_test(zonegate_bin, gw.conf_path, "--trail", "--count", 1, check=False)
+    assert second.returncode != 0
+    assert "in use by another" in second.stderr, second.stderr
+
+    for _ in range(3):
+        one_connection(pki, lp)
+    gw.wait_for_event("conn_close", route="in", count=6)
+    gw.stop()
+    log = gw.log()
+    assert "audit_spool_corrupt" not in log
+
+    v = subprocess.run([zonegate_bin, "audit", "verify", str(tmp_path / "audit.log")],
+                       capture_output=True, text=True)
+    assert v.returncode == 0, v.stdout + v.stderr
+    seqs = [s for s, _x in au.file_records(tmp_path / "audit.log")]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert not any("audit test" in x for _s, x in au.file_records(tmp_path / "audit.log"))
+
+    recs = collector.records()
+    test_recs = [r for r in recs if details(r[3]).get("test") == "true"]
+    live = [r for r in recs if details(r[3]).get("test") != "true"]
+    assert len(test_recs) >= 10, f"{len(test_recs)} test records at the collector"
+    assert all("audit test" in r[2] for r in test_recs)
+    assert_exactly_once_in_order([r[0] for r in live], seqs[-1])

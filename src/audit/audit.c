@@ -380,8 +380,18 @@ static int spool_write(struct zg_audit *a, const struct zg_audit_event *ev, uint
  * the aggregator), -1 = hold it and retry later. */
 static int write_event(struct zg_audit *a, const struct zg_audit_event *ev)
 {
-	int len = zg_audit_msg_render(ev, a->source_id, a->xml, sizeof(a->xml));
-	int refusal = ev->kind == ZG_AUDIT_NODE_AUTH_FAILURE && !a->stopping_last;
+	struct zg_audit_event marked;
+	int len, refusal;
+
+	if (a->conf.mark_test && !ev->test) {
+		marked = *ev;
+		marked.test = 1;
+		snprintf(marked.detail, sizeof(marked.detail), "zonegate audit test: %.200s",
+			 ev->detail);
+		ev = &marked;
+	}
+	len = zg_audit_msg_render(ev, a->source_id, a->xml, sizeof(a->xml));
+	refusal = ev->kind == ZG_AUDIT_NODE_AUTH_FAILURE && !a->stopping_last;
 
 	if (len < 0) {
 		zg_err("event=audit_render_failed kind=%s", zg_audit_kind_name(ev->kind));

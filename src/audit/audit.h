@@ -67,6 +67,7 @@ struct zg_audit_conf {
 	unsigned retry_max_ms;                     /* collector reconnect backoff cap; default 30000 */
 	unsigned io_timeout_ms;                    /* connect/handshake/write timeout; default 5000 */
 	unsigned ack_timeout_ms;                   /* wait for the collector to confirm; default 60000 */
+	int mark_test;                             /* `audit test`: every record marked as a test */
 };
 
 /* Fill @c with the defaults above (no sinks). */
@@ -120,6 +121,7 @@ struct zg_audit_event {
 	uint64_t duration_ms;
 	char detail[ZG_AUDIT_DETAIL_MAX];       /* free text: what changed, conn id, ... */
 	uint64_t count;                         /* refusals an aggregated record stands for; 0 = one */
+	int test;                               /* a test record (`zonegate audit test`) */
 };
 
 struct zg_audit;
@@ -129,7 +131,10 @@ const char *zg_audit_kind_name(enum zg_audit_kind k);
 
 /* Start the audit thread: open the spool (replaying what a previous run left
  * undelivered), the local file (re-reading its chain head) and the syslog
- * sink, then emit APP_START (110100/110120) and AUDIT_STARTED (110134).
+ * sink - the spool directory and the file locked (flock) for this process
+ * alone, so a second writer (another gateway, `audit test --trail`) is
+ * refused with "in use by another" rather than corrupt the trail - then
+ * emit APP_START (110100/110120) and AUDIT_STARTED (110134).
  * @source_id names this gateway in every record (AuditSourceID); copied.
  * Returns NULL with reasons in @errs if a sink cannot be set up (unreadable
  * key, bad target, spool dir unusable). */

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -164,6 +165,13 @@ struct zg_audit_file *zg_audit_file_open(const char *path, uint64_t *last_seq, c
 	f->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (!f->line || f->fd < 0) {
 		snprintf(why, cap, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	/* one writer per file: two would break the hash chain */
+	if (flock(f->fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(why, cap, "%s: %s", path, errno == EWOULDBLOCK ?
+			 "in use by another zonegate process (a running gateway?); the audit "
+			 "file has one writer" : strerror(errno));
 		goto fail;
 	}
 	if (load_head(f, path, last_seq, why, cap) != 0)

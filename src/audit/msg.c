@@ -416,6 +416,8 @@ static void put_object_details(struct sb *b, const struct zg_audit_event *ev)
 		put_detail_u64(b, ev->kind == ZG_AUDIT_RECORDS_LOST ? "lost" : "count", ev->count);
 	if (has(FIELD(ev, detail)))
 		put_detail(b, "detail", FIELD(ev, detail));
+	if (ev->test)
+		put_detail(b, "test", "true", 5);
 }
 
 /* Connections: the route is the object. Security alerts: the node the

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -404,6 +405,15 @@ struct zg_spool *zg_spool_open(const char *dir, uint64_t max_bytes, struct zg_sp
 		goto fail;
 	}
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* one writer per spool: a second one (another gateway, `audit test
+	 * --trail` on a live configuration) would interleave frames and
+	 * sequence numbers; the lock goes with the descriptor */
+	if (s->dirfd >= 0 && flock(s->dirfd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(why, cap, "%s: %s", dir, errno == EWOULDBLOCK ?
+			 "in use by another zonegate process (a running gateway?); a spool "
+			 "has one writer" : strerror(errno));
+		goto fail;
+	}
 	if (s->dirfd < 0 || read_state(s) != 0 || list_segments(s) != 0 || spool_scan(s, rep) != 0) {
 		snprintf(why, cap, "%s: cannot open spool: %s", dir, strerror(errno ? errno : EIO));
 		goto fail;

@@ -1,8 +1,12 @@
 /* cmd_audit.c - `zonegate audit verify FILE`: check a local audit file's
  * hash chain and name the first broken record. `zonegate audit test -c
- * CONFIG`: push synthetic records through the configured audit path (file,
- * spool, collector) so an operator can see them arrive; it also replays
- * whatever an earlier run left in the spool. */
+ * CONFIG`: push synthetic records, marked as test records, to the
+ * configured collector through a spool of their own, so an operator can see
+ * them arrive without touching the live trail (a running gateway's spool
+ * and file); with --trail they go through the configured file and spool
+ * instead (refused while a gateway holds them), replaying whatever an
+ * earlier run left there. */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,16 +24,19 @@ static int usage(FILE *out, int rc)
 {
 	fprintf(out, "usage: zonegate audit verify FILE\n"
 		     "       zonegate audit test -c CONFIG [--count N] [--interval-ms MS] [--wait-ms MS]\n"
-		     "                           [--all-kinds]\n\n"
+		     "                           [--all-kinds] [--trail]\n\n"
 		     "verify: checks the SHA-256 hash chain of a zonegate audit file. Exit 0 and\n"
 		     "\"FILE: N records, chain intact\" if every record verifies; exit 1 naming\n"
 		     "the first broken record (line and sequence number) otherwise.\n\n"
-		     "test: starts the [audit] section of CONFIG, emits N (default 1) Network\n"
-		     "Entry attach/detach pairs MS ms apart (default 0), then waits up to\n"
+		     "test: sends N (default 1) Network Entry attach/detach pairs MS ms apart\n"
+		     "(default 0), marked as test records, to the collector of CONFIG's [audit]\n"
+		     "section through a temporary spool of its own (the configured spool and\n"
+		     "file, which a running gateway owns, are not touched), then waits up to\n"
 		     "--wait-ms (default 10000) for the collector to confirm every record and\n"
-		     "stops. --all-kinds adds one record of every other event kind. Records\n"
-		     "left in the spool by an earlier run are sent first. Exit 0\n"
-		     "if everything was confirmed, 1 if records remain in the spool.\n");
+		     "stops. --all-kinds adds one record of every other event kind. --trail\n"
+		     "writes them through the configured file and spool instead, sending what\n"
+		     "an earlier run left there first; it is refused while a gateway runs. Exit\n"
+		     "0 if everything was confirmed, 1 if records remain in the spool.\n");
 	return rc;
 }
 
@@ -171,9 +178,50 @@ static int parse_num(const char *s, unsigned long *out)
 	return errno || end == s || *end || s[0] == '-' ? -1 : 0;
 }
 
-static int run_test(const char *path, unsigned long count, unsigned long interval, unsigned long wait,
-		    int all_kinds)
+/* Remove the temporary spool @dir and what the audit module left in it. */
+static void remove_spool(const char *dir)
 {
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && unlinkat(dirfd(d), e->d_name, 0) != 0)
+			fprintf(stderr, "zonegate audit test: %s/%s: %s\n", dir, e->d_name,
+				strerror(errno));
+	closedir(d);
+	if (rmdir(dir) != 0)
+		fprintf(stderr, "zonegate audit test: %s: %s\n", dir, strerror(errno));
+}
+
+/* Point @c at the collector only: no local file, a fresh temporary spool
+ * in @tmp (cap bytes). 0, or -1 with a message. */
+static int collector_only(struct zg_audit_conf *c, char *tmp, size_t cap)
+{
+	const char *base = getenv("TMPDIR");
+
+	if (!c->syslog_target[0]) {
+		fprintf(stderr, "zonegate audit test: [audit] has no syslog_target to send to "
+				"(--trail writes the configured file instead)\n");
+		return -1;
+	}
+	if (snprintf(tmp, cap, "%s/zonegate-audit-test-XXXXXX", base && *base ? base : "/tmp") >=
+		    (int)cap ||
+	    !mkdtemp(tmp)) {
+		fprintf(stderr, "zonegate audit test: cannot create a temporary spool: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	c->file[0] = '\0';
+	snprintf(c->spool_dir, sizeof(c->spool_dir), "%s", tmp);
+	return 0;
+}
+
+static int run_test(const char *path, unsigned long count, unsigned long interval, unsigned long wait,
+		    int all_kinds, int trail)
+{
+	char tmp[ZG_AUDIT_PATH_MAX] = "";
 	static struct zg_errlist errs;
 	struct zg_conf *c;
 	struct zg_audit *a;
@@ -188,10 +236,17 @@ static int run_test(const char *path, unsigned long count, unsigned long interva
 		zg_errlist_print(&errs, stderr);
 		return ZG_EXIT_CONFIG;
 	}
+	c->audit.mark_test = 1;
+	if (!trail && collector_only(&c->audit, tmp, sizeof(tmp)) != 0) {
+		zg_conf_free(c);
+		return ZG_EXIT_CONFIG;
+	}
 	a = zg_audit_start(&c->audit, c->gw.name, &errs);
 	if (!a) {
 		zg_errlist_print(&errs, stderr);
 		zg_conf_free(c);
+		if (tmp[0])
+			remove_spool(tmp);
 		return ZG_EXIT_CONFIG;
 	}
 	if (all_kinds)
@@ -211,6 +266,8 @@ static int run_test(const char *path, unsigned long count, unsigned long interva
 	zg_audit_get_stats(a, &st);
 	zg_audit_stop(a);
 	zg_conf_free(c);
+	if (tmp[0])
+		remove_spool(tmp); /* test records the collector did not confirm go too */
 	printf("audit test: emitted=%" PRIu64 " written=%" PRIu64 " confirmed_up_to_seq=%" PRIu64
 	       " queue_dropped=%" PRIu64 "\n", st.emitted, st.spooled, st.delivered, st.queue_dropped);
 	if (waited != 0) {
@@ -225,12 +282,16 @@ static int cmd_test(int argc, char **argv)
 {
 	const char *conf = NULL;
 	unsigned long count = 1, interval = 0, wait = 10000;
-	int all_kinds = 0;
+	int all_kinds = 0, trail = 0;
 
 	for (int i = 2; i < argc; i++) {
 		const char *o = argv[i];
 		if (strcmp(o, "--all-kinds") == 0) {
 			all_kinds = 1;
+			continue;
+		}
+		if (strcmp(o, "--trail") == 0) {
+			trail = 1;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -246,7 +307,7 @@ static int cmd_test(int argc, char **argv)
 	}
 	if (!conf)
 		return usage(stderr, ZG_EXIT_USAGE);
-	return run_test(conf, count, interval, wait, all_kinds);
+	return run_test(conf, count, interval, wait, all_kinds, trail);
 }
 
 int zg_cmd_audit(int argc, char **argv)

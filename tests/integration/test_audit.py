@@ -138,7 +138,7 @@ def assert_exactly_once_in_order(seqs, last):
 
 def test_messages_and_codes(tmp_path, pki, collector, zonegate_bin):
     conf = au.audit_config(pki, tmp_path, collector.port)
-    au.audit_test(zonegate_bin, conf, "--count", 2, "--all-kinds")
+    au.audit_test(zonegate_bin, conf, "--trail", "--count", 2, "--all-kinds")
     recs = collector.records()
     # started + app start + 8 other kinds + 2 x (attach, detach) + app stop + stopped
     assert len(recs) == 2 + 8 + 4 + 2
@@ -171,7 +171,7 @@ def test_messages_and_codes(tmp_path, pki, collector, zonegate_bin):
 
 def test_collector_restarts_exactly_once_in_order(tmp_path, pki, collector, zonegate_bin):
     conf = au.audit_config(pki, tmp_path, collector.port, retry_max="300ms")
-    load = subprocess.Popen([zonegate_bin, "audit", "test", "-c", str(conf), "--count", "2500",
+    load = subprocess.Popen([zonegate_bin, "audit", "test", "-c", str(conf), "--trail", "--count", "2500",
                              "--interval-ms", "1", "--wait-ms", "60000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -200,7 +200,7 @@ def test_collector_hang_no_duplicates(tmp_path, pki, collector, zonegate_bin):
     zonegate keeps waiting for its close (ack_timeout, 60 s) while it goes on
     spooling, so nothing is sent twice."""
     conf = au.audit_config(pki, tmp_path, collector.port)
-    load = subprocess.Popen([zonegate_bin, "audit", "test", "-c", str(conf), "--count", "1500",
+    load = subprocess.Popen([zonegate_bin, "audit", "test", "-c", str(conf), "--trail", "--count", "1500",
                              "--interval-ms", "1", "--wait-ms", "60000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -222,7 +222,7 @@ def test_collector_hang_no_duplicates(tmp_path, pki, collector, zonegate_bin):
 def test_kill9_zonegate_spool_replayed(tmp_path, pki, collector, zonegate_bin):
     conf = au.audit_config(pki, tmp_path, collector.port)
     errlog = open(tmp_path / "load.stderr", "w")
-    load = subprocess.Popen([zonegate_bin, "audit", "test", "-c", str(conf), "--count", "5000",
+    load = subprocess.Popen([zonegate_bin, "audit", "test", "-c", str(conf), "--trail", "--count", "5000",
                              "--interval-ms", "1"],
                             stdout=subprocess.DEVNULL, stderr=errlog)
     # kill it while the collector is away, so the spool holds a backlog
@@ -240,7 +240,7 @@ def test_kill9_zonegate_spool_replayed(tmp_path, pki, collector, zonegate_bin):
     assert pending, "nothing left in the spool"
 
     collector.start()
-    p = au.audit_test(zonegate_bin, conf, "--count", 0, "--wait-ms", 30000)
+    p = au.audit_test(zonegate_bin, conf, "--trail", "--count", 0, "--wait-ms", 30000)
     assert "event=audit_spool_replay" in p.stderr
     seqs = collector.seqs()
     last = len(written) + 4  # the restart's started/app start/app stop/stopped
@@ -258,7 +258,7 @@ def test_kill9_zonegate_spool_replayed(tmp_path, pki, collector, zonegate_bin):
 def test_damaged_spool_record_skipped(tmp_path, pki, port, zonegate_bin):
     c = au.Rsyslog(tmp_path / "rsyslog", pki, port())  # not started: records stay spooled
     conf = au.audit_config(pki, tmp_path, c.port)
-    p = au.audit_test(zonegate_bin, conf, "--count", 10, "--wait-ms", 300, check=False)
+    p = au.audit_test(zonegate_bin, conf, "--trail", "--count", 10, "--wait-ms", 300, check=False)
     assert p.returncode == 1, p.stdout + p.stderr
     frames = au.spool_frames(tmp_path / "spool")
     assert [f[2] for f in frames] == list(range(1, 25))
@@ -269,7 +269,7 @@ def test_damaged_spool_record_skipped(tmp_path, pki, port, zonegate_bin):
 
     c.start()
     try:
-        p = au.audit_test(zonegate_bin, conf, "--count", 0, "--wait-ms", 20000)
+        p = au.audit_test(zonegate_bin, conf, "--trail", "--count", 0, "--wait-ms", 20000)
         assert "event=audit_spool_corrupt" in p.stderr
         assert f"offset={off}" in p.stderr
         seqs = c.seqs()
@@ -281,7 +281,7 @@ def test_damaged_spool_record_skipped(tmp_path, pki, port, zonegate_bin):
 
 def test_verify_finds_flipped_byte(tmp_path, pki, zonegate_bin):
     conf = au.audit_config(pki, tmp_path, 0, syslog=False)
-    au.audit_test(zonegate_bin, conf, "--count", 20)
+    au.audit_test(zonegate_bin, conf, "--trail", "--count", 20)
     path = tmp_path / "audit.log"
     ok = subprocess.run([zonegate_bin, "audit", "verify", str(path)], capture_output=True,
                         text=True)
@@ -307,7 +307,7 @@ def test_untrusted_collector_refused(rsyslog, tmp_path, pki, port, zonegate_bin)
     c = au.Rsyslog(tmp_path / "rsyslog", pki, port()).start()
     try:
         conf = au.audit_config(pki, tmp_path, c.port, syslog_server_name="wrong.zonegate.test")
-        p = au.audit_test(zonegate_bin, conf, "--count", 1, "--wait-ms", 1000, check=False)
+        p = au.audit_test(zonegate_bin, conf, "--trail", "--count", 1, "--wait-ms", 1000, check=False)
         assert p.returncode == 1
         assert "collector certificate" in p.stderr or "handshake" in p.stderr, p.stderr
         assert c.seqs() == []
@@ -430,7 +430,7 @@ def test_udp_transport_when_asked(rsyslog, tmp_path, pki, port, zonegate_bin):
     c = au.Rsyslog(tmp_path / "rsyslog", pki, port(), udp=True).start()
     try:
         conf = au.audit_config(pki, tmp_path, c.port, syslog_transport="udp")
-        au.audit_test(zonegate_bin, conf, "--count", 5)
+        au.audit_test(zonegate_bin, conf, "--trail", "--count", 5)
         util.wait_until(lambda: len(c.seqs()) == 14, timeout=10, what="14 datagrams")
         recs = c.records()
         for _s, ts, _x, root in recs:
@@ -545,7 +545,7 @@ def test_collector_replying_close_notify_confirms(tmp_path, pki, port, zonegate_
     try:
         conf = au.audit_config(pki, tmp_path, c.port)
         t0 = time.monotonic()
-        p = au.audit_test(zonegate_bin, conf, "--count", 100, "--wait-ms", 10000)
+        p = au.audit_test(zonegate_bin, conf, "--trail", "--count", 100, "--wait-ms", 10000)
         assert time.monotonic() - t0 < 10, p.stderr
         assert c.seqs == list(range(1, 205)), c.seqs[:20]
     finally:
@@ -588,8 +588,10 @@ def test_audit_test_on_live_config_leaves_the_trail_intact(tmp_path, pki, port, 
     assert not any("audit test" in x for _s, x in au.file_records(tmp_path / "audit.log"))
 
     recs = collector.records()
-    test_recs = [r for r in recs if details(r[3]).get("test") == "true"]
-    live = [r for r in recs if details(r[3]).get("test") != "true"]
-    assert len(test_recs) >= 10, f"{len(test_recs)} test records at the collector"
-    assert all("audit test" in r[2] for r in test_recs)
+    # a test record says so in its EventOutcomeDescription and, where it has a
+    # ParticipantObject, in a `test` detail
+    test_recs = [r for r in recs if "zonegate audit test" in r[2]]
+    live = [r for r in recs if "zonegate audit test" not in r[2]]
+    assert len(test_recs) == 14, f"{len(test_recs)} test records at the collector"
+    assert sum(details(r[3]).get("test") == "true" for r in test_recs) == 12
     assert_exactly_once_in_order([r[0] for r in live], seqs[-1])

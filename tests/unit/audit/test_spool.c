@@ -263,6 +263,39 @@ static void damaged_record_skipped(void **state)
 	zg_spool_close(s);
 }
 
+/* Records at or below the delivered mark beyond the reader (a restored
+ * segment, a foreign spool): once the reader has passed the deliverable
+ * ones, nothing is pending - or the delivery thread would wake for them
+ * forever and find nothing to send (issue 10, item 12). */
+static void delivered_beyond_cursor_not_pending(void **state)
+{
+	struct zg_spool_report rep;
+	struct zg_spool_batch *b = malloc(sizeof(*b));
+	struct zg_spool *s = open_spool(*state, 1 << 20, &rep);
+	char path[600];
+	FILE *st;
+
+	append_n(s, 11, 1);
+	append_n(s, 3, 2);
+	zg_spool_close(s);
+	snprintf(path, sizeof(path), "%s/state", (char *)*state);
+	st = fopen(path, "w");
+	assert_non_null(st);
+	fprintf(st, "delivered 10\n");
+	fclose(st);
+
+	s = open_spool(*state, 1 << 20, &rep);
+	assert_int_equal(rep.pending, 1);
+	/* a full batch ends right after 11, before the stale records */
+	assert_int_equal(zg_spool_peek(s, b, 4096, 1), 1);
+	assert_int_equal(b->rec[0].seq, 11);
+	assert_int_equal(zg_spool_commit(s, b, 1), 0);
+	assert_int_equal(zg_spool_peek(s, b, 4096, 10), 0);
+	assert_false(zg_spool_pending(s));
+	zg_spool_close(s);
+	free(b);
+}
+
 static void full_refuses_then_drop_oldest(void **state)
 {
 	struct zg_spool_report rep;
@@ -308,6 +341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(torn_tail_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(damaged_record_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_refuses_then_drop_oldest, setup, teardown),
+		cmocka_unit_test_setup_teardown(delivered_beyond_cursor_not_pending, setup, teardown),
 		cmocka_unit_test(bad_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -608,6 +608,52 @@ static int settle_flight(struct zg_audit *a, unsigned wait_ms)
 	return 0;
 }
 
+/* A spool record the collector can never be sent (zg_syslog_sendable):
+ * logged and stated by an audit_records_lost record; the caller skips it. */
+static void report_unsendable(struct zg_audit *a, const struct zg_spool_rec *r)
+{
+	struct zg_audit_event ev;
+
+	zg_err("event=audit_spool_unsendable seq=%" PRIu64 " bytes=%" PRIu32 " action=skipped", r->seq,
+	       r->len);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = ZG_AUDIT_RECORDS_LOST;
+	ev.count = 1;
+	snprintf(ev.detail, sizeof(ev.detail), "spool record %" PRIu64 " (%" PRIu32 " bytes) cannot "
+		 "be sent as a syslog message (damaged, foreign or too large): skipped, not "
+		 "delivered", r->seq, r->len);
+	pthread_mutex_lock(&a->mu);
+	if (enqueue_locked(a, &ev, a->qmax + RESERVED) == 0)
+		pthread_cond_signal(&a->cv);
+	else
+		lose_locked(a, ev.kind);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Peek the next batch, ending it before the first record that cannot be
+ * sent; such a record at the head is skipped (committed unsent) and
+ * reported. smu held. Returns the batch size, -1 on a read error. */
+static int peek_sendable(struct zg_audit *a, const struct zg_spool_rec **skipped)
+{
+	int n = zg_spool_peek(a->spool, &a->batch, SEND_BYTES, SEND_RECS);
+	size_t i = 0;
+
+	*skipped = NULL;
+	while (n > 0 && i < a->batch.n && zg_syslog_sendable(&a->batch.rec[i]))
+		i++;
+	if (n <= 0 || i == a->batch.n)
+		return n;
+	if (i > 0) {
+		zg_spool_batch_cut(&a->batch, i);
+		return (int)i;
+	}
+	if (zg_spool_commit(a->spool, &a->batch, 1) != 0)
+		return -1;
+	atomic_store(&a->delivered, zg_spool_delivered(a->spool));
+	*skipped = &a->batch.rec[0];
+	return 0;
+}
+
 /* Send what the spool holds, one batch (connection) at a time, oldest
  * first; never more than one batch in flight, so order is kept. Delivery
  * thread only: the intake goes on writing new events meanwhile. */
@@ -617,6 +663,7 @@ static void deliver(struct zg_audit *a)
 	char why[256];
 
 	for (;;) {
+		const struct zg_spool_rec *skipped;
 		int n;
 
 		if (settle_flight(a, FLIGHT_POLL_MS) == 1)
@@ -625,9 +672,13 @@ static void deliver(struct zg_audit *a)
 		if (mono_before(&now, &a->next_try))
 			return;
 		pthread_mutex_lock(&a->smu);
-		n = zg_spool_peek(a->spool, &a->batch, SEND_BYTES, SEND_RECS);
+		n = peek_sendable(a, &skipped);
 		a->inflight = n > 0; /* the batch points into the spool: no drop-oldest */
 		pthread_mutex_unlock(&a->smu);
+		if (skipped) {
+			report_unsendable(a, skipped); /* rbuf is ours until the next peek */
+			continue;
+		}
 		if (n <= 0) {
 			if (n < 0)
 				zg_err("event=audit_spool_error op=read errno=%d", errno);

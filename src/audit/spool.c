@@ -614,8 +614,15 @@ int zg_spool_peek(struct zg_spool *s, struct zg_spool_batch *b, size_t max_bytes
 			continue;
 		}
 		off += used;
-		if (r.seq <= s->delivered)
-			continue; /* dropped by drop_oldest accounting or a stale duplicate */
+		if (r.seq <= s->delivered) {
+			/* dropped by drop_oldest accounting, or a stale duplicate: at the
+			 * head, the reader passes it, so it never counts as pending */
+			if (b->n == 0) {
+				s->cur_seg = seg;
+				s->cur_off = off;
+			}
+			continue;
+		}
 		b->after_seg[b->n] = seg;
 		b->after_off[b->n] = off;
 		b->rec[b->n++] = r;
@@ -652,6 +659,15 @@ int zg_spool_each_pending(struct zg_spool *s, uint64_t after,
 	s->cur_off = off;
 	free(b);
 	return rc;
+}
+
+void zg_spool_batch_cut(struct zg_spool_batch *b, size_t n)
+{
+	if (n == 0 || n >= b->n)
+		return;
+	b->n = n;
+	b->end_seg = b->after_seg[n - 1];
+	b->end_off = b->after_off[n - 1];
 }
 
 int zg_spool_commit(struct zg_spool *s, const struct zg_spool_batch *b, size_t n)

@@ -110,6 +110,10 @@ struct zg_spool_batch {
  * -1 on I/O error. Damaged records met on the way are skipped and counted. */
 int zg_spool_peek(struct zg_spool *s, struct zg_spool_batch *b, size_t max_bytes, size_t max_recs);
 
+/* Keep only the first @n (>= 1) records of @b, as if the peek had stopped
+ * after them. Pure. */
+void zg_spool_batch_cut(struct zg_spool_batch *b, size_t n);
+
 /* Mark the first @n records of @b (from the last peek; @n <= b->n)
  * delivered: durable state file, segments wholly delivered removed. The
  * next peek starts after them. 0 or -1. */

@@ -107,6 +107,13 @@ int zg_syslog_format(char *out, size_t cap, int64_t ts_ns, const char *hostname,
 	return k + (int)len;
 }
 
+int zg_syslog_sendable(const struct zg_spool_rec *r)
+{
+	char ts[32];
+
+	return r->len <= ZG_AUDIT_XML_MAX && zg_audit_fmt_time(r->ts_ns, ts, sizeof(ts)) > 0;
+}
+
 static int split_target(struct zg_syslog *s, const char *t, const char *def_port)
 {
 	const char *colon;

@@ -37,6 +37,11 @@
 int zg_syslog_format(char *out, size_t cap, int64_t ts_ns, const char *hostname, unsigned procid,
 		     uint64_t seq, const char *msg, size_t len);
 
+/* 1 if @r can be sent: its payload fits a message (ZG_AUDIT_XML_MAX) and
+ * its time formats. A record that cannot (a damaged, foreign or newer
+ * spool's frame that passed its CRC) must be skipped, never retried. Pure. */
+int zg_syslog_sendable(const struct zg_spool_rec *r);
+
 struct zg_syslog;
 
 /* Prepare the sink described by @c (target, transport, TLS files and

@@ -4,7 +4,8 @@
  * reader walks a segment (OK -> next frame, BAD -> resynchronise, SHORT ->
  * stop), zg_spool_frame() re-framing every record found (the result must
  * parse back to the same record), and zg_audit_xml_escape() on each payload
- * (the result must fit and hold no raw '<' or control byte).
+ * (the result must fit and hold no raw '<' or control byte), and
+ * zg_syslog_sendable(): a record it accepts must format as a syslog message.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "audit/msg.h"
 #include "audit/spool.h"
+#include "audit/syslog.h"
 
 static void check_escape(const uint8_t *p, size_t n)
 {
@@ -43,6 +45,21 @@ static void check_reframe(const struct zg_spool_rec *r)
 		abort();
 }
 
+/* What the delivery thread calls sendable, the syslog formatter must carry
+ * (with the longest hostname): else a record would be retried forever. */
+static void check_sendable(const struct zg_spool_rec *r)
+{
+	static char out[ZG_AUDIT_XML_MAX + 512];
+	char host[256];
+
+	memset(host, 'h', sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	if (zg_syslog_sendable(r) &&
+	    zg_syslog_format(out, sizeof(out), r->ts_ns, host, 4294967295u, r->seq,
+			     (const char *)r->payload, r->len) < 0)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -62,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			check_reframe(&r);
 			check_escape(r.payload, r.len);
+			check_sendable(&r);
 		}
 		off += used;
 	}

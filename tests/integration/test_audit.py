@@ -316,6 +316,26 @@ def test_untrusted_collector_refused(rsyslog, tmp_path, pki, port, zonegate_bin)
         c.kill()
 
 
+def test_collector_rejecting_our_certificate_is_named(tmp_path, pki, port, zonegate_bin):
+    """rsyslog-gnutls that does not permit our certificate's name (issue 10,
+    item 14): the failure was logged as "collector closed after reading 0 of
+    4 records", as if the collector had merely gone away. It must say that
+    the collector rejected our certificate, naming the TLS alert it sent."""
+    c = au.Rsyslog(tmp_path / "rsyslog", pki, port(),
+                   permitted=("someone-else.zonegate.test",)).start()
+    try:
+        conf = au.audit_config(pki, tmp_path, c.port)
+        p = au.audit_test(zonegate_bin, conf, "--count", 1, "--wait-ms", 1500, check=False)
+        assert p.returncode == 1
+        down = [ln for ln in p.stderr.splitlines() if "event=audit_collector_down" in ln]
+        assert down, p.stderr
+        assert "rejected our certificate" in down[0], down[0]
+        assert "0 of" not in down[0], down[0]
+        assert c.seqs() == []
+    finally:
+        c.kill()
+
+
 # ------------------------------------------------------------ through zonegate run
 
 

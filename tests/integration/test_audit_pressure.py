@@ -250,3 +250,17 @@ def test_wedged_collector_does_not_stall_intake(tmp_path, pki, port, gateway, ec
         gw.stop()
     finally:
         col.close()
+
+
+# ------------------------------------------------------------ item 14: small ones
+
+
+def test_no_audit_section_warns_audit_disabled(pki, port, gateway, echo_server):
+    """docs/audit.md: with neither syslog_target nor file, auditing is off
+    and a warning is logged - it was not."""
+    echo = echo_server()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{port()}",
+                                   "connect": echo.addr}}, name="site-a", leaf="site-a")
+    gw = gateway(cfg, name="site-a")
+    line = gw.wait_for_log(r"event=audit_disabled\b").string
+    assert "level=warn" in line

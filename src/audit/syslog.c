@@ -70,6 +70,9 @@ struct zg_syslog {
 	struct timespec deadline;
 	char write_err[256];  /* why writing stopped early, if it did */
 
+	int peer_alert;       /* the fatal TLS alert the collector sent, -1 if none */
+	uint64_t hs_end;      /* bytes written by the end of our handshake */
+
 	struct lookup *lk;    /* resolution in progress, or NULL */
 	struct addrs cache[2]; /* last good answer, per socket type: [0] stream, [1] dgram */
 	int stale;            /* a connect to the cached addresses failed: re-resolve */
@@ -530,10 +533,46 @@ static void write_records(struct zg_syslog *s, const struct zg_spool_rec *recs, 
 	s->sent = i;
 }
 
+/* Remember a fatal alert from the collector (TLS 1.3 sends the one that
+ * refuses our certificate after our Finished, so only a read sees it). */
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+		   SSL *ssl, void *arg)
+{
+	const unsigned char *b = buf;
+	struct zg_syslog *s = arg;
+
+	(void)version;
+	(void)ssl;
+	if (!write_p && content_type == SSL3_RT_ALERT && len >= 2 && b[0] == SSL3_AL_FATAL)
+		s->peer_alert = b[1];
+}
+
+/* Why a batch was not confirmed when the collector refused us: its fatal
+ * alert named, or - rsyslog-gnutls refuses a peer name it does not permit
+ * by closing without an alert - a close right after the handshake before
+ * it read anything. 1 if @why was set. */
+static int refusal_why(const struct zg_syslog *s, int64_t peer_read, char *why, size_t cap)
+{
+	if (s->peer_alert >= 0) {
+		snprintf(why, cap, "collector rejected our certificate or connection: TLS alert "
+			 "'%s' (%d)", SSL_alert_desc_string_long(s->peer_alert), s->peer_alert);
+		return 1;
+	}
+	if (peer_read >= 0 && (uint64_t)peer_read <= s->hs_end && s->written > s->hs_end) {
+		snprintf(why, cap, "collector closed right after the TLS handshake without reading "
+			 "a record or sending a TLS alert: it most likely rejected our certificate "
+			 "(its permitted peer names or trust anchors)");
+		return 1;
+	}
+	return 0;
+}
+
 static int send_tls(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t n, char *why,
 		    size_t cap)
 {
 	s->written = 0;
+	s->hs_end = 0;
+	s->peer_alert = -1;
 	s->fd = open_socket(s, SOCK_STREAM, why, cap);
 	if (s->fd < 0)
 		return -1;
@@ -544,6 +583,8 @@ static int send_tls(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t
 	}
 	BIO_set_callback_ex(SSL_get_wbio(s->ssl), count_written);
 	BIO_set_callback_arg(SSL_get_wbio(s->ssl), (char *)&s->written);
+	SSL_set_msg_callback(s->ssl, on_msg);
+	SSL_set_msg_callback_arg(s->ssl, s);
 	switch (handshake_within(s, why, cap)) {
 	case 0:
 		break;
@@ -553,11 +594,12 @@ static int send_tls(struct zg_syslog *s, const struct zg_spool_rec *recs, size_t
 		long v = SSL_get_verify_result(s->ssl);
 		if (v != X509_V_OK)
 			snprintf(why, cap, "collector certificate: %s", X509_verify_cert_error_string(v));
-		else
+		else if (!refusal_why(s, -1, why, cap))
 			ssl_fail(why, cap, "TLS handshake with collector");
 		goto fail;
 	}
 	}
+	s->hs_end = s->written;
 	/* the records are written blocking, each write bounded by io_timeout */
 	set_timeouts(s->fd, s->timeout_ms);
 	if (fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) & ~O_NONBLOCK) != 0) {
@@ -646,7 +688,9 @@ static int settle(struct zg_syslog *s, int64_t peer_read, size_t *confirmed, cha
 	while (peer_read >= 0 && k < s->sent && s->end[k] <= (uint64_t)peer_read)
 		k++;
 	*confirmed = peer_read >= 0 && s->sent == s->n && (uint64_t)peer_read == s->written ? s->n : 0;
-	if (*confirmed < s->n && peer_read >= 0)
+	if (*confirmed < s->n && refusal_why(s, peer_read, why, cap))
+		; /* a refusal, named */
+	else if (*confirmed < s->n && peer_read >= 0)
 		snprintf(why, cap, "%s%scollector closed after reading %zu of %zu records; resending them",
 			 s->write_err, s->write_err[0] ? "; " : "", k, s->n);
 	close_flight(s);

@@ -386,8 +386,11 @@ static int audit_start(struct zg_gateway *gw, struct zg_errlist *errs)
 {
 	const struct zg_conf *c = gw->fleet.current->conf;
 
-	if (!c->audit.syslog_target[0] && !c->audit.file[0])
+	if (!c->audit.syslog_target[0] && !c->audit.file[0]) {
+		zg_warn("event=audit_disabled detail=\"no [audit] syslog_target or file: no audit "
+			"trail is kept\"");
 		return 0;
+	}
 	gw->fleet.audit = zg_audit_start(&c->audit, c->gw.name, errs);
 	if (!gw->fleet.audit) {
 		zg_errlist_print(errs, stderr);

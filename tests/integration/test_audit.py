@@ -336,6 +336,31 @@ def test_collector_rejecting_our_certificate_is_named(tmp_path, pki, port, zoneg
         c.kill()
 
 
+def test_collector_alert_is_named(tmp_path, pki, port, zonegate_bin):
+    """A collector that refuses our certificate with a TLS alert (OpenSSL
+    s_server requiring a client certificate from another CA; under TLS 1.3
+    the alert comes after our Finished, so only a read sees it): the alert
+    is named."""
+    p = port()
+    srv = subprocess.Popen(["openssl", "s_server", "-quiet", "-accept", str(p),
+                            "-cert", pki.path("server-ec.chain.pem"),
+                            "-key", pki.path("server-ec.key"), "-Verify", "1", "-verify_return_error",
+                            "-CAfile", pki.path("server-ec.chain.pem")],
+                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        util.wait_port("127.0.0.1", p)
+        conf = au.audit_config(pki, tmp_path, p)
+        r = au.audit_test(zonegate_bin, conf, "--count", 1, "--wait-ms", 1500, check=False)
+        assert r.returncode == 1
+        down = [ln for ln in r.stderr.splitlines() if "event=audit_collector_down" in ln]
+        assert down, r.stderr
+        assert "rejected our certificate" in down[0] and "TLS alert" in down[0], down[0]
+    finally:
+        srv.kill()
+        srv.wait()
+
+
 # ------------------------------------------------------------ through zonegate run
 
 

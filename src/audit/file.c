@@ -10,6 +10,7 @@
 
 #include <openssl/evp.h>
 
+#include "base/hex.h"
 #include "audit/file.h"
 #include "audit/msg.h"
 #include "base/log.h"
@@ -40,36 +41,6 @@ int zg_audit_chain_hash(const uint8_t prev[ZG_AUDIT_HASH_LEN], const char *body,
 	return ok ? 0 : -1;
 }
 
-static void to_hex(const uint8_t *h, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < ZG_AUDIT_HASH_LEN; i++) {
-		out[2 * i] = d[h[i] >> 4];
-		out[2 * i + 1] = d[h[i] & 15];
-	}
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static int from_hex(const char *s, uint8_t *h)
-{
-	for (size_t i = 0; i < ZG_AUDIT_HASH_LEN; i++) {
-		int a = hexval(s[2 * i]), b = hexval(s[2 * i + 1]);
-		if (a < 0 || b < 0)
-			return -1;
-		h[i] = (uint8_t)(a << 4 | b);
-	}
-	return 0;
-}
-
 /* Split a record line (without LF) into hash and body and read its seq. */
 static int parse_line(const char *line, size_t n, uint8_t hash[ZG_AUDIT_HASH_LEN], uint64_t *seq,
 		      const char **body, size_t *body_len)
@@ -77,7 +48,7 @@ static int parse_line(const char *line, size_t n, uint8_t hash[ZG_AUDIT_HASH_LEN
 	uint64_t v = 0;
 	size_t i = 2 * ZG_AUDIT_HASH_LEN + 1;
 
-	if (n < i + 2 || line[i - 1] != ' ' || from_hex(line, hash) != 0)
+	if (n < i + 2 || line[i - 1] != ' ' || zg_hex_decode(line, ZG_AUDIT_HASH_LEN, hash) != 0)
 		return -1;
 	*body = line + i;
 	*body_len = n - i;
@@ -201,7 +172,7 @@ int zg_audit_file_append(struct zg_audit_file *f, uint64_t seq, int64_t ts_ns, c
 	n += len;
 	if (zg_audit_chain_hash(f->prev, f->line + hdr, n - hdr, h) != 0)
 		return -1;
-	to_hex(h, f->line);
+	zg_hex_encode(h, ZG_AUDIT_HASH_LEN, f->line);
 	f->line[hdr - 1] = ' ';
 	f->line[n++] = '\n';
 	end = lseek(f->fd, 0, SEEK_END);

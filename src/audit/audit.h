@@ -109,13 +109,20 @@ struct zg_audit_event {
 	enum zg_audit_kind kind;
 	int64_t ts_ns;                          /* CLOCK_REALTIME at the event; 0 = stamped by emit */
 	char route[ZG_AUDIT_NAME_MAX];
+	/* the source (110153): who opened the connection to the gateway */
 	char peer_ip[ZG_AUDIT_IP_MAX];
 	uint16_t peer_port;
 	char local_ip[ZG_AUDIT_IP_MAX];
 	uint16_t local_port;
-	char subject[ZG_AUDIT_SUBJECT_MAX];     /* peer certificate subject, RFC 2253 */
+	char subject[ZG_AUDIT_SUBJECT_MAX];     /* source certificate subject, RFC 2253 */
 	char san[ZG_AUDIT_SAN_MAX];             /* "DNS:a,URI:b" */
 	char participant[ZG_AUDIT_PARTICIPANT_MAX]; /* participant id (directory / allowlist) */
+	/* the destination (110152): the upstream the gateway connected to;
+	 * dest_ip "" when none was reached */
+	char dest_ip[ZG_AUDIT_IP_MAX];
+	uint16_t dest_port;
+	char dest_subject[ZG_AUDIT_SUBJECT_MAX];
+	char dest_san[ZG_AUDIT_SAN_MAX];
 	enum zg_reason reason;                  /* why it ended / was refused */
 	uint64_t bytes_in, bytes_out;           /* detach: client->upstream, upstream->client */
 	uint64_t duration_ms;

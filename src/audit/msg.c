@@ -329,41 +329,74 @@ static void put_event(struct sb *b, const struct zg_audit_event *ev)
 	put(b, "</EventIdentification>");
 }
 
-/* The remote node: requestor, identified by certificate subject when it
- * presented one, else by its address. */
-static void put_peer(struct sb *b, const struct zg_audit_event *ev)
+/* One end of a connection (DICOM PS3.15 A.5, specs.md 3): UserID is its
+ * certificate subject, or its SANs when the subject is empty, or its
+ * address when it presented no certificate; its own address is its
+ * NetworkAccessPointID. */
+struct party {
+	const char *ip, *subject, *san, *participant;
+	size_t ip_n, subject_n, san_n, participant_n;
+	unsigned port;
+};
+
+static void put_party(struct sb *b, const struct party *p, int requestor, unsigned role,
+		      const char *role_text)
 {
 	char hp[ZG_AUDIT_IP_MAX + 8];
 
-	if (!has(FIELD(ev, peer_ip)) && !has(FIELD(ev, subject)))
-		return;
 	put(b, "<ActiveParticipant");
-	if (has(FIELD(ev, subject))) {
-		put_attr(b, "UserID", FIELD(ev, subject));
+	if (has(p->subject, p->subject_n)) {
+		put_attr(b, "UserID", p->subject, p->subject_n);
+	} else if (has(p->san, p->san_n)) {
+		put_attr(b, "UserID", p->san, p->san_n);
 	} else {
-		snprintf(hp, sizeof(hp), "%.*s:%u", (int)strnlen(ev->peer_ip, sizeof(ev->peer_ip)),
-			 ev->peer_ip, ev->peer_port);
+		snprintf(hp, sizeof(hp), "%.*s:%u", (int)strnlen(p->ip, p->ip_n), p->ip, p->port);
 		put_attr(b, "UserID", hp, sizeof(hp));
 	}
-	if (has(FIELD(ev, participant)))
-		put_attr(b, "AlternativeUserID", FIELD(ev, participant));
-	if (has(FIELD(ev, san)))
-		put_attr(b, "UserName", FIELD(ev, san));
-	put(b, " UserIsRequestor=\"true\"");
-	if (has(FIELD(ev, peer_ip))) {
-		put_attr(b, "NetworkAccessPointID", FIELD(ev, peer_ip));
+	if (p->participant && has(p->participant, p->participant_n))
+		put_attr(b, "AlternativeUserID", p->participant, p->participant_n);
+	if (has(p->san, p->san_n))
+		put_attr(b, "UserName", p->san, p->san_n);
+	putf(b, " UserIsRequestor=\"%s\"", requestor ? "true" : "false");
+	if (has(p->ip, p->ip_n)) {
+		put_attr(b, "NetworkAccessPointID", p->ip, p->ip_n);
 		put(b, " NetworkAccessPointTypeCode=\"2\"");
 	}
 	put(b, ">");
-	put_code(b, "RoleIDCode", 110153, "Source Role ID");
+	put_code(b, "RoleIDCode", role, role_text);
 	put(b, "</ActiveParticipant>");
 }
 
-/* The gateway itself: the application for app/audit events, the
- * destination of a connection otherwise. */
+/* The source: whoever connected to the gateway, the requestor. */
+static void put_peer(struct sb *b, const struct zg_audit_event *ev)
+{
+	const struct party p = {ev->peer_ip, ev->subject, ev->san, ev->participant,
+				sizeof(ev->peer_ip), sizeof(ev->subject), sizeof(ev->san),
+				sizeof(ev->participant), ev->peer_port};
+
+	if (!has(FIELD(ev, peer_ip)) && !has(FIELD(ev, subject)))
+		return;
+	put_party(b, &p, 1, 110153, "Source Role ID");
+}
+
+/* The destination: the upstream the gateway connected to, if any. */
+static void put_dest(struct sb *b, const struct zg_audit_event *ev)
+{
+	const struct party p = {ev->dest_ip, ev->dest_subject, ev->dest_san, NULL,
+				sizeof(ev->dest_ip), sizeof(ev->dest_subject), sizeof(ev->dest_san),
+				0, ev->dest_port};
+
+	if (has(FIELD(ev, dest_ip)))
+		put_party(b, &p, 0, 110152, "Destination Role ID");
+}
+
+/* The gateway itself: the destination of a connection refused before an
+ * upstream was reached, else the application (the relay between a source
+ * and a destination, or the one reporting app/audit events). */
 static void put_self(struct sb *b, const struct zg_audit_event *ev, const char *source_id)
 {
-	int conn = is_conn(ev->kind) || ev->kind == ZG_AUDIT_NODE_AUTH_FAILURE;
+	int conn = (is_conn(ev->kind) || ev->kind == ZG_AUDIT_NODE_AUTH_FAILURE) &&
+		   !has(FIELD(ev, dest_ip));
 
 	put(b, "<ActiveParticipant");
 	put_attr(b, "UserID", source_id, ZG_AUDIT_NAME_MAX);
@@ -407,6 +440,10 @@ static void put_object_details(struct sb *b, const struct zg_audit_event *ev)
 		snprintf(port, sizeof(port), "%u", ev->local_port);
 		put_detail(b, "local_port", port, sizeof(port));
 	}
+	if (ev->dest_port) {
+		snprintf(port, sizeof(port), "%u", ev->dest_port);
+		put_detail(b, "upstream_port", port, sizeof(port));
+	}
 	if (ev->kind == ZG_AUDIT_CONN_DETACH) {
 		put_detail_u64(b, "bytes_in", ev->bytes_in);
 		put_detail_u64(b, "bytes_out", ev->bytes_out);
@@ -421,7 +458,8 @@ static void put_object_details(struct sb *b, const struct zg_audit_event *ev)
 }
 
 /* Connections: the route is the object. Security alerts: the node the
- * alert is about (the peer, else this gateway). Application activity has
+ * alert is about (the upstream once one was reached, else the peer, else
+ * this gateway). Application activity has
  * no object. */
 static void put_object(struct sb *b, const struct zg_audit_event *ev, const char *source_id)
 {
@@ -435,7 +473,9 @@ static void put_object(struct sb *b, const struct zg_audit_event *ev, const char
 		       "<ParticipantObjectIDTypeCode csd-code=\"route\" codeSystemName=\"zonegate\" "
 		       "originalText=\"Route\"/>");
 	} else {
-		if (has(FIELD(ev, peer_ip)))
+		if (has(FIELD(ev, dest_ip)))
+			put_attr(b, "ParticipantObjectID", FIELD(ev, dest_ip));
+		else if (has(FIELD(ev, peer_ip)))
 			put_attr(b, "ParticipantObjectID", FIELD(ev, peer_ip));
 		else
 			put_attr(b, "ParticipantObjectID", source_id, ZG_AUDIT_NAME_MAX);
@@ -459,6 +499,8 @@ int zg_audit_msg_render(const struct zg_audit_event *ev, const char *source_id, 
 	if (ev->kind != ZG_AUDIT_APP_START && ev->kind != ZG_AUDIT_APP_STOP &&
 	    ev->kind != ZG_AUDIT_AUDIT_STARTED && ev->kind != ZG_AUDIT_AUDIT_STOPPED)
 		put_peer(&b, ev);
+	if (is_conn(ev->kind) || ev->kind == ZG_AUDIT_NODE_AUTH_FAILURE)
+		put_dest(&b, ev);
 	put_self(&b, ev, source_id);
 	put_source(&b, source_id);
 	put_object(&b, ev, source_id);

@@ -549,10 +549,16 @@ static void update_interest(struct zg_conn *c)
 	}
 }
 
-static void note_identity(struct zg_conn *c, SSL *ssl)
+/* Keep the certificate identity of the hop @s just authenticated in that
+ * hop's own fields: a client certificate with an empty subject must not
+ * let the upstream's identity stand in for it. */
+static void note_identity(struct zg_conn *c, const struct zg_side *s)
 {
-	if (!c->subject[0])
-		zg_tls_peer_identity(ssl, c->subject, sizeof(c->subject), c->sans, sizeof(c->sans));
+	if (s == &c->down)
+		zg_tls_peer_identity(s->ssl, c->subject, sizeof(c->subject), c->sans, sizeof(c->sans));
+	else
+		zg_tls_peer_identity(s->ssl, c->up_subject, sizeof(c->up_subject), c->up_sans,
+				     sizeof(c->up_sans));
 }
 
 /* Identity binding for a resumed session, which skipped the verification
@@ -586,7 +592,7 @@ static void step_handshake_in(struct zg_conn *c)
 	if (rc != 1)
 		return;
 	c->down.want = 0;
-	note_identity(c, c->down.ssl);
+	note_identity(c, &c->down);
 	r = bind_identity(c, c->down.ssl, c->peer16, &c->route->conf->peers, detail, sizeof(detail));
 	if (r != ZG_R_OK) {
 		zg_conn_close(c, r, detail);
@@ -613,7 +619,7 @@ static void step_handshake_out(struct zg_conn *c)
 		attempt_failed(c, r, detail, 1);
 		return;
 	}
-	note_identity(c, c->up.ssl);
+	note_identity(c, &c->up);
 	start_relay(c);
 }
 

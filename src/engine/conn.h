@@ -108,7 +108,10 @@ struct zg_conn {
 	uint64_t revoke_at_ms;            /* a reload disallowed us: close then (0 = never) */
 	enum zg_reason revoke_reason;
 	struct zg_tls_verdict verdict_in, verdict_out;
+	/* certificate identities, one per hop, never mixed: the client's
+	 * (unwrap, bridge) and the upstream's (wrap, bridge); "" if none */
 	char subject[ZG_IDENT_MAX], sans[ZG_IDENT_MAX];
+	char up_subject[ZG_IDENT_MAX], up_sans[ZG_IDENT_MAX];
 };
 
 /* Take ownership of accepted socket @fd from @peer on @route and start its

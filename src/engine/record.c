@@ -22,6 +22,25 @@ static void audit_fill(struct zg_audit_event *ev, enum zg_audit_kind kind,
 		snprintf(ev->detail, sizeof(ev->detail), "%s", detail);
 }
 
+/* The parties of @c as DICOM PS3.15 A.5 names them, each hop with its own
+ * identity: the source is whoever connected to us (by certificate on
+ * unwrap and bridge, by address on wrap), the destination the upstream (by
+ * certificate on wrap and bridge, by address on unwrap) once one was
+ * chosen. The address of each is its own (NetworkAccessPointID). */
+static void fill_parties(struct zg_audit_event *ev, const struct zg_conn *c)
+{
+	snprintf(ev->subject, sizeof(ev->subject), "%s", c->subject);
+	snprintf(ev->san, sizeof(ev->san), "%s", c->sans);
+	if (c->participant)
+		snprintf(ev->participant, sizeof(ev->participant), "%s", c->participant->id);
+	if (!c->upstream_addr.len)
+		return;
+	zg_sockaddr_ip((const struct sockaddr *)&c->upstream_addr.ss, ev->dest_ip, sizeof(ev->dest_ip),
+		       &ev->dest_port);
+	snprintf(ev->dest_subject, sizeof(ev->dest_subject), "%s", c->up_subject);
+	snprintf(ev->dest_san, sizeof(ev->dest_san), "%s", c->up_sans);
+}
+
 /* ATNA: a refusal is a node-authentication failure (110113/110126) naming
  * the rule. Returns what zg_audit_emit returned. */
 static int audit_refusal(struct zg_conn_host *h, const struct zg_route_rt *route,
@@ -33,12 +52,8 @@ static int audit_refusal(struct zg_conn_host *h, const struct zg_route_rt *route
 	if (!h->audit)
 		return 0;
 	audit_fill(&ev, ZG_AUDIT_NODE_AUTH_FAILURE, route, peer, reason, detail);
-	if (c) {
-		snprintf(ev.subject, sizeof(ev.subject), "%s", c->subject);
-		snprintf(ev.san, sizeof(ev.san), "%s", c->sans);
-		if (c->participant)
-			snprintf(ev.participant, sizeof(ev.participant), "%s", c->participant->id);
-	}
+	if (c)
+		fill_parties(&ev, c);
 	return zg_audit_emit(h->audit, &ev);
 }
 
@@ -63,10 +78,7 @@ static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg
 		return 0;
 	audit_fill(&ev, kind, c->route, &c->peer, reason, NULL);
 	local_addr(c, &ev);
-	snprintf(ev.subject, sizeof(ev.subject), "%s", c->subject);
-	snprintf(ev.san, sizeof(ev.san), "%s", c->sans);
-	if (c->participant)
-		snprintf(ev.participant, sizeof(ev.participant), "%s", c->participant->id);
+	fill_parties(&ev, c);
 	snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu", c->h->index,
 		 (unsigned long long)c->id);
 	ev.bytes_in = c->relay.d2u.bytes;
@@ -99,10 +111,29 @@ static const char *chain_source(const struct zg_conn *c, SSL *tls)
 	return SSL_session_reused(tls) ? "resumed" : "verified";
 }
 
+/* A bridge route's second certificate: the upstream's, after the
+ * client's subject and SANs. "" on other routes. */
+static const char *bridge_upstream(const struct zg_conn *c, char *out, size_t cap)
+{
+	char subj[ZG_IDENT_MAX + 8], san[ZG_IDENT_MAX + 8];
+
+	out[0] = '\0';
+	if (c->route->conf->mode == ZG_MODE_BRIDGE)
+		snprintf(out, cap, " upstream_subject=%s upstream_san=%s",
+			 zg_log_quote(subj, sizeof(subj), c->up_subject[0] ? c->up_subject : "-"),
+			 zg_log_quote(san, sizeof(san), c->up_sans[0] ? c->up_sans : "-"));
+	return out;
+}
+
+/* subject/san name the certificate of the hop that has one first: the
+ * client's on unwrap and bridge, the upstream's on wrap. */
 static void log_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
 {
 	char p[64], u[64], subj[ZG_IDENT_MAX + 8], san[ZG_IDENT_MAX + 8], d[256];
+	char up[2 * ZG_IDENT_MAX + 64];
 	SSL *tls = c->down.ssl ? c->down.ssl : c->up.ssl;
+	const char *s = c->down.ssl ? c->subject : c->up_subject;
+	const char *n = c->down.ssl ? c->sans : c->up_sans;
 
 	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));
 	if (c->upstream_addr.len)
@@ -110,12 +141,13 @@ static void log_close(const struct zg_conn *c, enum zg_reason reason, const char
 	else
 		snprintf(u, sizeof(u), "-");
 	zg_info("event=conn_close route=%s id=%u.%llu peer=%s upstream=%s tls=%s cipher=%s resumed=%d "
-		"chain=%s subject=%s san=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s",
+		"chain=%s subject=%s san=%s%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s",
 		c->route->conf->name, c->h->index, (unsigned long long)c->id, p, u,
 		tls ? SSL_get_version(tls) : "-", tls ? SSL_get_cipher_name(tls) : "-",
 		tls ? SSL_session_reused(tls) : 0, chain_source(c, tls),
-		zg_log_quote(subj, sizeof(subj), c->subject[0] ? c->subject : "-"),
-		zg_log_quote(san, sizeof(san), c->sans[0] ? c->sans : "-"),
+		zg_log_quote(subj, sizeof(subj), s[0] ? s : "-"),
+		zg_log_quote(san, sizeof(san), n[0] ? n : "-"),
+		bridge_upstream(c, up, sizeof(up)),
 		(unsigned long long)c->relay.d2u.bytes, (unsigned long long)c->relay.u2d.bytes,
 		(unsigned long long)(c->h->now_ms - c->started_ms), zg_reason_code(reason),
 		detail ? " detail=" : "", detail ? zg_log_quote(d, sizeof(d), detail) : "");

@@ -173,6 +173,7 @@ static void auth_failure_carries_reason(void **state)
 	conn_event(&ev, ZG_AUDIT_NODE_AUTH_FAILURE);
 	ev.reason = ZG_R_TLS_CERT_REVOKED;
 	ev.subject[0] = '\0';
+	ev.san[0] = '\0';
 	assert_true(zg_audit_msg_render(&ev, "gw", out, sizeof(out)) > 0);
 	assert_non_null(strstr(out, "<EventOutcomeDescription>cert_revoked"));
 	/* no certificate subject: the peer is named by address */
@@ -180,6 +181,49 @@ static void auth_failure_carries_reason(void **state)
 	assert_non_null(strstr(out, "csd-code=\"110182\""));
 	/* "cert_revoked" in base64 */
 	assert_non_null(strstr(out, "type=\"reason\" value=\"Y2VydF9yZXZva2Vk\""));
+}
+
+/* Issue 10 item 7: source and destination each by their own identity and
+ * address, the gateway as the application between them; a certificate
+ * with an empty subject is named by its SANs, not by someone else's. */
+static void parties_per_hop(void **state)
+{
+	struct zg_audit_event ev;
+	char out[ZG_AUDIT_XML_MAX];
+	const char *p;
+
+	(void)state;
+	conn_event(&ev, ZG_AUDIT_CONN_ATTACH); /* a wrap route: the client has no certificate */
+	ev.subject[0] = ev.san[0] = ev.participant[0] = '\0';
+	SET(ev.dest_ip, "203.0.113.9");
+	ev.dest_port = 2762;
+	SET(ev.dest_subject, "CN=zgw.site-b.example");
+	SET(ev.dest_san, "DNS:zgw.site-b.example");
+	assert_true(zg_audit_msg_render(&ev, "gw", out, sizeof(out)) > 0);
+	p = find_after(out, NULL, "<ActiveParticipant UserID=\"192.0.2.7:40001\" UserIsRequestor=\"true\" "
+				  "NetworkAccessPointID=\"192.0.2.7\" NetworkAccessPointTypeCode=\"2\">"
+				  "<RoleIDCode csd-code=\"110153\"");
+	p = find_after(out, p, "<ActiveParticipant UserID=\"CN=zgw.site-b.example\" "
+			       "UserName=\"DNS:zgw.site-b.example\" UserIsRequestor=\"false\" "
+			       "NetworkAccessPointID=\"203.0.113.9\" NetworkAccessPointTypeCode=\"2\">"
+			       "<RoleIDCode csd-code=\"110152\"");
+	p = find_after(out, p, "<ActiveParticipant UserID=\"gw\" AlternativeUserID=\"pacs-out\" "
+			       "UserIsRequestor=\"false\" NetworkAccessPointID=\"198.51.100.1\"");
+	p = find_after(out, p, "csd-code=\"110150\"");
+	(void)find_after(out, p, "type=\"upstream_port\" value=\"Mjc2Mg==\"");
+
+	conn_event(&ev, ZG_AUDIT_CONN_ATTACH); /* a bridge client without a subject */
+	ev.subject[0] = '\0';
+	SET(ev.dest_ip, "203.0.113.9");
+	SET(ev.dest_subject, "CN=zgw.site-b.example");
+	assert_true(zg_audit_msg_render(&ev, "gw", out, sizeof(out)) > 0);
+	assert_non_null(strstr(out, "<ActiveParticipant UserID=\"DNS:modality-1.a.example,URI:urn:oid:1.2.3\" "
+				    "AlternativeUserID=\"hospital-a\""));
+
+	ev.kind = ZG_AUDIT_NODE_AUTH_FAILURE; /* the upstream's certificate was refused */
+	ev.reason = ZG_R_TLS_CERT_REVOKED;
+	assert_true(zg_audit_msg_render(&ev, "gw", out, sizeof(out)) > 0);
+	assert_non_null(strstr(out, "<ParticipantObjectIdentification ParticipantObjectID=\"203.0.113.9\""));
 }
 
 static void worst_case_fits(void **state)
@@ -194,6 +238,7 @@ static void worst_case_fits(void **state)
 	ev.reason = ZG_R_OK;
 	ev.peer_port = 65535;
 	ev.local_port = 65535;
+	ev.dest_port = 65535;
 	ev.bytes_in = ev.bytes_out = ev.duration_ms = UINT64_MAX;
 	assert_true(zg_audit_msg_render(&ev, "gw", out, sizeof(out)) > 0);
 	ev.kind = ZG_AUDIT_NODE_AUTH_FAILURE;
@@ -227,6 +272,7 @@ int main(void)
 		cmocka_unit_test(detach_message),
 		cmocka_unit_test(codes_per_kind),
 		cmocka_unit_test(auth_failure_carries_reason),
+		cmocka_unit_test(parties_per_hop),
 		cmocka_unit_test(worst_case_fits),
 		cmocka_unit_test(rejects),
 	};

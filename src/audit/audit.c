@@ -1016,6 +1016,9 @@ int zg_audit_conf_check(const struct zg_audit_conf *conf, struct zg_errlist *err
 			rc = -1;
 		} else if (parent_dir_ok(conf->spool_dir, "spool_dir", errs) != 0) {
 			rc = -1;
+		} else if (zg_spool_check(conf->spool_dir, why, sizeof(why)) < 0) {
+			zg_errlist_add(errs, "audit", 0, "spool_dir", "%s", why);
+			rc = -1;
 		}
 	}
 	if (conf->file[0] && parent_dir_ok(conf->file, "file", errs) != 0)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "audit/spool.h"
+#include "base/filemode.h"
 #include "base/log.h"
 
 #define RBUF_SIZE (512u * 1024u)
@@ -386,6 +387,54 @@ static int spool_scan(struct zg_spool *s, struct zg_spool_report *rep)
 	return 0;
 }
 
+/* The spool directory (open as @dirfd) and its state file may be changed
+ * by root or us only: anyone else who can write there can plant CRC-valid
+ * records that the backfill appends to the hash chain, or move the
+ * delivery cursor. Once the directory is ours alone nobody else can swap
+ * the state file between this check and its read. 0, or -1 with @why. */
+static int check_modes(int dirfd, const char *dir, char *why, size_t cap)
+{
+	char path[512 + 8];
+	struct stat st;
+	int fd, rc = -1;
+
+	if (fstat(dirfd, &st) != 0) {
+		snprintf(why, cap, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (zg_file_mode_check(&st, geteuid(), dir, why, cap) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/state", dir);
+	fd = openat(dirfd, "state", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(why, cap, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0)
+		snprintf(why, cap, "%s: %s", path, strerror(errno));
+	else if (zg_file_mode_check(&st, geteuid(), path, why, cap) == 0)
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
+int zg_spool_check(const char *dir, char *why, size_t cap)
+{
+	int rc, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(why, cap, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	rc = check_modes(fd, dir, why, cap);
+	close(fd);
+	return rc;
+}
+
 struct zg_spool *zg_spool_open(const char *dir, uint64_t max_bytes, struct zg_spool_report *rep,
 			       char *why, size_t cap)
 {
@@ -405,6 +454,8 @@ struct zg_spool *zg_spool_open(const char *dir, uint64_t max_bytes, struct zg_sp
 		goto fail;
 	}
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd >= 0 && check_modes(s->dirfd, dir, why, cap) < 0)
+		goto fail;
 	/* one writer per spool: a second one (another gateway, `audit test
 	 * --trail` on a live configuration) would interleave frames and
 	 * sequence numbers; the lock goes with the descriptor */

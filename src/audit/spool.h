@@ -70,6 +70,11 @@ struct zg_spool *zg_spool_open(const char *dir, uint64_t max_bytes, struct zg_sp
 
 void zg_spool_close(struct zg_spool *s);
 
+/* For `zonegate check`: refuse the spool directory @dir and its state
+ * file, if they exist, when anyone but root or us could change them (the
+ * rule zg_spool_open applies). 0, or -1 with the reason in @why. */
+int zg_spool_check(const char *dir, char *why, size_t cap);
+
 /* 1 if a record of @len payload bytes does not fit in max_bytes. */
 int zg_spool_full(const struct zg_spool *s, uint32_t len);
 

@@ -32,6 +32,7 @@
 #define KW_LISTEN 0x04u      /* an endpoint we bind: IP literal or "*" */
 #define KW_FILE 0x08u        /* names file(s) that must exist and be readable */
 #define KW_SECRET_FILE 0x10u /* names a file holding key material */
+#define KW_TRUST_FILE 0x20u  /* names file(s) deciding trust: only root or we may change them */
 
 #define KW_MAX 48                       /* keywords per section */
 #define NO_OFF ((size_t)-1)

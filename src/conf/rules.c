@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/filemode.h"
 #include "conf/conf_int.h"
 
 /* ---- whole-file checks -------------------------------------------------- */
@@ -266,7 +267,7 @@ void conf_fill_route_defaults(struct zg_conf *c)
 
 static void check_file(const struct pctx *pc, const struct kw *kw, int line, const char *path)
 {
-	char ebuf[128];
+	char ebuf[128], why[2 * ZG_PATH_MAX + 128];
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
@@ -285,6 +286,10 @@ static void check_file(const struct pctx *pc, const struct kw *kw, int line, con
 		conf_perr(pc, line, kw->name, "%s is %s by every user (mode %04o); run 'chmod 600 %s'",
 			  path, (st.st_mode & S_IROTH) ? "readable" : "accessible",
 			  (unsigned)(st.st_mode & 07777), path);
+	} else if ((kw->flags & KW_TRUST_FILE) && zg_file_mode_check(&st, geteuid(), path, why,
+								       sizeof(why)) < 0) {
+		/* whoever can rewrite it decides whom we trust */
+		conf_perr(pc, line, kw->name, "%s", why);
 	}
 	close(fd);
 }

@@ -47,8 +47,9 @@ static const struct kw tls_kws[] = {
 	{"key", &T_PATH, TLS(key), ZG_PATH_MAX, NO_OFF, TLS(line_key), 0, 0, NULL, KW_SECRET_FILE},
 	{"chain", &T_PATH, TLS(chain), ZG_PATH_MAX, NO_OFF, TLS(line_chain), 0, 0, NULL, KW_FILE},
 	{"trust_anchors", &T_PATH, TLS(trust_anchors), ZG_PATH_MAX, NO_OFF, TLS(line_trust_anchors), 0,
-	 0, NULL, KW_FILE},
-	{"crl", &T_PATHS, TLS(crl), ZG_CRLS_MAX, TLS(n_crl), TLS(line_crl), 0, 0, NULL, KW_FILE},
+	 0, NULL, KW_FILE | KW_TRUST_FILE},
+	{"crl", &T_PATHS, TLS(crl), ZG_CRLS_MAX, TLS(n_crl), TLS(line_crl), 0, 0, NULL,
+	 KW_FILE | KW_TRUST_FILE},
 	{"verify_depth", &T_UINT, TLS(verify_depth), 0, NO_OFF, NO_OFF, 1, 10, "4", 0},
 	{"session_cache", &T_BOOL, TLS(session_cache), 0, NO_OFF, NO_OFF, 0, 0, "on", 0},
 	{"session_cache_size", &T_UINT, TLS(session_cache_size), 0, NO_OFF, NO_OFF, 1, CONN_MAX,
@@ -126,7 +127,8 @@ static const struct kw audit_kws[] = {
 	 KW_FILE},
 	{"syslog_key", &T_PATH, AU(key), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL,
 	 KW_SECRET_FILE},
-	{"syslog_ca", &T_PATH, AU(ca), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, KW_FILE},
+	{"syslog_ca", &T_PATH, AU(ca), ZG_AUDIT_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL,
+	 KW_FILE | KW_TRUST_FILE},
 	{"syslog_profile", &T_PROFILE, AU(profile), STR(struct zg_audit_conf, profile), NO_OFF, NO_OFF,
 	 0, 0, NULL, 0},
 	{"syslog_server_name", &T_HOSTPORT, AU(server_name), STR(struct zg_audit_conf, server_name),
@@ -147,11 +149,12 @@ static const struct kw audit_kws[] = {
 #define DIR(f) offsetof(struct zg_conf_directory, f)
 
 static const struct kw directory_kws[] = {
-	{"file", &T_PATH, DIR(file), ZG_PATH_MAX, NO_OFF, DIR(line_file), 0, 0, NULL, KW_FILE},
+	{"file", &T_PATH, DIR(file), ZG_PATH_MAX, NO_OFF, DIR(line_file), 0, 0, NULL,
+	 KW_FILE | KW_TRUST_FILE},
 	/* not KW_FILE: a missing signature is the loader's directory_unsigned */
 	{"signature", &T_PATH, DIR(signature), ZG_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
 	{"public_key", &T_PATH, DIR(public_key), ZG_PATH_MAX, NO_OFF, DIR(line_public_key), 0, 0,
-	 NULL, KW_FILE},
+	 NULL, KW_FILE | KW_TRUST_FILE},
 	{"reload_interval", &T_DUR_MS, DIR(reload_interval_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
 	{"grace_period", &T_DUR_MS, DIR(grace_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
 	{"state_file", &T_PATH, DIR(state_file), ZG_PATH_MAX, NO_OFF, DIR(line_state_file), 0, 0, NULL,

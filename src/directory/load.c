@@ -16,11 +16,15 @@
 
 #include "directory/directory.h"
 #include "base/errlist.h"
+#include "base/filemode.h"
 #include "directory/model_int.h"
 
 /* ---- signatures and files ---------------------------------------------- */
 
-char *zg_directory_read_file(const char *path, size_t max, size_t *len, char *why, size_t cap)
+/* zg_directory_read_file; with @trusted, also refused when anyone but root
+ * or us could change the file (the loader's files decide who may connect),
+ * judged on the descriptor that is then read. */
+static char *read_file(const char *path, size_t max, size_t *len, int trusted, char *why, size_t cap)
 {
 	char ebuf[128];
 	struct stat st;
@@ -36,6 +40,8 @@ char *zg_directory_read_file(const char *path, size_t max, size_t *len, char *wh
 		snprintf(why, cap, "%s: not a regular file of at most %zu bytes", path, max);
 		goto fail;
 	}
+	if (trusted && zg_file_mode_check(&st, geteuid(), path, why, cap) < 0)
+		goto fail;
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
 		snprintf(why, cap, "%s: out of memory", path);
@@ -62,6 +68,11 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	return NULL;
+}
+
+char *zg_directory_read_file(const char *path, size_t max, size_t *len, char *why, size_t cap)
+{
+	return read_file(path, max, len, 0, why, cap);
 }
 
 int zg_directory_decode_sig(const uint8_t *buf, size_t len, uint8_t sig[ZG_DIR_SIG_LEN])
@@ -131,14 +142,19 @@ out:
 static EVP_PKEY *read_pubkey(const char *path, char *why, size_t cap)
 {
 	EVP_PKEY *pk = NULL;
-	BIO *bio = BIO_new_file(path, "r");
+	size_t len = 0;
+	char *pem = read_file(path, 4096, &len, 1, why, cap);
+	BIO *bio = pem ? BIO_new_mem_buf(pem, (int)len) : NULL;
 
 	if (!bio) {
-		snprintf(why, cap, "%s: cannot open public key", path);
+		if (pem)
+			snprintf(why, cap, "%s: out of memory", path);
+		free(pem);
 		return NULL;
 	}
 	pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
 	BIO_free(bio);
+	free(pem);
 	if (!pk)
 		snprintf(why, cap, "%s: not a PEM public key", path);
 	else if (!EVP_PKEY_is_a(pk, "ED25519")) {
@@ -162,7 +178,7 @@ static enum zg_reason read_sig(const char *path, uint8_t sig[ZG_DIR_SIG_LEN], ch
 		snprintf(detail, cap, "%s: signature file does not exist", path);
 		return ZG_R_DIR_UNSIGNED;
 	}
-	buf = zg_directory_read_file(path, 4096, &len, detail, cap);
+	buf = read_file(path, 4096, &len, 1, detail, cap);
 	if (!buf)
 		return ZG_R_DIR_UNREADABLE;
 	if (len == 0) {
@@ -192,7 +208,7 @@ struct zg_directory *zg_directory_load_ex(const char *json_path, const char *sig
 	char *json;
 	enum zg_reason r = ZG_R_DIR_UNREADABLE;
 
-	json = zg_directory_read_file(json_path, ZG_DIR_FILE_MAX, &len, detail, sizeof(detail));
+	json = read_file(json_path, ZG_DIR_FILE_MAX, &len, 1, detail, sizeof(detail));
 	if (!json)
 		goto out;
 	r = read_sig(sig_path, sig, detail, sizeof(detail));

@@ -156,20 +156,26 @@ static void plane_event(struct zg_gateway *gw, void (*fn)(void *, struct zg_gate
 		fn(gw->plane->ctx, gw);
 }
 
-/* SIGHUP: all or nothing. A refused file leaves the old snapshot serving. */
-static void reload(struct zg_gateway *gw)
+/* SIGHUP: all or nothing. A refused file leaves the old snapshot serving.
+ * The directory's file stamp is taken before the load and kept only when
+ * the load succeeds, so a directory change whose reload failed (for any
+ * reason: the directory, or the configuration around it) is tried again
+ * at the next poll. 0 on success, -1 if refused. */
+static int reload(struct zg_gateway *gw)
 {
 	struct zg_errlist *errs = malloc(sizeof(*errs));
 	struct zg_snapshot *s;
+	struct zg_dir_stamp stamp;
 
 	if (gw->plane->ops)
 		plane_event(gw, gw->plane->ops->reloading);
 	if (!errs) {
 		zg_err("event=reload result=refused reason=no_memory");
 		plane_reloaded(gw, 0, NULL);
-		return;
+		return -1;
 	}
 	zg_errlist_init(errs);
+	(void)zg_directory_stamp(&gw->fleet.current->conf->dir, NULL, &stamp);
 	s = load(gw, gw->conf_path, errs);
 	if (!s) {
 		log_errors(errs);
@@ -177,9 +183,14 @@ static void reload(struct zg_gateway *gw)
 		       (unsigned long long)gw->generation);
 		plane_reloaded(gw, 0, errs);
 		free(errs);
-		return;
+		return -1;
 	}
 	free(errs);
+	/* the new file may name another directory: stamp the one now in force */
+	if (strcmp(s->conf->dir.file, gw->fleet.current->conf->dir.file) != 0 ||
+	    strcmp(s->conf->dir.signature, gw->fleet.current->conf->dir.signature) != 0)
+		(void)zg_directory_stamp(&s->conf->dir, NULL, &stamp);
+	gw->dir_stamp = stamp;
 	audit_reload(gw, gw->fleet.current->conf, s->conf, s->generation);
 	if (memcmp(&gw->fleet.current->conf->audit, &s->conf->audit, sizeof(s->conf->audit)) != 0)
 		zg_warn("event=reload_note msg=\"[audit] changes take effect on restart\"");
@@ -191,6 +202,7 @@ static void reload(struct zg_gateway *gw)
 	zg_info("event=reload result=ok generation=%llu routes=%u", (unsigned long long)s->generation,
 		s->n_routes);
 	plane_reloaded(gw, 1, NULL);
+	return 0;
 }
 
 void zg_gateway_want_reload(struct zg_gateway *gw)
@@ -243,12 +255,12 @@ static void dir_poll(struct zg_gateway *gw)
 		return;
 	gw->next_dir_poll_ms = now + d->reload_interval_ms;
 	/* a change means a newly published directory, or a half-written one
-	 * that fails its signature and is retried at the next poll */
+	 * that fails its signature: reload() keeps the stamp only on success,
+	 * so a failed reload is retried at the next poll */
 	if (!zg_directory_stamp(d, &gw->dir_stamp, &stamp))
 		return;
 	zg_info("event=directory_changed file=%s", d->file);
-	gw->dir_stamp = stamp;
-	reload(gw);
+	(void)reload(gw);
 }
 
 static void on_signal(struct zg_gateway *gw, int signo)
@@ -257,7 +269,7 @@ static void on_signal(struct zg_gateway *gw, int signo)
 
 	if (signo == SIGHUP) {
 		if (state == ZG_GW_RUNNING)
-			reload(gw);
+			(void)reload(gw);
 		return;
 	}
 	if (state == ZG_GW_RUNNING) {
@@ -321,7 +333,7 @@ static void main_loop(struct zg_gateway *gw, int sigfd)
 				zg_err("event=wake_failed worker=main error=%s", strerror(errno));
 		}
 		if (atomic_exchange(&gw->reload_wanted, 0) && atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
-			reload(gw);
+			(void)reload(gw);
 		if (atomic_load(&gw->fleet.resolve_wanted) && atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
 			reresolve(gw);
 		if (atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)

@@ -82,8 +82,8 @@ static void bind_health(struct zg_route_rt *rt, struct zg_route_stats *st)
 	}
 }
 
-static int build_route(struct zg_snapshot *s, unsigned i, zg_stats_lookup_fn stats, void *sctx,
-		       struct zg_errlist *errs)
+static int build_route(struct zg_snapshot *s, unsigned i, const struct zg_tls_trust *trust,
+		       zg_stats_lookup_fn stats, void *sctx, struct zg_errlist *errs)
 {
 	const struct zg_conf *c = s->conf;
 	const struct zg_conf_route *r = &c->routes[i];
@@ -92,9 +92,9 @@ static int build_route(struct zg_snapshot *s, unsigned i, zg_stats_lookup_fn sta
 	int fd, bad = 0;
 
 	rt->conf = r;
-	if (zg_route_tls_in(r) && !(rt->tls_in = zg_tls_server_ctx(c, r, errs)))
+	if (zg_route_tls_in(r) && (!trust || !(rt->tls_in = zg_tls_server_ctx(c, r, trust, errs))))
 		bad = 1;
-	if (zg_route_tls_out(r) && !(rt->tls_out = zg_tls_client_ctx(c, r, errs)))
+	if (zg_route_tls_out(r) && (!trust || !(rt->tls_out = zg_tls_client_ctx(c, r, trust, errs))))
 		bad = 1;
 	if (zg_resolve(&r->listen, 1, &rt->listen, 1, why, sizeof(why)) < 0) {
 		zg_errlist_add(errs, c->path, r->line_listen, "listen", "route %s: %s:%s: %s", r->name,
@@ -162,12 +162,22 @@ static int load_directory(struct zg_snapshot *s, const struct zg_snapshot *prev,
 	return 0;
 }
 
+/* Does any route of @c speak TLS (and so need the trust store)? */
+static int any_tls(const struct zg_conf *c)
+{
+	for (unsigned i = 0; i < c->n_routes; i++)
+		if (zg_route_tls_in(&c->routes[i]) || zg_route_tls_out(&c->routes[i]))
+			return 1;
+	return 0;
+}
+
 struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snapshot *prev,
 				      uint64_t generation, zg_stats_lookup_fn stats, void *stats_ctx,
 				      struct zg_errlist *errs)
 {
 	struct zg_snapshot *s = calloc(1, sizeof(*s));
 	size_t before = errs->n + errs->dropped;
+	struct zg_tls_trust *trust;
 
 	if (!s) {
 		zg_conf_free(conf);
@@ -184,8 +194,10 @@ struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snap
 		goto fail;
 	}
 	(void)load_directory(s, prev, errs);
+	trust = any_tls(conf) ? zg_tls_trust_load(conf, errs) : NULL;
 	for (unsigned i = 0; i < conf->n_routes; i++)
-		(void)build_route(s, i, stats, stats_ctx, errs);
+		(void)build_route(s, i, trust, stats, stats_ctx, errs);
+	zg_tls_trust_free(trust);
 	if (errs->n + errs->dropped != before)
 		goto fail;
 	atomic_init(&s->refs, 1);

@@ -1,14 +1,20 @@
 /* tls.c - SSL_CTX construction, handshake verdicts, peer identity. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "base/filemode.h"
 #include "base/log.h"
 #include "tls/chaincache.h"
 #include "policy/crl.h"
@@ -260,6 +266,87 @@ static int load_crls(X509_STORE *store, const struct zg_conf *c, struct zg_errli
 	return rc;
 }
 
+/* Every certificate of the trust_anchors file into @t's store, and its
+ * subject into the CA names a server sends in its CertificateRequest. The
+ * file is read from the descriptor whose owner and mode were judged, so
+ * what was checked is what is trusted. */
+static int load_anchors(struct zg_tls_trust *t, const struct zg_conf *c, struct zg_errlist *errs)
+{
+	const char *path = c->tls.trust_anchors;
+	char why[2 * ZG_PATH_MAX + 128];
+	struct stat st;
+	BIO *b = NULL;
+	X509 *x;
+	int n = 0, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(why, sizeof(why), "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (zg_file_mode_check(&st, geteuid(), path, why, sizeof(why)) < 0)
+		goto fail;
+	if (!(b = BIO_new_fd(fd, BIO_CLOSE))) {
+		snprintf(why, sizeof(why), "%s: out of memory", path);
+		goto fail;
+	}
+	fd = -1;
+	ERR_clear_error();
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		X509_NAME *name = X509_NAME_dup(X509_get_subject_name(x));
+		int ok = X509_STORE_add_cert(t->store, x) == 1 && name &&
+			 sk_X509_NAME_push(t->ca_names, name) > 0;
+		X509_free(x);
+		if (!ok) {
+			X509_NAME_free(name);
+			snprintf(why, sizeof(why), "%s: cannot add certificate %d to the store", path, n + 1);
+			goto fail;
+		}
+		n++;
+	}
+	if (n == 0 || ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+		snprintf(why, sizeof(why), "%s: %s", path,
+			 n ? "damaged PEM block after the certificates" : "no PEM certificate");
+		goto fail;
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	return 0;
+fail:
+	ERR_clear_error();
+	BIO_free(b);
+	if (fd >= 0)
+		close(fd);
+	zg_errlist_add(errs, c->path, c->tls.line_trust_anchors, "trust_anchors", "%s", why);
+	return -1;
+}
+
+struct zg_tls_trust *zg_tls_trust_load(const struct zg_conf *c, struct zg_errlist *errs)
+{
+	struct zg_tls_trust *t = OPENSSL_zalloc(sizeof(*t));
+
+	if (!t || !(t->store = X509_STORE_new()) || !(t->ca_names = sk_X509_NAME_new_null())) {
+		zg_errlist_add(errs, c->path, 0, NULL, "out of memory for the trust store");
+		goto fail;
+	}
+	X509_STORE_set_flags(t->store, X509_V_FLAG_X509_STRICT);
+	if ((c->tls.trust_anchors[0] && load_anchors(t, c, errs) < 0) |
+	    (load_crls(t->store, c, errs) < 0))
+		goto fail;
+	return t;
+fail:
+	zg_tls_trust_free(t);
+	return NULL;
+}
+
+void zg_tls_trust_free(struct zg_tls_trust *t)
+{
+	if (!t)
+		return;
+	X509_STORE_free(t->store);
+	sk_X509_NAME_pop_free(t->ca_names, X509_NAME_free);
+	OPENSSL_free(t);
+}
+
 static int load_chain_file(SSL_CTX *ctx, const struct zg_conf *c, struct zg_errlist *errs)
 {
 	BIO *b;
@@ -411,16 +498,94 @@ static int verify_chain(X509_STORE_CTX *xs, void *arg)
 	return 0;
 }
 
+/* Tickets carry the session, not the chain its full handshake verified:
+ * the certificates above the leaf (DER, back to back) go into the ticket's
+ * app data, sealed with it, so that a CRL revoking an intermediate reaches
+ * a connection later resumed from the ticket (the re-check after a reload,
+ * zg_tls_peer_revoked). A resumption that issues a new ticket keeps the app
+ * data its session came with: it has no verified chain of its own. */
+static int ticket_gen(SSL *ssl, void *arg)
+{
+	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	unsigned char *buf, *p;
+	int len = 0, n;
+
+	(void)arg;
+	if (!chain || !sess || sk_X509_num(chain) < 2)
+		return 1;
+	for (int i = 1; i < sk_X509_num(chain); i++) {
+		n = i2d_X509(sk_X509_value(chain, i), NULL);
+		if (n <= 0 || len > INT_MAX - n)
+			return 0; /* no ticket rather than one that forgets the chain */
+		len += n;
+	}
+	if (!(buf = OPENSSL_malloc((size_t)len)))
+		return 0;
+	p = buf;
+	for (int i = 1; i < sk_X509_num(chain); i++)
+		(void)i2d_X509(sk_X509_value(chain, i), &p);
+	n = SSL_SESSION_set1_ticket_appdata(sess, buf, (size_t)len);
+	OPENSSL_free(buf);
+	return n == 1;
+}
+
+/* OpenSSL's own choices, spelled out because installing ticket_gen needs
+ * a decrypt callback too: use a good ticket, ignore (and replace) a bad
+ * one, abort on an internal error. */
+static SSL_TICKET_RETURN ticket_dec(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
+				    size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+	(void)ssl, (void)sess, (void)keyname, (void)keyname_len, (void)arg;
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+		return SSL_TICKET_RETURN_USE;
+	case SSL_TICKET_SUCCESS_RENEW:
+		return SSL_TICKET_RETURN_USE_RENEW;
+	case SSL_TICKET_EMPTY:
+	case SSL_TICKET_NO_DECRYPT:
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	default:
+		return SSL_TICKET_RETURN_ABORT;
+	}
+}
+
+/* The certificates above the leaf that @ssl's resumed session kept in its
+ * ticket (ticket_gen), or NULL. The caller frees the stack. */
+static STACK_OF(X509) *ticket_chain(SSL *ssl)
+{
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	STACK_OF(X509) *sk;
+	const unsigned char *p, *end;
+	void *data = NULL;
+	size_t len = 0;
+
+	if (!sess || SSL_SESSION_get0_ticket_appdata(sess, &data, &len) != 1 || !data || !len ||
+	    len > LONG_MAX || !(sk = sk_X509_new_null()))
+		return NULL;
+	p = data;
+	end = p + len;
+	while (p < end) {
+		X509 *x = d2i_X509(NULL, &p, (long)(end - p));
+		if (!x || !sk_X509_push(sk, x)) {
+			X509_free(x);
+			break;
+		}
+	}
+	ERR_clear_error();
+	return sk;
+}
+
 /* What every zonegate SSL_CTX shares: profile, our certificate and key,
  * the trust anchors and CRLs, and the verify callback. */
 static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
-			   const struct zg_conf_route *r, struct zg_errlist *errs)
+			   const struct zg_conf_route *r, const struct zg_tls_trust *t,
+			   struct zg_errlist *errs)
 {
 	const char *pname = r->profile[0] ? r->profile : c->tls.profile;
 	const struct zg_profile *p = zg_profile_find(pname);
 	SSL_CTX *ctx = SSL_CTX_new(method);
 	const struct tls_policy *tp = NULL;
-	X509_STORE *store;
 	char why[256];
 	int bad = 0;
 
@@ -456,17 +621,8 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 			       "%s does not match the certificate %s", c->tls.key, c->tls.certificate);
 		bad = 1;
 	}
-	if (c->tls.trust_anchors[0] &&
-	    SSL_CTX_load_verify_locations(ctx, c->tls.trust_anchors, NULL) != 1) {
-		openssl_error(why, sizeof(why));
-		zg_errlist_add(errs, c->path, c->tls.line_trust_anchors, "trust_anchors", "%s: %s",
-			       c->tls.trust_anchors, why);
-		bad = 1;
-	}
-	store = SSL_CTX_get_cert_store(ctx);
-	X509_STORE_set_flags(store, X509_V_FLAG_X509_STRICT);
-	if (load_crls(store, c, errs) < 0)
-		bad = 1;
+	/* one store per snapshot: every route judges by the same anchors and CRLs */
+	SSL_CTX_set1_cert_store(ctx, t->store);
 	if (bad || own_cert_check(ctx, c, tp, method == TLS_server_method(), errs) < 0)
 		goto fail;
 	SSL_CTX_set_verify_depth(ctx, (int)c->tls.verify_depth);
@@ -486,9 +642,9 @@ fail:
 }
 
 SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
-			   struct zg_errlist *errs)
+			   const struct zg_tls_trust *t, struct zg_errlist *errs)
 {
-	SSL_CTX *ctx = ctx_common(TLS_server_method(), c, r, errs);
+	SSL_CTX *ctx = ctx_common(TLS_server_method(), c, r, t, errs);
 	STACK_OF(X509_NAME) *cas;
 
 	if (!ctx)
@@ -497,7 +653,7 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 	SSL_CTX_set_cert_verify_callback(ctx, verify_chain, NULL);
 	/* Tell clients which CAs we accept, so multi-certificate devices pick
 	 * the right one. */
-	cas = SSL_load_client_CA_file(c->tls.trust_anchors);
+	cas = SSL_dup_CA_list(t->ca_names);
 	if (cas)
 		SSL_CTX_set_client_CA_list(ctx, cas);
 	ERR_clear_error();
@@ -538,6 +694,12 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	if (c->tls.session_tickets && !SSL_CTX_set_session_ticket_cb(ctx, ticket_gen, ticket_dec, NULL)) {
+		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: cannot set the ticket callbacks",
+			       r->name);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	return ctx;
 }
 
@@ -556,9 +718,9 @@ static int remember_session(SSL *ssl, SSL_SESSION *sess)
 }
 
 SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
-			   struct zg_errlist *errs)
+			   const struct zg_tls_trust *t, struct zg_errlist *errs)
 {
-	SSL_CTX *ctx = ctx_common(TLS_client_method(), c, r, errs);
+	SSL_CTX *ctx = ctx_common(TLS_client_method(), c, r, t, errs);
 
 	if (!ctx)
 		return NULL;
@@ -777,24 +939,31 @@ int zg_tls_peer_revoked(SSL *ssl, SSL_CTX *ctx, char *detail, size_t cap)
 	STACK_OF(X509_OBJECT) *objs;
 	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
 	STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
+	STACK_OF(X509) *kept = chain ? NULL : ticket_chain(ssl);
 	X509 *leaf = SSL_get0_peer_certificate(ssl);
 	int revoked = 0;
 
 	/* other workers' lookups sort the object stack in place under the lock */
-	if (!X509_STORE_lock(store))
+	if (!X509_STORE_lock(store)) {
+		sk_X509_pop_free(kept, X509_free);
 		return 0;
+	}
 	objs = X509_STORE_get0_objects(store);
 	if (objs && chain) {
 		for (int i = 0; i < sk_X509_num(chain) && !revoked; i++)
 			revoked = cert_revoked(objs, sk_X509_value(chain, i), detail, cap);
 	} else if (objs) {
-		/* a resumed session keeps no verified chain: the leaf and what
-		 * the peer sent, if the session kept it */
+		/* a resumed session keeps no verified chain: the leaf, what the
+		 * peer sent if the session kept it (cache), and the chain its
+		 * ticket carries (tickets) */
 		revoked = leaf && cert_revoked(objs, leaf, detail, cap);
 		for (int i = 0; sent && i < sk_X509_num(sent) && !revoked; i++)
 			revoked = cert_revoked(objs, sk_X509_value(sent, i), detail, cap);
+		for (int i = 0; kept && i < sk_X509_num(kept) && !revoked; i++)
+			revoked = cert_revoked(objs, sk_X509_value(kept, i), detail, cap);
 	}
 	X509_STORE_unlock(store);
+	sk_X509_pop_free(kept, X509_free);
 	ERR_clear_error();
 	return revoked;
 }

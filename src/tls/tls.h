@@ -73,18 +73,35 @@ void zg_tls_session_slot_clear(struct zg_tls_session_slot *slot);
 /* The verdict attached to @ssl by zg_tls_server_new/zg_tls_client_new. */
 struct zg_tls_verdict *zg_tls_verdict_of(SSL *ssl);
 
+/* The [tls] trust anchors and CRLs of one snapshot, read once (the files
+ * judged on their descriptors by base/filemode.h) and shared by every
+ * route's contexts, so that no two routes of a snapshot can hold different
+ * CRLs or anchors. A build-time object: each context keeps its own
+ * reference to the store, and the trust is freed once they are built. */
+struct zg_tls_trust {
+	X509_STORE *store;              /* anchors + CRLs, revocation and strict flags set */
+	STACK_OF(X509_NAME) *ca_names;  /* the anchors' subjects, for CertificateRequest */
+};
+
+/* Read trust_anchors and every crl of @c; a stale CRL is named in the log
+ * once. NULL with the reasons in @errs. */
+struct zg_tls_trust *zg_tls_trust_load(const struct zg_conf *c, struct zg_errlist *errs);
+
+/* Free @t (NULL is a no-op); contexts built from it keep their store. */
+void zg_tls_trust_free(struct zg_tls_trust *t);
+
 /* Server-side context for route @r (unwrap, bridge): our certificate, a
- * client certificate required and verified against trust_anchors (+ CRLs),
+ * client certificate required and verified against @t's anchors (+ CRLs),
  * server-side session cache keyed to the route. NULL on error, with the
  * reasons appended to @errs naming the config line. */
 SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
-			   struct zg_errlist *errs);
+			   const struct zg_tls_trust *t, struct zg_errlist *errs);
 
 /* Client-side context for route @r (wrap, bridge): our certificate as
- * client certificate, the server's chain verified against trust_anchors.
+ * client certificate, the server's chain verified against @t's anchors.
  * The expected name is set per connection by zg_tls_client_new(). */
 SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
-			   struct zg_errlist *errs);
+			   const struct zg_tls_trust *t, struct zg_errlist *errs);
 
 /* A new server SSL on @fd with @v attached. NULL on allocation failure. */
 SSL *zg_tls_server_new(SSL_CTX *ctx, int fd, struct zg_tls_verdict *v);

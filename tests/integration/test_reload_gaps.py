@@ -46,3 +46,92 @@ def test_directory_change_retried_after_an_unrelated_reload_failure(pki, port, g
     gw.conf_path.write_text(good)  # edit finished; no SIGHUP
     ok = gw.wait_for_event("reload", result="ok", since=mark, timeout=10)
     assert ok, gw.log()[mark:]
+
+
+def test_crls_and_anchors_read_once_per_snapshot(tmp_path_factory, gateway, port):
+    """Every read of the CRL files names a stale CRL once (event=crl_stale
+    at load). Three routes, four TLS contexts: one read per snapshot, at
+    start and again at a reload, so every route of a snapshot judges by
+    the same CRLs and anchors even when the files change during a load."""
+    import policy_util
+    ppki = policy_util.make_pki(tmp_path_factory.mktemp("policy-pki"))
+    from conftest import gateway_section
+    cfg = {"gateway": gateway_section("gw"),
+           "tls": ppki.tls("ok-p256", crl_stale="warn")}
+    cfg["route in"] = {"mode": "unwrap", "listen": f"127.0.0.1:{port()}",
+                       "connect": "127.0.0.1:9"}
+    cfg["route hop"] = {"mode": "bridge", "listen": f"127.0.0.1:{port()}",
+                        "connect": "127.0.0.1:9", "server_name": "server.zonegate.test"}
+    cfg["route out"] = {"mode": "wrap", "listen": f"127.0.0.1:{port()}",
+                        "connect": "127.0.0.1:9", "server_name": "server.zonegate.test",
+                        "allow_from": "127.0.0.0/8"}
+    gw = gateway(cfg, name="gw")
+    at_load = [e for e in gw.events("crl_stale") if e.get("msg") == "CRL past its nextUpdate"]
+    stale = {e["issuer"] for e in at_load}
+    assert stale and len(at_load) == len(stale), at_load  # once per stale CRL, not per route
+    mark = gw.reload()
+    gw.wait_for_event("reload", result="ok", since=mark)
+    again = [e for e in gw.events("crl_stale", since=mark) if e.get("msg") == "CRL past its nextUpdate"]
+    assert len(again) == len(stale), again
+
+
+def _crl_revoking(pki, tmp_path, victim, ca):
+    """A CRL of CA `ca` (e.g. root-ec) listing certificate `victim`."""
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True, text=True)  # noqa: E731
+    d = tmp_path / f"ca-{ca}"
+    d.mkdir()
+    serial = run("openssl", "x509", "-in", pki.path(victim), "-noout", "-serial").stdout
+    subject = run("openssl", "x509", "-in", pki.path(victim), "-noout", "-subject",
+                  "-nameopt", "compat").stdout
+    serial = serial.strip().split("=", 1)[1]
+    subject = subject.strip().split("=", 1)[1].strip()
+    (d / "index.txt").write_text(f"R\t491231235959Z\t240101000000Z\t{serial}\tunknown\t{subject}\n")
+    (d / "crlnumber").write_text("1000\n")
+    cnf = d / "ca.cnf"
+    cnf.write_text(f"[ca]\ndefault_ca = d\n[d]\ndatabase = {d}/index.txt\n"
+                   f"crlnumber = {d}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n"
+                   "[crl_ext]\nauthorityKeyIdentifier = keyid:always\n")
+    out = d / "revoking.crl.pem"
+    run("openssl", "ca", "-gencrl", "-config", str(cnf), "-cert", pki.path(f"{ca}.pem"),
+        "-keyfile", pki.path(f"{ca}.key"), "-crlexts", "crl_ext", "-out", str(out))
+    return out
+
+
+def test_ticket_resumed_connection_rechecked_on_its_whole_chain(pki, gateway, port, echo_server,
+                                                                tmp_path):
+    """session_tickets = on: a connection resumed from a ticket carries no
+    chain, yet a CRL revoking its intermediate must close it after reload
+    as it closes a fully verified one."""
+    echo = echo_server()
+    p = port()
+    crl = tmp_path / "crl.pem"
+    shutil.copy(pki.path("crl-empty.pem"), crl)
+    # the gateway's own chain is RSA: only the clients' EC intermediate is revoked
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": echo.addr}}, name="site-b", alg="rsa",
+                      tls={"session_tickets": "on", "session_cache": "off", "crl": str(crl)},
+                      gateway={"workers": 1})
+    cfg["directory"] = {"grace_period": "1s"}
+    gw = gateway(cfg, name="site-b")
+    sess = tmp_path / "sess.pem"
+    first = util.SClient("127.0.0.1", p, ["-tls1_3", "-sess_out", str(sess)], pki=pki,
+                         cert=pki.cert("client"), key=pki.key("client"), chain=pki.intermediate())
+    first.send(b"ticket\n")
+    assert first.read_until(b"ticket\n", timeout=15)
+    first.finish()
+    live = util.SClient("127.0.0.1", p, ["-tls1_3", "-sess_in", str(sess)], pki=pki,
+                        cert=pki.cert("client"), key=pki.key("client"), chain=pki.intermediate())
+    try:
+        live.send(b"resumed\n")
+        assert live.read_until(b"resumed\n", timeout=15)
+        revoking = _crl_revoking(pki, tmp_path, "int-ec.pem", "root-ec")
+        crl.write_text(revoking.read_text() + "".join(
+            open(pki.path(f)).read() for f in ("int-ec.crl.pem", "root-rsa.crl.pem",
+                                               "int-rsa.crl.pem")))
+        mark = gw.reload()
+        gw.wait_for_event("reload", since=mark, result="ok")
+        ev = gw.wait_for_event("conn_close", since=mark, route="in", reason="cert_revoked",
+                               timeout=10)[0]
+        assert ev["resumed"] == "1", ev
+    finally:
+        live.finish()

@@ -39,6 +39,7 @@ static void step(struct zg_conn *c);
 static void upstream_addr16(const struct zg_conn *c, uint8_t out[16]);
 static enum zg_reason judge(const struct zg_conn *c, const struct zg_snapshot *snap, char *detail,
 			    size_t cap);
+static int hs_done(SSL *ssl);
 
 /* Whom the upstream must be: on a wrap route `peers` names the remote site;
  * on a bridge route it names the clients, and the upstream need only be one
@@ -450,6 +451,35 @@ static void upstream_ok(struct zg_conn *c)
 		zg_health_report(c->h->audit, c->route->conf->name, h, 0, ZG_R_OK, "passive", 0, NULL);
 }
 
+/* Each finished handshake of @c judged again by every TLS rule of @snap:
+ * trust anchors, CRLs, profile rules and the upstream's server_name, with
+ * the contexts of @c's route in @snap. A route that is gone, or lost the
+ * context of a hop, trusts nobody on that hop any more. */
+static enum zg_reason rejudge(const struct zg_conn *c, const struct zg_snapshot *snap, char *detail,
+			      size_t cap)
+{
+	const struct zg_route_rt *rt = zg_snapshot_route(snap, c->route->conf->name);
+	enum zg_reason r = ZG_R_OK;
+
+	if (snap->tls_generation == c->snap->tls_generation)
+		return ZG_R_OK; /* a re-resolution: the same contexts judged it */
+	if (hs_done(c->down.ssl)) {
+		if (!rt || !rt->tls_in)
+			goto gone;
+		r = zg_tls_rejudge(c->down.ssl, rt->tls_in, NULL, detail, cap);
+	}
+	if (r == ZG_R_OK && hs_done(c->up.ssl)) {
+		if (!rt || !rt->tls_out)
+			goto gone;
+		r = zg_tls_rejudge(c->up.ssl, rt->tls_out, rt->conf->server_name, detail, cap);
+	}
+	return r;
+gone:
+	snprintf(detail, cap, "route %s no longer takes TLS this way after a reload during the handshake",
+		 c->route->conf->name);
+	return ZG_R_TLS_UNTRUSTED;
+}
+
 static void start_relay(struct zg_conn *c)
 {
 	char detail[160] = "";
@@ -457,8 +487,11 @@ static void start_relay(struct zg_conn *c)
 
 	/* A reload came while this connection was in its handshakes, which
 	 * were judged by the old rules: it is a new connection under the rules
-	 * in force, refused at once (no grace) if they disallow it. */
-	if (c->snap != c->h->snap && (r = judge(c, c->h->snap, detail, sizeof(detail))) != ZG_R_OK) {
+	 * in force (directory, CRLs, and every TLS rule), refused at once (no
+	 * grace) if they disallow it. */
+	if (c->snap != c->h->snap &&
+	    ((r = judge(c, c->h->snap, detail, sizeof(detail))) != ZG_R_OK ||
+	     (r = rejudge(c, c->h->snap, detail, sizeof(detail))) != ZG_R_OK)) {
 		zg_conn_close(c, r, detail);
 		return;
 	}

@@ -17,6 +17,7 @@
 #include "base/filemode.h"
 #include "base/log.h"
 #include "tls/chaincache.h"
+#include "policy/certcheck.h"
 #include "policy/crl.h"
 #include "directory/directory.h"
 #include "policy/policy.h"
@@ -931,6 +932,64 @@ static int cert_revoked(STACK_OF(X509_OBJECT) *objs, X509 *x, char *detail, size
 		return 1;
 	}
 	return 0;
+}
+
+/* What the peer of @ssl presented above its leaf: the chain it sent (the
+ * server side keeps it without the leaf), else what a resumed session's
+ * ticket kept. A new stack of new references, or NULL. */
+static STACK_OF(X509) *peer_untrusted(SSL *ssl)
+{
+	STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
+	STACK_OF(X509) *out;
+
+	if (!sent || sk_X509_num(sent) == 0)
+		return ticket_chain(ssl);
+	out = sk_X509_new_null();
+	if (out && !X509_add_certs(out, sent, X509_ADD_FLAG_UP_REF)) {
+		sk_X509_pop_free(out, X509_free);
+		out = NULL;
+	}
+	return out;
+}
+
+enum zg_reason zg_tls_rejudge(SSL *ssl, SSL_CTX *ctx, const char *server_name, char *detail,
+			      size_t cap)
+{
+	const struct tls_policy *tp = SSL_CTX_get_ex_data(ctx, ctx_policy_index());
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	struct zg_policy_params pp = {0};
+	const struct zg_policy_finding *f;
+	struct zg_certcheck cc;
+	STACK_OF(X509) *untrusted;
+	enum zg_reason r = ZG_R_OK;
+	int rc;
+
+	if (!tp || !leaf) {
+		snprintf(detail, cap, "no %s to judge again", leaf ? "policy" : "peer certificate");
+		return ZG_R_TLS_UNTRUSTED;
+	}
+	pp.profile = &tp->prof.p;
+	pp.role = SSL_is_server(ssl) ? ZG_ROLE_CLIENT : ZG_ROLE_SERVER;
+	pp.now = time(NULL);
+	pp.clock_skew_s = tp->clock_skew_s;
+	pp.max_depth = (unsigned)SSL_CTX_get_verify_depth(ctx);
+	untrusted = peer_untrusted(ssl);
+	/* the store's CRL flags apply: revocation is judged by the verifier */
+	rc = zg_certcheck_run(leaf, untrusted, SSL_CTX_get_cert_store(ctx), &pp, server_name, &cc);
+	if (rc < 0) {
+		snprintf(detail, cap, "out of memory judging the chain again");
+		r = ZG_R_NO_MEMORY;
+	} else if (rc > 0 && (f = zg_policy_first_failure(&cc.v)) != NULL) {
+		snprintf(detail, cap, "under the rules reloaded during the handshake: %s", f->detail);
+		r = f->reason;
+	} else if (rc > 0) {
+		snprintf(detail, cap, "under the rules reloaded during the handshake");
+		r = ZG_R_TLS_UNTRUSTED;
+	}
+	zg_certcheck_clear(&cc);
+	sk_X509_pop_free(untrusted, X509_free);
+	ERR_clear_error();
+	return r;
 }
 
 int zg_tls_peer_revoked(SSL *ssl, SSL_CTX *ctx, char *detail, size_t cap)

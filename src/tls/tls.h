@@ -123,6 +123,15 @@ enum zg_reason zg_tls_handshake_reason(SSL *ssl, int ssl_err, const struct zg_tl
  * issuer in @detail, else 0. */
 int zg_tls_peer_revoked(SSL *ssl, SSL_CTX *ctx, char *detail, size_t cap);
 
+/* @ssl's handshake finished under one snapshot while a reload put @ctx's
+ * (the same route and direction in the new snapshot) in force: verify the
+ * peer's chain again against @ctx's trust anchors and CRLs and run every
+ * certificate rule of @ctx's profile, and for an upstream the route's
+ * @server_name (NULL for a client). A resumed session is judged with the
+ * chain its ticket kept. ZG_R_OK, or the first failing rule with @detail. */
+enum zg_reason zg_tls_rejudge(SSL *ssl, SSL_CTX *ctx, const char *server_name, char *detail,
+			      size_t cap);
+
 /* Write the peer certificate's subject (RFC 2253) and SANs ("DNS:a,URI:b")
  * into the buffers; empty strings if there is no peer certificate. */
 void zg_tls_peer_identity(SSL *ssl, char *subject, size_t scap, char *sans, size_t ncap);

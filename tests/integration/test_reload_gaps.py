@@ -135,3 +135,96 @@ def test_ticket_resumed_connection_rechecked_on_its_whole_chain(pki, gateway, po
         assert ev["resumed"] == "1", ev
     finally:
         live.finish()
+
+
+class HoldProxy:
+    """A TCP proxy to 127.0.0.1:`target` that passes the client's bytes at
+    once but holds the server's until release(): a TLS handshake through it
+    waits for its ServerHello for as long as the test wants."""
+
+    def __init__(self, target):
+        import socket
+        import threading
+        self.target = target
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(4)
+        self.port = self.ls.getsockname()[1]
+        self.go = threading.Event()
+        self.accepted = threading.Event()
+        self.socks = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _pipe(self, src, dst, gate=None):
+        import socket
+        if gate is not None:
+            gate.wait(60)
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                dst.sendall(data)
+        except OSError:
+            return
+
+    def _run(self):
+        import socket
+        import threading
+        c, _ = self.ls.accept()
+        u = socket.create_connection(("127.0.0.1", self.target))
+        self.socks += [c, u]
+        self.accepted.set()
+        threading.Thread(target=self._pipe, args=(c, u), daemon=True).start()
+        threading.Thread(target=self._pipe, args=(u, c, self.go), daemon=True).start()
+
+    def release(self):
+        self.go.set()
+
+    def close(self):
+        self.go.set()
+        for s in self.socks + [self.ls]:
+            s.close()
+
+
+def test_handshake_straddling_a_reload_is_judged_by_the_new_trust_anchors(pki, gateway, port,
+                                                                         tmp_path):
+    """A wrap route's upstream handshake is held open across a reload that
+    drops the upstream's root from trust_anchors: the connection must not
+    relay under the anchors the reload removed (it used to be re-judged for
+    the directory and the CRLs only)."""
+    up_port = port()
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", str(up_port), "-cert", pki.cert("site-b"),
+         "-key", pki.key("site-b"), "-cert_chain", pki.intermediate(), "-quiet"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proxy = None
+    try:
+        util.wait_port("127.0.0.1", up_port)
+        proxy = HoldProxy(up_port)
+        a_port = port()
+        # site A's own chain is RSA, so dropping the EC root keeps A valid
+        cfg = make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{a_port}",
+                                        "connect": f"127.0.0.1:{proxy.port}",
+                                        "server_name": "site-b.zonegate.test",
+                                        "allow_from": "127.0.0.0/8"}},
+                          name="site-a", leaf="site-a", alg="rsa", gateway={"workers": 1})
+        gw = gateway(cfg, name="site-a")
+        s = util.connect("127.0.0.1", a_port)
+        s.sendall(b"straddle\n")
+        assert proxy.accepted.wait(10), "the gateway never connected upstream"
+        cfg["tls"]["trust_anchors"] = pki.path("root-rsa.pem")
+        mark = gw.reload(cfg)
+        gw.wait_for_event("reload", since=mark, result="ok")
+        proxy.release()
+        ev = gw.wait_for_event("refused", since=mark, route="out", timeout=10)[0]
+        assert ev["reason"] == "tls_untrusted_chain", ev
+        assert "reloaded during the handshake" in ev.get("detail", ""), ev
+        assert not gw.events("conn_close", route="out")
+        s.close()
+    finally:
+        if proxy:
+            proxy.close()
+        server.kill()
+        server.wait()

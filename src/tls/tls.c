@@ -330,6 +330,7 @@ struct zg_tls_trust *zg_tls_trust_load(const struct zg_conf *c, struct zg_errlis
 		goto fail;
 	}
 	X509_STORE_set_flags(t->store, X509_V_FLAG_X509_STRICT);
+	/* `|`, not `||`: the CRLs' errors are reported even when the anchors fail */
 	if ((c->tls.trust_anchors[0] && load_anchors(t, c, errs) < 0) |
 	    (load_crls(t->store, c, errs) < 0))
 		goto fail;

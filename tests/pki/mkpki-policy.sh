@@ -5,15 +5,18 @@
 # Made with the openssl CLI at run time, nothing committed. Standalone (does
 # not need mkpki.sh). Hierarchy: root (RSA-2048, self-signed) -> int (RSA-2048)
 # -> leaves; extra intermediates below the root for the CRL cases
-# (int-stale: CRL past nextUpdate, int-nocrl: no CRL at all) and a chain of
-# five intermediates for the depth rule. Leaves carry serverAuth+clientAuth
+# (int-stale: CRL past nextUpdate, int-nocrl: no CRL at all, int-badcrl: its
+# CRL signed by an impostor key of the same name), int-dsa (a DSA key, which
+# the policy refuses in any certificate of a chain) and a chain of five
+# intermediates for the depth rule. Leaves carry serverAuth+clientAuth
 # and SANs DNS:localhost, DNS:policy.zonegate.test, IP:127.0.0.1, so each
 # can be presented in both directions.
 #
 # OUTDIR layout:
 #   root.pem                  the trust anchor
 #   crls.pem                  every CRL (root, int with bad-revoked revoked,
-#                             int-stale's stale CRL; none for int-nocrl)
+#                             int-stale's stale CRL, int-badcrl's forged one,
+#                             int-dsa's; none for int-nocrl)
 #   NAME.pem NAME.key         leaf and key (0600)
 #   NAME.chain.pem            leaf followed by its intermediates (no root)
 #   manifest.txt              "NAME EXPECTED_REASON TLS" per leaf: the first
@@ -26,7 +29,7 @@
 # kept (the time-relative leaves, e.g. bad-notyet, stay what they claim).
 set -euo pipefail
 
-PKI_VERSION=1
+PKI_VERSION=2
 out=${1:?usage: mkpki-policy.sh OUTDIR}
 marker="$out/.complete"
 if [ -f "$marker" ] && [ "$(cat "$marker")" = "$PKI_VERSION" ] &&
@@ -135,16 +138,17 @@ CADIR="$work/ca-root" openssl ca -batch -notext -selfsign -keyfile "$work/root.k
 	-startdate "$CA_START" -enddate "$CA_END" -extfile "$work/ca.ext" -extensions ext \
 	-in "$work/root.csr" -out "$work/root.pem" 2>/dev/null
 
-# mkca NAME ISSUER: an intermediate CA.
+# mkca NAME ISSUER [KEYSPEC]: an intermediate CA.
 mkca() {
 	cadir "$1"
-	newkey rsa2048 "$work/$1.key"
+	newkey "${3:-rsa2048}" "$work/$1.key"
 	csr "$1"
 	issue "$2" "$1" ca sha256 "$CA_START" "$CA_END"
 }
 mkca int root
 mkca int-stale root
 mkca int-nocrl root
+mkca int-badcrl root
 prev=root
 for i in 1 2 3 4 5; do
 	mkca "deep$i" "$prev"
@@ -172,12 +176,15 @@ leaf() {
 	echo "int root"
 	echo "int-stale root"
 	echo "int-nocrl root"
+	echo "int-badcrl root"
+	echo "int-dsa root"
 	echo "deep1 root"
 	for i in 2 3 4 5; do echo "deep$i deep$((i - 1))"; done
 } >"$work/parents"
 
 openssl genpkey -genparam -algorithm DSA -pkeyopt dsa_paramgen_bits:2048 \
 	-out "$work/dsa.param" 2>/dev/null
+mkca int-dsa root dsa
 
 # compliant
 leaf ok-rsa2048 rsa2048 int leaf-rsa ok any
@@ -214,6 +221,8 @@ ext leaf-cdp "${LEAF_BASE[@]}" "keyUsage = critical, digitalSignature" \
 	"extendedKeyUsage = serverAuth, clientAuth" \
 	"crlDistributionPoints = URI:http://crl.zonegate.test/int-nocrl.crl"
 leaf bad-crl-missing P-256 int-nocrl leaf-cdp crl_missing any
+leaf bad-crl-invalid P-256 int-badcrl leaf crl_invalid any
+leaf bad-int-dsa P-256 int-dsa leaf cert_key_type_not_allowed any
 
 # CRLs: int revokes bad-revoked; int-stale's CRL was due
 # yesterday; int-nocrl publishes none.
@@ -227,9 +236,17 @@ gencrl int-stale "$work/int-stale.crl.pem" -crl_lastupdate "$(utc '-3 days')" \
 	-crl_nextupdate "$(utc '-1 day')"
 gencrl root "$work/root.crl.pem"
 gencrl int "$work/int.crl.pem"
+gencrl int-dsa "$work/int-dsa.crl.pem"
+# int-badcrl's CRL comes from an impostor: same name, another key (and no
+# authorityKeyIdentifier, so it is found by name and fails its signature)
+openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$work/impostor.key" -days 30 \
+	-subj "/CN=int-badcrl/O=zonegate policy test" -out "$work/impostor.pem" 2>/dev/null
+CADIR="$work/ca-int-badcrl" openssl ca -gencrl -cert "$work/impostor.pem" \
+	-keyfile "$work/impostor.key" -out "$work/int-badcrl.crl.pem" 2>/dev/null
+rm -f "$work/impostor.pem" "$work/impostor.key"
 for i in 1 2 3 4 5; do gencrl "deep$i" "$work/deep$i.crl.pem"; done
 cat "$work/root.crl.pem" "$work/int.crl.pem" "$work/int-stale.crl.pem" "$work"/deep?.crl.pem \
-	>"$work/crls.pem"
+	"$work/int-badcrl.crl.pem" "$work/int-dsa.crl.pem" >"$work/crls.pem"
 
 # Sanity: compliant leaves verify; the stale CRL really is stale.
 for n in ok-rsa2048 ok-rsa3072-sha384 ok-p256 ok-p384 ok-ed25519; do

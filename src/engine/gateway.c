@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/exit.h"
 #include "base/log.h"
+#include "base/reason.h"
 #include "engine/gateway.h"
 
 #define RESOLVE_MIN_INTERVAL_MS 1000
@@ -179,7 +180,8 @@ static int reload(struct zg_gateway *gw)
 	s = load(gw, gw->conf_path, errs);
 	if (!s) {
 		log_errors(errs);
-		zg_err("event=reload result=refused errors=%zu generation=%llu", errs->n + errs->dropped,
+		zg_err("event=reload result=refused reason=%s errors=%zu generation=%llu",
+		       zg_reason_code(ZG_R_CONF_SYNTAX), errs->n + errs->dropped,
 		       (unsigned long long)gw->generation);
 		plane_reloaded(gw, 0, errs);
 		free(errs);
@@ -456,7 +458,8 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 	gw->fleet.current = load(gw, conf_path, errs);
 	if (!gw->fleet.current) {
 		zg_errlist_print(errs, stderr);
-		zg_err("event=start result=refused errors=%zu", errs->n + errs->dropped);
+		zg_err("event=start result=refused reason=%s errors=%zu", zg_reason_code(ZG_R_CONF_SYNTAX),
+		       errs->n + errs->dropped);
 		rc = ZG_EXIT_CONFIG;
 		goto out;
 	}

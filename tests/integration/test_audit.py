@@ -14,6 +14,7 @@ receiving RFC 5425 (octet-counted syslog over mutual TLS) on 127.0.0.1.
 """
 import collections
 import signal
+import socket
 import subprocess
 import time
 
@@ -429,6 +430,32 @@ def test_gateway_connections_and_refusals_audited(tmp_path, pki, port, collector
     v = subprocess.run([zonegate_bin, "audit", "verify", str(tmp_path / "audit.log")],
                        capture_output=True, text=True)
     assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_full_spool_refuses_new_connections_audit_spool_full(tmp_path, pki, port, gateway,
+                                                              echo_server):
+    """No collector, the smallest spool (256K) and full_policy =
+    refuse-new-connections: once the records of refused plain-TCP clients
+    fill the spool, new clients are refused with audit_spool_full and
+    never reach the service (docs/audit.md, "When the spool is full")."""
+    echo = echo_server()
+    lp, dead = port(), port()
+    cfg = gw_config(pki, tmp_path, dead, lp, echo.addr)
+    cfg["audit"].update({"spool_max_bytes": "256K", "full_policy": "refuse-new-connections"})
+    gw = gateway(cfg, name="site-a")
+    for i in range(3000):
+        try:
+            with socket.create_connection(("127.0.0.1", lp), timeout=10) as s:
+                s.sendall(b"not TLS, but audited\r\n\r\n")
+                assert util.closed_by_peer(s, 10)
+        except ConnectionResetError:
+            pass
+        if gw.reasons("audit_spool_full"):
+            break
+    ev = gw.wait_for_reason("audit_spool_full", route="in")
+    assert ev[0]["event"] == "refused", ev
+    gw.wait_for_event("audit_spool_full")
+    assert echo.connections == 0
 
 
 def test_gateway_kill9_mid_load_replays_spool(tmp_path, pki, port, collector, gateway,

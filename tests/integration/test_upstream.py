@@ -49,3 +49,22 @@ def test_upstream_down_on_every_address_is_refused(pki, gateway, port):
     # the main thread was asked to resolve the name again, and did (the
     # addresses did not change, so no new snapshot was published)
     gw.wait_for_event("resolve", result="unchanged")
+
+
+def test_upstream_name_without_address_is_refused_upstream_unresolved(pki, gateway, port):
+    """A `connect` host name with no address (RFC 6761 .invalid) does not
+    stop the start; each client is refused with upstream_unresolved and the
+    main thread is asked to resolve again."""
+    p = port()
+    cfg = make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{p}",
+                                    "connect": "zonegate-upstream.invalid:2762",
+                                    "server_name": "site-b.zonegate.test",
+                                    "allow_from": "127.0.0.0/8"}}, name="site-a", leaf="site-a")
+    gw = gateway(cfg, name="site-a")
+    gw.wait_for_event("resolve_failed", route="out", host="zonegate-upstream.invalid")
+    mark = gw.mark()
+    with socket.create_connection(("127.0.0.1", p), timeout=10) as s:
+        s.sendall(b"nowhere\n")
+        assert util.closed_by_peer(s, 10)
+    ev = gw.wait_for_reason("upstream_unresolved", since=mark, route="out")
+    assert ev[0]["event"] == "refused", ev

@@ -140,6 +140,7 @@ class Gateway:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf_path = self.dir / f"{name}.conf"
         self.log_path = self.dir / f"{name}.log"
+        GATEWAY_LOGS.append(self.log_path)
         self.proc = None
         self.returncode = None
         self.write_config(config)
@@ -395,12 +396,91 @@ def pytest_runtest_makereport(item, call):
             rep.sections.append((f"zonegate {gw.name} log ({gw.log_path})", "\n".join(lines)))
 
 
+# The log of every gateway the session started (Gateway.__init__), for the
+# reason coverage test (test_zz_reason_coverage.py): which codes of the
+# table some test produced on a running gateway.
+GATEWAY_LOGS = []
+REASON_EVENTS = re.compile(r"\bevent=(refused|conn_close|revoked|reload|start)\b")
+
+
+def reason_table(_cache=[]):
+    """The code strings of the X-macro table in src/**/reason.h, in order."""
+    if not _cache:
+        (h,) = list(REPO.glob("src/**/reason.h"))
+        _cache.extend(re.findall(r'X\(\s*[A-Z0-9_]+\s*,\s*[A-Z]+\s*,\s*"([a-z0-9_]+)"',
+                                 h.read_text()))
+        assert len(_cache) > 40, f"could not read the codes of {h}"
+    return list(_cache)
+
+
+def reasons_in_log(text, table):
+    """Codes of `table` a gateway log shows as a verdict: `reason=CODE` of
+    a refusal, close, revocation, reload or start line, and the code an
+    `event=config_error` message starts its cause with (the directory codes,
+    docs/operations.md)."""
+    seen = set()
+    for line in text.splitlines():
+        if REASON_EVENTS.search(line):
+            seen.update(re.findall(r"\breason=([a-z0-9_]+)", line))
+        elif "event=config_error" in line:
+            seen.update(re.findall(r"\b([a-z][a-z0-9_]+): ", line))
+    return seen & set(table)
+
+
+def reasons_seen():
+    """Every table code some gateway of this session produced so far."""
+    table = reason_table()
+    seen = set()
+    for p in GATEWAY_LOGS:
+        try:
+            seen |= reasons_in_log(p.read_text(errors="replace"), table)
+        except FileNotFoundError:
+            pass
+    return seen
+
+
+def pytest_sessionfinish(session):
+    """With $ZG_REASONS_SEEN, add the codes produced to that file (one a
+    line; several pytest runs add to one file)."""
+    out = os.environ.get("ZG_REASONS_SEEN")
+    if out and GATEWAY_LOGS:
+        old = set(Path(out).read_text().split()) if Path(out).exists() else set()
+        Path(out).write_text("".join(c + "\n" for c in sorted(reasons_seen() | old)))
+
+
 @pytest.fixture(autouse=True)
 def _cleanup_gateways(request):
     yield
     for gw in getattr(request.node, "_zg_gateways", []):
         gw.kill()
         gw.close_files()
+
+
+# The reason coverage test means something only after the whole suite ran:
+# with a -k filter, a file list or deselection it is left out (not skipped).
+COVERAGE_TEST = "test_zz_reason_coverage.py"
+_deselected = []
+
+
+def pytest_deselected(items):
+    _deselected.extend(items)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    cov = [it for it in items if it.nodeid.rsplit("/", 1)[-1].startswith(COVERAGE_TEST)]
+    if not cov:
+        return
+    here = Path(__file__).parent
+    files = {p.name for p in here.glob("test_*.py")}
+    ran = {Path(str(it.fspath)).name for it in items}
+    whole = ran == files and not _deselected
+    for it in cov:
+        items.remove(it)
+    if whole:
+        items.extend(cov)  # last: it reads what every other test saw
+    else:
+        config.hook.pytest_deselected(items=cov)
 
 
 # ---------------------------------------------------------------- fixtures

@@ -32,22 +32,57 @@ static struct zg_route_stats *stats_lookup(void *ctx, const char *name)
 	return &gw->stats[gw->n_stats++];
 }
 
-/* ATNA 110128/110129: what a reload changed, told apart by whether any TLS,
- * trust or directory setting moved (security) or only routes (network). */
+/* 1 if route @r admits peers differently in @now than in @old: its
+ * allowlist (allow_from, peers) or its TLS settings (docs/audit.md: those
+ * are security configuration). A route that is new or gone is not: adding
+ * or removing a listener is network configuration. */
+static int route_security_changed(const struct zg_conf *old, const struct zg_conf_route *r)
+{
+	for (unsigned i = 0; i < old->n_routes; i++) {
+		const struct zg_conf_route *o = &old->routes[i];
+		if (strcmp(o->name, r->name) != 0)
+			continue;
+		return o->mode != r->mode || strcmp(o->server_name, r->server_name) != 0 ||
+		       strcmp(o->profile, r->profile) != 0 ||
+		       strcmp(o->min_version, r->min_version) != 0 ||
+		       strcmp(o->max_version, r->max_version) != 0 ||
+		       strcmp(o->tls13_suites, r->tls13_suites) != 0 ||
+		       strcmp(o->tls12_ciphers, r->tls12_ciphers) != 0 ||
+		       strcmp(o->groups, r->groups) != 0 || strcmp(o->sigalgs, r->sigalgs) != 0 ||
+		       o->n_allow_from != r->n_allow_from ||
+		       memcmp(o->allow_from, r->allow_from,
+			      r->n_allow_from * sizeof(r->allow_from[0])) != 0 ||
+		       o->peers.any != r->peers.any || o->peers.n != r->peers.n ||
+		       memcmp(o->peers.id, r->peers.id, r->peers.n * sizeof(r->peers.id[0])) != 0;
+	}
+	return 0;
+}
+
+/* The audit record of a successful reload: 110129 Security Configuration
+ * when [tls], [directory] or a route's allowlist or TLS settings changed,
+ * else 110128 Network Configuration (docs/audit.md). */
 static void audit_reload(struct zg_gateway *gw, const struct zg_conf *old, const struct zg_conf *now,
 			 uint64_t generation)
 {
 	struct zg_audit_event ev;
+	const char *route = NULL;
+	int n;
 	int security = memcmp(&old->tls, &now->tls, sizeof(old->tls)) != 0 ||
 		       memcmp(&old->dir, &now->dir, sizeof(old->dir)) != 0;
 
+	for (unsigned i = 0; i < now->n_routes && !route; i++)
+		if (route_security_changed(old, &now->routes[i]))
+			route = now->routes[i].name;
 	if (!gw->fleet.audit)
 		return;
 	memset(&ev, 0, sizeof(ev));
-	ev.kind = security ? ZG_AUDIT_CONFIG_CHANGE_SECURITY : ZG_AUDIT_CONFIG_CHANGE_NETWORK;
-	snprintf(ev.detail, sizeof(ev.detail), "reload of %.120s: generation %llu, %u routes (was %u)%s",
-		 now->path, (unsigned long long)generation, now->n_routes, old->n_routes,
-		 security ? ", TLS/trust/directory settings changed" : "");
+	ev.kind = security || route ? ZG_AUDIT_CONFIG_CHANGE_SECURITY : ZG_AUDIT_CONFIG_CHANGE_NETWORK;
+	n = snprintf(ev.detail, sizeof(ev.detail), "reload of %.120s: generation %llu, %u routes (was %u)%s",
+		     now->path, (unsigned long long)generation, now->n_routes, old->n_routes,
+		     security ? ", TLS/trust/directory settings changed" : "");
+	if (route && n > 0 && (size_t)n < sizeof(ev.detail))
+		(void)snprintf(ev.detail + n, sizeof(ev.detail) - (size_t)n,
+			       ", route %s allowlist or TLS settings changed", route);
 	(void)zg_audit_emit(gw->fleet.audit, &ev);
 }
 

@@ -458,6 +458,54 @@ def test_full_spool_refuses_new_connections_audit_spool_full(tmp_path, pki, port
     assert echo.connections == 0
 
 
+def _type_codes(audit_log):
+    """[(EventTypeCode, detail)] of the local audit file, in order."""
+    import xml.etree.ElementTree as ET
+    out = []
+    for _seq, xml in au.file_records(audit_log):
+        root = ET.fromstring(xml.encode("utf-8"))
+        ev = root.find("EventIdentification")
+        out.append((ev.find("EventTypeCode").get("csd-code"),
+                    ev.findtext("EventOutcomeDescription") or ""))
+    return out
+
+
+def test_reload_records_network_or_security_configuration(tmp_path, pki, port, gateway,
+                                                          echo_server):
+    """Each successful reload writes one Security Alert record, classified
+    as docs/audit.md says: 110128 Network Configuration for a new route,
+    110129 Security Configuration for a changed allow_from (an allowlist)
+    and for a changed [tls] setting."""
+    echo = echo_server()
+    lp, lp2, wp, dead = port(), port(), port(), port()
+    cfg = gw_config(pki, tmp_path, dead, lp, echo.addr)
+    cfg["route out"] = {"mode": "wrap", "listen": f"127.0.0.1:{wp}",
+                        "connect": f"127.0.0.1:{lp}", "server_name": "localhost",
+                        "allow_from": "127.0.0.0/8"}
+    gw = gateway(cfg, name="site-a")
+    log = tmp_path / "audit.log"
+    steps = []
+
+    def reload(what):
+        mark = gw.reload(cfg)
+        gw.wait_for_event("reload", since=mark, result="ok")
+        steps.append(what)
+        util.wait_until(lambda: len([c for c, _d in _type_codes(log)
+                                     if c in ("110128", "110129")]) == len(steps), 20,
+                        what=f"the audit record of reload '{what}'")
+
+    cfg["route in2"] = {"mode": "unwrap", "listen": f"127.0.0.1:{lp2}", "connect": echo.addr}
+    reload("new route")
+    cfg["route out"]["allow_from"] = "127.0.0.1/32"
+    reload("allow_from")
+    cfg["tls"]["session_timeout"] = "200s"
+    reload("[tls]")
+    got = [(c, d) for c, d in _type_codes(log) if c in ("110128", "110129")]
+    assert [c for c, _d in got] == ["110128", "110129", "110129"], got
+    assert "route out allowlist or TLS settings changed" in got[1][1], got
+    assert "TLS/trust/directory settings changed" in got[2][1], got
+
+
 def test_gateway_kill9_mid_load_replays_spool(tmp_path, pki, port, collector, gateway,
                                               echo_server):
     echo = echo_server()

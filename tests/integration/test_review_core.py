@@ -277,6 +277,9 @@ def test_reload_during_handshake_rechecks_certificate_binding(dir_site, pki):
         got = hs.roundtrip(b"C-ECHO\n")
         assert got != b"C-ECHO\n", ("a certificate the directory in force no longer binds "
                                     "still relays data after the grace period")
+        # and it was cut for that reason: the control's refusal, then the held one's
+        site.gw.wait_for_reason("directory_identity_mismatch", since=mark, count=2,
+                                events=("refused", "conn_close"))
     finally:
         raw.close()
 
@@ -309,6 +312,8 @@ def test_reload_with_crl_during_handshake_closes_revoked(pki, gateway, port, ech
         time.sleep(3.0)  # grace_period is 1s
         got = hs.roundtrip(PAYLOAD)
         assert got != PAYLOAD, "a certificate revoked by the CRL in force still relays data"
+        # cut for that reason: the control's refusal, then the held connection's
+        gw.wait_for_reason("cert_revoked", since=mark, count=2, route="in")
     finally:
         raw.close()
 
@@ -711,6 +716,8 @@ def test_reload_rechecks_the_upstream_of_a_bridge_route(request, tmp_path, zoneg
                 got = b""
             assert got != b"C-ECHO\n", ("the bridge still relays to an upstream address the "
                                         "directory in force binds to no participant")
+            # the live connection was closed for that reason (after the control's refusal)
+            gw.wait_for_reason("directory_unknown_address", since=mark, count=2, route="br")
         finally:
             s.close()
     finally:

@@ -41,25 +41,63 @@ def test_check_good_file_prints_effective_settings(pki, port, zonegate_check):
     assert "PRIVATE KEY" not in out and key_pem.splitlines()[1] not in out
 
 
-def test_check_does_not_serve(pki, port, zonegate_check):
-    cfg = _good(pki, port)
-    listen = cfg["route pacs-in"]["listen"]
-    cp = zonegate_check(cfg)
+def _syscalls(argv, tmp_path, name):
+    """Run argv under strace; returns (CompletedProcess, listen/accept calls)."""
+    import subprocess
+    from conftest import zg_env
+    trace = tmp_path / f"{name}.strace"
+    # LeakSanitizer cannot run under ptrace; ASan and UBSan still do
+    env = dict(zg_env(), ASAN_OPTIONS="detect_leaks=0:abort_on_error=1")
+    cp = subprocess.run(["strace", "-f", "-qq", "-e", "trace=listen,accept,accept4",
+                         "-o", str(trace), *argv], capture_output=True, text=True, timeout=60,
+                        env=env, stdin=subprocess.DEVNULL)
+    calls = [ln for ln in trace.read_text().splitlines() if re.search(r"\b(listen|accept4?)\(", ln)]
+    return cp, calls
+
+
+def test_check_does_not_serve(pki, port, zonegate_check, zonegate_bin, tmp_path):
+    """`check` test-binds each listen address but never listens or accepts
+    (strace sees no listen(2)/accept(2)); the same trace of `run` sees
+    listen(2), so the method would notice a check that served."""
+    import signal
+    import subprocess
+    from conftest import zg_env
+    cp = zonegate_check(_good(pki, port))
     assert cp.returncode == 0, _errors(cp)
-    host, p = listen.rsplit(":", 1)
-    # the test-bind was released: we can bind the port ourselves
-    with socket.socket() as s:
-        s.bind((host, int(p)))
+    conf = cp.path
+    cp, calls = _syscalls([zonegate_bin, "check", "-c", conf], tmp_path, "check")
+    assert cp.returncode == 0, _errors(cp)
+    assert not calls, f"zonegate check listened or accepted: {calls}"
+    # control: `run` on the same file listens
+    trace = tmp_path / "run.strace"
+    p = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=listen", "-o", str(trace),
+                          zonegate_bin, "run", "-c", conf], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                         env=dict(zg_env(), ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"))
+    try:
+        util.wait_until(lambda: trace.exists() and "listen(" in trace.read_text(), 30,
+                        what="zonegate run to listen under strace")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
-def _assert_line_error(cp, line, *words):
+def _assert_line_error(cp, line, key, *phrases):
+    """Exit 3 and a `FILE:LINE: KEY: message` line whose key is exactly
+    `key` and whose message holds each phrase."""
     text = _errors(cp)
     assert cp.returncode == EXIT_CONFIG, f"exit {cp.returncode}, expected 3:\n{text}"
-    pat = re.escape(cp.path) + f":{line}:"
-    hits = [ln for ln in text.splitlines() if re.search(pat, ln)]
-    assert hits, f"no '{cp.path}:{line}:' message in:\n{text}"
-    for w in words:
-        assert any(w in h for h in hits), f"{w!r} not in the line-{line} message: {hits}"
+    prefix = f"{cp.path}:{line}: "
+    hits = [ln[len(prefix):] for ln in text.splitlines() if ln.startswith(prefix)]
+    assert hits, f"no '{prefix}' message in:\n{text}"
+    mine = [h.split(": ", 1)[1] for h in hits if h.split(": ", 1)[0] == key]
+    assert mine, f"no message for key {key!r} at line {line}: {hits}"
+    for ph in phrases:
+        assert any(ph in m for m in mine), f"{ph!r} not in the line-{line} {key} message: {mine}"
 
 
 def _text(pki, port, extra_route="", tls_over=None, gw_extra=""):
@@ -78,8 +116,24 @@ def _text(pki, port, extra_route="", tls_over=None, gw_extra=""):
 
 
 def test_check_line_numbers_are_right(pki, port, zonegate_check):
-    cp = zonegate_check(_text(pki, port))
+    """An error on each of several lines (in [gateway], [tls], [route], after
+    blank lines and section headers) is reported at that line and no other."""
+    good = _text(pki, port)
+    cp = zonegate_check(good)
     assert cp.returncode == 0, _errors(cp)
+    edits = {3: ("workers = 1", "workers = many", "workers"),
+             9: (f"chain = {pki.intermediate()}", "chain = /nonexistent/int.pem", "chain"),
+             13: ("mode = unwrap", "mode = sideways", "mode"),
+             15: ("connect = 127.0.0.1:11112", "connect = nowhere", "connect")}
+    lines = good.splitlines()
+    for n, (old, new, _key) in edits.items():
+        assert lines[n - 1] == old, f"line {n} of the template is {lines[n - 1]!r}"
+        lines[n - 1] = new
+    cp = zonegate_check("\n".join(lines) + "\n")
+    for n, (_old, _new, key) in edits.items():
+        _assert_line_error(cp, n, key)
+    reported = {int(m) for m in re.findall(re.escape(cp.path) + r":(\d+): ", _errors(cp))}
+    assert reported == set(edits), f"errors reported at lines {sorted(reported)}"
 
 
 def test_check_unknown_key(pki, port, zonegate_check):
@@ -103,7 +157,7 @@ def test_check_duplicate_route(pki, port, zonegate_check):
     dup = f"\n[route in]\nmode = unwrap\nlisten = 127.0.0.1:{port()}\nconnect = 127.0.0.1:1\n"
     cp = zonegate_check(_text(pki, port) + dup)
     # line 18 is the second [route in] header
-    _assert_line_error(cp, 18, "in")
+    _assert_line_error(cp, 18, "[route in]", "given twice (first at line 12)")
 
 
 def test_check_wrap_without_allow_from(pki, port, zonegate_check):

@@ -60,6 +60,7 @@ class Rsyslog:
         self.pidfile = self.dir / "rsyslogd.pid"
         self.log = self.dir / "rsyslogd.stderr"
         self.proc = None
+        self.kills = 0
         self.udp = udp
         peers = ", ".join(f'"{p}"' for p in permitted)
         listener = (f'module(load="imudp")\ninput(type="imudp" address="127.0.0.1" port="{port}" '
@@ -102,6 +103,7 @@ ruleset(name="audit" queue.type="Direct") {{
 
     def kill(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
+            self.kills += 1  # bounds the batches a test may see twice
             self.proc.send_signal(sig)
             self.proc.wait(timeout=20)
         self.proc = None
@@ -195,6 +197,28 @@ def spool_frames(spool_dir):
             frames.append((seg, off, seq, SPOOL_HDR.size + n))
             off += SPOOL_HDR.size + n
     return frames
+
+
+def verify_chain(path):
+    """Check the local file's hash chain with hashlib, from the format in
+    docs/audit.md alone (not with zonegate's verifier): each line is
+    `HASH SEQ TIME XML`, HASH the hex SHA-256 of the previous line's hash
+    (32 raw bytes, zeros before the first line) followed by `SEQ SP TIME SP
+    XML`. Returns the number of records; raises AssertionError naming the
+    first line (1-based) that breaks the chain."""
+    import hashlib
+    prev = bytes(32)
+    n = 0
+    for n, line in enumerate(Path(path).read_bytes().split(b"\n"), 1):
+        if not line:
+            assert n > 1 and Path(path).read_bytes().endswith(b"\n"), f"empty line {n}"
+            return n - 1
+        h, sp, rest = line.partition(b" ")
+        assert sp and len(h) == 64, f"line {n}: no hash field"
+        want = hashlib.sha256(prev + rest).hexdigest().encode()
+        assert h == want, f"line {n}: chain broken (hash {h[:16]!r}..., want {want[:16]!r}...)"
+        prev = bytes.fromhex(h.decode())
+    return n
 
 
 def wait_file_seq(path, seq, timeout=20.0):

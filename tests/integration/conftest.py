@@ -42,6 +42,43 @@ def zg_env():
     return env
 
 
+# Every process of the sanitizer build the session starts - gateways, and
+# every CLI command (check, check-cert, probe, directory, audit), however a
+# test runs it and whatever it does with its output - writes its ASan,
+# LeakSanitizer and UBSan reports to files in one directory
+# (log_path=DIR/report.PID), which is checked after each test and at the
+# end of the session. UBSan halts and aborts on its first report, so a
+# report can never pass as a command's expected exit status 1.
+SANITIZER_DIR = None
+
+
+def pytest_configure(config):
+    global SANITIZER_DIR
+    import tempfile
+    SANITIZER_DIR = Path(tempfile.mkdtemp(prefix="zg-sanitizer-"))
+    log = f"log_path={SANITIZER_DIR}/report"
+    asan = os.environ.get("ASAN_OPTIONS", SANITIZER_ENV["ASAN_OPTIONS"])
+    ubsan = os.environ.get("UBSAN_OPTIONS", SANITIZER_ENV["UBSAN_OPTIONS"])
+    # later options win: ours come last
+    os.environ["ASAN_OPTIONS"] = f"{asan}:{log}"
+    os.environ["UBSAN_OPTIONS"] = f"{ubsan}:halt_on_error=1:abort_on_error=1:{log}"
+
+
+_reports_seen = set()
+
+
+def new_sanitizer_reports():
+    """[(file, text)] of report files not seen before (and now seen)."""
+    out = []
+    if SANITIZER_DIR is None:
+        return out
+    for f in sorted(SANITIZER_DIR.glob("report*")):
+        if f.name not in _reports_seen:
+            _reports_seen.add(f.name)
+            out.append((f.name, f.read_text(errors="replace")))
+    return out
+
+
 def sanitizer_lines(text):
     return [ln for ln in text.splitlines() if any(p in ln for p in SANITIZER_PATTERNS)]
 
@@ -336,6 +373,9 @@ def pytest_runtest_call(item):
         rep = sanitizer_lines(text)
         if rep:
             problems.append("sanitizer report in zonegate output:\n" + "\n".join(rep[:20]))
+    for name, text in new_sanitizer_reports():
+        problems.append(f"sanitizer report {name} written during this test:\n"
+                        + text[:4000])
     if problems and outcome.excinfo is None:
         raise AssertionError("\n".join(problems))
 
@@ -440,6 +480,20 @@ def reasons_seen():
 
 
 def pytest_sessionfinish(session):
+    """Reports written after the last test that could own them (a
+    module-scoped gateway stopped at teardown) fail the session."""
+    late = new_sanitizer_reports()
+    if late:
+        for name, text in late:
+            print(f"\nsanitizer report {name} after the tests:\n{text[:4000]}")
+        session.exitstatus = 1
+    elif SANITIZER_DIR is not None:
+        import shutil
+        shutil.rmtree(SANITIZER_DIR, ignore_errors=True)
+    reasons_file(session)
+
+
+def reasons_file(session):
     """With $ZG_REASONS_SEEN, add the codes produced to that file (one a
     line; several pytest runs add to one file)."""
     out = os.environ.get("ZG_REASONS_SEEN")

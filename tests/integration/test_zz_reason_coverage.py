@@ -44,3 +44,11 @@ def test_every_reason_code_produced_on_a_running_gateway():
     assert not missing, (
         f"no test produced these reason codes on a running gateway: {missing}; write a test "
         f"that does, or list the code with its reason in {IMPOSSIBLE.name}")
+
+
+def test_no_sanitizer_report_outside_a_test():
+    """Reports of processes that ended between tests (a module-scoped
+    gateway stopped at module teardown) belong to no test: they fail here.
+    conftest.py sends every sanitizer report of the session to files."""
+    late = conftest.new_sanitizer_reports()
+    assert not late, "\n".join(f"{n}:\n{t[:4000]}" for n, t in late)

@@ -6,7 +6,8 @@ PKGS="build-essential meson ninja-build pkg-config libssl-dev openssl libcmocka-
 libinih-dev libjansson-dev clang python3 python3-pytest python3-pytest-timeout socat curl gnutls-bin \
 iproute2 rsyslog rsyslog-gnutls sslscan systemd prometheus \
 dpkg-dev debhelper fakeroot scdoc lintian haproxy \
-wireguard-go wireguard-tools keepalived nftables iputils-ping python3-cryptography dcmtk strace"
+wireguard-go wireguard-tools keepalived nftables iputils-ping python3-cryptography dcmtk strace \
+libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -8,7 +8,9 @@
 #   3. meson test (unit tests + fuzz corpus replay) in both
 #   4. pytest integration suite (tests/integration) against build-asan/zonegate,
 #      and a quick subset against build/zonegate
-#   5. every skipped test by name, then one closing line:
+#   5. the libFuzzer harnesses (build-fuzz/, clang -Dfuzz=true, ASan +
+#      UBSan), each run for a bounded time beyond the corpus replay
+#   6. every skipped test by name, then one closing line:
 #      "N passed, N failed" (", N skipped" if any)
 #
 # Exit status is 0 only if nothing failed. Under CI=true a skipped test
@@ -20,6 +22,8 @@
 #   ZG_DEB_DIR                  where the .deb is built (default build-deb)
 #   PYTEST_ARGS                 extra pytest arguments (e.g. "-k relay -x")
 #   ZG_SKIP_DEPS=1              do not run scripts/deps.sh
+#   ZG_FUZZ_DIR                 libFuzzer build (default build-fuzz)
+#   ZG_FUZZ_SECONDS             seconds per harness (default 12; 0 skips the step)
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -126,6 +130,40 @@ if [[ " ${built[*]} " == *" $build "* ]]; then
 		tests/integration/test_relay.py
 fi
 
+# fuzz: every harness of tests/meson.build, built with libFuzzer, mutates
+# from its committed corpus for ZG_FUZZ_SECONDS (new inputs go to a scratch
+# directory, never into the tree). A crash, leak, sanitizer report or
+# timeout fails it; the reproducer is kept and named.
+fuzz=${ZG_FUZZ_DIR:-build-fuzz}
+fuzz_secs=${ZG_FUZZ_SECONDS:-12}
+: >"$results/fuzz.txt"
+if [ "$fuzz_secs" != 0 ]; then
+	say "fuzz ($fuzz_secs s per harness) in $fuzz"
+	targets=$(sed -n "/^fuzz_targets = \[/,/^\]/s/^ *'\([a-z_]*\)',*$/\1/p" tests/meson.build)
+	if CC=clang setup "$fuzz" --buildtype=debugoptimized -Dfuzz=true \
+		-Db_sanitize=address,undefined -Db_lundef=false &&
+		ninja -C "$fuzz" $(printf 'tests/fuzz_%s ' $targets); then
+		for t in $targets; do
+			work=$(mktemp -d)
+			art="$root/$fuzz/crash-$t-"
+			if "$fuzz/tests/fuzz_$t" -max_total_time="$fuzz_secs" -timeout=10 \
+				-rss_limit_mb=2048 -artifact_prefix="$art" -print_final_stats=1 \
+				"$work" "tests/fuzz/corpus/$t" >"$results/fuzz-$t.log" 2>&1; then
+				echo "$t ok $(grep -o 'stat::number_of_executed_units: *[0-9]*' \
+					"$results/fuzz-$t.log" | grep -o '[0-9]*$') runs" >>"$results/fuzz.txt"
+			else
+				echo "$t FAILED (reproducer: $(ls "$art"* 2>/dev/null | head -1))" \
+					>>"$results/fuzz.txt"
+				tail -40 "$results/fuzz-$t.log"
+			fi
+			rm -rf "$work"
+		done
+	else
+		extra_fail "build of $fuzz (clang -fsanitize=fuzzer)"
+	fi
+	cat "$results/fuzz.txt"
+fi
+
 say "summary"
 /usr/bin/python3 - "$results" "$(cat "$results/extra_failed")" "$t_start" \
 	"$root/tests/integration/skips_allowed.txt" "${CI:-}" <<'PY'
@@ -191,6 +229,14 @@ for suite, tid, why in skips:
     if bad:
         failed += 1
         skipped -= 1
+fz = [ln.split() for ln in open(d + "/fuzz.txt") if ln.strip()]
+if fz:
+    ok = sum(1 for f in fz if f[1] == "ok")
+    print(f"  {'fuzz (libFuzzer)':28} {ok} passed, {len(fz) - ok} failed")
+    for f in fz:
+        if f[1] != "ok":
+            print("  FUZZ FAILED: " + " ".join(f))
+    passed, failed = passed + ok, failed + len(fz) - ok
 if extra:
     print(f"  other failures (build, tools): {extra}")
 failed += extra

@@ -445,75 +445,29 @@ def test_gateway_connections_and_refusals_audited(tmp_path, pki, port, collector
 def test_full_spool_refuses_new_connections_audit_spool_full(tmp_path, pki, port, gateway,
                                                               echo_server):
     """No collector, the smallest spool (256K) and full_policy =
-    refuse-new-connections: once the records of refused plain-TCP clients
-    fill the spool, new clients are refused with audit_spool_full and
-    never reach the service (docs/audit.md, "When the spool is full")."""
+    refuse-new-connections: once the records of served connections fill the
+    spool, new clients are refused with audit_spool_full and never reach
+    the service (docs/audit.md, "When the spool is full")."""
     echo = echo_server()
     lp, dead = port(), port()
     cfg = gw_config(pki, tmp_path, dead, lp, echo.addr)
     cfg["audit"].update({"spool_max_bytes": "256K", "full_policy": "refuse-new-connections"})
     gw = gateway(cfg, name="site-a")
-    for i in range(3000):
+    for _ in range(2000):  # a connection writes two records (attach, detach)
         try:
-            with socket.create_connection(("127.0.0.1", lp), timeout=10) as s:
-                s.sendall(b"not TLS, but audited\r\n\r\n")
-                assert util.closed_by_peer(s, 10)
-        except ConnectionResetError:
-            pass
+            one_connection(pki, lp)
+        except (OSError, AssertionError):
+            pass  # refused
         if gw.reasons("audit_spool_full"):
             break
     ev = gw.wait_for_reason("audit_spool_full", route="in")
     assert ev[0]["event"] == "refused", ev
     gw.wait_for_event("audit_spool_full")
-    assert echo.connections == 0
-
-
-def _type_codes(audit_log):
-    """[(EventTypeCode, detail)] of the local audit file, in order."""
-    import xml.etree.ElementTree as ET
-    out = []
-    for _seq, xml in au.file_records(audit_log):
-        root = ET.fromstring(xml.encode("utf-8"))
-        ev = root.find("EventIdentification")
-        out.append((ev.find("EventTypeCode").get("csd-code"),
-                    ev.findtext("EventOutcomeDescription") or ""))
-    return out
-
-
-def test_reload_records_network_or_security_configuration(tmp_path, pki, port, gateway,
-                                                          echo_server):
-    """Each successful reload writes one Security Alert record, classified
-    as docs/audit.md says: 110128 Network Configuration for a new route,
-    110129 Security Configuration for a changed allow_from (an allowlist)
-    and for a changed [tls] setting."""
-    echo = echo_server()
-    lp, lp2, wp, dead = port(), port(), port(), port()
-    cfg = gw_config(pki, tmp_path, dead, lp, echo.addr)
-    cfg["route out"] = {"mode": "wrap", "listen": f"127.0.0.1:{wp}",
-                        "connect": f"127.0.0.1:{lp}", "server_name": "localhost",
-                        "allow_from": "127.0.0.0/8"}
-    gw = gateway(cfg, name="site-a")
-    log = tmp_path / "audit.log"
-    steps = []
-
-    def reload(what):
-        mark = gw.reload(cfg)
-        gw.wait_for_event("reload", since=mark, result="ok")
-        steps.append(what)
-        util.wait_until(lambda: len([c for c, _d in _type_codes(log)
-                                     if c in ("110128", "110129")]) == len(steps), 20,
-                        what=f"the audit record of reload '{what}'")
-
-    cfg["route in2"] = {"mode": "unwrap", "listen": f"127.0.0.1:{lp2}", "connect": echo.addr}
-    reload("new route")
-    cfg["route out"]["allow_from"] = "127.0.0.1/32"
-    reload("allow_from")
-    cfg["tls"]["session_timeout"] = "200s"
-    reload("[tls]")
-    got = [(c, d) for c, d in _type_codes(log) if c in ("110128", "110129")]
-    assert [c for c, _d in got] == ["110128", "110129", "110129"], got
-    assert "route out allowlist or TLS settings changed" in got[1][1], got
-    assert "TLS/trust/directory settings changed" in got[2][1], got
+    served = echo.connections
+    with pytest.raises((OSError, AssertionError)):
+        one_connection(pki, lp)
+    assert echo.connections == served, "a client reached the service with the spool full"
+    assert len(gw.reasons("audit_spool_full")) >= 2
 
 
 def test_gateway_kill9_mid_load_replays_spool(tmp_path, pki, port, collector, gateway,

@@ -440,7 +440,6 @@ def pytest_runtest_makereport(item, call):
 # reason coverage test (test_zz_reason_coverage.py): which codes of the
 # table some test produced on a running gateway.
 GATEWAY_LOGS = []
-REASON_EVENTS = re.compile(r"\bevent=(refused|conn_close|revoked|reload|start)\b")
 
 
 def reason_table(_cache=[]):
@@ -455,15 +454,15 @@ def reason_table(_cache=[]):
 
 def reasons_in_log(text, table):
     """Codes of `table` a gateway log shows as a verdict: `reason=CODE` of
-    a refusal, close, revocation, reload or start line, and the code an
-    `event=config_error` message starts its cause with (the directory codes,
-    docs/operations.md)."""
+    any line (refusals, closes, revocations, reloads, health checks...), and
+    the code an `event=config_error` message starts its cause with (the
+    directory codes, docs/operations.md)."""
     seen = set()
     for line in text.splitlines():
-        if REASON_EVENTS.search(line):
-            seen.update(re.findall(r"\breason=([a-z0-9_]+)", line))
-        elif "event=config_error" in line:
+        if "event=config_error" in line:
             seen.update(re.findall(r"\b([a-z][a-z0-9_]+): ", line))
+        else:
+            seen.update(re.findall(r"\breason=([a-z0-9_]+)", line))
     return seen & set(table)
 
 

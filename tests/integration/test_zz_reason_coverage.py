@@ -2,8 +2,8 @@
 gateway, so a verdict the docs promise cannot lose its last test unnoticed.
 
 conftest.py keeps the log of every gateway the suite started; a code counts
-when it is the `reason=` of an `event=refused`, `conn_close`, `revoked`,
-`reload` or `start` line, or the cause an `event=config_error` message
+when it is the `reason=` of a log line (a refusal, a close, a revocation, a
+reload, a health check...), or the cause an `event=config_error` message
 starts with (conftest.reasons_in_log). This test runs last, and only when
 the whole suite ran (pytest_collection_modifyitems in conftest.py). A code
 no test can produce on a live gateway is listed in reasons_impossible.txt

@@ -166,6 +166,17 @@ struct zg_conf_route {
  * loader takes it; its paths must hold what every other path here holds. */
 _Static_assert(ZG_DIR_PATH_MAX == ZG_PATH_MAX, "directory.h's ZG_DIR_PATH_MAX must equal ZG_PATH_MAX");
 
+/* [crl NAME]: fetch one CA's CRL over HTTP(S) into a [tls] crl file
+ * (ops/crlfetch.c). */
+struct zg_conf_crl {
+	char name[ZG_NAME_MAX];          /* first: the printer names the section by it */
+	char url[ZG_PATH_MAX];           /* http:// or https:// */
+	char file[ZG_PATH_MAX];          /* one of [tls] crl */
+	unsigned interval_ms;            /* default 1 h */
+	unsigned timeout_ms;             /* default 10 s */
+	int line, line_url, line_file;
+};
+
 struct zg_conf {
 	char path[ZG_PATH_MAX];          /* file it came from, for messages */
 	struct zg_conf_gateway gw;
@@ -174,6 +185,8 @@ struct zg_conf {
 	unsigned n_routes;
 	struct zg_conf_directory dir;    /* [directory] */
 	struct zg_audit_conf audit;      /* [audit]; see audit.h */
+	struct zg_conf_crl crl_fetch[ZG_CRLS_MAX]; /* [crl NAME] sections */
+	unsigned n_crl_fetch;
 };
 
 /* Read and parse @path. On any error returns NULL with every problem found

@@ -37,8 +37,8 @@
 #define KW_MAX 48                       /* keywords per section */
 #define NO_OFF ((size_t)-1)
 #define WHY_MAX 400
-#define N_INST (ZG_ROUTES_MAX + 8)
-#define N_SECTIONS 5                    /* rows of conf_sections (tables.c) */
+#define N_INST (ZG_ROUTES_MAX + ZG_CRLS_MAX + 8)
+#define N_SECTIONS 6                    /* rows of conf_sections (tables.c) */
 #define N_KWS(t) (sizeof(t) / sizeof((t)[0]))
 
 struct pctx;
@@ -256,5 +256,18 @@ void conf_fill_directory_defaults(struct zg_conf *c);
 /* Report each file a KW_FILE or KW_SECRET_FILE keyword names that cannot be
  * read, is not a regular file or (key material) is open to other users. */
 void conf_check_files(const struct pctx *pc);
+
+/* ---- crls.c ---------------------------------------------------------------- */
+
+/* The value type of a [crl] url: http:// or https://, no blanks or controls. */
+extern const struct kw_type T_URL;
+
+/* The add() of [crl NAME]: a new fetch named @arg (header at @line) in
+ * pc->conf->crl_fetch; -1 (reported) on a bad or duplicate name, or too many. */
+int crl_add(struct pctx *pc, const char *arg, int line, unsigned *idx);
+
+/* Report a [crl] whose file is not one of [tls] crl, or two fetching into
+ * one file. */
+void conf_check_crl_fetch(const struct pctx *pc);
 
 #endif /* ZG_CONF_INT_H */

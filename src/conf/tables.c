@@ -161,6 +161,16 @@ static const struct kw directory_kws[] = {
 	 0},
 };
 
+#define CR(f) offsetof(struct zg_conf_crl, f)
+
+static const struct kw crl_kws[] = {
+	{"url", &T_URL, CR(url), STR(struct zg_conf_crl, url), NO_OFF, CR(line_url), 0, 0, NULL,
+	 KW_REQUIRED},
+	{"file", &T_PATH, CR(file), ZG_PATH_MAX, NO_OFF, CR(line_file), 0, 0, NULL, KW_REQUIRED},
+	{"interval", &T_DUR_MS, CR(interval_ms), 0, NO_OFF, NO_OFF, SEC, 7 * 24 * HOUR, "1h", 0},
+	{"timeout", &T_DUR_MS, CR(timeout_ms), 0, NO_OFF, NO_OFF, SEC, 5 * MIN, "10s", 0},
+};
+
 _Static_assert(N_KWS(gateway_kws) <= KW_MAX, "gateway_kws too long");
 _Static_assert(N_KWS(tls_kws) <= KW_MAX, "tls_kws too long");
 _Static_assert(N_KWS(route_kws) <= KW_MAX, "route_kws too long");
@@ -175,6 +185,16 @@ static void *route_elem(const struct zg_conf *c, unsigned idx)
 	return &c->routes[idx];
 }
 
+static unsigned crl_count(const struct zg_conf *c)
+{
+	return c->n_crl_fetch;
+}
+
+static void *crl_elem(const struct zg_conf *c, unsigned idx)
+{
+	return (void *)&c->crl_fetch[idx];
+}
+
 const struct section_def conf_sections[] = {
 	{"gateway", gateway_kws, N_KWS(gateway_kws), offsetof(struct zg_conf, gw), NULL, NULL, NULL},
 	{"tls", tls_kws, N_KWS(tls_kws), offsetof(struct zg_conf, tls), NULL, NULL, NULL},
@@ -182,6 +202,7 @@ const struct section_def conf_sections[] = {
 	{"directory", directory_kws, N_KWS(directory_kws), offsetof(struct zg_conf, dir), NULL, NULL,
 	 NULL},
 	{"audit", audit_kws, N_KWS(audit_kws), offsetof(struct zg_conf, audit), NULL, NULL, NULL},
+	{"crl", crl_kws, N_KWS(crl_kws), NO_OFF, crl_add, crl_count, crl_elem},
 };
 _Static_assert(N_INST >= ZG_ROUTES_MAX + N_SECTIONS, "N_INST too small");
 

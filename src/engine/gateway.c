@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/reason.h"
 #include "engine/gateway.h"
+#include "tls/crlfetch.h"
 
 #define RESOLVE_MIN_INTERVAL_MS 1000
 #define MAIN_TICK_MS 500 /* the main loop turns at least this often */
@@ -192,6 +193,27 @@ static void plane_event(struct zg_gateway *gw, void (*fn)(void *, struct zg_gate
 		fn(gw->plane->ctx, gw);
 }
 
+/* The fetch thread replaced a CRL file: load it like a SIGHUP would. */
+static void crl_fetched(void *arg)
+{
+	zg_gateway_want_reload(arg);
+}
+
+/* Start, or after a reload restart, the [crl] fetch thread when what it
+ * fetches or judges with changed. Stopping waits for a fetch in progress
+ * (at most its timeout): the main thread, never a worker. */
+static void crlfetch_follow(struct zg_gateway *gw, const struct zg_conf *old,
+			    const struct zg_conf *now)
+{
+	if (old && old->n_crl_fetch == now->n_crl_fetch &&
+	    memcmp(old->crl_fetch, now->crl_fetch, sizeof(now->crl_fetch)) == 0 &&
+	    strcmp(old->tls.trust_anchors, now->tls.trust_anchors) == 0 &&
+	    strcmp(old->tls.chain, now->tls.chain) == 0)
+		return;
+	zg_crlfetch_stop(gw->crlfetch);
+	gw->crlfetch = zg_crlfetch_start(now, crl_fetched, gw);
+}
+
 /* SIGHUP: all or nothing. A refused file leaves the old snapshot serving.
  * The directory's file stamp is taken before the load and kept only when
  * the load succeeds, so a directory change whose reload failed (for any
@@ -232,6 +254,7 @@ static int reload(struct zg_gateway *gw)
 	if (memcmp(&gw->fleet.current->conf->audit, &s->conf->audit, sizeof(s->conf->audit)) != 0)
 		zg_warn("event=reload_note msg=\"[audit] changes take effect on restart\"");
 	gw->generation = s->generation;
+	crlfetch_follow(gw, gw->fleet.current->conf, s->conf);
 	zg_log_set_level(s->conf->gw.log_level);
 	if (s->conf->gw.workers && s->conf->gw.workers != gw->n_workers)
 		zg_warn("event=reload_note msg=\"workers changes on restart only\"");
@@ -247,6 +270,7 @@ void zg_gateway_want_reload(struct zg_gateway *gw)
 	if (atomic_exchange(&gw->reload_wanted, 1) == 0)
 		zg_fleet_ring(&gw->fleet);
 }
+
 
 static void reresolve(struct zg_gateway *gw)
 {
@@ -527,6 +551,7 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 		goto out;
 	}
 	update_checks(gw, gw->fleet.current);
+	crlfetch_follow(gw, NULL, gw->fleet.current->conf);
 	main_loop(gw, sigfd);
 	zg_checker_stop(gw->checker);
 	gw->checker = NULL;
@@ -544,6 +569,7 @@ out:
 		plane_event(gw, gw->plane->ops->stop);
 	if (gw) {
 		zg_checker_stop(gw->checker);
+		zg_crlfetch_stop(gw->crlfetch);
 		zg_audit_stop(gw->fleet.audit);
 		if (gw->fleet.main_wake_fd >= 0)
 			close(gw->fleet.main_wake_fd);

@@ -44,10 +44,13 @@ struct zg_plane {
 	void *ctx;
 };
 
+struct zg_crlfetch;
+
 struct zg_gateway {
 	char conf_path[ZG_PATH_MAX];
 	const struct zg_plane *plane;   /* never NULL (an empty one without ops/) */
 	atomic_int reload_wanted;       /* the control plane asked for a reload */
+	struct zg_crlfetch *crlfetch;   /* [crl] fetch thread, or NULL (main thread only) */
 	uint64_t started_ms;            /* monotonic, when the workers started */
 	struct zg_fleet fleet;          /* what the workers share: state, snapshot, counters */
 	uint64_t generation;            /* main thread only */

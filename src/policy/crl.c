@@ -1,5 +1,6 @@
 /* crl.c - see crl.h. */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "base/filemode.h"
 #include "policy/crl.h"
@@ -118,4 +120,93 @@ int zg_crl_add_to_store(X509_STORE *store, STACK_OF(X509_CRL) *crls)
 		if (!X509_STORE_add_crl(store, sk_X509_CRL_value(crls, i)))
 			return -1;
 	return 0;
+}
+
+#define CRL_SKEW_S 300 /* a CA's clock a little ahead of ours is not an attack */
+
+/* The CA of @cas that signed @crl, or NULL. */
+static X509 *crl_signer(X509_CRL *crl, STACK_OF(X509) *cas)
+{
+	for (int i = 0; i < sk_X509_num(cas); i++) {
+		X509 *ca = sk_X509_value(cas, i);
+		EVP_PKEY *pk = X509_get0_pubkey(ca);
+		if (X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl)) == 0 && pk &&
+		    X509_CRL_verify(crl, pk) == 1)
+			return ca;
+	}
+	return NULL;
+}
+
+#define NO_NUMBER 2
+
+/* -1, 0, 1 as @a's CRL number is below, equal to, above @b's; NO_NUMBER if
+ * either has none (then thisUpdate decides). */
+static int number_cmp(X509_CRL *a, X509_CRL *b)
+{
+	ASN1_INTEGER *na = X509_CRL_get_ext_d2i(a, NID_crl_number, NULL, NULL);
+	ASN1_INTEGER *nb = X509_CRL_get_ext_d2i(b, NID_crl_number, NULL, NULL);
+	int r = NO_NUMBER;
+
+	if (na && nb) {
+		r = ASN1_INTEGER_cmp(na, nb);
+		r = r < 0 ? -1 : r > 0 ? 1 : 0;
+	}
+	ASN1_INTEGER_free(na);
+	ASN1_INTEGER_free(nb);
+	return r;
+}
+
+int zg_crl_judge(X509_CRL *crl, X509_CRL *old, STACK_OF(X509) *cas, time_t now, char *why,
+		 size_t cap)
+{
+	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+	time_t ahead = now + CRL_SKEW_S;
+	int order;
+
+	if (!crl_signer(crl, cas)) {
+		snprintf(why, cap, "not signed by a CA we trust for its issuer");
+		return -1;
+	}
+	if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &ahead) >= 0) {
+		snprintf(why, cap, "thisUpdate lies in the future");
+		return -1;
+	}
+	if (!next || X509_cmp_time(next, &now) <= 0) {
+		snprintf(why, cap, "already past its nextUpdate");
+		return -1;
+	}
+	if (!old)
+		return 0;
+	order = number_cmp(crl, old);
+	if (order == NO_NUMBER)
+		order = ASN1_TIME_compare(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_lastUpdate(old));
+	if (order < 0) {
+		snprintf(why, cap, "older than the CRL in force (a replayed CRL)");
+		return -1;
+	}
+	/* X509_CRL_match compares the encodings' digests: the very same CRL */
+	return order == 0 && X509_CRL_match(crl, old) == 0 ? 1 : 0;
+}
+
+X509_CRL *zg_crl_parse(const unsigned char *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	X509_CRL *crl = NULL;
+	BIO *b;
+
+	if (len > 10 && memcmp(buf, "-----BEGIN", 10) == 0) {
+		if ((b = BIO_new_mem_buf(buf, (int)len)) != NULL) {
+			crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
+			BIO_free(b);
+		}
+		return crl;
+	}
+	if (len > (size_t)INT32_MAX)
+		return NULL;
+	crl = d2i_X509_CRL(NULL, &p, (long)len);
+	if (crl && p != buf + len) { /* trailing bytes: not one clean DER object */
+		X509_CRL_free(crl);
+		crl = NULL;
+	}
+	return crl;
 }

@@ -2,7 +2,8 @@
  * revocation rule and for the X509_STORE of each TLS context.
  *
  * CRLs are loaded whole at start-up and on every reload (SIGHUP builds new
- * contexts with freshly loaded CRLs); nothing is fetched from the network.
+ * contexts with freshly loaded CRLs). Fetching them (tls/crlfetch.c) only
+ * replaces files, after zg_crl_judge accepted what it fetched.
  */
 #ifndef ZG_CRL_H
 #define ZG_CRL_H
@@ -28,6 +29,19 @@ void zg_crl_free(STACK_OF(X509_CRL) *crls);
 /* Index of the first CRL in @crls at or after @from whose nextUpdate is at or
  * before @now (stale), or -1. For start-up and reload warnings. */
 int zg_crl_next_stale(STACK_OF(X509_CRL) *crls, int from, time_t now);
+
+/* Judge a fetched CRL before it may replace the one in force (crl fetching,
+ * ops/crlfetch.c): signed by one of @cas whose subject is its issuer,
+ * thisUpdate not ahead of @now by more than a few minutes, nextUpdate still
+ * ahead, and, against @old (the CRL of the same issuer in force, or NULL),
+ * not older: its CRL number (or, without numbers, thisUpdate) must not go
+ * back. 0 = newer, 1 = the same CRL again, -1 refused with the reason in
+ * @why. Pure: no I/O. */
+int zg_crl_judge(X509_CRL *crl, X509_CRL *old, STACK_OF(X509) *cas, time_t now, char *why,
+		 size_t cap);
+
+/* Parse one CRL from @len bytes at @buf, PEM or DER; NULL if it is neither. */
+X509_CRL *zg_crl_parse(const unsigned char *buf, size_t len);
 
 /* Add every CRL of @crls to @store (each gains a reference). Returns 0 or -1.
  * Revocation flags are the caller's choice; see docs/policy.md. */

@@ -654,6 +654,51 @@ static void names_and_size(void **state)
 	expect_only(k, k->p256, &large, ZG_R_CERT_TOO_LARGE);
 }
 
+/* @c with CRL number @n, re-signed by @key. */
+static X509_CRL *numbered(X509_CRL *c, EVP_PKEY *key, long n)
+{
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+
+	assert_non_null(num);
+	assert_int_equal(ASN1_INTEGER_set(num, n), 1);
+	assert_int_equal(X509_CRL_add1_ext_i2d(c, NID_crl_number, num, 0, X509V3_ADD_REPLACE), 1);
+	ASN1_INTEGER_free(num);
+	assert_true(X509_CRL_sign(c, key, EVP_sha256()) > 0);
+	return c;
+}
+
+/* Issue 15 item 4: what a fetched CRL must be before it replaces the file. */
+static void crl_judge(void **state)
+{
+	struct pki *k = *state;
+	STACK_OF(X509) *cas = sk_X509_new_null();
+	X509_CRL *one = numbered(crl(k, k->inter, k->int_key, NULL, DAY), k->int_key, 1);
+	X509_CRL *two = numbered(crl(k, k->inter, k->int_key, NULL, DAY), k->int_key, 2);
+	X509_CRL *stale = numbered(crl(k, k->inter, k->int_key, NULL, -60), k->int_key, 3);
+	X509_CRL *forged = numbered(crl(k, k->inter, k->root_key, NULL, DAY), k->root_key, 4);
+	char why[128];
+
+	(void)state;
+	assert_non_null(cas);
+	assert_true(sk_X509_push(cas, k->root) > 0);
+	assert_true(sk_X509_push(cas, k->inter) > 0);
+	assert_int_equal(zg_crl_judge(two, NULL, cas, k->now, why, sizeof(why)), 0);
+	assert_int_equal(zg_crl_judge(two, one, cas, k->now, why, sizeof(why)), 0);
+	assert_int_equal(zg_crl_judge(two, two, cas, k->now, why, sizeof(why)), 1);
+	assert_int_equal(zg_crl_judge(one, two, cas, k->now, why, sizeof(why)), -1);
+	assert_string_equal(why, "older than the CRL in force (a replayed CRL)");
+	assert_int_equal(zg_crl_judge(stale, one, cas, k->now, why, sizeof(why)), -1);
+	assert_string_equal(why, "already past its nextUpdate");
+	/* the intermediate's name, the root's signature */
+	assert_int_equal(zg_crl_judge(forged, one, cas, k->now, why, sizeof(why)), -1);
+	assert_string_equal(why, "not signed by a CA we trust for its issuer");
+	sk_X509_free(cas); /* the certificates are the fixture's */
+	X509_CRL_free(one);
+	X509_CRL_free(two);
+	X509_CRL_free(stale);
+	X509_CRL_free(forged);
+}
+
 /* Every failing rule is reported, not just the first. */
 static void all_failures_reported(void **state)
 {
@@ -757,6 +802,7 @@ int main(void)
 		cmocka_unit_test(crl_files),
 		cmocka_unit_test(server_names),
 		cmocka_unit_test(names_and_size),
+		cmocka_unit_test(crl_judge),
 		cmocka_unit_test(all_failures_reported),
 		cmocka_unit_test(empty_chain),
 		cmocka_unit_test(x509_error_mapping),

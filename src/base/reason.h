@@ -59,6 +59,8 @@ enum zg_class {
 	  "audit spool full and full_policy is refuse-new-connections")                 \
 	X(LOCAL_FD_EXHAUSTED, LIMIT, "local_fd_exhausted",                             \
 	  "gateway out of file descriptors (RLIMIT_NOFILE, LimitNOFILE)")               \
+	X(CLASS_LIMIT, LIMIT, "class_max_connections",                                  \
+	  "traffic class max_connections reached")                                      \
 	/* channel (address) layer */                                                   \
 	X(ADDR_NOT_ALLOWED, POLICY, "source_not_allowed",                               \
 	  "source address not in the route's allow_from prefixes")                      \

@@ -23,6 +23,7 @@
 #include "base/errlist.h"
 #include "base/log.h"
 #include "base/prefix.h"
+#include "shape/shape.h"
 
 #define ZG_NAME_MAX 64         /* route names, profile names, gateway name */
 #define ZG_HOST_MAX 256        /* host names and server_name (DNS or URI) */
@@ -160,11 +161,16 @@ struct zg_conf_route {
 	char interface[ZG_NAME_MAX];     /* listen only on packets arriving on this interface; "" = any */
 	int line_interface;
 	int line_peers;                  /* 0: peers not given */
+	char class_name[ZG_NAME_MAX];    /* traffic class; "" = the default class */
+	int line_class;
 };
 
 /* [directory]: struct zg_conf_directory is defined in directory.h, whose
  * loader takes it; its paths must hold what every other path here holds. */
 _Static_assert(ZG_DIR_PATH_MAX == ZG_PATH_MAX, "directory.h's ZG_DIR_PATH_MAX must equal ZG_PATH_MAX");
+/* [class NAME] and [link]: struct zg_conf_class and zg_conf_link are
+ * defined in shape/shape.h, which the data path shares. */
+_Static_assert(ZG_CLASS_NAME_MAX == ZG_NAME_MAX, "shape.h's ZG_CLASS_NAME_MAX must equal ZG_NAME_MAX");
 
 /* [crl NAME]: fetch one CA's CRL over HTTP(S) into a [tls] crl file
  * (ops/crlfetch.c). */
@@ -187,6 +193,9 @@ struct zg_conf {
 	struct zg_audit_conf audit;      /* [audit]; see audit.h */
 	struct zg_conf_crl crl_fetch[ZG_CRLS_MAX]; /* [crl NAME] sections */
 	unsigned n_crl_fetch;
+	struct zg_conf_class classes[ZG_CLASSES_MAX]; /* [class NAME], n_classes used */
+	unsigned n_classes;
+	struct zg_conf_link link;        /* [link]; zero: no link budget */
 };
 
 /* Read and parse @path. On any error returns NULL with every problem found

@@ -37,8 +37,8 @@
 #define KW_MAX 48                       /* keywords per section */
 #define NO_OFF ((size_t)-1)
 #define WHY_MAX 400
-#define N_INST (ZG_ROUTES_MAX + ZG_CRLS_MAX + 8)
-#define N_SECTIONS 6                    /* rows of conf_sections (tables.c) */
+#define N_INST (ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + 8)
+#define N_SECTIONS 8                    /* rows of conf_sections (tables.c) */
 #define N_KWS(t) (sizeof(t) / sizeof((t)[0]))
 
 struct pctx;
@@ -167,6 +167,23 @@ extern const struct kw_type T_AUDIT_TRANSPORT, T_AUDIT_POLICY, T_AUDIT_VERBOSITY
 extern const struct kw_type T_HOSTPORT;
 /* pool.c: connect as a pool, balance, health_check, AE titles, HTTP path */
 extern const struct kw_type T_POOL, T_BALANCE, T_CHECK, T_AE_TITLE, T_HTTP_PATH;
+
+/* ---- classes.c ------------------------------------------------------------ */
+
+/* [class NAME] and [link] value types: a rate with its unit (bit/s in a
+ * uint64_t), a DSCP (int), the time windows of a class (whole class struct). */
+extern const struct kw_type T_RATE, T_DSCP, T_WINDOWS;
+
+/* The add() of [class NAME]: a new class named @arg (header at @line) in
+ * pc->conf, its index in @idx. Returns 0, or -1 once reported. */
+int class_add(struct pctx *pc, const char *arg, int line, unsigned *idx);
+
+/* Report ceil below rate, routes naming a class the file does not define,
+ * and guarantees above the [link] budget at any second of the day. */
+void conf_check_classes(const struct pctx *pc);
+
+/* Give classes without a ceil their rate as ceil (no borrowing). */
+void conf_fill_class_defaults(struct zg_conf *c);
 
 /* Format @ep as the operator would write it ("host:port", "[v6]:port",
  * "*:port") into @out of @cap bytes, truncating if need be. */

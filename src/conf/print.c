@@ -24,9 +24,10 @@ void zg_conf_print(const struct zg_conf *conf, FILE *out)
 			continue;
 		}
 		for (unsigned k = 0; k < def->count(conf); k++) {
-			const struct zg_conf_route *r = def->elem(conf, k);
-			fprintf(out, "\n[%s %s]\n", def->name, r->name);
-			print_section(def, r, out);
+			/* name is the first member of every named section's struct */
+			const char *name = def->elem(conf, k);
+			fprintf(out, "\n[%s %s]\n", def->name, name);
+			print_section(def, name, out);
 		}
 	}
 }

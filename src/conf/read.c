@@ -390,11 +390,13 @@ static struct zg_conf *conf_parse(const char *text, const char *name, const char
 	conf_check_ticket_keys(pc);
 	conf_check_directory(pc);
 	conf_check_crl_fetch(pc);
+	conf_check_classes(pc);
 	if (conf->n_routes == 0 && errs->n + errs->dropped == before)
 		zg_errlist_add(errs, name, 0, NULL, "no [route NAME] section: nothing to serve");
 	conf_fill_route_defaults(conf);
 	conf_fill_audit_defaults(conf);
 	conf_fill_directory_defaults(conf);
+	conf_fill_class_defaults(conf);
 	if (!(flags & ZG_CONF_NO_FILE_CHECKS))
 		conf_check_files(pc);
 	if (errs->n + errs->dropped != before)

@@ -113,6 +113,8 @@ static const struct kw route_kws[] = {
 	{"health_http_path", &T_HTTP_PATH, RT(check.http_path), ZG_HTTP_PATH_MAX, NO_OFF, NO_OFF, 0, 0,
 	 "/", 0},
 	{"health_http_status", &T_UINT, RT(check.http_status), 0, NO_OFF, NO_OFF, 100, 599, "200", 0},
+	{"class", &T_NAME, RT(class_name), STR(struct zg_conf_route, class_name), NO_OFF,
+	 RT(line_class), 0, 0, NULL, 0},
 };
 
 #define AU(f) offsetof(struct zg_audit_conf, f)
@@ -171,6 +173,27 @@ static const struct kw crl_kws[] = {
 	{"timeout", &T_DUR_MS, CR(timeout_ms), 0, NO_OFF, NO_OFF, SEC, 5 * MIN, "10s", 0},
 };
 
+#define CL(f) offsetof(struct zg_conf_class, f)
+
+/* A class's rates apply to each direction separately; ceil defaults to
+ * rate (conf_fill_class_defaults), dscp to one chosen by priority. */
+static const struct kw class_kws[] = {
+	{"rate", &T_RATE, CL(rate_bps), 0, NO_OFF, CL(line_rate), 0, 0, NULL, KW_REQUIRED},
+	{"ceil", &T_RATE, CL(ceil_bps), 0, NO_OFF, CL(line_ceil), 0, 0, NULL, 0},
+	{"priority", &T_UINT, CL(priority), 0, NO_OFF, NO_OFF, 0, 7, "4", 0},
+	{"max_connections", &T_UINT, CL(max_connections), 0, NO_OFF, NO_OFF, 0, CONN_MAX, "0", 0},
+	{"per_connection", &T_RATE, CL(per_connection_bps), 0, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"dscp", &T_DSCP, CL(dscp), 0, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"windows", &T_WINDOWS, 0, 0, NO_OFF, CL(line_windows), 0, 0, NULL, 0},
+};
+
+#define LK(f) offsetof(struct zg_conf_link, f)
+
+static const struct kw link_kws[] = {
+	{"to_client", &T_RATE, LK(to_client_bps), 0, NO_OFF, LK(line_to_client), 0, 0, NULL, 0},
+	{"to_upstream", &T_RATE, LK(to_upstream_bps), 0, NO_OFF, LK(line_to_upstream), 0, 0, NULL, 0},
+};
+
 _Static_assert(N_KWS(gateway_kws) <= KW_MAX, "gateway_kws too long");
 _Static_assert(N_KWS(tls_kws) <= KW_MAX, "tls_kws too long");
 _Static_assert(N_KWS(route_kws) <= KW_MAX, "route_kws too long");
@@ -195,6 +218,20 @@ static void *crl_elem(const struct zg_conf *c, unsigned idx)
 	return (void *)&c->crl_fetch[idx];
 }
 
+static unsigned class_count(const struct zg_conf *c)
+{
+	return c->n_classes;
+}
+
+static void *class_elem(const struct zg_conf *c, unsigned idx)
+{
+	return (void *)&c->classes[idx];
+}
+
+/* The printer names a named section by its struct's first member. */
+_Static_assert(offsetof(struct zg_conf_route, name) == 0, "route name first");
+_Static_assert(offsetof(struct zg_conf_class, name) == 0, "class name first");
+
 const struct section_def conf_sections[] = {
 	{"gateway", gateway_kws, N_KWS(gateway_kws), offsetof(struct zg_conf, gw), NULL, NULL, NULL},
 	{"tls", tls_kws, N_KWS(tls_kws), offsetof(struct zg_conf, tls), NULL, NULL, NULL},
@@ -203,8 +240,10 @@ const struct section_def conf_sections[] = {
 	 NULL},
 	{"audit", audit_kws, N_KWS(audit_kws), offsetof(struct zg_conf, audit), NULL, NULL, NULL},
 	{"crl", crl_kws, N_KWS(crl_kws), NO_OFF, crl_add, crl_count, crl_elem},
+	{"link", link_kws, N_KWS(link_kws), offsetof(struct zg_conf, link), NULL, NULL, NULL},
+	{"class", class_kws, N_KWS(class_kws), NO_OFF, class_add, class_count, class_elem},
 };
-_Static_assert(N_INST >= ZG_ROUTES_MAX + N_SECTIONS, "N_INST too small");
+_Static_assert(N_INST >= ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + N_SECTIONS, "N_INST too small");
 
 /* ---- lookups and defaults ------------------------------------------------ */
 

@@ -82,13 +82,40 @@ static void side_init(struct zg_side *s, struct zg_conn *c)
 	s->conn = c;
 }
 
+/* The traffic class of @route's connections, counted in: ZG_R_OK with
+ * *@cls set, or ZG_R_CLASS_LIMIT with the class's limit in @detail. A
+ * class a reload removed since @route's snapshot was built: the default. */
+static enum zg_reason admit_class(struct zg_conn_host *h, const struct zg_route_rt *route,
+				  struct zg_shape_class **cls, char *detail, size_t cap)
+{
+	struct zg_shape_class *c;
+	enum zg_reason r;
+
+	if (!h->shape)
+		return ZG_R_OK;
+	c = zg_shape_find(h->shape, route->conf->class_name);
+	if (!c)
+		c = zg_shape_find(h->shape, "");
+	if (!c)
+		return ZG_R_OK;
+	r = zg_shape_admit(c);
+	if (r != ZG_R_OK) {
+		snprintf(detail, cap, "class %s: %u connections", c->name,
+			 atomic_load(&c->max_connections));
+		return r;
+	}
+	*cls = c;
+	return ZG_R_OK;
+}
+
 /* Admission, before a single byte is read: the route's address gate, the
  * participant directory (inbound TLS routes: the source address must belong
- * to a participant the route admits), then the limits. Returns ZG_R_OK and
- * counts the connection in, or the reason to refuse it. */
+ * to a participant the route admits), then the limits: route, gateway and
+ * traffic class. Returns ZG_R_OK and counts the connection in, or the
+ * reason to refuse it. */
 static enum zg_reason admit(struct zg_conn_host *h, const struct zg_route_rt *route, const uint8_t addr[16],
-			    const struct zg_participant **who, _Atomic unsigned **slot, char *detail,
-			    size_t cap)
+			    const struct zg_participant **who, _Atomic unsigned **slot,
+			    struct zg_shape_class **cls, char *detail, size_t cap)
 {
 	enum zg_reason r;
 	unsigned total, on_route;
@@ -109,6 +136,8 @@ static enum zg_reason admit(struct zg_conn_host *h, const struct zg_route_rt *ro
 	on_route = atomic_fetch_add(&route->stats->active, 1);
 	r = zg_gate_admit(on_route, route->conf->max_connections, total,
 			  h->snap->conf->gw.max_connections);
+	if (r == ZG_R_OK)
+		r = admit_class(h, route, cls, detail, cap);
 	if (r != ZG_R_OK) {
 		atomic_fetch_sub(h->active_total, 1);
 		atomic_fetch_sub(&route->stats->active, 1);
@@ -117,6 +146,17 @@ static enum zg_reason admit(struct zg_conn_host *h, const struct zg_route_rt *ro
 		*slot = NULL;
 	}
 	return r;
+}
+
+/* Mark @fd with the DSCP of @c's class, so routers on the path can
+ * prioritise too. A failure costs only the mark: logged, not fatal. */
+static void mark_dscp(const struct zg_conn *c, int fd)
+{
+	int dscp = c->cls ? atomic_load_explicit(&c->cls->dscp, memory_order_relaxed) : ZG_DSCP_UNSET;
+
+	if (zg_shape_mark(fd, dscp) < 0)
+		zg_debug("event=dscp_failed route=%s id=%u.%llu error=%s", c->route->conf->name,
+			 c->h->index, (unsigned long long)c->id, strerror(errno));
 }
 
 void zg_conn_refuse(struct zg_conn_host *h, const struct zg_route_rt *route, int fd,
@@ -181,13 +221,14 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 	uint64_t id;
 	const struct zg_participant *who = NULL;
 	_Atomic unsigned *slot = NULL;
+	struct zg_shape_class *cls = NULL;
 	char detail[160] = "";
 	uint8_t addr[16];
 	enum zg_reason r = ZG_R_ADDR_NOT_ALLOWED;
 	struct zg_conn *c;
 
 	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&peer->ss, addr) == 0)
-		r = admit(h, route, addr, &who, &slot, detail, sizeof(detail));
+		r = admit(h, route, addr, &who, &slot, &cls, detail, sizeof(detail));
 	if (r != ZG_R_OK) {
 		zg_conn_refuse(h, route, fd, peer, r, detail);
 		return;
@@ -199,6 +240,8 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 		atomic_fetch_sub(&route->stats->active, 1);
 		if (slot)
 			zg_directory_release(slot);
+		if (cls)
+			zg_shape_release(cls);
 		zg_record_refusal(h, route, id, peer, ZG_R_NO_MEMORY, NULL, NULL);
 		close(fd);
 		return;
@@ -217,6 +260,12 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 	side_init(&c->down, c);
 	side_init(&c->up, c);
 	c->down.fd = fd;
+	c->cls = cls;
+	if (cls) {
+		zg_shape_flow_init(&c->relay.d2u.flow, h->shape, cls, ZG_TO_UPSTREAM);
+		zg_shape_flow_init(&c->relay.u2d.flow, h->shape, cls, ZG_TO_CLIENT);
+		mark_dscp(c, fd);
+	}
 	c->next = h->conns;
 	if (h->conns)
 		h->conns->prev = c;
@@ -391,6 +440,8 @@ static void try_upstream(struct zg_conn *c)
 			zg_conn_close(c, ZG_R_LOCAL_FD_EXHAUSTED, strerror(errno));
 			return;
 		}
+		if (fd >= 0)
+			mark_dscp(c, fd); /* before connect: the SYN is marked too */
 		if (fd >= 0 && zg_connect_on(fd, &c->upstream_addr) == 0) {
 			c->up.fd = fd;
 			set_state(c, ZG_CS_CONNECTING);
@@ -674,12 +725,19 @@ static void step(struct zg_conn *c)
 			break;
 		case ZG_CS_RELAYING:
 			r = zg_relay_step(&c->relay, &c->down, &c->up, c->h->now_ms);
-			if (r == ZG_R_UPSTREAM_RESET || (r == ZG_R_TLS_PEER_ALERT && c->up.peer_alert))
+			if (r == ZG_R_UPSTREAM_RESET || (r == ZG_R_TLS_PEER_ALERT && c->up.peer_alert)) {
 				upstream_lost(c, r, NULL);
-			else if (r != ZG_R_OK)
+				break;
+			}
+			if (r != ZG_R_OK) {
 				zg_conn_close(c, r, NULL);
-			else if (c->relay.more)
+				break;
+			}
+			if (c->relay.more)
 				c->h->ops->defer(c->h, c);
+			c->wake_ns = c->relay.wake_ns;
+			if (c->wake_ns)
+				c->h->ops->throttle(c->h, c);
 			break;
 		case ZG_CS_ACCEPTED:
 		case ZG_CS_CLOSED:
@@ -838,6 +896,12 @@ void zg_conn_resume(struct zg_conn *c)
 		step(c);
 }
 
+void zg_conn_wake(struct zg_conn *c)
+{
+	if (c->state != ZG_CS_CLOSED)
+		step(c);
+}
+
 void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
 {
 	if (c->revoke_at_ms && now_ms >= c->revoke_at_ms) {
@@ -898,6 +962,9 @@ void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
 	if (c->participant_slot)
 		zg_directory_release(c->participant_slot);
 	c->participant_slot = NULL;
+	if (c->cls)
+		zg_shape_release(c->cls);
+	c->cls = NULL;
 	c->h->ops->closed(c->h, c);
 }
 

@@ -56,6 +56,9 @@ struct zg_conn_host_ops {
 	void (*closed)(struct zg_conn_host *h, struct zg_conn *c);
 	/* An upstream failed: ask the main thread to resolve upstream names again. */
 	void (*want_resolve)(struct zg_conn_host *h);
+	/* @c's traffic class is out of tokens: step it again at c->wake_ns
+	 * (monotonic ns), not before, with no epoll event needed. */
+	void (*throttle)(struct zg_conn_host *h, struct zg_conn *c);
 };
 
 /* The part of a worker its connections use: the loop's clock and identity,
@@ -74,6 +77,7 @@ struct zg_conn_host {
 	struct zg_tls_session_slot *out_sessions; /* ZG_ROUTES_MAX, by route index */
 	struct zg_conn *conns;           /* live connections, linked by zg_conn_start */
 	unsigned n_conns;
+	struct zg_shape_table *shape;    /* traffic classes, shared by every loop (gateway's) */
 };
 
 struct zg_conn {
@@ -82,6 +86,10 @@ struct zg_conn {
 	struct zg_conn *prev, *next;      /* worker's list of live connections */
 	struct zg_conn *ready_next;       /* worker's list of deferred steps */
 	int deferred;                     /* on that list */
+	struct zg_conn *throttled_next;   /* worker's list of connections waiting for tokens */
+	int throttled;                    /* on that list */
+	uint64_t wake_ns;                 /* step again then (monotonic ns); 0: no wait */
+	struct zg_shape_class *cls;       /* traffic class, counted in; in the shared table */
 	struct zg_conn_host *h;           /* the loop that runs it */
 	uint64_t id;
 	struct zg_snapshot *snap;         /* one reference, dropped at free */
@@ -125,6 +133,10 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
  * refusal with @reason, then close @fd. */
 void zg_conn_refuse(struct zg_conn_host *h, const struct zg_route_rt *route, int fd,
 		    const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail);
+
+/* Step @c again because its traffic class has tokens again (the worker's
+ * throttled list); unlike zg_conn_resume it leaves the deferred list alone. */
+void zg_conn_wake(struct zg_conn *c);
 
 /* Advance @c after epoll reported @events on @side. */
 void zg_conn_resume(struct zg_conn *c);

@@ -160,6 +160,31 @@ static void remember_directory(const struct zg_snapshot *s)
 		zg_warn("event=directory_state result=failed error=\"%s\"", why);
 }
 
+/* Seconds since local midnight: time windows are local clinic hours. */
+static uint32_t local_tod(void)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!localtime_r(&now, &tm))
+		return 0;
+	return (uint32_t)(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec);
+}
+
+/* Make the classes of @s the ones in force (main thread, before
+ * publishing @s). -1 with an error in @errs if the table is full. */
+static int apply_classes(struct zg_gateway *gw, const struct zg_snapshot *s, struct zg_errlist *errs)
+{
+	const struct zg_conf *c = s->conf;
+
+	if (zg_shape_apply(&gw->shape, c->classes, c->n_classes, &c->link, local_tod()) == 0)
+		return 0;
+	zg_errlist_add(errs, c->path, 0, NULL,
+		       "class: more distinct class names than one process can hold (%d); restart",
+		       ZG_CLASSES_MAX * 2);
+	return -1;
+}
+
 /* Parse @path and build a snapshot from it; NULL with errors logged. */
 static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct zg_errlist *errs)
 {
@@ -170,7 +195,7 @@ static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct 
 	if (!conf)
 		return NULL;
 	s = zg_snapshot_build(conf, gw->fleet.current, gw->generation + 1, stats_lookup, gw, errs);
-	if (s && bind_participants(gw, s, errs) < 0) {
+	if (s && (bind_participants(gw, s, errs) < 0 || apply_classes(gw, s, errs) < 0)) {
 		zg_snapshot_unref(s);
 		return NULL;
 	}
@@ -397,8 +422,12 @@ static void main_loop(struct zg_gateway *gw, int sigfd)
 			(void)reload(gw);
 		if (atomic_load(&gw->fleet.resolve_wanted) && atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
 			reresolve(gw);
-		if (atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
-			dir_poll(gw);
+		if (atomic_load(&gw->fleet.state) == ZG_GW_RUNNING) {
+			const struct zg_conf *c;
+			dir_poll(gw); /* may reload: read the configuration in force after it */
+			c = gw->fleet.current->conf;
+			(void)zg_shape_tick(&gw->shape, c->classes, c->n_classes, local_tod());
+		}
 	}
 }
 
@@ -511,6 +540,8 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 		return ZG_EXIT_RUNTIME;
 	}
 	gw->fleet.main_wake_fd = -1;
+	zg_shape_init(&gw->shape);
+	gw->fleet.shape = &gw->shape;
 	zg_errlist_init(errs);
 	if (!(gw->dir_counters = zg_dir_counters_new()))
 		goto out;

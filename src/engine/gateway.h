@@ -63,6 +63,7 @@ struct zg_gateway {
 	struct zg_route_stats stats[ZG_ROUTES_MAX * 2];
 	unsigned n_stats;               /* main thread only */
 	struct zg_checker *checker;     /* active health checks; NULL until a route has one */
+	struct zg_shape_table shape;    /* traffic classes: settings written here, read by workers */
 };
 
 /* Load @conf_path, start the workers and serve until stopped, telling

@@ -161,10 +161,37 @@ static enum zg_reason io_reason(const struct zg_side *s, const struct zg_side *d
 	return s == down ? ZG_R_CLIENT_RESET : ZG_R_UPSTREAM_RESET;
 }
 
+/* Whether the traffic class of @d lets its source be read now: one lease
+ * a step (so bytes of other connections never wait behind more than one
+ * buffer of it), and only while the class has tokens; else the direction
+ * is throttled until r->wake_ns. Unshaped directions always may; so does
+ * the default class, with today's step budget (it is counted, never held). */
+static int shaper_allows(struct zg_dir *d, struct zg_relay *r, uint64_t *now_ns)
+{
+	uint64_t wake = 0;
+
+	if (!d->flow.cls)
+		return 1;
+	if (d->leased) {
+		r->more = 1;
+		return 0;
+	}
+	if (!*now_ns)
+		*now_ns = zg_shape_now();
+	if (zg_shape_may_read(&d->flow, *now_ns, &wake))
+		return 1;
+	d->throttled = 1;
+	if (!r->wake_ns || wake < r->wake_ns)
+		r->wake_ns = wake;
+	return 0;
+}
+
 /* One direction, src -> dst, until neither a read nor a write can proceed. */
 static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side *dst,
 			   const struct zg_side *down, int *progress, struct zg_relay *r)
 {
+	uint64_t now_ns = 0;
+
 	for (;;) {
 		ssize_t n;
 
@@ -194,6 +221,8 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 			r->more = 1; /* fairness: the worker steps us again after others */
 			break;
 		}
+		if (!shaper_allows(d, r, &now_ns))
+			break;
 		if (!d->buf && !(d->buf = malloc(ZG_RELAY_BUF)))
 			return ZG_R_NO_MEMORY;
 		n = side_read(src, d->buf + d->tail, ZG_RELAY_BUF - d->tail);
@@ -205,6 +234,10 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 		if (n == 0) {
 			src->eof = 1;
 			continue;
+		}
+		if (d->flow.cls) {
+			zg_shape_charge_flow(&d->flow, (uint64_t)n, now_ns);
+			d->leased = !d->flow.cls->builtin;
 		}
 		/* Less than asked for, and nothing left inside OpenSSL: the socket
 		 * is most likely drained. Wait for epoll (level-triggered, so it
@@ -232,7 +265,7 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
  * stream, its destination's while bytes or a shutdown are pending. */
 static void dir_wants(const struct zg_dir *d, struct zg_side *src, struct zg_side *dst)
 {
-	if (!src->eof && d->tail < ZG_RELAY_BUF)
+	if (!src->eof && d->tail < ZG_RELAY_BUF && !d->throttled)
 		src->want |= src->rd_wait;
 	if (d->tail > d->head || (src->eof && !dst->shut))
 		dst->want |= dst->wr_wait;
@@ -262,6 +295,9 @@ enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg
 
 	r->budget = ZG_RELAY_STEP_BUDGET;
 	r->more = 0;
+	r->wake_ns = 0;
+	r->d2u.throttled = r->u2d.throttled = 0;
+	r->d2u.leased = r->u2d.leased = 0;
 	do {
 		progress = 0;
 		if ((rc = pump(&r->d2u, down, up, down, &progress, r)) != ZG_R_OK)
@@ -291,6 +327,10 @@ void zg_relay_free_dir(struct zg_dir *d)
 
 void zg_relay_free(struct zg_relay *r)
 {
+	uint64_t now = r->d2u.flow.throttled_since || r->u2d.flow.throttled_since ? zg_shape_now() : 0;
+
+	zg_shape_flow_end(&r->d2u.flow, now);
+	zg_shape_flow_end(&r->u2d.flow, now);
 	free(r->d2u.buf);
 	free(r->u2d.buf);
 	r->d2u.buf = r->u2d.buf = NULL;

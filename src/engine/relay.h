@@ -7,8 +7,9 @@
  * stream on one side is passed on as a half-close (TLS close_notify and/or
  * TCP FIN) once the buffer behind it is flushed, and the other direction
  * keeps flowing: a DICOM or HL7 peer that shuts its write side still gets
- * its reply. The future traffic-class shaper plugs in here too: a direction
- * that is out of tokens is a direction whose source is not read.
+ * its reply. Traffic classes (shape/) plug in the same way: a direction
+ * whose class is out of tokens is a direction whose source is not read
+ * (no read, no EPOLLIN) until the worker's timer says its tokens are back.
  */
 #ifndef ZG_RELAY_H
 #define ZG_RELAY_H
@@ -18,6 +19,7 @@
 #include <openssl/ssl.h>
 
 #include "base/reason.h"
+#include "shape/class.h"
 
 #define ZG_RELAY_BUF (16 * 1024)
 
@@ -54,6 +56,9 @@ struct zg_dir {
 	char *buf;           /* NULL while empty */
 	uint32_t head, tail; /* data is buf[head..tail) */
 	uint64_t bytes;      /* delivered to the destination */
+	struct zg_shape_flow flow; /* its traffic class; flow.cls NULL: not shaped */
+	unsigned throttled : 1; /* out of tokens this step: source neither read nor watched */
+	unsigned leased : 1;    /* took its one lease this step */
 };
 
 struct zg_relay {
@@ -63,12 +68,16 @@ struct zg_relay {
 	unsigned first_eof; /* 0 none yet, 1 client, 2 upstream */
 	size_t budget;      /* bytes this step may still read */
 	int more;           /* budget ran out with input pending: step again soon */
+	uint64_t wake_ns;   /* a direction is throttled: step again at this time (0: none) */
 };
 
 /* Move bytes both ways without blocking, up to ZG_RELAY_STEP_BUDGET read;
  * record in each side's `want` what it waits for. If the budget ran out,
  * r->more is set and the caller must step again later even without an
  * epoll event (the input may sit in OpenSSL's buffer, not the socket).
+ * A shaped direction reads at most one lease (one buffer) per step, then
+ * sets r->more; out of tokens, it sets r->wake_ns and the caller must step
+ * again at that time (its source is not watched meanwhile).
  * Returns ZG_R_OK while the relay goes on, the close reason when both
  * directions ended or a side failed. */
 enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg_side *up,

@@ -90,6 +90,14 @@ static void host_closed(struct zg_conn_host *h, struct zg_conn *c)
 			*pp = c->ready_next;
 		c->deferred = 0;
 	}
+	if (c->throttled) {
+		struct zg_conn **pp = &w->throttled;
+		while (*pp && *pp != c)
+			pp = &(*pp)->throttled_next;
+		if (*pp)
+			*pp = c->throttled_next;
+		c->throttled = 0;
+	}
 	c->prev = NULL;
 	c->next = w->closed;
 	w->closed = c;
@@ -106,6 +114,18 @@ static void host_defer(struct zg_conn_host *h, struct zg_conn *c)
 	w->ready = c;
 }
 
+/* zg_conn_host_ops.throttle: step @c again at c->wake_ns (see run_throttled). */
+static void host_throttle(struct zg_conn_host *h, struct zg_conn *c)
+{
+	struct zg_worker *w = worker_of(h);
+
+	if (c->throttled)
+		return;
+	c->throttled = 1;
+	c->throttled_next = w->throttled;
+	w->throttled = c;
+}
+
 /* zg_conn_host_ops.want_resolve: ring the main thread once per request. */
 static void host_want_resolve(struct zg_conn_host *h)
 {
@@ -120,7 +140,61 @@ static const struct zg_conn_host_ops host_ops = {
 	.defer = host_defer,
 	.closed = host_closed,
 	.want_resolve = host_want_resolve,
+	.throttle = host_throttle,
 };
+
+/* Step the connections whose class tokens are due at @now_ns; drop from
+ * the list those no longer waiting. Returns the earliest wake time left,
+ * including that of connections which ran out again (0: none). The list
+ * holds only connections out of tokens right now and is walked once per
+ * wake-up: no timerfd, no sleeping, no busy loop. */
+static uint64_t run_throttled(struct zg_worker *w, uint64_t now_ns)
+{
+	struct zg_conn *due = NULL, **pp = &w->throttled;
+	uint64_t next = 0;
+
+	while (*pp) {
+		struct zg_conn *c = *pp;
+		if (c->wake_ns > now_ns) {
+			pp = &c->throttled_next;
+			continue;
+		}
+		*pp = c->throttled_next;
+		c->throttled = 0;
+		if (c->wake_ns) {
+			c->throttled_next = due;
+			due = c;
+		}
+	}
+	while (due) {
+		struct zg_conn *c = due;
+		due = c->throttled_next;
+		c->throttled_next = NULL;
+		zg_conn_wake(c);
+	}
+	for (struct zg_conn *c = w->throttled; c; c = c->throttled_next)
+		if (c->wake_ns && (!next || c->wake_ns < next))
+			next = c->wake_ns;
+	return next;
+}
+
+/* The epoll_wait timeout: at once with deferred steps, by the next token
+ * wake-up (rounded up to a whole millisecond) or the tick. */
+static int wait_ms(const struct zg_worker *w, uint64_t next_wake_ns)
+{
+	uint64_t now_ns;
+
+	if (w->ready)
+		return 0;
+	if (!next_wake_ns)
+		return TICK_MS;
+	now_ns = zg_shape_now();
+	if (next_wake_ns <= now_ns)
+		return 0;
+	if (next_wake_ns - now_ns >= (uint64_t)TICK_MS * 1000000u)
+		return TICK_MS;
+	return (int)((next_wake_ns - now_ns + 999999u) / 1000000u);
+}
 
 /* Step the connections that yielded: they go to the back of the line,
  * behind the events of the next wait, which therefore does not block. */
@@ -250,6 +324,7 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 	w->host.index = index;
 	w->host.active_total = &fleet->active_total;
 	w->host.audit = fleet->audit;
+	w->host.shape = fleet->shape;
 	w->host.chains = &w->chains;
 	w->host.out_sessions = w->out_sessions;
 	w->fleet = fleet;
@@ -467,10 +542,10 @@ void *zg_worker_main(void *arg)
 	struct zg_worker *w = arg;
 	struct epoll_event evs[EVENTS_PER_WAIT];
 	uint32_t kinds[EVENTS_PER_WAIT];
-	uint64_t next_tick = zg_now_ms() + TICK_MS;
+	uint64_t next_tick = zg_now_ms() + TICK_MS, next_wake_ns = 0;
 
 	for (;;) {
-		int woke, n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, w->ready ? 0 : TICK_MS);
+		int woke, n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, wait_ms(w, next_wake_ns));
 		if (n < 0 && errno != EINTR) {
 			zg_err("event=epoll_failed op=wait worker=%u error=%s", w->host.index,
 			       strerror(errno));
@@ -490,6 +565,8 @@ void *zg_worker_main(void *arg)
 		 * batch left to look at them, are closed connections freed. */
 		free_closed(w);
 		run_deferred(w);
+		free_closed(w);
+		next_wake_ns = w->throttled ? run_throttled(w, zg_shape_now()) : 0;
 		free_closed(w);
 		if (w->host.now_ms >= next_tick) {
 			tick(w);

@@ -34,6 +34,7 @@ struct zg_fleet {
 	pthread_mutex_t snap_lock;      /* guards `current` only */
 	struct zg_snapshot *current;
 	struct zg_audit *audit;         /* NULL: no [audit] sink; set before workers start */
+	struct zg_shape_table *shape;   /* traffic classes (the gateway's); set before workers start */
 };
 
 /* A new reference on the snapshot in force. Any thread. */
@@ -64,6 +65,7 @@ struct zg_worker {
 	unsigned n_listeners;
 	struct zg_conn *closed;          /* to free after this batch */
 	struct zg_conn *ready;           /* to step again after this batch (fairness) */
+	struct zg_conn *throttled;       /* waiting for their class's tokens (c->wake_ns) */
 	struct zg_chaincache chains;     /* verified chains, this worker's only */
 	struct zg_tls_session_slot out_sessions[ZG_ROUTES_MAX]; /* by route index */
 	int draining;

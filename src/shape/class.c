@@ -72,7 +72,7 @@ static int set_class(struct zg_shape_class *c, const struct zg_conf_class *cc, u
 int zg_shape_apply(struct zg_shape_table *t, const struct zg_conf_class *classes, unsigned n,
 		   const struct zg_conf_link *link, uint32_t tod)
 {
-	struct zg_shape_class *found[ZG_CLASSES_MAX];
+	struct zg_shape_class *found[ZG_CLASSES_MAX], *user_default;
 	unsigned total = atomic_load(&t->n);
 
 	if (n > ZG_CLASSES_MAX)
@@ -85,8 +85,9 @@ int zg_shape_apply(struct zg_shape_table *t, const struct zg_conf_class *classes
 		atomic_store(&t->cls[i].defined, 0);
 	for (unsigned i = 0; i < n; i++)
 		(void)set_class(found[i], &classes[i], tod);
-	atomic_store(&t->cls[0].defined, lookup(t, ZG_CLASS_DEFAULT) == NULL ||
-						  !atomic_load(&lookup(t, ZG_CLASS_DEFAULT)->defined));
+	/* The implicit default serves unclassed routes unless [class default] does. */
+	user_default = lookup(t, ZG_CLASS_DEFAULT);
+	atomic_store(&t->cls[0].defined, !user_default || !atomic_load(&user_default->defined));
 	atomic_store(&t->link[ZG_TO_CLIENT].bps, link->to_client_bps);
 	atomic_store(&t->link[ZG_TO_UPSTREAM].bps, link->to_upstream_bps);
 	return 0;
@@ -215,11 +216,6 @@ void zg_shape_charge_flow(struct zg_shape_flow *f, uint64_t bytes, uint64_t now)
 					      own_debt);
 }
 
-void zg_shape_count(struct zg_shape_class *c, enum zg_shape_way way, uint64_t bytes)
-{
-	atomic_fetch_add_explicit(&c->dir[way].bytes, bytes, memory_order_relaxed);
-}
-
 void zg_shape_flow_end(struct zg_shape_flow *f, uint64_t now)
 {
 	if (!f->throttled_since || !f->dir)
@@ -234,10 +230,11 @@ int zg_shape_mark(int fd, int dscp)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int tos = dscp << 2; /* DSCP is the upper six bits of the TOS / traffic class octet */
+	int tos;
 
-	if (dscp == ZG_DSCP_UNSET)
-		return 0;
+	if (dscp < 0 || dscp > 63)
+		return 0; /* ZG_DSCP_UNSET: the OS default stays */
+	tos = dscp << 2; /* DSCP is the upper six bits of the TOS / traffic class octet */
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -1;
 	if (ss.ss_family == AF_INET6) {

@@ -36,11 +36,15 @@ enum zg_shape_way {
 	ZG_TO_CLIENT = 1,   /* upstream -> client */
 };
 
-/* One direction of one class. Aligned so two classes never share a cache line. */
+/* One direction of one class. 64 bytes, so that the buckets of two
+ * classes written by different workers are not in one cache line (the
+ * table is heap memory: padded rather than _Alignas, which malloc would
+ * not honour). */
 struct zg_shape_dir {
-	_Alignas(64) _Atomic uint64_t own_tat, ceil_tat;
+	_Atomic uint64_t own_tat, ceil_tat;
 	_Atomic uint64_t bytes;        /* relayed, all connections of the class */
 	_Atomic uint64_t throttled_ns; /* connection-time spent waiting for tokens */
+	char pad[32];
 };
 
 struct zg_shape_class {
@@ -58,8 +62,9 @@ struct zg_shape_class {
 };
 
 struct zg_shape_link {
-	_Alignas(64) _Atomic uint64_t tat;
+	_Atomic uint64_t tat;
 	_Atomic uint64_t bps;          /* 0: no link budget that way */
+	char pad[48];
 };
 
 struct zg_shape_table {
@@ -114,8 +119,9 @@ enum zg_reason zg_shape_admit(struct zg_shape_class *c);
 /* A connection counted in by zg_shape_admit ended. */
 void zg_shape_release(struct zg_shape_class *c);
 
-/* Set up @f for direction @way of a connection in @c; a class that never
- * waits and a table without link budget that way leave @f unshaped. */
+/* Set up @f for direction @way of a connection in @c (the implicit
+ * default class too: it never waits, but its bytes are counted and charged
+ * to the link). */
 void zg_shape_flow_init(struct zg_shape_flow *f, struct zg_shape_table *t, struct zg_shape_class *c,
 			enum zg_shape_way way);
 
@@ -125,9 +131,6 @@ int zg_shape_may_read(struct zg_shape_flow *f, uint64_t now, uint64_t *wake);
 
 /* @f read @bytes at @now (after a may_read of 1): charge the buckets. */
 void zg_shape_charge_flow(struct zg_shape_flow *f, uint64_t bytes, uint64_t now);
-
-/* Bytes relayed on an unshaped flow of @c (counters only). */
-void zg_shape_count(struct zg_shape_class *c, enum zg_shape_way way, uint64_t bytes);
 
 /* The connection of @f ends at @now: account time still spent waiting. */
 void zg_shape_flow_end(struct zg_shape_flow *f, uint64_t now);

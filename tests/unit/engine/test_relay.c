@@ -192,6 +192,40 @@ static void reset_is_an_error_of_that_side(void **state)
 	rig_close(&g);
 }
 
+/* A shaped direction out of tokens is not read and not watched (no
+ * EPOLLIN wanted on its source) until the time the relay names; the other
+ * direction flows; one lease at most per step. */
+static void throttled_direction_is_not_read(void **state)
+{
+	static struct zg_shape_table t;
+	struct zg_conf_class cls = {.name = "bulk", .rate_bps = 8000, .ceil_bps = 8000, .priority = 7};
+	struct zg_conf_link none = {0};
+	struct rig g;
+	char big[3 * ZG_SHAPE_LEASE], out[sizeof(big)];
+	ssize_t n;
+
+	(void)state;
+	cls.dscp = ZG_DSCP_UNSET;
+	zg_shape_init(&t);
+	assert_int_equal(zg_shape_apply(&t, &cls, 1, &none, 0), 0);
+	rig_open(&g);
+	zg_shape_flow_init(&g.r.u2d.flow, &t, zg_shape_find(&t, "bulk"), ZG_TO_CLIENT);
+	memset(big, 'u', sizeof(big));
+	assert_int_equal(write(g.upstream, big, sizeof(big)), (ssize_t)sizeof(big));
+	assert_int_equal(write(g.client, "req", 3), 3);
+	assert_int_equal(step(&g), ZG_R_OK);
+	/* one lease went through, then the class (8 kbit/s) ran dry */
+	n = read(g.client, out, sizeof(out));
+	assert_true(n > 0 && n <= (ssize_t)ZG_SHAPE_LEASE);
+	assert_true(g.r.u2d.throttled);
+	assert_true(g.r.wake_ns > zg_shape_now());
+	assert_false(g.up.want & ZG_WANT_READ);
+	/* the unshaped direction was delivered */
+	n = read(g.upstream, out, sizeof(out));
+	assert_int_equal(n, 3);
+	rig_close(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +234,7 @@ int main(void)
 		cmocka_unit_test(upstream_half_close_still_gets_data),
 		cmocka_unit_test(backpressure_bounds_memory),
 		cmocka_unit_test(reset_is_an_error_of_that_side),
+		cmocka_unit_test(throttled_direction_is_not_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

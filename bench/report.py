@@ -318,6 +318,25 @@ def main():
     print("\n`direct` = load generator to the echo backend in plain TCP; the proxies' figures include the "
           "load generator's own TLS work, the relay's do not.\n")
 
+    storm = sorted({k[1] for k in res if k[0] == "storm"})
+    if storm:
+        print("## Storm: bulk uploads beside a clinical ping-pong\n")
+        lines = []
+        for p in storm:
+            g = lambda v, m: med(res.get(("storm", p, v, m), []))  # noqa: E731
+            i99, s99 = g("idle", "p99_us"), g("storm", "p99_us")
+            lines.append([p, cell(res.get(("storm", p, "idle", "p50_us"), []), f0) + " / " +
+                          cell(res.get(("storm", p, "idle", "p99_us"), []), f0),
+                          cell(res.get(("storm", p, "storm", "p50_us"), []), f0) + " / " +
+                          cell(res.get(("storm", p, "storm", "p99_us"), []), f0),
+                          ratio(s99, i99) if None not in (s99, i99) else "—",
+                          cell(res.get(("storm", p, "bulk", "mbit_per_s"), []), f1),
+                          cell(res.get(("storm", p, "bulk", "cpu_s_per_gb"), []), f3)])
+        print(md(["proxy", "ping-pong alone p50 / p99 µs", "during the storm p50 / p99 µs",
+                  "p99 storm / alone", "bulk Mbit/s", "CPU s/GB"], lines))
+        print("\nzonegate: classes updates (rate 50, ceil 150 Mbit/s, priority 7) and clinical (rate 50, "
+              "ceil 200, priority 0), link 200 Mbit/s. zonegate-unshaped and the peers: no classes.\n")
+
     fails = [(k, v) for k, v in res.items() if k[3] == "failed"]
     if fails:
         print("## Failed connections\n")

@@ -2,7 +2,7 @@
 # run.sh - zonegate's benchmark against stunnel, HAProxy, nginx and hitch
 # (issue #6). See bench/README.md for what each figure means.
 #
-#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--scenarios "hs hsmany bulk pingpong idle"]
+#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--scenarios "hs hsmany bulk pingpong idle storm"]
 #                [--reps N] [--out DIR]
 #
 # Every proxy runs alone, pinned to CPU 0, one thread/worker; the load
@@ -50,11 +50,14 @@ else
 	HS_N=1500; HS_C=32; BULK_MB=256; IDLE_LEVELS="2000 5000 9900"; PP_REQS=2000
 fi
 BULK_CONNS=4
+# storm: STORM_CONNS bulk uploads of STORM_MB each beside a clinical ping-pong
+STORM_CONNS=8
+STORM_MB=$([ $QUICK = 1 ] && echo 24 || echo 64)
 
 # Ports: derived from the PID so two runs do not collide; below the
 # ephemeral range (32768-60999) so no outgoing connection holds them.
 BASE=$((20000 + ($$ % 1200) * 10))
-P_PROXY=$BASE; P_ECHO=$((BASE + 1)); P_SINK=$((BASE + 2))
+P_PROXY=$BASE; P_ECHO=$((BASE + 1)); P_SINK=$((BASE + 2)); P_PROXY2=$((BASE + 3))
 
 T0=$(date +%s)
 say() { echo "bench: $*" >&2; echo "[$(( $(date +%s) - T0 ))s] $*" >> "$LOG"; }
@@ -323,6 +326,61 @@ scen_pingpong() { # NAME
 	[ "$name" = direct ] || stop_proxy
 }
 
+# (6) storm: STORM_CONNS bulk uploads (an OS-update storm) through one route
+# while a 1 KiB ping-pong (clinical request/response) goes through another.
+# zonegate runs twice: with traffic classes (updates rate 50 ceil 150,
+# clinical rate 50 ceil 200, priority 0, link 200 Mbit/s) and without
+# (variant unshaped: what shaping costs per GB). The other proxies have no
+# classes: the reference as deployed today.
+storm_pingpong() { # NAME VARIANT: one 1 KiB ping-pong through the second port
+	local line
+	line=$(loadgen "$1" ec -s pingpong -t "127.0.0.1:$P_PROXY2" -n 1 --reqs "$PP_REQS" --size 1024 \
+		--tls 1.3 | tail -1) || true
+	[ "$(kv fail "$line")" = 0 ] || { say "$1 storm $2 pingpong: $line"; return 0; }
+	record storm "$1" "$2" p50_us "$(kv p50_us "$line")"
+	record storm "$1" "$2" p99_us "$(kv p99_us "$line")"
+	say "$1 storm $2: ping-pong p50 $(kv p50_us "$line") p99 $(kv p99_us "$line") us"
+}
+scen_storm_one() { # NAME LABEL CLASSES
+	local name=$1 label=$2 c0 c1 lg line ok bytes
+	[ "$name" = relay ] && return 0
+	export ZGB_PORT2=$P_PROXY2 ZGB_BACKEND2=$P_ECHO ZGB_STORM_CLASSES=$3
+	start_proxy "$name" ec "$P_SINK" || { unset ZGB_PORT2 ZGB_BACKEND2 ZGB_STORM_CLASSES; return 0; }
+	loadgen "$name" ec -s pingpong -t "127.0.0.1:$P_PROXY2" -n 1 --reqs 50 --size 1024 --tls 1.3 \
+		>/dev/null || true
+	storm_pingpong "$label" idle
+	c0=$(cpu_us "$PROXY_PID")
+	lg_args "$name" ec
+	taskset -c 1 "$BIN/loadgen" "${LGA[@]}" -s bulk -t "127.0.0.1:$P_PROXY" -n $STORM_CONNS \
+		-c $STORM_CONNS --bytes "${STORM_MB}M" --tls 1.3 > "$OUT/work/storm.out" 2>>"$LOG" &
+	lg=$!
+	sleep 1
+	storm_pingpong "$label" storm
+	wait "$lg" || true
+	settle "$PROXY_PID"
+	c1=$(cpu_us "$PROXY_PID")
+	line=$(tail -1 "$OUT/work/storm.out")
+	ok=$(kv ok "$line")
+	if [ -n "$ok" ] && [ "$ok" -gt 0 ]; then
+		bytes=$((ok * STORM_MB * 1048576))
+		record storm "$label" bulk mbit_per_s "$(awk -v m="$(kv mb_per_s "$line")" 'BEGIN {printf "%.1f", m * 8}')"
+		record storm "$label" bulk cpu_s_per_gb "$(awk -v c=$((c1 - c0)) -v b="$bytes" 'BEGIN {printf "%.3f", c / 1e6 / (b / 1e9)}')"
+		say "$label storm: bulk $(kv mb_per_s "$line") MB/s, cpu $((c1 - c0)) us for $bytes bytes"
+	else
+		say "$label storm: bulk failed: $line"
+	fi
+	stop_proxy
+	unset ZGB_PORT2 ZGB_BACKEND2 ZGB_STORM_CLASSES
+}
+scen_storm() { # NAME
+	if [ "$1" = zonegate ]; then
+		scen_storm_one zonegate zonegate 1
+		scen_storm_one zonegate zonegate-unshaped 0
+	else
+		scen_storm_one "$1" "$1" 0
+	fi
+}
+
 # --- references --------------------------------------------------------------
 run_speed() {
 	say "openssl speed (crypto floor)"
@@ -378,6 +436,7 @@ for REP in $(seq "$REPS"); do
 		want hsmany && scen_hsmany "$name"
 		want bulk && scen_bulk "$name"
 		want pingpong && scen_pingpong "$name"
+		want storm && scen_storm "$name"
 	done
 	want pingpong && scen_pingpong direct
 done

@@ -21,6 +21,16 @@ frontend tls_in
 backend plain_out
 	server b 127.0.0.1:$ZGB_BACKEND
 CFG
+	# storm scenario: a second frontend, no classes (HAProxy as deployed today)
+	if [ -n "${ZGB_PORT2:-}" ]; then
+		cat >> "$ZGB_WORK/haproxy.cfg" <<CFG
+frontend tls_in2
+	bind 127.0.0.1:$ZGB_PORT2 ssl crt $ZGB_PKI/server-combined.pem ca-file $ZGB_PKI/root.pem verify required curves $GROUPS
+	default_backend plain_out2
+backend plain_out2
+	server b2 127.0.0.1:$ZGB_BACKEND2
+CFG
+	fi
 	launch haproxy -db -f "$ZGB_WORK/haproxy.cfg"
 }
 adapter_main "${1:-}" start

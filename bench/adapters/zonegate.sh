@@ -2,6 +2,9 @@
 # zonegate, one worker, an unwrap route (mTLS in -> plain out), profile
 # cryptrec-high, server-side session cache on, tickets off (its defaults).
 # ZGB_ZONEGATE = path to the zonegate binary (a release build).
+# Storm scenario: ZGB_PORT2 -> ZGB_BACKEND2 is a second route ("clinical");
+# ZGB_STORM_CLASSES=1 puts the first route in class updates and the second
+# in class clinical under a 200 Mbit/s link (docs/performance.md, storm).
 . "$(dirname "$0")/common.sh"
 start() {
 	umask 022
@@ -25,6 +28,35 @@ listen = 127.0.0.1:$ZGB_PORT
 connect = 127.0.0.1:$ZGB_BACKEND
 max_connections = $ZGB_MAXCONN
 CFG
+	if [ -n "${ZGB_PORT2:-}" ]; then
+		cat >> "$ZGB_WORK/zonegate.conf" <<CFG
+
+[route clinical]
+mode = unwrap
+listen = 127.0.0.1:$ZGB_PORT2
+connect = 127.0.0.1:$ZGB_BACKEND2
+CFG
+	fi
+	if [ "${ZGB_STORM_CLASSES:-0}" = 1 ]; then
+		sed -i -e '/^\[route bench\]/a class = updates' \
+			-e '/^\[route clinical\]/a class = clinical' "$ZGB_WORK/zonegate.conf"
+		cat >> "$ZGB_WORK/zonegate.conf" <<CFG
+
+[link]
+to_client = 200Mbit/s
+to_upstream = 200Mbit/s
+
+[class updates]
+rate = 50Mbit/s
+ceil = 150Mbit/s
+priority = 7
+
+[class clinical]
+rate = 50Mbit/s
+ceil = 200Mbit/s
+priority = 0
+CFG
+	fi
 	launch "${ZGB_ZONEGATE:?}" run -c "$ZGB_WORK/zonegate.conf"
 }
 adapter_main "${1:-}" start

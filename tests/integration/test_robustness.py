@@ -2,6 +2,7 @@
 (issue 10): real `zonegate` processes driven by raw sockets whose TLS layer
 the test controls byte by byte (ssl.MemoryBIO), so a test can stop in the
 middle of a TLS record, close without close_notify, and so on."""
+import json
 import os
 import signal
 import subprocess
@@ -629,3 +630,38 @@ def test_fin_without_close_notify_is_a_truncation(pki, gateway, port, echo_serve
             t.close()
         ev = gw.wait_for_event("conn_close", since=mark, route="in")[0]
         assert ev["reason"] == ("client_closed" if clean else "client_truncated"), ev
+
+
+# ------------------------------------------------------------ probe
+
+
+def test_probe_sees_the_certificate_request_of_a_legacy_dicom_server(pki, port, tmp_path,
+                                                                     zonegate_bin):
+    """DCMTK `storescp +tls +pa` (DICOM's legacy AES profile: TLS 1.2,
+    TLS_RSA_WITH_AES_128_CBC_SHA only) requires a client certificate. No
+    suite of the profile is shared, so the profile handshake fails before
+    the server's CertificateRequest; `zonegate probe` said "client
+    certificate: not requested". It must find out with a wider offer, and
+    never claim "not requested" without a handshake that got that far
+    (issue 10 item 14)."""
+    q = port()
+    log = open(tmp_path / "storescp.log", "wb")
+    scp = subprocess.Popen(["storescp", "-aet", "STORESCP", "-od", str(tmp_path),
+                            "+tls", pki.key("site-b", "rsa"), pki.chain("site-b", "rsa"),
+                            "+cf", pki.roots, "+pa", "--require-peer-cert", str(q)],
+                           stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        util.wait_port("127.0.0.1", q)
+        cp = subprocess.run([zonegate_bin, "probe", f"127.0.0.1:{q}", "--ca", pki.roots,
+                             "--name", "site-b.zonegate.test"],
+                            capture_output=True, text=True, timeout=120)
+        assert "client certificate: required" in cp.stdout, cp.stdout + cp.stderr
+        cp = subprocess.run([zonegate_bin, "probe", f"127.0.0.1:{q}", "--ca", pki.roots,
+                             "--name", "site-b.zonegate.test", "--json"],
+                            capture_output=True, text=True, timeout=120)
+        j = json.loads(cp.stdout)
+        assert j["client_cert_requested"] and j["client_cert_required"], j
+    finally:
+        scp.terminate()
+        scp.wait(10)
+        log.close()

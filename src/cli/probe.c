@@ -61,6 +61,7 @@ struct report {
 	struct result suites[MAX_SUITES];
 	size_t n_suites;
 	int cert_requested, cert_required;
+	int cert_known;     /* a handshake got far enough to tell */
 	const char *order;  /* "server", "client" or "unknown" */
 	unsigned extra;    /* accepted outside the profile */
 	struct zg_certcheck chain;
@@ -409,8 +410,29 @@ static void probe_order(const struct opts *o, const struct zg_profile *p, struct
 	}
 }
 
+/* Whether the server of @at (its SSL @ssl kept open) asked for, and
+ * insisted on, a client certificate. A handshake that failed before the
+ * server's CertificateRequest would come tells nothing: r->cert_known
+ * stays 0 rather than claiming "not requested". */
+static void judge_cert_request(const struct opts *o, SSL *ssl, struct attempt *at, struct report *r)
+{
+	char buf[1];
+
+	/* TLS 1.3: a server that insists answers our (empty) certificate
+	 * with an alert after the handshake; TLS 1.2 fails the handshake. */
+	if (at->completed && at->cert_request && !o->cert)
+		(void)SSL_read(ssl, buf, sizeof(buf));
+	ERR_clear_error();
+	r->cert_known = at->completed || at->cert_request;
+	r->cert_requested = at->cert_request;
+	r->cert_required = at->cert_request && !o->cert &&
+			   (!at->completed || at->alert == 116 || at->alert == SSL_AD_HANDSHAKE_FAILURE);
+}
+
 /* A handshake with the profile itself: the chain the server presents, and
- * whether it asks for / insists on a client certificate. */
+ * whether it asks for / insists on a client certificate. When the profile
+ * handshake fails too early to tell (a server with only legacy suites,
+ * such as DICOM's AES profile), a second one offering everything does. */
 static int probe_chain(const struct opts *o, const struct zg_profile *p, X509_STORE *store,
 		       STACK_OF(X509_CRL) *crls, struct report *r)
 {
@@ -419,7 +441,6 @@ static int probe_chain(const struct opts *o, const struct zg_profile *p, X509_ST
 				      .crls = crls};
 	struct attempt at;
 	STACK_OF(X509) *presented, *rest = NULL;
-	char buf[1];
 	SSL *ssl;
 	int err, rc = -1;
 
@@ -428,13 +449,23 @@ static int probe_chain(const struct opts *o, const struct zg_profile *p, X509_ST
 	ssl = attempt(o, ctx, &at, 1, &err);
 	if (!ssl)
 		goto out;
-	r->cert_requested = at.cert_request;
-	/* TLS 1.3: a server that insists answers our (empty) certificate
-	 * with an alert after the handshake; TLS 1.2 fails the handshake. */
-	if (at.completed && at.cert_request && !o->cert)
-		(void)SSL_read(ssl, buf, sizeof(buf));
-	r->cert_required = at.cert_request && !o->cert && (!at.completed || at.alert == 116 ||
-							   at.alert == SSL_AD_HANDSHAKE_FAILURE);
+	judge_cert_request(o, ssl, &at, r);
+	if (!r->cert_known) {
+		SSL_CTX *wide = offer_ctx(o, p, 0, ALL_TLS12, ALL_TLS13);
+		SSL *ssl2 = wide ? attempt(o, wide, &at, 1, &err) : NULL;
+
+		if (ssl2) {
+			judge_cert_request(o, ssl2, &at, r);
+			/* the chain too, if the profile's handshake got none */
+			if (!SSL_get_peer_cert_chain(ssl) && SSL_get_peer_cert_chain(ssl2)) {
+				free_kept(ssl);
+				ssl = ssl2;
+				ssl2 = NULL;
+			}
+		}
+		free_kept(ssl2);
+		SSL_CTX_free(wide);
+	}
 	presented = SSL_get_peer_cert_chain(ssl);
 	if (presented && sk_X509_num(presented) > 0) {
 		rest = sk_X509_dup(presented);
@@ -472,9 +503,11 @@ static void print_text(const struct opts *o, const struct zg_profile *p, const s
 			printf("  %-8s %-32s %s\n", zg_profile_version_name(r->suites[i].version),
 			       r->suites[i].name, mark(&r->suites[i]));
 	printf("suite order: %s's preference\n", r->order);
-	printf("client certificate: %s\n", r->cert_required   ? "required"
-					   : r->cert_requested ? "requested"
-							       : "not requested");
+	printf("client certificate: %s\n",
+	       !r->cert_known      ? "unknown (no handshake got as far as the server's request)"
+	       : r->cert_required  ? "required"
+	       : r->cert_requested ? "requested"
+				   : "not requested");
 	if (r->chain_ran)
 		zg_certcheck_print(&r->chain, stdout);
 	else
@@ -500,11 +533,11 @@ static json_t *results_json(const struct result *res, size_t n, int only_interes
 
 static int print_json(const struct opts *o, const struct zg_profile *p, const struct report *r)
 {
-	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:b,s:b,s:i,s:o*,s:b}", "host", o->host,
+	json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:b,s:b,s:b,s:i,s:o*,s:b}", "host", o->host,
 			      "port", o->port, "profile", p->name, "versions",
 			      results_json(r->versions, 4, 0), "suites",
 			      results_json(r->suites, r->n_suites, 1), "suite_order", r->order,
-			      "client_cert_requested",
+			      "client_cert_known", r->cert_known, "client_cert_requested",
 			      r->cert_requested, "client_cert_required", r->cert_required,
 			      "accepted_outside_profile", (int)r->extra, "chain",
 			      r->chain_ran ? zg_certcheck_json(&r->chain) : NULL, "compliant",

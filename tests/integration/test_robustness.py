@@ -4,6 +4,7 @@ the test controls byte by byte (ssl.MemoryBIO), so a test can stop in the
 middle of a TLS record, close without close_notify, and so on."""
 import json
 import os
+import re
 import signal
 import subprocess
 import socket
@@ -665,3 +666,60 @@ def test_probe_sees_the_certificate_request_of_a_legacy_dicom_server(pki, port, 
         scp.terminate()
         scp.wait(10)
         log.close()
+
+
+# ------------------------------------------------------------ DHE groups
+
+
+def _ffdhe_prime(group):
+    """The prime of RFC 7919 group @group, as OpenSSL knows it (hex)."""
+    gen = subprocess.run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt",
+                          f"group:{group}"], capture_output=True, check=True, timeout=30)
+    asn = subprocess.run(["openssl", "asn1parse"], input=gen.stdout, capture_output=True,
+                         check=True, timeout=30).stdout.decode()
+    return asn.split("INTEGER", 1)[1].split(":", 1)[1].split()[0].lower()
+
+
+def _server_dh_prime(host, port, pki):
+    """The DH prime in the ServerKeyExchange of a TLS 1.2 DHE handshake
+    with `openssl s_client -msg` (hex)."""
+    cp = subprocess.run(["openssl", "s_client", "-connect", f"{host}:{port}", "-tls1_2",
+                         "-cipher", "DHE-RSA-AES128-GCM-SHA256", "-msg", "-CAfile", pki.roots,
+                         "-cert", pki.cert("client", "rsa"), "-key", pki.key("client", "rsa"),
+                         "-cert_chain", pki.intermediate("rsa")],
+                        input=b"", capture_output=True, timeout=30)
+    out = cp.stdout.decode(errors="replace")
+    assert "ServerKeyExchange" in out, out[-2000:]
+    block = out.split("ServerKeyExchange", 1)[1].split("\n", 1)[1]
+    hexdump = []
+    for line in block.splitlines():
+        if not line.startswith(" "):
+            break
+        hexdump.append(line.strip())
+    body = bytes.fromhex(" ".join(hexdump))
+    assert body[0] == 12, "not a ServerKeyExchange"
+    plen = int.from_bytes(body[4:6], "big")
+    return body[6:6 + plen].hex()
+
+
+def test_dhe_uses_the_rfc7919_group_the_docs_name(pki, gateway, port, echo_server, zonegate_bin):
+    """docs/policy.md and `zonegate profiles` say TLS 1.2 DHE uses RFC 7919
+    ffdhe groups; OpenSSL 3.0's dh_auto picks RFC 3526 MODP primes. The
+    prime a real TLS 1.2 DHE handshake carries must be the ffdhe one that
+    `zonegate profiles` names (issue 10 item 14)."""
+    echo = echo_server()
+    p = port()
+    gateway(make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                     "connect": echo.addr}},
+                        name="site-b", leaf="site-b", alg="rsa"), name="site-b")
+    wire = _server_dh_prime("127.0.0.1", p, pki)
+    rfc7919 = {g: _ffdhe_prime(g) for g in ("ffdhe2048", "ffdhe3072", "ffdhe4096")}
+    assert wire in rfc7919.values(), \
+        f"the {len(wire) * 4}-bit DHE prime on the wire is no RFC 7919 group"
+    prof = subprocess.run([zonegate_bin, "profiles", "cryptrec-high"], capture_output=True,
+                          text=True, timeout=30).stdout
+    line = [ln for ln in prof.splitlines() if ln.strip().startswith("dhe_groups")]
+    assert line, prof
+    named = re.findall(r"\bffdhe\d+\b", line[0])
+    assert named and rfc7919.get(named[0]) == wire, \
+        f"`zonegate profiles` says {line[0]!r}; the wire carries another group"

@@ -4,7 +4,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "policy/profile.h"
 
@@ -17,7 +20,7 @@
 	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 /* AEAD + forward secrecy only: ECDHE before DHE, 256-bit first. DHE uses
- * RFC 7919 groups of at least 2048 bits (dh_auto with security level 2). */
+ * RFC 7919 ffdhe3072 (ZG_PROFILE_DHE_GROUP, set in zg_profile_apply). */
 #define TLS12_HIGH                                                                  \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                  \
 	"ECDHE-ECDSA-AES256-CCM8:ECDHE-ECDSA-AES256-CCM:"                             \
@@ -126,8 +129,31 @@ static int fail(char *why, size_t cap, const char *what)
 	return -1;
 }
 
+/* The RFC 7919 group's parameters for TLS 1.2 DHE, or NULL. OpenSSL 3.0's
+ * dh_auto would send RFC 3526 MODP primes sized to the certificate, not
+ * the RFC 7919 groups our documentation and policy name. */
+static EVP_PKEY *ffdhe_params(const char *group)
+{
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "DH", NULL);
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
+		OSSL_PARAM_END,
+	};
+	EVP_PKEY *pkey = NULL;
+
+	if (!pctx || EVP_PKEY_fromdata_init(pctx) <= 0 ||
+	    EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_KEY_PARAMETERS, params) <= 0) {
+		EVP_PKEY_free(pkey);
+		pkey = NULL;
+	}
+	EVP_PKEY_CTX_free(pctx);
+	return pkey;
+}
+
 int zg_profile_apply(SSL_CTX *ctx, const struct zg_profile *p, char *why, size_t cap)
 {
+	EVP_PKEY *dh;
+
 	if (!SSL_CTX_set_min_proto_version(ctx, p->min_version) ||
 	    !SSL_CTX_set_max_proto_version(ctx, p->max_version))
 		return fail(why, cap, "protocol versions");
@@ -141,8 +167,11 @@ int zg_profile_apply(SSL_CTX *ctx, const struct zg_profile *p, char *why, size_t
 	    !SSL_CTX_set1_client_sigalgs_list(ctx, p->sigalgs))
 		return fail(why, cap, "signature algorithms");
 	SSL_CTX_set_security_level(ctx, p->security_level);
-	if (!SSL_CTX_set_dh_auto(ctx, 1))
-		return fail(why, cap, "DHE groups");
+	dh = ffdhe_params(ZG_PROFILE_DHE_GROUP);
+	if (!dh || !SSL_CTX_set0_tmp_dh_pkey(ctx, dh)) {
+		EVP_PKEY_free(dh); /* not taken on failure */
+		return fail(why, cap, "DHE group " ZG_PROFILE_DHE_GROUP);
+	}
 	/* Server order, no compression (CRIME), no renegotiation (CVE-2009-3555
 	 * class and a DoS lever), no 0-RTT (replayable). */
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
@@ -538,7 +567,7 @@ static void print_settings(SSL_CTX *ctx, const struct zg_profile *p, FILE *out)
 	fprintf(out, "  compression        %s\n", op & SSL_OP_NO_COMPRESSION ? "off" : "on");
 	fprintf(out, "  renegotiation      %s\n", op & SSL_OP_NO_RENEGOTIATION ? "off" : "on");
 	fprintf(out, "  early_data         %u\n", (unsigned)SSL_CTX_get_max_early_data(ctx));
-	fprintf(out, "  dhe_groups         auto (RFC 7919 ffdhe, sized to the certificate)\n");
+	fprintf(out, "  dhe_groups         %s (RFC 7919), TLS 1.2 DHE suites\n", ZG_PROFILE_DHE_GROUP);
 	fprintf(out, "  certificates       RSA >= %u bits; EC P-256, P-384, P-521 (>= %u bits); "
 		     "EdDSA %s; signature hash >= SHA-256\n",
 		p->min_rsa_bits, p->min_ec_bits, p->allow_eddsa ? "allowed" : "refused");

@@ -28,6 +28,10 @@ struct zg_profile {
 	int allow_eddsa;          /* Ed25519/Ed448 certificates */
 };
 
+/* The one group of TLS 1.2 DHE suites in every profile: RFC 7919's 3072-bit
+ * group (128-bit security, like P-256 and AES-128), set explicitly. */
+#define ZG_PROFILE_DHE_GROUP "ffdhe3072"
+
 /* The profile called @name, or NULL. */
 const struct zg_profile *zg_profile_find(const char *name);
 

@@ -275,3 +275,48 @@ def test_active_standby_pair_fails_over_and_resumes(request, lan, pki, zonegate_
     finally:
         for b in backends.values():
             b.stop()
+
+
+# ------------------------------------------------------- one collector, two sources
+
+
+def test_both_nodes_audit_to_one_collector_with_their_own_source_ids(pki, gateway, port,
+                                                                      echo_server, tmp_path):
+    """The two nodes of a pair send to the same real rsyslog collector; each
+    record names the node that wrote it (AuditSourceID = [gateway] name), so
+    the trail of a pair is one trail with two sources, not two trails that
+    look like one."""
+    import audit_util as au
+    ok, why = au.rsyslog_probe(tmp_path / "probe", pki, port())
+    if not ok:
+        pytest.skip(why)
+    collector = au.Rsyslog(tmp_path / "rsyslog", pki, port())
+    collector.start()
+    echo = echo_server()
+    try:
+        ports = {}
+        for node in ("pair-a", "pair-b"):
+            p = ports[node] = port()
+            cfg = make_config(pki, unwrap_route(f"127.0.0.1:{p}", echo.port), name=node,
+                              leaf="site-a")
+            cfg["audit"] = {"syslog_target": f"127.0.0.1:{collector.port}",
+                            "syslog_server_name": "localhost",
+                            "spool_dir": str(tmp_path / node / "spool"),
+                            "file": str(tmp_path / node / "audit.log"), "io_timeout": "2s"}
+            (tmp_path / node).mkdir()
+            gateway(cfg, name=node)
+        ctx = util.tls_context(pki, cert=pki.cert("site-b"), key=pki.key("site-b"),
+                               chain=pki.chain("site-b"))
+        for node, p in ports.items():
+            with util.tls_connect(ctx, "127.0.0.1", p, server_hostname="site-a.zonegate.test") as s:
+                assert util.echo_roundtrip(s, node.encode() + b"\n") == node.encode() + b"\n"
+
+        def sources():
+            return {r[3].find("AuditSourceIdentification").get("AuditSourceID")
+                    for r in collector.records()}
+
+        util.wait_until(lambda: {"pair-a", "pair-b"} <= sources(), 30,
+                        what="records of both nodes at the one collector")
+        assert sources() <= {"pair-a", "pair-b"}
+    finally:
+        collector.kill()

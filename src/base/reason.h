@@ -44,6 +44,7 @@ enum zg_class {
 	  "upstream ended its TLS stream with a TCP FIN but no close_notify")         \
 	X(UPSTREAM_LOST_AFTER_PAYLOAD, IO, "upstream_lost_after_payload",               \
 	  "upstream failed after client payload reached it; not replayed on another endpoint") \
+	X(OPERATOR_CLOSED, CLOSED, "operator_closed", "closed by an operator (zonegate ctl kill)") \
 	/* active health checks of upstream endpoints (upstream/check.c) */             \
 	X(CHECK_TIMEOUT, TIMEOUT, "health_check_timeout",                               \
 	  "health check got no complete reply within health_timeout")                  \

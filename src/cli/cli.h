@@ -17,5 +17,6 @@ int zg_cmd_directory(int argc, char **argv);  /* cmd_directory.c */
 int zg_cmd_profiles(int argc, char **argv);   /* cmd_profiles.c */
 int zg_cmd_probe(int argc, char **argv);      /* cmd_probe.c */
 int zg_cmd_audit(int argc, char **argv); /* cmd_audit.c */
+int zg_cmd_ctl(int argc, char **argv);   /* ctl.c */
 
 #endif

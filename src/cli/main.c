@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{"check-cert", zg_cmd_check_cert, "check a certificate chain against every policy rule"},
 	{"directory", zg_cmd_directory, "participant directory: keygen, sign, verify, show, lookup, entry"},
 	{"audit", zg_cmd_audit, "audit trail tools: verify FILE checks a local audit file's hash chain"},
+	{"ctl", zg_cmd_ctl, "ask a running gateway: status, conns, kill, drain, reload"},
 	{"probe", zg_cmd_probe, "check a remote TLS endpoint against a profile"},
 	{"profiles", zg_cmd_profiles, "print the effective settings of the TLS profiles"},
 	{"version", cmd_version, "print the version and the OpenSSL it runs on"},

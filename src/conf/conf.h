@@ -183,6 +183,14 @@ struct zg_conf_crl {
 	int line, line_url, line_file;
 };
 
+#define ZG_CTL_PATH_MAX 108        /* sizeof(struct sockaddr_un.sun_path) */
+
+/* [control]: the operator's control socket (ops/ctl.c). Read at start only. */
+struct zg_conf_control {
+	char socket[ZG_CTL_PATH_MAX];    /* "" : no control socket */
+	char group[ZG_NAME_MAX];         /* "" : the gateway's own group */
+};
+
 struct zg_conf {
 	char path[ZG_PATH_MAX];          /* file it came from, for messages */
 	struct zg_conf_gateway gw;
@@ -196,6 +204,7 @@ struct zg_conf {
 	struct zg_conf_class classes[ZG_CLASSES_MAX]; /* [class NAME], n_classes used */
 	unsigned n_classes;
 	struct zg_conf_link link;        /* [link]; zero: no link budget */
+	struct zg_conf_control ctl;      /* [control] */
 };
 
 /* Read and parse @path. On any error returns NULL with every problem found

@@ -194,6 +194,14 @@ static const struct kw link_kws[] = {
 	{"to_upstream", &T_RATE, LK(to_upstream_bps), 0, NO_OFF, LK(line_to_upstream), 0, 0, NULL, 0},
 };
 
+#define CTL(f) offsetof(struct zg_conf_control, f)
+
+static const struct kw control_kws[] = {
+	{"socket", &T_PATH, CTL(socket), ZG_CTL_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"group", &T_NAME, CTL(group), STR(struct zg_conf_control, group), NO_OFF, NO_OFF, 0, 0, NULL,
+	 0},
+};
+
 _Static_assert(N_KWS(gateway_kws) <= KW_MAX, "gateway_kws too long");
 _Static_assert(N_KWS(tls_kws) <= KW_MAX, "tls_kws too long");
 _Static_assert(N_KWS(route_kws) <= KW_MAX, "route_kws too long");
@@ -242,6 +250,7 @@ const struct section_def conf_sections[] = {
 	{"crl", crl_kws, N_KWS(crl_kws), NO_OFF, crl_add, crl_count, crl_elem},
 	{"link", link_kws, N_KWS(link_kws), offsetof(struct zg_conf, link), NULL, NULL, NULL},
 	{"class", class_kws, N_KWS(class_kws), NO_OFF, class_add, class_count, class_elem},
+	{"control", control_kws, N_KWS(control_kws), offsetof(struct zg_conf, ctl), NULL, NULL, NULL},
 };
 _Static_assert(N_INST >= ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + N_SECTIONS, "N_INST too small");
 

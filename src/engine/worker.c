@@ -270,8 +270,18 @@ static void listeners_close_all(struct zg_worker *w)
 	w->n_listeners = 0;
 }
 
+/* Whether `zonegate ctl drain` holds route @name closed on @w. */
+static int route_drained(const struct zg_worker *w, const char *name)
+{
+	for (unsigned i = 0; i < w->n_drained; i++)
+		if (strcmp(w->drained[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 /* Make the listeners match @snap: keep the sockets whose address stays (so
- * connections queued in them are not reset), open new ones, close the rest. */
+ * connections queued in them are not reset), open new ones, close the rest
+ * (and those of drained routes). */
 static int listeners_reconcile(struct zg_worker *w, struct zg_snapshot *snap)
 {
 	struct zg_listener *next = calloc(snap->n_routes ? snap->n_routes : 1, sizeof(*next));
@@ -286,7 +296,10 @@ static int listeners_reconcile(struct zg_worker *w, struct zg_snapshot *snap)
 		w->listeners[i].keep = 0;
 	for (unsigned i = 0; i < snap->n_routes; i++) {
 		const struct zg_route_rt *rt = &snap->routes[i];
-		struct zg_listener *old = listener_find(w, &rt->listen, rt->conf->interface);
+		struct zg_listener *old;
+		if (route_drained(w, rt->conf->name))
+			continue;
+		old = listener_find(w, &rt->listen, rt->conf->interface);
 		if (old) {
 			old->keep = 1;
 			next[n] = *old;
@@ -319,7 +332,23 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 
+	pthread_condattr_t ca;
+
 	memset(w, 0, sizeof(*w));
+	w->epfd = w->wake_fd = -1;
+	if (pthread_mutex_init(&w->ask_lock, NULL) != 0 || pthread_condattr_init(&ca) != 0) {
+		zg_err("event=worker_failed worker=%u error=mutex", index);
+		return -1;
+	}
+	/* a question's deadline is on the monotonic clock, like everything else */
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&w->ask_done, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		zg_err("event=worker_failed worker=%u error=condvar", index);
+		return -1;
+	}
+	pthread_condattr_destroy(&ca);
+	w->ask_ready = 1;
 	w->host.ops = &host_ops;
 	w->host.index = index;
 	w->host.active_total = &fleet->active_total;
@@ -459,7 +488,95 @@ static void close_all(struct zg_worker *w, enum zg_reason why)
 		zg_conn_close(w->host.conns, why, NULL);
 }
 
-/* The gateway woke us: a new snapshot, a drain or a stop. */
+/* ZG_ASK_CONNS: describe @c for the control plane. */
+static void conn_info(const struct zg_worker *w, const struct zg_conn *c, struct zg_conn_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->worker = w->host.index;
+	out->id = c->id;
+	snprintf(out->route, sizeof(out->route), "%s", c->route->conf->name);
+	out->state = zg_conn_state_name(c->state);
+	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, out->peer, sizeof(out->peer));
+	snprintf(out->subject, sizeof(out->subject), "%s", c->subject);
+	if (c->participant)
+		snprintf(out->participant, sizeof(out->participant), "%s", c->participant->id);
+	out->bytes_in = c->relay.d2u.bytes;
+	out->bytes_out = c->relay.u2d.bytes;
+	out->age_ms = w->host.now_ms - c->started_ms;
+}
+
+/* ZG_ASK_DRAIN: hold route @name closed on this worker from now on. */
+static int drain_route(struct zg_worker *w, const char *name)
+{
+	if (!route_drained(w, name)) {
+		if (w->n_drained == ZG_DRAINED_MAX)
+			return 0;
+		snprintf(w->drained[w->n_drained++], ZG_NAME_MAX, "%s", name);
+	}
+	if (!w->draining && listeners_reconcile(w, w->host.snap) < 0)
+		zg_err("event=drain_route worker=%u result=partial", w->host.index);
+	return 1;
+}
+
+/* Answer the control plane's question, if it still waits for one. */
+static void answer_ask(struct zg_worker *w)
+{
+	struct zg_ask *a;
+
+	pthread_mutex_lock(&w->ask_lock);
+	a = w->ask;
+	if (a && !a->answered) {
+		a->n = a->more = 0;
+		a->found = 0;
+		for (struct zg_conn *c = w->host.conns; c; c = c->next) {
+			if (c->state == ZG_CS_CLOSED)
+				continue;
+			if (a->kind == ZG_ASK_KILL && c->id == a->id) {
+				zg_conn_close(c, ZG_R_OPERATOR_CLOSED, a->detail);
+				a->found = 1;
+				break;
+			}
+			if (a->kind != ZG_ASK_CONNS ||
+			    (a->route[0] && strcmp(a->route, c->route->conf->name) != 0))
+				continue;
+			if (a->n < a->cap)
+				conn_info(w, c, &a->out[a->n++]);
+			else
+				a->more++;
+		}
+		if (a->kind == ZG_ASK_DRAIN)
+			a->found = drain_route(w, a->route);
+		a->answered = 1;
+		pthread_cond_signal(&w->ask_done);
+	}
+	pthread_mutex_unlock(&w->ask_lock);
+}
+
+int zg_worker_ask(struct zg_worker *w, struct zg_ask *a, unsigned timeout_ms)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->ask_lock);
+	a->answered = 0;
+	w->ask = a;
+	atomic_store(&w->ask_pending, 1);
+	zg_worker_wake(w);
+	while (!a->answered && rc == 0)
+		rc = pthread_cond_timedwait(&w->ask_done, &w->ask_lock, &until);
+	w->ask = NULL; /* answered or not, the worker no longer sees @a */
+	pthread_mutex_unlock(&w->ask_lock);
+	return a->answered ? 0 : -1;
+}
+
+/* The gateway woke us: a new snapshot, a drain or a stop, or a question. */
 static void on_wake(struct zg_worker *w)
 {
 	uint64_t v;
@@ -468,6 +585,8 @@ static void on_wake(struct zg_worker *w)
 
 	if (read(w->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		zg_err("event=wake_failed worker=%u error=%s", w->host.index, strerror(errno));
+	if (atomic_exchange(&w->ask_pending, 0))
+		answer_ask(w);
 	if (state == ZG_GW_STOPPING) {
 		listeners_close_all(w);
 		close_all(w, ZG_R_SHUTDOWN);
@@ -589,6 +708,11 @@ void *zg_worker_main(void *arg)
 
 void zg_worker_fini(struct zg_worker *w)
 {
+	if (w->ask_ready) {
+		pthread_cond_destroy(&w->ask_done);
+		pthread_mutex_destroy(&w->ask_lock);
+		w->ask_ready = 0;
+	}
 	listeners_close_all(w);
 	if (w->epfd >= 0)
 		close(w->epfd);

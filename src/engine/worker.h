@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tls/chaincache.h"
+#include "tls/tls.h"
 #include "engine/conn.h"
 #include "engine/snapshot.h"
 
@@ -42,6 +43,41 @@ struct zg_snapshot *zg_fleet_snapshot(struct zg_fleet *f);
 
 /* Wake the main thread so it looks at the fleet's flags. Any thread. */
 void zg_fleet_ring(struct zg_fleet *f);
+
+#define ZG_DRAINED_MAX 32 /* routes `zonegate ctl drain` can hold closed at once */
+
+/* One live connection as the control plane lists it (`zonegate ctl conns`). */
+struct zg_conn_info {
+	unsigned worker;
+	uint64_t id;                      /* shown as WORKER.ID, like the log's id= */
+	char route[ZG_NAME_MAX];
+	const char *state;                /* static string */
+	char peer[64];
+	char subject[ZG_IDENT_MAX];
+	char participant[64];             /* directory participant id, "" if none */
+	uint64_t bytes_in, bytes_out;     /* client to upstream, upstream to client */
+	uint64_t age_ms;
+};
+
+enum zg_ask_kind {
+	ZG_ASK_CONNS, /* fill out[] with the worker's connections (of @route, if set) */
+	ZG_ASK_KILL,  /* close connection @id, if it is this worker's */
+	ZG_ASK_DRAIN, /* close the listeners of @route and keep them closed */
+};
+
+/* A question the control plane puts to a worker through its wake fd; the
+ * worker answers on its own thread, so nothing of it is ever locked on the
+ * data path. Filled by the asker; @n, @more, @found by the worker. */
+struct zg_ask {
+	enum zg_ask_kind kind;
+	char route[ZG_NAME_MAX];
+	uint64_t id;
+	char detail[128];                 /* KILL: the close's detail (who asked) */
+	struct zg_conn_info *out;
+	unsigned cap, n, more;
+	int found;                        /* KILL: closed; DRAIN: listeners closed */
+	int answered;
+};
 
 struct zg_listener {
 	uint32_t magic;
@@ -75,6 +111,15 @@ struct zg_worker {
 	 * the systemd watchdog (ops/) pings only while every loop turns.
 	 * Written by this worker alone, read relaxed by the main thread. */
 	_Atomic uint64_t beat_ms;
+	/* The control plane's question, if any: set and read under ask_lock,
+	 * which the worker takes only when ask_pending says there is one. */
+	pthread_mutex_t ask_lock;
+	pthread_cond_t ask_done;
+	struct zg_ask *ask;
+	atomic_int ask_pending;
+	int ask_ready;                   /* ask_lock and ask_done initialised */
+	char drained[ZG_DRAINED_MAX][ZG_NAME_MAX]; /* routes held closed (ctl drain) */
+	unsigned n_drained;
 };
 
 /* Create @w's epoll and wake fd, take a reference on @snap (held in
@@ -88,6 +133,11 @@ void *zg_worker_main(void *arg);
 
 /* Wake @w so it looks at the gateway's state and snapshot. Any thread. */
 void zg_worker_wake(struct zg_worker *w);
+
+/* Put @a to @w and wait up to @timeout_ms for the answer. 0 when answered,
+ * -1 when the worker did not answer in time (it no longer sees @a). Any
+ * thread but @w's own; one question per worker at a time. */
+int zg_worker_ask(struct zg_worker *w, struct zg_ask *a, unsigned timeout_ms);
 
 /* Release what zg_worker_init acquired (after the thread ended). */
 void zg_worker_fini(struct zg_worker *w);

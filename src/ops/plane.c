@@ -43,7 +43,11 @@ static void notify_with_status(struct zg_ops *ops, const struct zg_gateway *gw, 
 static int on_start(void *ctx, struct zg_gateway *gw)
 {
 	struct zg_ops *ops = ctx;
+	int failed;
 
+	ops->ctl = zg_ctl_start(gw, &failed);
+	if (failed)
+		return -1;
 	ops->started = 1;
 	notify_with_status(ops, gw, "READY=1");
 	return 0;
@@ -66,9 +70,10 @@ static void on_reloading(void *ctx, struct zg_gateway *gw)
 /* zg_plane_ops.reloaded: READY=1 either way, else systemd waits on. */
 static void on_reloaded(void *ctx, struct zg_gateway *gw, int ok, const struct zg_errlist *errs)
 {
-	(void)ok;
-	(void)errs;
-	notify_with_status(ctx, gw, "READY=1");
+	struct zg_ops *ops = ctx;
+
+	zg_ctl_reloaded(ops->ctl, ok, errs, gw->generation);
+	notify_with_status(ops, gw, "READY=1");
 }
 
 /* zg_plane_ops.draining */
@@ -98,6 +103,8 @@ static void on_stop(void *ctx, struct zg_gateway *gw)
 
 	(void)gw;
 	ops->started = 0;
+	zg_ctl_stop(ops->ctl);
+	ops->ctl = NULL;
 	zg_notify_close(&ops->notify);
 }
 

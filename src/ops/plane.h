@@ -1,5 +1,5 @@
 /* plane.h - the operator's control plane as one object: systemd
- * notification and watchdog, driven by the gateway's main thread through
+ * notification and watchdog, the control socket, driven by the gateway's main thread through
  * struct zg_plane (engine/gateway.h).
  *
  * Nothing here runs on a worker: workers are only read (their heartbeat)
@@ -10,10 +10,12 @@
 #define ZG_PLANE_H
 
 #include "engine/gateway.h"
+#include "ops/ctl.h"
 #include "ops/notify.h"
 
 struct zg_ops {
 	struct zg_notify notify;
+	struct zg_ctl *ctl;           /* NULL: no [control] socket */
 	int started;
 };
 

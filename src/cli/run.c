@@ -76,7 +76,9 @@ int zg_cmd_run(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? ZG_EXIT_OK : ZG_EXIT_USAGE;
 	zg_ops_init(&ops, &plane);
-	return zg_gateway_run(o.conf, o.workers, &plane);
+	rc = zg_gateway_run(o.conf, o.workers, &plane);
+	zg_ops_fini(&ops);
+	return rc;
 }
 
 /* The pool of every route as `check` shows it: each member, its role and

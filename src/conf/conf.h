@@ -191,6 +191,11 @@ struct zg_conf_control {
 	char group[ZG_NAME_MAX];         /* "" : the gateway's own group */
 };
 
+/* [admin]: the metrics and health listener (ops/metrics.c). Read at start only. */
+struct zg_conf_admin {
+	struct zg_endpoint listen;       /* port "" : no admin listener; loopback only */
+};
+
 struct zg_conf {
 	char path[ZG_PATH_MAX];          /* file it came from, for messages */
 	struct zg_conf_gateway gw;
@@ -205,6 +210,7 @@ struct zg_conf {
 	unsigned n_classes;
 	struct zg_conf_link link;        /* [link]; zero: no link budget */
 	struct zg_conf_control ctl;      /* [control] */
+	struct zg_conf_admin admin;      /* [admin] */
 };
 
 /* Read and parse @path. On any error returns NULL with every problem found

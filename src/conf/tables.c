@@ -202,6 +202,10 @@ static const struct kw control_kws[] = {
 	 0},
 };
 
+static const struct kw admin_kws[] = {
+	{"listen", &T_ENDPOINT, offsetof(struct zg_conf_admin, listen), 0, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+};
+
 _Static_assert(N_KWS(gateway_kws) <= KW_MAX, "gateway_kws too long");
 _Static_assert(N_KWS(tls_kws) <= KW_MAX, "tls_kws too long");
 _Static_assert(N_KWS(route_kws) <= KW_MAX, "route_kws too long");
@@ -251,6 +255,7 @@ const struct section_def conf_sections[] = {
 	{"link", link_kws, N_KWS(link_kws), offsetof(struct zg_conf, link), NULL, NULL, NULL},
 	{"class", class_kws, N_KWS(class_kws), NO_OFF, class_add, class_count, class_elem},
 	{"control", control_kws, N_KWS(control_kws), offsetof(struct zg_conf, ctl), NULL, NULL, NULL},
+	{"admin", admin_kws, N_KWS(admin_kws), offsetof(struct zg_conf, admin), NULL, NULL, NULL},
 };
 _Static_assert(N_INST >= ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + N_SECTIONS, "N_INST too small");
 

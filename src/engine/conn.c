@@ -49,6 +49,25 @@ static const struct zg_peers *outbound_peers(const struct zg_conn *c)
 	return c->route->conf->mode == ZG_MODE_WRAP ? &c->route->conf->peers : NULL;
 }
 
+void zg_hist_observe(struct zg_hist *h, uint64_t ms)
+{
+	static const uint64_t bounds[ZG_HIST_N - 1] = ZG_HIST_BOUNDS_MS;
+	unsigned i = 0;
+
+	while (i < ZG_HIST_N - 1 && ms > bounds[i])
+		i++;
+	zg_ctr_add(&h->bucket[i], 1);
+	zg_ctr_add(&h->sum_us, ms * 1000u);
+	zg_ctr_add(&h->count, 1);
+}
+
+/* Count how a connection on @route ended (refusals included). */
+static void count_end(struct zg_conn_host *h, const struct zg_route_rt *route, enum zg_reason reason)
+{
+	if (route->stats && (unsigned)reason < ZG_R__COUNT)
+		zg_ctr_add(&h->ctr->ends[route->stats->slot][reason], 1);
+}
+
 /* The one place a state changes: it also sets the state's deadline. */
 static void set_state(struct zg_conn *c, enum zg_conn_state s)
 {
@@ -62,9 +81,11 @@ static void set_state(struct zg_conn *c, enum zg_conn_state s)
 	case ZG_CS_HANDSHAKE_IN:
 	case ZG_CS_HANDSHAKE_OUT:
 		c->deadline_ms = now + r->handshake_timeout_ms;
+		c->step_ms = now;
 		break;
 	case ZG_CS_CONNECTING:
 		c->deadline_ms = now + r->connect_timeout_ms;
+		c->step_ms = now;
 		break;
 	case ZG_CS_RELAYING:
 		c->relay.last_activity_ms = now;
@@ -163,6 +184,7 @@ void zg_conn_refuse(struct zg_conn_host *h, const struct zg_route_rt *route, int
 		    const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail)
 {
 	atomic_fetch_add(&route->stats->refused, 1);
+	count_end(h, route, reason);
 	zg_record_refusal(h, route, ++h->next_id, peer, reason, detail, NULL);
 	close(fd);
 }
@@ -242,6 +264,7 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 			zg_directory_release(slot);
 		if (cls)
 			zg_shape_release(cls);
+		count_end(h, route, ZG_R_NO_MEMORY);
 		zg_record_refusal(h, route, id, peer, ZG_R_NO_MEMORY, NULL, NULL);
 		close(fd);
 		return;
@@ -571,6 +594,7 @@ static void connected(struct zg_conn *c)
 		attempt_failed(c, ZG_R_CONNECT_FAILED, strerror(err), 0); /* next address, or close */
 		return;
 	}
+	zg_hist_observe(&c->h->ctr->connect, c->h->now_ms - c->step_ms);
 	if (c->route->conf->proxy_protocol && zg_proxy_header_send(c, detail, sizeof(detail)) < 0) {
 		attempt_failed(c, ZG_R_UPSTREAM_RESET, detail, 1); /* nothing of the client's went */
 		return;
@@ -675,6 +699,7 @@ static void step_handshake_in(struct zg_conn *c)
 		zg_conn_close(c, r, detail);
 	if (rc != 1)
 		return;
+	zg_hist_observe(&c->h->ctr->handshake_in, c->h->now_ms - c->step_ms);
 	c->down.want = 0;
 	note_identity(c, &c->down);
 	r = bind_identity(c, c->down.ssl, c->peer16, &c->route->conf->peers, detail, sizeof(detail));
@@ -697,6 +722,7 @@ static void step_handshake_out(struct zg_conn *c)
 		attempt_failed(c, r, detail, 1);
 	if (rc != 1)
 		return;
+	zg_hist_observe(&c->h->ctr->handshake_out, c->h->now_ms - c->step_ms);
 	c->up.want = 0;
 	r = bind_identity(c, c->up.ssl, c->upstream16, outbound_peers(c), detail, sizeof(detail));
 	if (r != ZG_R_OK) {
@@ -943,6 +969,7 @@ void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
 	if (c->state == ZG_CS_CLOSED)
 		return;
 	zg_record_close(c, reason, detail);
+	count_end(c->h, c->route, reason);
 	if (c->state != ZG_CS_RELAYING && !c->attached)
 		atomic_fetch_add(&c->route->stats->refused, 1);
 	if (c->member_counted && c->member->health)

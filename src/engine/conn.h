@@ -15,6 +15,7 @@
 #ifndef ZG_CONN_H
 #define ZG_CONN_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -61,6 +62,35 @@ struct zg_conn_host_ops {
 	void (*throttle)(struct zg_conn_host *h, struct zg_conn *c);
 };
 
+/* Latency histogram buckets, upper bounds in ms (the last is +Inf). */
+#define ZG_HIST_BOUNDS_MS {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}
+#define ZG_HIST_N 12
+
+struct zg_hist {
+	_Atomic uint64_t bucket[ZG_HIST_N]; /* not cumulative; the exporter sums */
+	_Atomic uint64_t sum_us, count;
+};
+
+/* What a worker counts for the metrics (ops/metrics.c): one writer, the
+ * worker, which adds with relaxed load + store (no locked instruction, no
+ * shared cache line); the exporter reads relaxed at scrape time and sums
+ * over workers. */
+struct zg_conn_counters {
+	_Atomic uint64_t (*ends)[ZG_R__COUNT]; /* [route slot][reason]: every end, refusals too */
+	struct zg_hist handshake_in;            /* accept to inbound handshake done */
+	struct zg_hist connect;                 /* TCP connect to an upstream address */
+	struct zg_hist handshake_out;           /* outbound handshake */
+};
+
+/* Add @v to counter @c that only the calling thread writes. */
+static inline void zg_ctr_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
+/* Count one duration of @ms in @h (its only writer calls this). */
+void zg_hist_observe(struct zg_hist *h, uint64_t ms);
+
 /* The part of a worker its connections use: the loop's clock and identity,
  * the snapshot in force, the caches this loop owns, and where records go.
  * Owned and filled in by the worker; connections read it and link
@@ -75,6 +105,7 @@ struct zg_conn_host {
 	struct zg_audit *audit;          /* the audit trail, or NULL when none is configured */
 	struct zg_chaincache *chains;    /* verified chains, this loop's only */
 	struct zg_tls_session_slot *out_sessions; /* ZG_ROUTES_MAX, by route index */
+	struct zg_conn_counters *ctr;    /* this loop's metrics counters (never NULL) */
 	struct zg_conn *conns;           /* live connections, linked by zg_conn_start */
 	unsigned n_conns;
 	struct zg_shape_table *shape;    /* traffic classes, shared by every loop (gateway's) */
@@ -108,6 +139,7 @@ struct zg_conn {
 	int spare_fd;                     /* upstream socket made at accept, or -1 */
 	int spare_family;                 /* its address family */
 	uint64_t started_ms, deadline_ms; /* monotonic */
+	uint64_t step_ms;                 /* monotonic: the current handshake or connect began */
 	struct zg_sockaddr peer, upstream_addr;
 	uint8_t peer16[16];               /* peer address, 16-byte form (prefix.h) */
 	uint8_t upstream16[16];           /* upstream address, same form */

@@ -30,6 +30,7 @@ static struct zg_route_stats *stats_lookup(void *ctx, const char *name)
 	if (gw->n_stats == sizeof(gw->stats) / sizeof(gw->stats[0]))
 		return NULL;
 	snprintf(gw->stats[gw->n_stats].name, sizeof(gw->stats[0].name), "%s", name);
+	gw->stats[gw->n_stats].slot = gw->n_stats;
 	return &gw->stats[gw->n_stats++];
 }
 

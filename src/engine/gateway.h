@@ -60,7 +60,7 @@ struct zg_gateway {
 	uint64_t next_dir_poll_ms;      /* directory file watch */
 	struct zg_dir_stamp dir_stamp;  /* the directory files as last loaded */
 	struct zg_dir_counters *dir_counters; /* live connections per participant id */
-	struct zg_route_stats stats[ZG_ROUTES_MAX * 2];
+	struct zg_route_stats stats[ZG_ROUTE_SLOTS];
 	unsigned n_stats;               /* main thread only */
 	struct zg_checker *checker;     /* active health checks; NULL until a route has one */
 	struct zg_shape_table shape;    /* traffic classes: settings written here, read by workers */

@@ -32,8 +32,11 @@
  * the route has named lives here too, keyed by "host:port", so that a
  * reload keeps what the checks and failures learnt (a metrics reader walks
  * health[0..n_health) and zg_health_read()s each). */
+#define ZG_ROUTE_SLOTS (ZG_ROUTES_MAX * 2) /* route names a process counts, over all reloads */
+
 struct zg_route_stats {
 	char name[ZG_NAME_MAX];
+	unsigned slot;                   /* index among the process's route names (metrics) */
 	atomic_uint active;
 	atomic_ulong accepted, refused;
 	atomic_ullong ticket;             /* pool selection: one per connection */

@@ -356,6 +356,12 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 	w->host.shape = fleet->shape;
 	w->host.chains = &w->chains;
 	w->host.out_sessions = w->out_sessions;
+	w->host.ctr = &w->ctr;
+	w->ctr.ends = calloc(ZG_ROUTE_SLOTS, sizeof(*w->ctr.ends));
+	if (!w->ctr.ends) {
+		zg_err("event=worker_failed worker=%u reason=no_memory", index);
+		return -1;
+	}
 	w->fleet = fleet;
 	w->wake_magic = ZG_WAKE_MAGIC;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -708,6 +714,8 @@ void *zg_worker_main(void *arg)
 
 void zg_worker_fini(struct zg_worker *w)
 {
+	free(w->ctr.ends);
+	w->ctr.ends = NULL;
 	if (w->ask_ready) {
 		pthread_cond_destroy(&w->ask_done);
 		pthread_mutex_destroy(&w->ask_lock);

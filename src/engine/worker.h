@@ -111,6 +111,7 @@ struct zg_worker {
 	 * the systemd watchdog (ops/) pings only while every loop turns.
 	 * Written by this worker alone, read relaxed by the main thread. */
 	_Atomic uint64_t beat_ms;
+	struct zg_conn_counters ctr;     /* metrics; host.ctr points here */
 	/* The control plane's question, if any: set and read under ask_lock,
 	 * which the worker takes only when ask_pending says there is one. */
 	pthread_mutex_t ask_lock;

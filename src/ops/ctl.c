@@ -19,8 +19,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "ops/ctl.h"
+#include "ops/out.h"
 
-#define OUT_MAX (4u << 20)       /* an answer larger than this is cut */
 #define CONNS_MAX 4096           /* connections one `conns` lists */
 #define ASK_TIMEOUT_MS 2000      /* a worker that does not answer in this is reported */
 #define RELOAD_TIMEOUT_MS 120000
@@ -58,48 +58,6 @@ struct zg_ctl {
 	unsigned n_drained;
 };
 
-/* An answer being built: a bounded, growing buffer; a failed append marks
- * it cut rather than losing the whole answer. */
-struct out {
-	char *p;
-	size_t n, cap;
-	int cut;
-};
-
-/* Append to @o like printf; at OUT_MAX (or out of memory) the answer is cut. */
-static void __attribute__((format(printf, 2, 3))) out_printf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int k;
-
-	for (;;) {
-		size_t room = o->cap - o->n;
-		va_start(ap, fmt);
-		k = o->p ? vsnprintf(o->p + o->n, room, fmt, ap) : -1;
-		va_end(ap);
-		if (k >= 0 && (size_t)k < room) {
-			o->n += (size_t)k;
-			return;
-		}
-		if (o->cap >= OUT_MAX || (k < 0 && o->p)) {
-			o->cut = 1;
-			if (o->p)
-				o->p[o->n] = '\0';
-			return;
-		}
-		{
-			size_t cap = o->cap ? o->cap * 2 : 4096;
-			char *p = realloc(o->p, cap);
-			if (!p) {
-				o->cut = 1;
-				return;
-			}
-			o->p = p;
-			o->cap = cap;
-		}
-	}
-}
-
 /* ---- the answer to each command ----------------------------------------- */
 
 /* What a command handler gets: the parsed request and where to answer. */
@@ -110,7 +68,7 @@ struct req {
 	int argc;
 	char *argv[ARGS_MAX];
 	int ok;                      /* the status line: ok or error */
-	struct out text;             /* the answer (text mode) */
+	struct zg_out text;             /* the answer (text mode) */
 	json_t *obj;                 /* the answer (json mode) */
 };
 
@@ -128,7 +86,7 @@ static void __attribute__((format(printf, 2, 3))) fail(struct req *r, const char
 		json_decref(r->obj);
 		r->obj = json_pack("{s:s}", "error", msg);
 	} else {
-		out_printf(&r->text, "error: %s\n", msg);
+		zg_out_printf(&r->text, "error: %s\n", msg);
 	}
 }
 
@@ -156,7 +114,7 @@ static void cmd_status(struct req *r)
 	json_t *routes = json_array();
 
 	if (!r->json)
-		out_printf(&r->text,
+		zg_out_printf(&r->text,
 			   "zonegate %s, name %s, pid %ld\n%s: generation %llu, up %llus, %u workers, "
 			   "%u connections\n\n%-20s %-7s %-22s %7s %9s %9s  %s\n",
 			   ZG_VERSION, s->conf->gw.name, (long)getpid(), state_name(state),
@@ -177,7 +135,7 @@ static void cmd_status(struct req *r)
 				"active", (json_int_t)act, "accepted", (json_int_t)acc, "refused",
 				(json_int_t)ref, "state", rs));
 		else if (!r->json)
-			out_printf(&r->text, "%-20s %-7s %-22s %7u %9lu %9lu  %s\n", rt->conf->name,
+			zg_out_printf(&r->text, "%-20s %-7s %-22s %7u %9lu %9lu  %s\n", rt->conf->name,
 				   zg_mode_name(rt->conf->mode), a, act, acc, ref, rs);
 	}
 	if (r->json)
@@ -191,12 +149,12 @@ static void cmd_status(struct req *r)
 	zg_snapshot_unref(s);
 }
 
-static void conn_text(struct out *o, const struct zg_conn_info *c)
+static void conn_text(struct zg_out *o, const struct zg_conn_info *c)
 {
 	char id[48];
 
 	snprintf(id, sizeof(id), "%u.%llu", c->worker, (unsigned long long)c->id);
-	out_printf(o, "%-10s %-16s %-13s %-22s %-16s %10llu %10llu %7.1f  %s\n", id, c->route, c->state,
+	zg_out_printf(o, "%-10s %-16s %-13s %-22s %-16s %10llu %10llu %7.1f  %s\n", id, c->route, c->state,
 		   c->peer, c->participant[0] ? c->participant : "-", (unsigned long long)c->bytes_in,
 		   (unsigned long long)c->bytes_out, (double)c->age_ms / 1000.0,
 		   c->subject[0] ? c->subject : "-");
@@ -252,16 +210,16 @@ static void cmd_conns(struct req *r)
 				   (json_int_t)more, "workers_not_answering", (json_int_t)silent);
 		goto out;
 	}
-	out_printf(&r->text, "%-10s %-16s %-13s %-22s %-16s %10s %10s %7s  %s\n", "ID", "ROUTE", "STATE",
+	zg_out_printf(&r->text, "%-10s %-16s %-13s %-22s %-16s %10s %10s %7s  %s\n", "ID", "ROUTE", "STATE",
 		   "PEER", "PARTICIPANT", "BYTES_IN", "BYTES_OUT", "AGE_S", "SUBJECT");
 	for (unsigned i = 0; i < n; i++)
 		conn_text(&r->text, &all[i]);
-	out_printf(&r->text, "%u connections", n);
+	zg_out_printf(&r->text, "%u connections", n);
 	if (more)
-		out_printf(&r->text, " (%u more not listed)", more);
+		zg_out_printf(&r->text, " (%u more not listed)", more);
 	if (silent)
-		out_printf(&r->text, "; %u workers did not answer within %u ms", silent, ASK_TIMEOUT_MS);
-	out_printf(&r->text, "\n");
+		zg_out_printf(&r->text, "; %u workers did not answer within %u ms", silent, ASK_TIMEOUT_MS);
+	zg_out_printf(&r->text, "\n");
 out:
 	free(all);
 }
@@ -306,7 +264,7 @@ static void cmd_kill(struct req *r)
 	if (r->json)
 		r->obj = json_pack("{s:s,s:s}", "closed", r->argv[1], "reason", "operator_closed");
 	else
-		out_printf(&r->text, "closed %lu.%llu (reason=operator_closed)\n", wi, id);
+		zg_out_printf(&r->text, "closed %lu.%llu (reason=operator_closed)\n", wi, id);
 }
 
 /* drain ROUTE: every worker closes the route's listeners and keeps them
@@ -353,7 +311,7 @@ static void cmd_drain(struct req *r)
 	if (r->json)
 		r->obj = json_pack("{s:s,s:s}", "route", r->argv[1], "state", "drained");
 	else
-		out_printf(&r->text,
+		zg_out_printf(&r->text,
 			   "route %s drained: no new connections (until restart); live connections go on\n",
 			   r->argv[1]);
 }
@@ -367,7 +325,8 @@ static void reload_refused(struct req *r)
 
 	r->ok = 0;
 	if (!r->json) {
-		out_printf(&r->text, "error: reload refused, %zu errors; generation %llu keeps serving\n%s\n",
+		zg_out_printf(&r->text,
+			      "error: reload refused, %zu errors; generation %llu keeps serving\n%s\n",
 			   ctl->reload_n_errs, (unsigned long long)ctl->reload_gen, ctl->reload_errs);
 		return;
 	}
@@ -419,7 +378,7 @@ static void cmd_reload(struct req *r)
 	} else if (r->json) {
 		r->obj = json_pack("{s:s,s:I}", "reload", "ok", "generation", (json_int_t)ctl->reload_gen);
 	} else {
-		out_printf(&r->text, "reload ok: generation %llu\n", (unsigned long long)ctl->reload_gen);
+		zg_out_printf(&r->text, "reload ok: generation %llu\n", (unsigned long long)ctl->reload_gen);
 	}
 	pthread_mutex_unlock(&ctl->lock);
 }
@@ -562,7 +521,7 @@ static void client_answer(struct zg_ctl *ctl, struct client *cl, char *line)
 	}
 	free(js);
 	json_decref(r.obj);
-	free(r.text.p);
+	zg_out_free(&r.text);
 	client_close(cl);
 }
 

@@ -39,16 +39,40 @@ static void notify_with_status(struct zg_ops *ops, const struct zg_gateway *gw, 
 	zg_notify_send(&ops->notify, msg);
 }
 
+/* Read the expiry dates of what @gw's configuration names again, keeping
+ * the warnings already given for items that stay (main thread). */
+static void expiry_refresh(struct zg_ops *ops, struct zg_gateway *gw)
+{
+	struct zg_expiry_item fresh[ZG_EXPIRY_MAX];
+	const struct zg_snapshot *s = gw->fleet.current;
+	unsigned n = zg_expiry_collect(s->conf, s->dir, fresh, ZG_EXPIRY_MAX);
+
+	pthread_mutex_lock(&ops->expiry.lock);
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < ops->expiry.n; j++)
+			if (strcmp(fresh[i].kind, ops->expiry.item[j].kind) == 0 &&
+			    strcmp(fresh[i].name, ops->expiry.item[j].name) == 0 &&
+			    fresh[i].not_after == ops->expiry.item[j].not_after)
+				fresh[i].warned = ops->expiry.item[j].warned;
+	memcpy(ops->expiry.item, fresh, sizeof(fresh[0]) * n);
+	ops->expiry.n = n;
+	pthread_mutex_unlock(&ops->expiry.lock);
+}
+
 /* zg_plane_ops.start: listeners bound, workers running. */
 static int on_start(void *ctx, struct zg_gateway *gw)
 {
 	struct zg_ops *ops = ctx;
 	int failed;
 
+	expiry_refresh(ops, gw);
 	ops->ctl = zg_ctl_start(gw, &failed);
 	if (failed)
 		return -1;
-	ops->started = 1;
+	ops->metrics = zg_metrics_start(gw, &ops->expiry, &ops->started, &failed);
+	if (failed)
+		return -1;
+	atomic_store(&ops->started, 1);
 	notify_with_status(ops, gw, "READY=1");
 	return 0;
 }
@@ -72,6 +96,8 @@ static void on_reloaded(void *ctx, struct zg_gateway *gw, int ok, const struct z
 {
 	struct zg_ops *ops = ctx;
 
+	if (ok)
+		expiry_refresh(ops, gw);
 	zg_ctl_reloaded(ops->ctl, ok, errs, gw->generation);
 	notify_with_status(ops, gw, "READY=1");
 }
@@ -89,7 +115,7 @@ static uint64_t on_tick(void *ctx, struct zg_gateway *gw, uint64_t now_ms)
 	uint64_t beats[ZG_WORKERS_MAX];
 	unsigned n = gw->n_workers < ZG_WORKERS_MAX ? gw->n_workers : ZG_WORKERS_MAX;
 
-	if (!ops->started)
+	if (!atomic_load(&ops->started))
 		return UINT64_MAX;
 	for (unsigned i = 0; i < n; i++)
 		beats[i] = atomic_load_explicit(&gw->workers[i].beat_ms, memory_order_relaxed);
@@ -102,7 +128,9 @@ static void on_stop(void *ctx, struct zg_gateway *gw)
 	struct zg_ops *ops = ctx;
 
 	(void)gw;
-	ops->started = 0;
+	atomic_store(&ops->started, 0);
+	zg_metrics_stop(ops->metrics);
+	ops->metrics = NULL;
 	zg_ctl_stop(ops->ctl);
 	ops->ctl = NULL;
 	zg_notify_close(&ops->notify);
@@ -120,7 +148,14 @@ static const struct zg_plane_ops plane_ops = {
 void zg_ops_init(struct zg_ops *ops, struct zg_plane *plane)
 {
 	memset(ops, 0, sizeof(*ops));
+	(void)pthread_mutex_init(&ops->expiry.lock, NULL); /* cannot fail with default attributes */
 	(void)zg_notify_open(&ops->notify);
 	plane->ops = &plane_ops;
 	plane->ctx = ops;
+}
+
+void zg_ops_fini(struct zg_ops *ops)
+{
+	zg_notify_close(&ops->notify);
+	pthread_mutex_destroy(&ops->expiry.lock);
 }

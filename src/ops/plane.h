@@ -1,5 +1,6 @@
 /* plane.h - the operator's control plane as one object: systemd
- * notification and watchdog, the control socket, driven by the gateway's main thread through
+ * notification and watchdog, the control socket, the metrics listener and
+ * expiry tracking, driven by the gateway's main thread through
  * struct zg_plane (engine/gateway.h).
  *
  * Nothing here runs on a worker: workers are only read (their heartbeat)
@@ -11,13 +12,20 @@
 
 #include "engine/gateway.h"
 #include "ops/ctl.h"
+#include "ops/expiry.h"
+#include "ops/metrics.h"
 #include "ops/notify.h"
 
 struct zg_ops {
 	struct zg_notify notify;
 	struct zg_ctl *ctl;           /* NULL: no [control] socket */
-	int started;
+	struct zg_metrics *metrics;   /* NULL: no [admin] listener */
+	struct zg_expiry_table expiry; /* filled at start and after each reload */
+	atomic_int started;           /* the gateway serves (for /ready) */
 };
+
+/* Release what zg_ops_init took (after zg_gateway_run returned). */
+void zg_ops_fini(struct zg_ops *ops);
 
 /* Prepare @ops (reads $NOTIFY_SOCKET and $WATCHDOG_USEC) and fill @plane
  * to drive it; pass @plane to zg_gateway_run. */

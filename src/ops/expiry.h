@@ -1,0 +1,48 @@
+/* expiry.h - when what the gateway's trust rests on stops being valid: our
+ * certificate and chain, the trust anchors, each CRL's nextUpdate and the
+ * directory's expires. Collected on the main thread at start and after each
+ * reload; shown as metrics; warned about before it happens.
+ */
+#ifndef ZG_EXPIRY_H
+#define ZG_EXPIRY_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "directory/directory.h"
+
+#define ZG_EXPIRY_MAX 64
+#define ZG_EXPIRY_THRESHOLDS {30, 7, 1} /* days before, warned once each */
+#define ZG_EXPIRY_N_THRESHOLDS 3
+
+struct zg_expiry_item {
+	char kind[16];          /* certificate, chain, trust_anchor, crl, directory */
+	char name[160];         /* subject, CRL issuer, or file */
+	int64_t not_after;      /* Unix time: notAfter, nextUpdate, expires */
+	unsigned warned;        /* bit i: threshold i already warned */
+};
+
+/* The table the main thread fills and the metrics thread reads. */
+struct zg_expiry_table {
+	pthread_mutex_t lock;
+	struct zg_expiry_item item[ZG_EXPIRY_MAX];
+	unsigned n;
+};
+
+/* Fill @out (at most @cap) from the files @c names and directory @d (may be
+ * NULL). Unreadable files are skipped (the configuration loader has
+ * already refused them). Returns the count. */
+unsigned zg_expiry_collect(const struct zg_conf *c, const struct zg_directory *d,
+			   struct zg_expiry_item *out, unsigned cap);
+
+/* The threshold (index into @days, most urgent first that is due) that
+ * @not_after has crossed at @now and that @warned does not have yet; -1 if
+ * none. Crossing a nearer threshold also marks the farther ones. Pure. */
+int zg_expiry_due(int64_t not_after, int64_t now, const unsigned *days, unsigned n_days,
+		  unsigned warned);
+
+/* Days left at @now (negative once past), rounded down. Pure. */
+int64_t zg_expiry_days_left(int64_t not_after, int64_t now);
+
+#endif

@@ -1,0 +1,487 @@
+/* metrics.c - see metrics.h. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/prefix.h"
+#include "engine/net.h"
+#include "ops/metrics.h"
+
+#define HTTP_REQ_MAX 4096
+#define HTTP_CLIENTS_MAX 32
+#define HTTP_IDLE_MS 5000
+#define SEND_TIMEOUT_MS 5000
+
+struct http_client {
+	int fd;                      /* -1: free */
+	char buf[HTTP_REQ_MAX];
+	size_t len;
+	uint64_t deadline_ms;
+};
+
+struct zg_metrics {
+	struct zg_gateway *gw;
+	struct zg_expiry_table *exp;
+	const atomic_int *started;
+	int64_t start_time;          /* Unix time the gateway started */
+	int fd, stop_fd;
+	pthread_t thread;
+	int thread_started;
+	struct http_client clients[HTTP_CLIENTS_MAX];
+};
+
+/* ---- exposition ----------------------------------------------------------- */
+
+/* @s as a Prometheus label value: backslash, quote and newline escaped. */
+static const char *label(const char *s, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *s && n + 3 < cap; s++) {
+		if (*s == '\\' || *s == '"') {
+			buf[n++] = '\\';
+			buf[n++] = *s;
+		} else if (*s == '\n') {
+			buf[n++] = '\\';
+			buf[n++] = 'n';
+		} else {
+			buf[n++] = *s;
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static void head(struct zg_out *o, const char *name, const char *type, const char *help)
+{
+	zg_out_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One histogram summed over every worker's @field. */
+static void histogram(struct zg_out *o, struct zg_gateway *gw, size_t field, const char *name,
+		      const char *help)
+{
+	static const uint64_t bounds[ZG_HIST_N - 1] = ZG_HIST_BOUNDS_MS;
+	uint64_t b[ZG_HIST_N] = {0}, sum_us = 0, count = 0, cum = 0;
+
+	for (unsigned w = 0; w < gw->n_workers; w++) {
+		const struct zg_hist *h =
+			(const struct zg_hist *)((const char *)&gw->workers[w].ctr + field);
+		for (unsigned i = 0; i < ZG_HIST_N; i++)
+			b[i] += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+		sum_us += atomic_load_explicit(&h->sum_us, memory_order_relaxed);
+		count += atomic_load_explicit(&h->count, memory_order_relaxed);
+	}
+	head(o, name, "histogram", help);
+	for (unsigned i = 0; i < ZG_HIST_N - 1; i++) {
+		cum += b[i];
+		zg_out_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bounds[i] / 1000.0,
+			      (unsigned long long)cum);
+	}
+	cum += b[ZG_HIST_N - 1];
+	/* a scrape between a worker's bucket and count stores: +Inf is the count */
+	if (count < cum)
+		count = cum;
+	zg_out_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+		      (unsigned long long)count, name, (double)sum_us / 1e6, name, (unsigned long long)count);
+}
+
+static void route_metrics(struct zg_out *o, struct zg_gateway *gw, const struct zg_snapshot *s)
+{
+	char l[200];
+
+	head(o, "zonegate_route_connections_active", "gauge", "Live connections per route.");
+	for (unsigned i = 0; i < s->n_routes; i++)
+		if (s->routes[i].stats)
+			zg_out_printf(o, "zonegate_route_connections_active{route=\"%s\"} %u\n",
+				      label(s->routes[i].conf->name, l, sizeof(l)),
+				      atomic_load(&s->routes[i].stats->active));
+	head(o, "zonegate_route_connections_accepted_total", "counter",
+	     "Connections admitted by the gate per route.");
+	for (unsigned i = 0; i < s->n_routes; i++)
+		if (s->routes[i].stats)
+			zg_out_printf(o, "zonegate_route_connections_accepted_total{route=\"%s\"} %lu\n",
+				      label(s->routes[i].conf->name, l, sizeof(l)),
+				      atomic_load(&s->routes[i].stats->accepted));
+	head(o, "zonegate_connections_ended_total", "counter",
+	     "Connections ended per route and reason code (refusals included; docs/operations.md).");
+	for (unsigned i = 0; i < s->n_routes; i++) {
+		const struct zg_route_stats *st = s->routes[i].stats;
+		if (!st)
+			continue;
+		label(s->routes[i].conf->name, l, sizeof(l));
+		for (unsigned r = 0; r < ZG_R__COUNT; r++) {
+			uint64_t v = 0;
+			for (unsigned w = 0; w < gw->n_workers; w++)
+				v += atomic_load_explicit(&gw->workers[w].ctr.ends[st->slot][r],
+							  memory_order_relaxed);
+			if (v)
+				zg_out_printf(o,
+					"zonegate_connections_ended_total{route=\"%s\",reason=\"%s\"} %llu\n",
+					l, zg_reason_code((enum zg_reason)r), (unsigned long long)v);
+		}
+	}
+}
+
+static void participant_metrics(struct zg_out *o, const struct zg_snapshot *s)
+{
+	char l[200];
+	size_t n = s->dir ? zg_directory_count(s->dir) : 0;
+
+	if (!n || !s->dir_slots)
+		return;
+	head(o, "zonegate_participant_connections_active", "gauge",
+	     "Live connections per directory participant.");
+	for (size_t i = 0; i < n; i++) {
+		const struct zg_participant *p = zg_directory_participant(s->dir, i);
+		if (p && s->dir_slots[i])
+			zg_out_printf(o, "zonegate_participant_connections_active{participant=\"%s\"} %u\n",
+				      label(p->id, l, sizeof(l)), atomic_load(s->dir_slots[i]));
+	}
+}
+
+static void audit_metrics(struct zg_out *o, struct zg_audit *a)
+{
+	struct zg_audit_stats st;
+
+	if (!a)
+		return;
+	zg_audit_get_stats(a, &st);
+	head(o, "zonegate_audit_records_emitted_total", "counter", "Audit records queued.");
+	zg_out_printf(o, "zonegate_audit_records_emitted_total %llu\n", (unsigned long long)st.emitted);
+	head(o, "zonegate_audit_queue_dropped_total", "counter", "Audit records refused: queue full.");
+	zg_out_printf(o, "zonegate_audit_queue_dropped_total %llu\n", (unsigned long long)st.queue_dropped);
+	head(o, "zonegate_audit_records_undelivered", "gauge",
+	     "Audit records spooled and not yet confirmed by the collector.");
+	zg_out_printf(o, "zonegate_audit_records_undelivered %llu\n",
+		      (unsigned long long)(st.last_seq > st.delivered ? st.last_seq - st.delivered : 0));
+	head(o, "zonegate_audit_last_delivered_sequence", "gauge",
+	     "Sequence number of the last audit record the collector confirmed.");
+	zg_out_printf(o, "zonegate_audit_last_delivered_sequence %llu\n", (unsigned long long)st.delivered);
+	head(o, "zonegate_audit_spool_bytes", "gauge", "Bytes in the audit spool.");
+	zg_out_printf(o, "zonegate_audit_spool_bytes %llu\n", (unsigned long long)st.spool_bytes);
+	head(o, "zonegate_audit_spool_full", "gauge", "1 while the audit spool is full.");
+	zg_out_printf(o, "zonegate_audit_spool_full %d\n", st.spool_full ? 1 : 0);
+	head(o, "zonegate_audit_collector_up", "gauge", "1 while the audit collector is connected.");
+	zg_out_printf(o, "zonegate_audit_collector_up %d\n", st.collector_up ? 1 : 0);
+}
+
+static void expiry_metrics(struct zg_out *o, struct zg_expiry_table *exp)
+{
+	char k[40], n[400];
+
+	if (!exp)
+		return;
+	head(o, "zonegate_expiry_timestamp_seconds", "gauge",
+	     "When a certificate (ours, chain, trust anchor) expires, a CRL's nextUpdate, the "
+	     "directory's expires (Unix time).");
+	pthread_mutex_lock(&exp->lock);
+	for (unsigned i = 0; i < exp->n; i++)
+		zg_out_printf(o, "zonegate_expiry_timestamp_seconds{kind=\"%s\",name=\"%s\"} %lld\n",
+			      label(exp->item[i].kind, k, sizeof(k)), label(exp->item[i].name, n, sizeof(n)),
+			      (long long)exp->item[i].not_after);
+	pthread_mutex_unlock(&exp->lock);
+}
+
+void zg_metrics_render(struct zg_gateway *gw, struct zg_expiry_table *exp, int64_t start_time,
+		       struct zg_out *o)
+{
+	struct zg_snapshot *s = zg_fleet_snapshot(&gw->fleet);
+	uint64_t now = zg_now_ms();
+	char v[200];
+
+	head(o, "zonegate_build_info", "gauge", "Version of zonegate and of the OpenSSL it runs on.");
+	zg_out_printf(o, "zonegate_build_info{version=\"%s\",openssl=\"%s\"} 1\n", ZG_VERSION,
+		      label(OpenSSL_version(OPENSSL_VERSION), v, sizeof(v)));
+	head(o, "zonegate_start_time_seconds", "gauge", "When the gateway started (Unix time).");
+	zg_out_printf(o, "zonegate_start_time_seconds %lld\n", (long long)start_time);
+	head(o, "zonegate_config_generation", "gauge", "Generation of the configuration in force.");
+	zg_out_printf(o, "zonegate_config_generation %llu\n", (unsigned long long)s->generation);
+	head(o, "zonegate_draining", "gauge", "1 once the drain (SIGTERM) began.");
+	zg_out_printf(o, "zonegate_draining %d\n", atomic_load(&gw->fleet.state) != ZG_GW_RUNNING);
+	head(o, "zonegate_connections_active", "gauge", "Live connections, all routes.");
+	zg_out_printf(o, "zonegate_connections_active %u\n", atomic_load(&gw->fleet.active_total));
+	head(o, "zonegate_worker_loop_age_seconds", "gauge",
+	     "Time since each worker loop last turned (the watchdog's input).");
+	for (unsigned w = 0; w < gw->n_workers; w++) {
+		uint64_t beat = atomic_load_explicit(&gw->workers[w].beat_ms, memory_order_relaxed);
+		zg_out_printf(o, "zonegate_worker_loop_age_seconds{worker=\"%u\"} %.3f\n", w,
+			      beat && now > beat ? (double)(now - beat) / 1000.0 : 0.0);
+	}
+	route_metrics(o, gw, s);
+	participant_metrics(o, s);
+	histogram(o, gw, offsetof(struct zg_conn_counters, handshake_in),
+		  "zonegate_handshake_in_duration_seconds", "Inbound TLS handshakes, accept to done.");
+	histogram(o, gw, offsetof(struct zg_conn_counters, connect),
+		  "zonegate_upstream_connect_duration_seconds", "TCP connects to an upstream address.");
+	histogram(o, gw, offsetof(struct zg_conn_counters, handshake_out),
+		  "zonegate_handshake_out_duration_seconds", "Outbound TLS handshakes.");
+	audit_metrics(o, gw->fleet.audit);
+	expiry_metrics(o, exp);
+	zg_snapshot_unref(s);
+}
+
+/* ---- HTTP ----------------------------------------------------------------- */
+
+static void send_all(int fd, const char *p, size_t n)
+{
+	uint64_t deadline = zg_now_ms() + SEND_TIMEOUT_MS;
+
+	while (n > 0) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		uint64_t now;
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return;
+		now = zg_now_ms();
+		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) < 0)
+			return;
+	}
+}
+
+static void reply(struct http_client *cl, int code, const char *ctype, const char *body, size_t n,
+		  int with_body)
+{
+	char hdr[256];
+	const char *text = code == 200 ? "OK" : code == 404 ? "Not Found" : code == 405 ? "Method Not Allowed"
+			 : code == 503 ? "Service Unavailable" : "Bad Request";
+	int k = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n",
+			 code, text, ctype, n);
+
+	send_all(cl->fd, hdr, (size_t)k);
+	if (with_body)
+		send_all(cl->fd, body, n);
+	(void)shutdown(cl->fd, SHUT_WR);
+	close(cl->fd);
+	cl->fd = -1;
+	cl->len = 0;
+}
+
+/* Why the gateway is not ready, or NULL when it is. */
+static const char *not_ready(struct zg_metrics *m)
+{
+	if (!m->gw->fleet.current)
+		return "no configuration";
+	if (!atomic_load(m->started))
+		return "listeners not bound yet";
+	if (atomic_load(&m->gw->fleet.state) != ZG_GW_RUNNING)
+		return "draining";
+	if (m->gw->fleet.audit && !zg_audit_accepting(m->gw->fleet.audit))
+		return "audit spool full: new connections are refused";
+	return NULL;
+}
+
+/* A request head arrived on @cl: answer it. */
+static void serve(struct zg_metrics *m, struct http_client *cl)
+{
+	static const char plain[] = "text/plain; charset=utf-8";
+	char *sp1 = strchr(cl->buf, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL, *q;
+	int get, headreq;
+
+	if (!sp1 || !sp2) {
+		reply(cl, 400, plain, "bad request\n", 12, 1);
+		return;
+	}
+	*sp1 = *sp2 = '\0';
+	if ((q = strchr(sp1 + 1, '?')) != NULL)
+		*q = '\0';
+	get = strcmp(cl->buf, "GET") == 0;
+	headreq = strcmp(cl->buf, "HEAD") == 0;
+	if (!get && !headreq) {
+		reply(cl, 405, plain, "only GET\n", 9, 1);
+	} else if (strcmp(sp1 + 1, "/metrics") == 0) {
+		struct zg_out o = {0};
+		zg_metrics_render(m->gw, m->exp, m->start_time, &o);
+		reply(cl, o.p && !o.cut ? 200 : 503, "text/plain; version=0.0.4; charset=utf-8",
+		      o.p ? o.p : "", o.p ? o.n : 0, get);
+		zg_out_free(&o);
+	} else if (strcmp(sp1 + 1, "/health") == 0) {
+		reply(cl, 200, plain, "ok\n", 3, get);
+	} else if (strcmp(sp1 + 1, "/ready") == 0) {
+		const char *why = not_ready(m);
+		char body[160];
+		int k = snprintf(body, sizeof(body), "%s%s\n", why ? "not ready: " : "ready", why ? why : "");
+		reply(cl, why ? 503 : 200, plain, body, (size_t)k, get);
+	} else {
+		reply(cl, 404, plain, "not found: /metrics, /health, /ready\n", 37, get);
+	}
+}
+
+static void client_read(struct zg_metrics *m, struct http_client *cl)
+{
+	ssize_t k = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len, MSG_DONTWAIT);
+
+	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (k <= 0) {
+		close(cl->fd);
+		cl->fd = -1;
+		cl->len = 0;
+		return;
+	}
+	cl->len += (size_t)k;
+	cl->buf[cl->len] = '\0';
+	if (strstr(cl->buf, "\r\n\r\n") || strstr(cl->buf, "\n\n"))
+		serve(m, cl);
+	else if (cl->len == sizeof(cl->buf) - 1)
+		reply(cl, 400, "text/plain", "request head too large\n", 23, 1);
+}
+
+static void accept_one(struct zg_metrics *m)
+{
+	int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
+		if (m->clients[i].fd < 0) {
+			m->clients[i].fd = fd;
+			m->clients[i].len = 0;
+			m->clients[i].deadline_ms = zg_now_ms() + HTTP_IDLE_MS;
+			return;
+		}
+	close(fd); /* more scrapers than a loopback admin port should ever see */
+}
+
+static void *metrics_main(void *arg)
+{
+	struct zg_metrics *m = arg;
+	struct pollfd pfd[HTTP_CLIENTS_MAX + 2];
+	struct http_client *who[HTTP_CLIENTS_MAX + 2];
+
+	for (;;) {
+		unsigned n = 2;
+		uint64_t now;
+		pfd[0] = (struct pollfd){.fd = m->stop_fd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = m->fd, .events = POLLIN};
+		for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
+			if (m->clients[i].fd >= 0) {
+				who[n] = &m->clients[i];
+				pfd[n++] = (struct pollfd){.fd = m->clients[i].fd, .events = POLLIN};
+			}
+		if (poll(pfd, n, 250) < 0 && errno != EINTR) {
+			zg_err("event=admin_failed error=%s", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents)
+			break;
+		for (unsigned i = 2; i < n; i++)
+			if (pfd[i].revents && who[i]->fd >= 0)
+				client_read(m, who[i]);
+		now = zg_now_ms();
+		for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
+			if (m->clients[i].fd >= 0 && now >= m->clients[i].deadline_ms) {
+				close(m->clients[i].fd);
+				m->clients[i].fd = -1;
+			}
+		if (pfd[1].revents & POLLIN)
+			for (int k = 0; k < 8; k++)
+				accept_one(m);
+	}
+	return NULL;
+}
+
+/* 1 if @a (16-byte form, IPv4 mapped) is ::1 or in 127.0.0.0/8. */
+static int is_loopback(const uint8_t a[16])
+{
+	static const uint8_t v6[16] = {[15] = 1};
+	static const uint8_t v4[12] = {[10] = 0xff, [11] = 0xff};
+
+	return memcmp(a, v6, 16) == 0 || (memcmp(a, v4, 12) == 0 && a[12] == 127);
+}
+
+/* Resolve and bind [admin] listen; loopback only. The fd or -1 (logged). */
+static int admin_listen(const struct zg_endpoint *ep)
+{
+	struct zg_sockaddr a;
+	uint8_t addr[16];
+	char why[160], shown[64];
+	int fd;
+
+	if (zg_resolve(ep, 1, &a, 1, why, sizeof(why)) != 1) {
+		zg_err("event=admin_failed error=\"%s\"", why);
+		return -1;
+	}
+	zg_sockaddr_format((const struct sockaddr *)&a.ss, shown, sizeof(shown));
+	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&a.ss, addr) < 0 ||
+	    !is_loopback(addr)) {
+		zg_err("event=admin_failed listen=%s error=\"[admin] listen must be a loopback address\"",
+		       shown);
+		return -1;
+	}
+	fd = zg_listen_socket(&a, "", 16, why, sizeof(why));
+	if (fd < 0)
+		zg_err("event=admin_failed listen=%s error=\"%s\"", shown, why);
+	else
+		zg_info("event=admin_listening listen=%s paths=/metrics,/health,/ready", shown);
+	return fd;
+}
+
+struct zg_metrics *zg_metrics_start(struct zg_gateway *gw, struct zg_expiry_table *exp,
+				    const atomic_int *started, int *failed)
+{
+	const struct zg_endpoint *ep = &gw->fleet.current->conf->admin.listen;
+	struct zg_metrics *m;
+
+	*failed = 0;
+	if (!ep->port[0])
+		return NULL;
+	*failed = 1;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->gw = gw;
+	m->exp = exp;
+	m->started = started;
+	m->start_time = (int64_t)time(NULL) - (int64_t)((zg_now_ms() - gw->started_ms) / 1000);
+	m->stop_fd = -1;
+	for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
+		m->clients[i].fd = -1;
+	m->fd = admin_listen(ep);
+	m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->fd < 0 || m->stop_fd < 0 || pthread_create(&m->thread, NULL, metrics_main, m) != 0) {
+		zg_metrics_stop(m);
+		return NULL;
+	}
+	m->thread_started = 1;
+	*failed = 0;
+	return m;
+}
+
+void zg_metrics_stop(struct zg_metrics *m)
+{
+	uint64_t one = 1;
+
+	if (!m)
+		return;
+	if (m->thread_started) {
+		if (write(m->stop_fd, &one, sizeof(one)) < 0)
+			zg_err("event=admin_failed error=%s", strerror(errno));
+		pthread_join(m->thread, NULL);
+	}
+	for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
+		if (m->clients[i].fd >= 0)
+			close(m->clients[i].fd);
+	if (m->fd >= 0)
+		close(m->fd);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);
+	free(m);
+}

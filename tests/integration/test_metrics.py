@@ -1,0 +1,157 @@
+"""The admin listener (issue 13): Prometheus text exposition at /metrics,
+/health and /ready, checked by `promtool check metrics` and scraped by a real
+Prometheus server the test starts on loopback, whose HTTP API must give
+back what the gateway counted.
+"""
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import util
+from conftest import make_config
+
+PAYLOAD = b"counted\n"
+
+
+def http_get(port, path, timeout=10):
+    """(status, body) of GET http://127.0.0.1:port/path."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metric(text, name, **labels):
+    """The value of sample `name{labels}` in an exposition, or None."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        head, _, value = line.rpartition(" ")
+        if head.split("{")[0] != name:
+            continue
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            return float(value)
+    return None
+
+
+@pytest.fixture
+def admin_gw(pki, gateway, port, echo_server):
+    echo = echo_server()
+    p, admin = port(), port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": echo.addr}}, name="site-b")
+    cfg["admin"] = {"listen": f"127.0.0.1:{admin}"}
+    gw = gateway(cfg, name="site-b")
+    gw.wait_for_log(r"event=admin_listening")
+    return gw, p, admin
+
+
+def test_exposition_counts_and_passes_promtool(admin_gw, pki):
+    gw, p, admin = admin_gw
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    for _ in range(3):
+        with util.tls_connect(ctx, "127.0.0.1", p) as s:
+            assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+    with util.connect("127.0.0.1", p) as s:  # no TLS: refused
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        util.closed_by_peer(s, 10)
+    gw.wait_for_event("conn_close", count=3)
+    gw.wait_for_event("refused")
+    status, text = http_get(admin, "/metrics")
+    assert status == 200
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr + text
+    assert metric(text, "zonegate_route_connections_accepted_total", route="in") == 4
+    # python's ssl closes without close_notify: a truncation, by the client
+    assert (metric(text, "zonegate_connections_ended_total", route="in",
+                   reason="client_closed") or 0) + (
+        metric(text, "zonegate_connections_ended_total", route="in",
+               reason="client_truncated") or 0) == 3, text
+    assert metric(text, "zonegate_connections_ended_total", route="in", reason="tls_not_tls") == 1
+    assert metric(text, "zonegate_handshake_in_duration_seconds_count") == 3
+    assert metric(text, "zonegate_handshake_in_duration_seconds_bucket", le="+Inf") == 3
+    assert metric(text, "zonegate_upstream_connect_duration_seconds_count") == 3
+    assert metric(text, "zonegate_connections_active") == 0
+    assert metric(text, "zonegate_config_generation") == 1
+    assert metric(text, "zonegate_build_info", version="0.1.0") == 1
+    # our certificate's notAfter, from the file itself
+    nb = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", pki.cert("site-b")],
+                        capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
+    want = time.mktime(time.strptime(nb, "%b %d %H:%M:%S %Y %Z")) - time.timezone
+    got = metric(text, "zonegate_expiry_timestamp_seconds", kind="certificate")
+    assert got is not None and abs(got - want) < 2, (got, want)
+    assert metric(text, "zonegate_expiry_timestamp_seconds", kind="trust_anchor") is not None
+
+
+def test_health_ready_and_other_paths(admin_gw):
+    gw, p, admin = admin_gw
+    assert http_get(admin, "/health") == (200, "ok\n")
+    assert http_get(admin, "/ready") == (200, "ready\n")
+    assert http_get(admin, "/nope")[0] == 404
+    req = urllib.request.Request(f"http://127.0.0.1:{admin}/metrics", method="POST", data=b"x")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 405
+
+
+def test_admin_listener_is_loopback_only(pki, gateway, port, echo_server):
+    echo = echo_server()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{port()}",
+                                   "connect": echo.addr}}, name="site-b")
+    cfg["admin"] = {"listen": f"0.0.0.0:{port()}"}
+    gw = gateway(cfg, name="site-b", wait_ready=False)
+    assert gw.wait(20) == 4
+    assert "must be a loopback address" in gw.log()
+
+
+def test_a_real_prometheus_scrapes_it(admin_gw, pki, tmp_path, port):
+    gw, p, admin = admin_gw
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    for _ in range(2):
+        with util.tls_connect(ctx, "127.0.0.1", p) as s:
+            assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+    gw.wait_for_event("conn_close", count=2)
+    prom_port = port()
+    conf = tmp_path / "prometheus.yml"
+    conf.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n  - job_name: zonegate\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{admin}']\n")
+    log = open(tmp_path / "prometheus.log", "wb")
+    prom = subprocess.Popen(["prometheus", f"--config.file={conf}",
+                             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}"],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        q = urllib.parse.quote('sum(zonegate_connections_ended_total{route="in"})')
+
+        def value():
+            try:
+                status, body = http_get(prom_port, f"/api/v1/query?query={q}", timeout=5)
+            except OSError:
+                return None
+            if status != 200:
+                return None
+            res = json.loads(body)["data"]["result"]
+            return res[0]["value"][1] if res else None
+
+        assert util.wait_until(value, 60, 0.5, "Prometheus to have scraped zonegate") == "2"
+        status, body = http_get(prom_port, "/api/v1/targets")
+        target = json.loads(body)["data"]["activeTargets"][0]
+        assert target["health"] == "up", target
+    finally:
+        prom.terminate()
+        try:
+            prom.wait(20)
+        except subprocess.TimeoutExpired:
+            prom.kill()
+            prom.wait()
+        log.close()

@@ -100,6 +100,7 @@ enum zg_audit_kind {
 	ZG_AUDIT_EMERGENCY_OVERRIDE_STOP,  /* 110113 / 110138 */
 	ZG_AUDIT_UPSTREAM_STATE,         /* 110113 / 110128, an upstream endpoint went down or up */
 	ZG_AUDIT_RECORDS_LOST,           /* 110113 / 110133, outcome 8, count = records lost */
+	ZG_AUDIT_EXPIRY_WARNING,         /* 110113 / 110129: a certificate, CRL or directory expires soon */
 	ZG_AUDIT__KIND_COUNT
 };
 

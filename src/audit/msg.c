@@ -43,6 +43,8 @@ static const struct kind_row kinds[ZG_AUDIT__KIND_COUNT] = {
 	 * outcome and the count (docs/audit.md, "No silent loss") */
 	[ZG_AUDIT_RECORDS_LOST] = {"audit_records_lost", 110113, "Security Alert", 110133,
 				   "Audit Recording Stopped"},
+	[ZG_AUDIT_EXPIRY_WARNING] = {"expiry_warning", 110113, "Security Alert", 110129,
+				     "Security Configuration"},
 };
 
 const char *zg_audit_kind_name(enum zg_audit_kind k)

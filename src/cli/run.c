@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "conf/conf.h"
 #include "audit/audit.h"
 #include "engine/gateway.h"
 #include "engine/snapshot.h"
+#include "ops/expiry.h"
 #include "ops/plane.h"
 
 struct run_opts {
@@ -106,6 +108,26 @@ static void print_route_addresses(const struct zg_snapshot *s)
 	}
 }
 
+/* `check`: days left for everything the configuration's trust rests on. */
+static void print_expiry(const struct zg_snapshot *s)
+{
+	struct zg_expiry_item items[ZG_EXPIRY_MAX];
+	unsigned n = zg_expiry_collect(s->conf, s->dir, items, ZG_EXPIRY_MAX);
+	time_t now = time(NULL);
+
+	for (unsigned i = 0; i < n; i++) {
+		time_t t = (time_t)items[i].not_after;
+		struct tm tm;
+		char when[32] = "?";
+		long long left = (long long)zg_expiry_days_left(items[i].not_after, (int64_t)now);
+
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("# expiry: %s %s: %s, %s %lld days\n", items[i].kind, items[i].name, when,
+		       left < 0 ? "expired" : "in", left < 0 ? -left : left);
+	}
+}
+
 int zg_cmd_check(int argc, char **argv)
 {
 	static const char usage[] =
@@ -144,6 +166,7 @@ int zg_cmd_check(int argc, char **argv)
 	}
 	zg_conf_print(s->conf, stdout);
 	print_route_addresses(s);
+	print_expiry(s);
 	printf("# %s: configuration OK\n", o.conf);
 	zg_snapshot_unref(s);
 	free(errs);

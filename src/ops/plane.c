@@ -8,6 +8,7 @@
 #include "ops/plane.h"
 
 #define NOTIFY_MAX 512
+#define EXPIRY_CHECK_MS 60000
 #define ZG_WORKERS_MAX 1024 /* [gateway] workers at most */
 
 void zg_ops_summary(const struct zg_gateway *gw, char *buf, size_t cap)
@@ -57,6 +58,38 @@ static void expiry_refresh(struct zg_ops *ops, struct zg_gateway *gw)
 	memcpy(ops->expiry.item, fresh, sizeof(fresh[0]) * n);
 	ops->expiry.n = n;
 	pthread_mutex_unlock(&ops->expiry.lock);
+	ops->next_expiry_check_ms = 0; /* new dates: look at them on the next turn */
+}
+
+/* Warn (log line and audit record) about every item that crossed a
+ * threshold not yet warned about; main thread, at most once a minute. */
+static void expiry_check(struct zg_ops *ops, struct zg_gateway *gw)
+{
+	static const unsigned days[ZG_EXPIRY_N_THRESHOLDS] = ZG_EXPIRY_THRESHOLDS;
+	int64_t now = (int64_t)time(NULL);
+	char q[200];
+
+	pthread_mutex_lock(&ops->expiry.lock);
+	for (unsigned i = 0; i < ops->expiry.n; i++) {
+		struct zg_expiry_item *it = &ops->expiry.item[i];
+		int due = zg_expiry_due(it->not_after, now, days, ZG_EXPIRY_N_THRESHOLDS, it->warned);
+		int64_t left = zg_expiry_days_left(it->not_after, now);
+		struct zg_audit_event ev;
+
+		if (due < 0)
+			continue;
+		it->warned |= (2u << due) - 1; /* this threshold and every farther one */
+		zg_warn("event=expiry_warning kind=%s name=%s days_left=%lld threshold_days=%u",
+			it->kind, zg_log_quote(q, sizeof(q), it->name), (long long)left, days[due]);
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = ZG_AUDIT_EXPIRY_WARNING;
+		snprintf(ev.detail, sizeof(ev.detail), "%s %.150s %s in %lld days (threshold %u days)",
+			 it->kind, it->name, left < 0 ? "expired" : "expires", (long long)left, days[due]);
+		if (gw->fleet.audit)
+			(void)zg_audit_emit(gw->fleet.audit, &ev);
+	}
+	pthread_mutex_unlock(&ops->expiry.lock);
+	ops->next_expiry_check_ms = zg_now_ms() + EXPIRY_CHECK_MS;
 }
 
 /* zg_plane_ops.start: listeners bound, workers running. */
@@ -117,6 +150,8 @@ static uint64_t on_tick(void *ctx, struct zg_gateway *gw, uint64_t now_ms)
 
 	if (!atomic_load(&ops->started))
 		return UINT64_MAX;
+	if (now_ms >= ops->next_expiry_check_ms)
+		expiry_check(ops, gw);
 	for (unsigned i = 0; i < n; i++)
 		beats[i] = atomic_load_explicit(&gw->workers[i].beat_ms, memory_order_relaxed);
 	return zg_notify_watchdog(&ops->notify, beats, n, now_ms);

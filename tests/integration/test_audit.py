@@ -145,8 +145,8 @@ def test_messages_and_codes(tmp_path, pki, collector, zonegate_bin):
     conf = au.audit_config(pki, tmp_path, collector.port)
     au.audit_test(zonegate_bin, conf, "--trail", "--count", 2, "--all-kinds")
     recs = collector.records()
-    # started + app start + 8 other kinds + 2 x (attach, detach) + app stop + stopped
-    assert len(recs) == 2 + 8 + 4 + 2
+    # started + app start + 9 other kinds + 2 x (attach, detach) + app stop + stopped
+    assert len(recs) == 2 + 9 + 4 + 2
     kinds = [check_message(root, ts) for _s, ts, _x, root in recs]
     assert kinds[0] == ("110113", "110134") and kinds[1] == ("110100", "110120")
     assert kinds[-2] == ("110100", "110121") and kinds[-1] == ("110113", "110133")

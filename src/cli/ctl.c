@@ -20,6 +20,12 @@ static const char usage[] =
 	"  kill ID                close connection ID (WORKER.NUMBER, as conns shows it)\n"
 	"  drain ROUTE            stop accepting on ROUTE until restart; live connections go on\n"
 	"  reload                 reload the configuration file; prints the result and every error\n"
+	"  override start --route ROUTE --relax CHECKS --for DURATION --reason TEXT\n"
+	"                         emergency override (audited): ROUTE admits connections refused only by\n"
+	"                         CHECKS: crl_stale, directory_stale, cert_expired,\n"
+	"                         directory_participant_limit (comma-separated)\n"
+	"                         for DURATION (90s, 30m, 2h; at most [override] max_duration)\n"
+	"  override stop [--route ROUTE]  end it (all of them without --route)\n"
 	"  --json                 one JSON object instead of text\n"
 	"exit: 0 done, 1 the gateway refused or failed the command, 2 usage, 4 cannot reach the socket\n";
 
@@ -56,8 +62,11 @@ static int build_request(char *out, size_t cap, int json, int argc, char **argv)
 		return -1;
 	n = (size_t)k;
 	for (int i = 0; i < argc; i++) {
-		if (strpbrk(argv[i], " \t\r\n"))
-			return -1; /* one word each: names and ids have no blanks */
+		/* one word each (names and ids have no blanks), except the
+		 * override's reason, which is the rest of the line */
+		int text = i > 0 && strcmp(argv[i - 1], "--reason") == 0;
+		if (strpbrk(argv[i], text ? "\t\r\n" : " \t\r\n"))
+			return -1;
 		k = snprintf(out + n, cap - n, "%s%s", n ? " " : "", argv[i]);
 		if (k < 0 || (size_t)k >= cap - n)
 			return -1;

@@ -196,6 +196,12 @@ struct zg_conf_admin {
 	struct zg_endpoint listen;       /* port "" : no admin listener; loopback only */
 };
 
+/* [override]: the limits of an emergency override (ops/override.c). */
+struct zg_conf_override {
+	unsigned max_duration_s;         /* the longest `ctl override start --for`; default 4 h */
+	unsigned cert_expired_max_s;     /* cert_expired relaxed only this long past notAfter; 7 d */
+};
+
 struct zg_conf {
 	char path[ZG_PATH_MAX];          /* file it came from, for messages */
 	struct zg_conf_gateway gw;
@@ -211,6 +217,7 @@ struct zg_conf {
 	struct zg_conf_link link;        /* [link]; zero: no link budget */
 	struct zg_conf_control ctl;      /* [control] */
 	struct zg_conf_admin admin;      /* [admin] */
+	struct zg_conf_override ovr;     /* [override] */
 };
 
 /* Read and parse @path. On any error returns NULL with every problem found

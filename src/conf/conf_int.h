@@ -38,7 +38,7 @@
 #define NO_OFF ((size_t)-1)
 #define WHY_MAX 400
 #define N_INST (ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + 12)
-#define N_SECTIONS 10                    /* rows of conf_sections (tables.c) */
+#define N_SECTIONS 11                    /* rows of conf_sections (tables.c) */
 #define N_KWS(t) (sizeof(t) / sizeof((t)[0]))
 
 struct pctx;

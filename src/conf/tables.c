@@ -206,6 +206,14 @@ static const struct kw admin_kws[] = {
 	{"listen", &T_ENDPOINT, offsetof(struct zg_conf_admin, listen), 0, NO_OFF, NO_OFF, 0, 0, NULL, 0},
 };
 
+#define OVR(f) offsetof(struct zg_conf_override, f)
+
+static const struct kw override_kws[] = {
+	{"max_duration", &T_DUR_S, OVR(max_duration_s), 0, NO_OFF, NO_OFF, 60 * SEC, 24 * HOUR, "4h", 0},
+	{"cert_expired_max", &T_DUR_S, OVR(cert_expired_max_s), 0, NO_OFF, NO_OFF, 0, 30 * 24 * HOUR,
+	 "168h", 0},
+};
+
 _Static_assert(N_KWS(gateway_kws) <= KW_MAX, "gateway_kws too long");
 _Static_assert(N_KWS(tls_kws) <= KW_MAX, "tls_kws too long");
 _Static_assert(N_KWS(route_kws) <= KW_MAX, "route_kws too long");
@@ -256,6 +264,7 @@ const struct section_def conf_sections[] = {
 	{"class", class_kws, N_KWS(class_kws), NO_OFF, class_add, class_count, class_elem},
 	{"control", control_kws, N_KWS(control_kws), offsetof(struct zg_conf, ctl), NULL, NULL, NULL},
 	{"admin", admin_kws, N_KWS(admin_kws), offsetof(struct zg_conf, admin), NULL, NULL, NULL},
+	{"override", override_kws, N_KWS(override_kws), offsetof(struct zg_conf, ovr), NULL, NULL, NULL},
 };
 _Static_assert(N_INST >= ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + N_SECTIONS, "N_INST too small");
 

@@ -13,6 +13,7 @@
 #include "engine/conn.h"
 #include "engine/gate.h"
 #include "base/log.h"
+#include "base/relax.h"
 #include "policy/policy.h"
 #include "engine/proxy_header.h"
 #include "engine/record.h"
@@ -66,6 +67,19 @@ static void count_end(struct zg_conn_host *h, const struct zg_route_rt *route, e
 {
 	if (route->stats && (unsigned)reason < ZG_R__COUNT)
 		zg_ctr_add(&h->ctr->ends[route->stats->slot][reason], 1);
+}
+
+/* Hand an override's relaxations to a handshake's verification. A chain
+ * judged under an override is neither taken from nor left in the
+ * verified-chain cache, and the session is not resumed. */
+static void relax_verdict(const struct zg_conn *c, struct zg_tls_verdict *v)
+{
+	if (!c->relax)
+		return;
+	v->relax = c->relax;
+	v->relax_expired_s = c->relax_expired_s;
+	v->cache = NULL;
+	v->resume = NULL;
 }
 
 /* The one place a state changes: it also sets the state's deadline. */
@@ -129,14 +143,61 @@ static enum zg_reason admit_class(struct zg_conn_host *h, const struct zg_route_
 	return ZG_R_OK;
 }
 
+/* The emergency override in force for @route on this loop now, or NULL. */
+static const struct zg_override *override_for(const struct zg_conn_host *h,
+					      const struct zg_route_rt *route)
+{
+	for (unsigned i = 0; i < h->n_overrides; i++)
+		if (h->now_ms < h->overrides[i].until_ms &&
+		    strcmp(h->overrides[i].route, route->conf->name) == 0)
+			return &h->overrides[i];
+	return NULL;
+}
+
+/* The directory's address check; with @relax holding directory_stale, an
+ * expired directory is judged as at its last valid second (the binding
+ * itself is never relaxed), and *@used says so. */
+static enum zg_reason check_addr(const struct zg_snapshot *snap, const struct zg_route_rt *route,
+				 const uint8_t addr[16], const struct zg_participant **who,
+				 unsigned relax, unsigned *used, char *detail, size_t cap)
+{
+	enum zg_reason r = zg_directory_check_addr(snap->dir, time(NULL), addr, &route->conf->peers,
+						   who, detail, cap);
+
+	if (r == ZG_R_DIR_STALE && (relax & ZG_RELAX_DIRECTORY_STALE)) {
+		r = zg_directory_check_addr(snap->dir, zg_directory_expires(snap->dir) - 1, addr,
+					    &route->conf->peers, who, detail, cap);
+		if (r == ZG_R_OK)
+			*used |= ZG_RELAX_DIRECTORY_STALE;
+	}
+	return r;
+}
+
+/* The participant's connection limit; relaxed (the connection is counted
+ * in all the same) when @relax holds directory_participant_limit. */
+static enum zg_reason participant_admit(const struct zg_participant *who, _Atomic unsigned *slot,
+					unsigned relax, unsigned *used, char *detail, size_t cap)
+{
+	enum zg_reason r = zg_directory_admit(who, slot, detail, cap);
+
+	if (r == ZG_R_DIR_PARTICIPANT_LIMIT && (relax & ZG_RELAX_PARTICIPANT_LIMIT)) {
+		atomic_fetch_add(slot, 1); /* released at close like any other */
+		*used |= ZG_RELAX_PARTICIPANT_LIMIT;
+		r = ZG_R_OK;
+	}
+	return r;
+}
+
 /* Admission, before a single byte is read: the route's address gate, the
  * participant directory (inbound TLS routes: the source address must belong
  * to a participant the route admits), then the limits: route, gateway and
- * traffic class. Returns ZG_R_OK and counts the connection in, or the
- * reason to refuse it. */
+ * traffic class. An emergency override (@relax) may relax the directory's
+ * age and the participant's limit, and says in *@used what it relaxed.
+ * Returns ZG_R_OK and counts the connection in, or the reason to refuse it. */
 static enum zg_reason admit(struct zg_conn_host *h, const struct zg_route_rt *route, const uint8_t addr[16],
 			    const struct zg_participant **who, _Atomic unsigned **slot,
-			    struct zg_shape_class **cls, char *detail, size_t cap)
+			    struct zg_shape_class **cls, unsigned relax, unsigned *used, char *detail,
+			    size_t cap)
 {
 	enum zg_reason r;
 	unsigned total, on_route;
@@ -144,12 +205,11 @@ static enum zg_reason admit(struct zg_conn_host *h, const struct zg_route_rt *ro
 	if ((r = zg_gate_source(route->conf, addr)) != ZG_R_OK)
 		return r;
 	if (h->snap->dir && zg_route_tls_in(route->conf) &&
-	    (r = zg_directory_check_addr(h->snap->dir, time(NULL), addr, &route->conf->peers, who,
-					 detail, cap)) != ZG_R_OK)
+	    (r = check_addr(h->snap, route, addr, who, relax, used, detail, cap)) != ZG_R_OK)
 		return r;
 	if (*who && h->snap->dir_slots) {
-		if ((r = zg_directory_admit(*who, h->snap->dir_slots[(*who)->index], detail, cap)) !=
-		    ZG_R_OK)
+		if ((r = participant_admit(*who, h->snap->dir_slots[(*who)->index], relax, used, detail,
+					   cap)) != ZG_R_OK)
 			return r;
 		*slot = h->snap->dir_slots[(*who)->index];
 	}
@@ -242,15 +302,18 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 {
 	uint64_t id;
 	const struct zg_participant *who = NULL;
+	const struct zg_override *ovr = h->n_overrides ? override_for(h, route) : NULL;
 	_Atomic unsigned *slot = NULL;
 	struct zg_shape_class *cls = NULL;
 	char detail[160] = "";
 	uint8_t addr[16];
 	enum zg_reason r = ZG_R_ADDR_NOT_ALLOWED;
+	unsigned used = 0;
 	struct zg_conn *c;
 
 	if (zg_prefix_addr_from_sockaddr((const struct sockaddr *)&peer->ss, addr) == 0)
-		r = admit(h, route, addr, &who, &slot, &cls, detail, sizeof(detail));
+		r = admit(h, route, addr, &who, &slot, &cls, ovr ? ovr->relax : 0, &used, detail,
+			  sizeof(detail));
 	if (r != ZG_R_OK) {
 		zg_conn_refuse(h, route, fd, peer, r, detail);
 		return;
@@ -279,6 +342,11 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 	memcpy(c->peer16, addr, sizeof(addr));
 	c->participant = who;
 	c->participant_slot = slot;
+	c->relaxed = used;
+	if (ovr) {
+		c->relax = ovr->relax;
+		c->relax_expired_s = ovr->cert_expired_max_s;
+	}
 	c->started_ms = h->now_ms;
 	side_init(&c->down, c);
 	side_init(&c->up, c);
@@ -310,6 +378,7 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 		c->verdict_in.cache = h->chains;
 		c->verdict_in.cache_tag = zg_chaincache_tag(snap->tls_generation,
 							    (unsigned)(route - snap->routes), 0);
+		relax_verdict(c, &c->verdict_in);
 		c->down.ssl = zg_tls_server_new(route->tls_in, fd, &c->verdict_in);
 		if (!c->down.ssl) {
 			zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
@@ -611,6 +680,7 @@ static void connected(struct zg_conn *c)
 			c->snap->tls_generation,
 			(unsigned)route_index(c) | (unsigned)(c->member - c->route->up) << 8, 1);
 		c->verdict_out.resume = &c->h->out_sessions[(unsigned)route_index(c) % ZG_ROUTES_MAX];
+		relax_verdict(c, &c->verdict_out);
 		c->up.ssl = zg_tls_client_new(c->route->tls_out, c->up.fd,
 					      zg_upstream_server_name(c->route->conf, c->member->conf),
 					      &c->verdict_out);

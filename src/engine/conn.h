@@ -91,6 +91,16 @@ static inline void zg_ctr_add(_Atomic uint64_t *c, uint64_t v)
 /* Count one duration of @ms in @h (its only writer calls this). */
 void zg_hist_observe(struct zg_hist *h, uint64_t ms);
 
+/* An emergency override in force on one route (ops/override.c sets them,
+ * each worker keeps its own copy). */
+struct zg_override {
+	char route[ZG_NAME_MAX];
+	unsigned relax;                   /* ZG_RELAX_* (base/relax.h) */
+	uint64_t until_ms;                /* monotonic; ends by itself then */
+	int64_t cert_expired_max_s;
+};
+#define ZG_OVERRIDES_MAX 16
+
 /* The part of a worker its connections use: the loop's clock and identity,
  * the snapshot in force, the caches this loop owns, and where records go.
  * Owned and filled in by the worker; connections read it and link
@@ -106,6 +116,8 @@ struct zg_conn_host {
 	struct zg_chaincache *chains;    /* verified chains, this loop's only */
 	struct zg_tls_session_slot *out_sessions; /* ZG_ROUTES_MAX, by route index */
 	struct zg_conn_counters *ctr;    /* this loop's metrics counters (never NULL) */
+	const struct zg_override *overrides; /* this loop's copy; n_overrides of them */
+	unsigned n_overrides;
 	struct zg_conn *conns;           /* live connections, linked by zg_conn_start */
 	unsigned n_conns;
 	struct zg_shape_table *shape;    /* traffic classes, shared by every loop (gateway's) */
@@ -145,6 +157,9 @@ struct zg_conn {
 	uint8_t upstream16[16];           /* upstream address, same form */
 	const struct zg_participant *participant; /* by address; inside snap->dir */
 	_Atomic unsigned *participant_slot; /* counted in; released at close */
+	unsigned relax;                   /* ZG_RELAX_* an override allows for it (0: none) */
+	int64_t relax_expired_s;          /* cert_expired: how long past notAfter */
+	unsigned relaxed;                 /* ZG_RELAX_* checks an override relaxed to admit it */
 	uint64_t revoke_at_ms;            /* a reload disallowed us: close then (0 = never) */
 	enum zg_reason revoke_reason;
 	struct zg_tls_verdict verdict_in, verdict_out;

@@ -6,6 +6,7 @@
 
 #include "audit/audit.h"
 #include "base/log.h"
+#include "base/relax.h"
 #include "engine/record.h"
 
 static void audit_fill(struct zg_audit_event *ev, enum zg_audit_kind kind,
@@ -68,8 +69,15 @@ static void local_addr(const struct zg_conn *c, struct zg_audit_event *ev)
 		zg_sockaddr_ip((struct sockaddr *)&ss, ev->local_ip, sizeof(ev->local_ip), &ev->local_port);
 }
 
+/* The checks an emergency override relaxed to admit @c (0: none). */
+static unsigned relaxed_of(const struct zg_conn *c)
+{
+	return c->relaxed | c->verdict_in.relaxed | c->verdict_out.relaxed;
+}
+
 /* ATNA network entry (110108): attach when relaying starts, detach with
- * bytes and duration at close. */
+ * bytes and duration at close. A connection admitted only because of an
+ * emergency override says so in both. */
 static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg_reason reason)
 {
 	struct zg_audit_event ev;
@@ -79,8 +87,15 @@ static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg
 	audit_fill(&ev, kind, c->route, &c->peer, reason, NULL);
 	local_addr(c, &ev);
 	fill_parties(&ev, c);
-	snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu", c->h->index,
-		 (unsigned long long)c->id);
+	if (relaxed_of(c)) {
+		char rx[96];
+		snprintf(ev.detail, sizeof(ev.detail),
+			 "connection %u.%llu admitted by emergency override (relaxed: %s)", c->h->index,
+			 (unsigned long long)c->id, zg_relax_format(relaxed_of(c), rx, sizeof(rx)));
+	} else {
+		snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu", c->h->index,
+			 (unsigned long long)c->id);
+	}
 	ev.bytes_in = c->relay.d2u.bytes;
 	ev.bytes_out = c->relay.u2d.bytes;
 	ev.duration_ms = c->h->now_ms - c->started_ms;
@@ -129,11 +144,16 @@ static const char *bridge_upstream(const struct zg_conn *c, char *out, size_t ca
  * client's on unwrap and bridge, the upstream's on wrap. */
 static void log_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
 {
-	char p[64], u[64], subj[ZG_IDENT_MAX + 8], san[ZG_IDENT_MAX + 8], d[256];
+	char p[64], u[64], subj[ZG_IDENT_MAX + 8], san[ZG_IDENT_MAX + 8], d[256], rx[112] = "";
 	char up[2 * ZG_IDENT_MAX + 64];
 	SSL *tls = c->down.ssl ? c->down.ssl : c->up.ssl;
 	const char *s = c->down.ssl ? c->subject : c->up_subject;
 	const char *n = c->down.ssl ? c->sans : c->up_sans;
+
+	if (relaxed_of(c)) {
+		char list[96];
+		snprintf(rx, sizeof(rx), " override=%s", zg_relax_format(relaxed_of(c), list, sizeof(list)));
+	}
 
 	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));
 	if (c->upstream_addr.len)
@@ -141,7 +161,7 @@ static void log_close(const struct zg_conn *c, enum zg_reason reason, const char
 	else
 		snprintf(u, sizeof(u), "-");
 	zg_info("event=conn_close route=%s id=%u.%llu peer=%s upstream=%s tls=%s cipher=%s resumed=%d "
-		"chain=%s subject=%s san=%s%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s",
+		"chain=%s subject=%s san=%s%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s%s",
 		c->route->conf->name, c->h->index, (unsigned long long)c->id, p, u,
 		tls ? SSL_get_version(tls) : "-", tls ? SSL_get_cipher_name(tls) : "-",
 		tls ? SSL_session_reused(tls) : 0, chain_source(c, tls),
@@ -150,7 +170,7 @@ static void log_close(const struct zg_conn *c, enum zg_reason reason, const char
 		bridge_upstream(c, up, sizeof(up)),
 		(unsigned long long)c->relay.d2u.bytes, (unsigned long long)c->relay.u2d.bytes,
 		(unsigned long long)(c->h->now_ms - c->started_ms), zg_reason_code(reason),
-		detail ? " detail=" : "", detail ? zg_log_quote(d, sizeof(d), detail) : "");
+		detail ? " detail=" : "", detail ? zg_log_quote(d, sizeof(d), detail) : "", rx);
 }
 
 

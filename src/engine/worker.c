@@ -357,6 +357,7 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 	w->host.chains = &w->chains;
 	w->host.out_sessions = w->out_sessions;
 	w->host.ctr = &w->ctr;
+	w->host.overrides = w->overrides;
 	w->ctr.ends = calloc(ZG_ROUTE_SLOTS, sizeof(*w->ctr.ends));
 	if (!w->ctr.ends) {
 		zg_err("event=worker_failed worker=%u reason=no_memory", index);
@@ -552,6 +553,12 @@ static void answer_ask(struct zg_worker *w)
 		}
 		if (a->kind == ZG_ASK_DRAIN)
 			a->found = drain_route(w, a->route);
+		if (a->kind == ZG_ASK_OVERRIDES) {
+			unsigned n = a->n_overrides < ZG_OVERRIDES_MAX ? a->n_overrides : ZG_OVERRIDES_MAX;
+			memcpy(w->overrides, a->overrides, sizeof(w->overrides[0]) * n);
+			w->host.n_overrides = n;
+			a->found = 1;
+		}
 		a->answered = 1;
 		pthread_cond_signal(&w->ask_done);
 	}

@@ -63,6 +63,7 @@ enum zg_ask_kind {
 	ZG_ASK_CONNS, /* fill out[] with the worker's connections (of @route, if set) */
 	ZG_ASK_KILL,  /* close connection @id, if it is this worker's */
 	ZG_ASK_DRAIN, /* close the listeners of @route and keep them closed */
+	ZG_ASK_OVERRIDES, /* take @overrides (n_overrides) as the emergency overrides in force */
 };
 
 /* A question the control plane puts to a worker through its wake fd; the
@@ -75,6 +76,8 @@ struct zg_ask {
 	char detail[128];                 /* KILL: the close's detail (who asked) */
 	struct zg_conn_info *out;
 	unsigned cap, n, more;
+	const struct zg_override *overrides;
+	unsigned n_overrides;
 	int found;                        /* KILL: closed; DRAIN: listeners closed */
 	int answered;
 };
@@ -120,6 +123,7 @@ struct zg_worker {
 	atomic_int ask_pending;
 	int ask_ready;                   /* ask_lock and ask_done initialised */
 	char drained[ZG_DRAINED_MAX][ZG_NAME_MAX]; /* routes held closed (ctl drain) */
+	struct zg_override overrides[ZG_OVERRIDES_MAX]; /* this worker's copy; host.overrides */
 	unsigned n_drained;
 };
 

@@ -20,13 +20,16 @@
 #include "base/log.h"
 #include "ops/ctl.h"
 #include "ops/out.h"
+#include "ops/override.h"
+#include "audit/audit.h"
+#include "base/relax.h"
 
 #define CONNS_MAX 4096           /* connections one `conns` lists */
 #define ASK_TIMEOUT_MS 2000      /* a worker that does not answer in this is reported */
 #define RELOAD_TIMEOUT_MS 120000
 #define SEND_TIMEOUT_MS 2000     /* a client that does not read its answer is dropped */
 #define RELOAD_ERRS_MAX 4096
-#define ARGS_MAX 8
+#define ARGS_MAX 64 /* an override's --reason is the rest of the line */
 
 struct client {
 	int fd;                      /* -1: free slot */
@@ -56,6 +59,8 @@ struct zg_ctl {
 	/* routes this plane drained (the workers hold them closed) */
 	char drained[ZG_DRAINED_MAX][ZG_NAME_MAX];
 	unsigned n_drained;
+	/* emergency overrides in force: this thread's; workers get copies */
+	struct zg_overrides ovr;
 };
 
 /* ---- the answer to each command ----------------------------------------- */
@@ -103,6 +108,42 @@ static int is_drained(const struct zg_ctl *ctl, const char *route)
 	return 0;
 }
 
+/* Seconds left of override @e now. */
+static unsigned long long left_s(const struct zg_ovr_entry *e)
+{
+	uint64_t now = zg_now_ms();
+
+	return e->until_ms > now ? (unsigned long long)((e->until_ms - now + 999) / 1000) : 0;
+}
+
+static json_t *overrides_json(const struct zg_ctl *ctl)
+{
+	json_t *arr = json_array();
+	char rx[96];
+
+	for (unsigned i = 0; arr && i < ctl->ovr.n; i++) {
+		const struct zg_ovr_entry *e = &ctl->ovr.e[i];
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:s,s:I,s:s}", "route", e->route,
+			"relaxed", zg_relax_format(e->relax, rx, sizeof(rx)), "seconds_left",
+			(json_int_t)left_s(e), "seconds", (json_int_t)e->duration_s, "user", e->user, "uid",
+			(json_int_t)e->uid, "reason", e->reason));
+	}
+	return arr ? arr : json_array();
+}
+
+static void overrides_text(const struct zg_ctl *ctl, struct zg_out *o)
+{
+	char rx[96];
+
+	for (unsigned i = 0; i < ctl->ovr.n; i++) {
+		const struct zg_ovr_entry *e = &ctl->ovr.e[i];
+		zg_out_printf(o, "%sEMERGENCY OVERRIDE on route %s: relaxing %s, %llus left of %us, by %s "
+			      "(uid %u): %s\n", i ? "" : "\n", e->route,
+			      zg_relax_format(e->relax, rx, sizeof(rx)), left_s(e), e->duration_s, e->user,
+			      e->uid, e->reason);
+	}
+}
+
 /* status: version, generation, uptime, workers, connections, routes. */
 static void cmd_status(struct req *r)
 {
@@ -138,14 +179,17 @@ static void cmd_status(struct req *r)
 			zg_out_printf(&r->text, "%-20s %-7s %-22s %7u %9lu %9lu  %s\n", rt->conf->name,
 				   zg_mode_name(rt->conf->mode), a, act, acc, ref, rs);
 	}
-	if (r->json)
-		r->obj = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I,s:I,s:I,s:o}", "version", ZG_VERSION, "name",
-				   s->conf->gw.name, "pid", (json_int_t)getpid(), "state", state_name(state),
-				   "generation", (json_int_t)s->generation, "uptime_s", (json_int_t)up,
-				   "workers", (json_int_t)gw->n_workers, "connections", (json_int_t)active,
-				   "routes", routes ? routes : json_array());
-	else
+	if (r->json) {
+		r->obj = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I,s:I,s:I,s:o,s:o}", "version", ZG_VERSION,
+				   "name", s->conf->gw.name, "pid", (json_int_t)getpid(), "state",
+				   state_name(state), "generation", (json_int_t)s->generation, "uptime_s",
+				   (json_int_t)up, "workers", (json_int_t)gw->n_workers, "connections",
+				   (json_int_t)active, "routes", routes ? routes : json_array(), "overrides",
+				   overrides_json(r->ctl));
+	} else {
 		json_decref(routes);
+		overrides_text(r->ctl, &r->text);
+	}
 	zg_snapshot_unref(s);
 }
 
@@ -383,6 +427,191 @@ static void cmd_reload(struct req *r)
 	pthread_mutex_unlock(&ctl->lock);
 }
 
+/* ---- emergency override --------------------------------------------------- */
+
+/* Give every worker the table of overrides in force. The number of workers
+ * that did not take it (they are hung or ending). */
+static unsigned push_overrides(struct zg_ctl *ctl)
+{
+	struct zg_override table[ZG_OVERRIDES_MAX];
+	struct zg_ask a;
+	unsigned silent = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.kind = ZG_ASK_OVERRIDES;
+	a.overrides = table;
+	a.n_overrides = zg_override_table(&ctl->ovr, table);
+	for (unsigned i = 0; i < ctl->gw->n_workers; i++)
+		if (zg_worker_ask(&ctl->gw->workers[i], &a, ASK_TIMEOUT_MS) < 0)
+			silent++;
+	return silent;
+}
+
+/* Format @ev's detail; a long reason is cut at the record's limit. */
+static void __attribute__((format(printf, 2, 3))) detailf(struct zg_audit_event *ev, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ev->detail, sizeof(ev->detail), fmt, ap);
+	va_end(ap);
+}
+
+/* The log line and the audit record (110113 / 110127 or 110138) of @e
+ * starting or ending; @how says who ended it, or how. */
+static void override_record(struct zg_ctl *ctl, const struct zg_ovr_entry *e, int start, const char *how)
+{
+	struct zg_audit_event ev;
+	char rx[96], q[ZG_OVR_REASON_MAX + 8];
+	int64_t ran = (int64_t)time(NULL) - e->started_at;
+
+	zg_relax_format(e->relax, rx, sizeof(rx));
+	if (start)
+		zg_warn("event=override_started route=%s checks=%s for_s=%u uid=%u user=%s reason=%s",
+			e->route, rx, e->duration_s, e->uid, e->user, zg_log_quote(q, sizeof(q), e->reason));
+	else
+		zg_warn("event=override_stopped route=%s checks=%s by=%s after_s=%lld", e->route, rx, how,
+			(long long)ran);
+	if (!ctl->gw->fleet.audit)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = start ? ZG_AUDIT_EMERGENCY_OVERRIDE_START : ZG_AUDIT_EMERGENCY_OVERRIDE_STOP;
+	snprintf(ev.route, sizeof(ev.route), "%.*s", (int)sizeof(ev.route) - 1, e->route);
+	if (start)
+		detailf(&ev, "uid=%u user=%s route=%s checks=%s for=%us reason=%s", e->uid, e->user, e->route,
+			rx, e->duration_s, e->reason);
+	else
+		detailf(&ev, "route=%s checks=%s ended by %s after %llds (started by uid=%u user=%s for %us)",
+			e->route, rx, how, (long long)ran, e->uid, e->user, e->duration_s);
+	(void)zg_audit_emit(ctl->gw->fleet.audit, &ev);
+}
+
+/* The option @name's value among @r's words from @from, or NULL. */
+static const char *opt(const struct req *r, int from, const char *name)
+{
+	for (int i = from; i + 1 < r->argc; i++)
+		if (strcmp(r->argv[i], name) == 0)
+			return r->argv[i + 1];
+	return NULL;
+}
+
+/* override start: parse, check against [override], record, push. */
+static void override_start(struct req *r)
+{
+	struct zg_ctl *ctl = r->ctl;
+	struct zg_snapshot *s = zg_fleet_snapshot(&ctl->gw->fleet);
+	const char *route = opt(r, 2, "--route"), *relax = opt(r, 2, "--relax"), *dur = opt(r, 2, "--for");
+	struct zg_ovr_entry e;
+	unsigned max_s = s->conf->ovr.max_duration_s;
+	char why[256], rx[96];
+	int known = route && zg_snapshot_route(s, route) != NULL;
+	size_t n = 0;
+
+	memset(&e, 0, sizeof(e));
+	e.cert_expired_max_s = s->conf->ovr.cert_expired_max_s;
+	zg_snapshot_unref(s);
+	if (!route || !relax || !dur) {
+		fail(r, "usage: override start --route ROUTE --relax CHECKS --for DURATION --reason TEXT");
+		return;
+	}
+	if (!known) {
+		fail(r, "no route '%.64s'", route);
+		return;
+	}
+	if (zg_relax_parse(relax, &e.relax, why, sizeof(why)) < 0) {
+		fail(r, "%s", why);
+		return;
+	}
+	if (zg_override_parse_duration(dur, &e.duration_s) < 0) {
+		fail(r, "--for '%.32s' is not a duration (90s, 30m, 2h)", dur);
+		return;
+	}
+	for (int i = 2; i + 1 < r->argc; i++) /* --reason takes the rest of the line */
+		if (strcmp(r->argv[i], "--reason") == 0) {
+			for (int k = i + 1; k < r->argc; k++) {
+				int w = snprintf(e.reason + n, sizeof(e.reason) - n, "%s%s", n ? " " : "",
+						 r->argv[k]);
+				if (w < 0 || (size_t)w >= sizeof(e.reason) - n)
+					break; /* cut at the record's limit */
+				n += (size_t)w;
+			}
+			break;
+		}
+	snprintf(e.route, sizeof(e.route), "%s", route);
+	e.started_at = (int64_t)time(NULL);
+	e.until_ms = zg_now_ms() + (uint64_t)e.duration_s * 1000u;
+	e.uid = (unsigned)r->cl->cred.uid;
+	snprintf(e.user, sizeof(e.user), "%s", r->cl->user);
+	if (zg_override_start(&ctl->ovr, &e, max_s, why, sizeof(why)) < 0) {
+		fail(r, "%s", why);
+		return;
+	}
+	override_record(ctl, &e, 1, NULL);
+	if (push_overrides(ctl)) {
+		fail(r, "override recorded but some workers did not take it within %u ms", ASK_TIMEOUT_MS);
+		return;
+	}
+	zg_relax_format(e.relax, rx, sizeof(rx));
+	if (r->json)
+		r->obj = json_pack("{s:s,s:s,s:I}", "override", e.route, "relaxed", rx, "seconds",
+				   (json_int_t)e.duration_s);
+	else
+		zg_out_printf(&r->text, "emergency override on route %s: relaxing %s for %us (audited)\n",
+			      e.route, rx, e.duration_s);
+}
+
+/* override stop [--route ROUTE]: end one, or all. */
+static void override_stop(struct req *r)
+{
+	struct zg_ctl *ctl = r->ctl;
+	struct zg_ovr_entry ended[ZG_OVERRIDES_MAX];
+	const char *route = opt(r, 2, "--route");
+	char how[96];
+	unsigned n;
+
+	if (r->argc != 2 && !(r->argc == 4 && route)) {
+		fail(r, "usage: override stop [--route ROUTE]");
+		return;
+	}
+	n = zg_override_stop(&ctl->ovr, route, ended);
+	if (!n) {
+		fail(r, "no emergency override in force%s%.64s", route ? " on route " : "",
+		     route ? route : "");
+		return;
+	}
+	snprintf(how, sizeof(how), "uid=%u user=%s", (unsigned)r->cl->cred.uid, r->cl->user);
+	for (unsigned i = 0; i < n; i++)
+		override_record(ctl, &ended[i], 0, how);
+	(void)push_overrides(ctl);
+	if (r->json)
+		r->obj = json_pack("{s:I}", "stopped", (json_int_t)n);
+	else
+		zg_out_printf(&r->text, "%u emergency override%s stopped\n", n, n == 1 ? "" : "s");
+}
+
+static void cmd_override(struct req *r)
+{
+	if (r->argc >= 2 && strcmp(r->argv[1], "start") == 0)
+		override_start(r);
+	else if (r->argc >= 2 && strcmp(r->argv[1], "stop") == 0)
+		override_stop(r);
+	else
+		fail(r, "usage: override start --route R --relax CHECKS --for DURATION --reason TEXT | "
+		     "override stop [--route R]");
+}
+
+/* Overrides whose time is up end by themselves (control thread, each turn). */
+static void overrides_expire(struct zg_ctl *ctl)
+{
+	struct zg_ovr_entry ended[ZG_OVERRIDES_MAX];
+	unsigned n = ctl->ovr.n ? zg_override_expire(&ctl->ovr, zg_now_ms(), ended) : 0;
+
+	for (unsigned i = 0; i < n; i++)
+		override_record(ctl, &ended[i], 0, "expiry");
+	if (n)
+		(void)push_overrides(ctl);
+}
+
 struct command {
 	const char *name;
 	void (*fn)(struct req *r);
@@ -390,7 +619,7 @@ struct command {
 
 static const struct command commands[] = {
 	{"status", cmd_status}, {"conns", cmd_conns}, {"kill", cmd_kill},
-	{"drain", cmd_drain},   {"reload", cmd_reload},
+	{"drain", cmd_drain},   {"reload", cmd_reload}, {"override", cmd_override},
 };
 
 /* Split the request line into words; 0, or -1 for too many. */
@@ -430,7 +659,7 @@ static void run(struct zg_ctl *ctl, const struct client *cl, char *line, struct 
 		memmove(r->argv, r->argv + 1, sizeof(r->argv[0]) * (size_t)--r->argc);
 	}
 	if (r->argc == 0) {
-		fail(r, "empty request (commands: status, conns, kill, drain, reload)");
+		fail(r, "empty request (commands: status, conns, kill, drain, reload, override)");
 		return;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -441,7 +670,8 @@ static void run(struct zg_ctl *ctl, const struct client *cl, char *line, struct 
 				zg_log_quote(q, sizeof(q), r->argv[0]), r->ok ? "ok" : "error");
 			return;
 		}
-	fail(r, "unknown command '%.32s' (commands: status, conns, kill, drain, reload)", r->argv[0]);
+	fail(r, "unknown command '%.32s' (commands: status, conns, kill, drain, reload, override)",
+	     r->argv[0]);
 }
 
 /* ---- sockets -------------------------------------------------------------- */
@@ -620,6 +850,7 @@ static void *ctl_main(void *arg)
 		for (unsigned i = 2; i < n; i++)
 			if (pfd[i].revents)
 				client_read(ctl, who[i]);
+		overrides_expire(ctl);
 		now = zg_now_ms();
 		for (unsigned i = 0; i < ZG_CTL_CLIENTS_MAX; i++)
 			if (ctl->clients[i].fd >= 0 && now >= ctl->clients[i].deadline_ms)

@@ -24,6 +24,7 @@
 #include "policy/profile.h"
 #include "policy/server_name.h"
 #include "tls/ticket.h"
+#include "base/relax.h"
 #include "tls/tls.h"
 
 static int verdict_index = -1;
@@ -118,6 +119,20 @@ static int has_uri_san(X509 *cert, const char *uri)
 /* Every certificate-policy rule (policy.h) on the chain OpenSSL just
  * verified; the first failing rule becomes the verdict. The peer is a
  * client on a server SSL and a server on a client SSL. */
+/* What an emergency override already relaxed in OpenSSL's verification
+ * (tolerated()) the rules let pass too: the leaf's expiry, a stale CRL.
+ * Every other finding stands. */
+static void relax_findings(struct zg_policy_verdict *pv, const struct zg_tls_verdict *v)
+{
+	for (unsigned i = 0; i < pv->n; i++) {
+		struct zg_policy_finding *f = &pv->f[i];
+		if ((f->reason == ZG_R_TLS_CERT_EXPIRED && f->depth == 0 &&
+		     (v->relaxed & ZG_RELAX_CERT_EXPIRED)) ||
+		    (f->reason == ZG_R_CRL_STALE && (v->relaxed & ZG_RELAX_CRL_STALE)))
+			f->warn = 1;
+	}
+}
+
 static int policy_ok(SSL *ssl, X509_STORE_CTX *xs, struct zg_tls_verdict *v)
 {
 	struct zg_policy_params pp = {0};
@@ -136,7 +151,10 @@ static int policy_ok(SSL *ssl, X509_STORE_CTX *xs, struct zg_tls_verdict *v)
 	/* Revocation stays with OpenSSL (CRL_CHECK_ALL on the store). */
 	if (zg_policy_check_chain(X509_STORE_CTX_get0_chain(xs), &pp, &pv) == 0)
 		return 1;
+	relax_findings(&pv, v);
 	f = zg_policy_first_failure(&pv);
+	if (!f)
+		return 1;
 	set_verdict(v, f ? f->reason : ZG_R_TLS_UNTRUSTED, "", f ? f->detail : "policy");
 	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
 	return 0;
@@ -146,7 +164,28 @@ static int policy_ok(SSL *ssl, X509_STORE_CTX *xs, struct zg_tls_verdict *v)
  * less than clock_skew (the policy's validity rule re-judges every
  * certificate at depth 0), and a stale CRL under crl_stale = warn (the CRL is
  * still searched, so a revoked serial still fails). */
-static int tolerated(SSL *ssl, X509_STORE_CTX *xs, int err)
+/* An emergency override in force for @v relaxes @err: a stale CRL, or the
+ * peer's own certificate (depth 0) expired less than relax_expired_s ago.
+ * Marks what it relaxed in v->relaxed. Nothing else is ever relaxed. */
+static int relaxed_by_override(X509_STORE_CTX *xs, int err, struct zg_tls_verdict *v)
+{
+	int days = 0, secs = 0;
+
+	if (err == X509_V_ERR_CRL_HAS_EXPIRED && (v->relax & ZG_RELAX_CRL_STALE)) {
+		v->relaxed |= ZG_RELAX_CRL_STALE;
+		return 1;
+	}
+	if (err == X509_V_ERR_CERT_HAS_EXPIRED && (v->relax & ZG_RELAX_CERT_EXPIRED) &&
+	    X509_STORE_CTX_get_error_depth(xs) == 0 &&
+	    ASN1_TIME_diff(&days, &secs, X509_get0_notAfter(X509_STORE_CTX_get_current_cert(xs)), NULL) &&
+	    (int64_t)days * 86400 + secs <= v->relax_expired_s) {
+		v->relaxed |= ZG_RELAX_CERT_EXPIRED;
+		return 1;
+	}
+	return 0;
+}
+
+static int tolerated(SSL *ssl, X509_STORE_CTX *xs, int err, struct zg_tls_verdict *v)
 {
 	const struct tls_policy *tp = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_policy_index());
 	char d[ZG_POLICY_DETAIL_MAX];
@@ -173,7 +212,7 @@ static int tolerated(SSL *ssl, X509_STORE_CTX *xs, int err)
 			zg_log_quote(q, sizeof(q), issuer));
 		return 1;
 	}
-	return 0;
+	return relaxed_by_override(xs, err, v);
 }
 
 /* Runs for every certificate of the peer's chain, anchor first. OpenSSL's
@@ -191,7 +230,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	if (!ok) {
 		int err = X509_STORE_CTX_get_error(xs);
 		enum zg_reason r = zg_policy_reason_from_x509(err);
-		if (tolerated(ssl, xs, err))
+		if (tolerated(ssl, xs, err, v))
 			return 1;
 		/* A v1 certificate has no SAN, so OpenSSL's host check fails it
 		 * before our rules run; name what the rules would (x509_v3 comes
@@ -502,6 +541,14 @@ static int verify_chain(X509_STORE_CTX *xs, void *arg)
 		return 1;
 	r = zg_directory_check_peer(v->dir, time(NULL), v->addr, X509_STORE_CTX_get0_cert(xs), v->peers,
 				    detail, sizeof(detail));
+	/* an override relaxes only the directory's age: the binding is judged
+	 * in full, as at the directory's last valid second */
+	if (r == ZG_R_DIR_STALE && (v->relax & ZG_RELAX_DIRECTORY_STALE)) {
+		r = zg_directory_check_peer(v->dir, zg_directory_expires(v->dir) - 1, v->addr,
+					    X509_STORE_CTX_get0_cert(xs), v->peers, detail, sizeof(detail));
+		if (r == ZG_R_OK)
+			v->relaxed |= ZG_RELAX_DIRECTORY_STALE;
+	}
 	if (r == ZG_R_OK)
 		return 1;
 	set_verdict(v, r, "", detail);

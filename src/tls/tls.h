@@ -56,6 +56,11 @@ struct zg_tls_verdict {
 	 * announced length is known (record header + handshake header) */
 	unsigned char hello[9];
 	unsigned hello_len;
+	/* emergency override (base/relax.h): what may be relaxed for this
+	 * connection, and what verification actually relaxed */
+	unsigned relax;                     /* ZG_RELAX_* bits in force */
+	int64_t relax_expired_s;            /* cert_expired: at most this long past notAfter */
+	unsigned relaxed;                   /* ZG_RELAX_* bits that admitted this peer */
 };
 
 /* One remembered client session per worker and outbound route, so the next

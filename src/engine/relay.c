@@ -318,13 +318,6 @@ enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg
 	return ZG_R_OK;
 }
 
-void zg_relay_free_dir(struct zg_dir *d)
-{
-	free(d->buf);
-	d->buf = NULL;
-	d->head = d->tail = 0;
-}
-
 void zg_relay_free(struct zg_relay *r)
 {
 	uint64_t now = r->d2u.flow.throttled_since || r->u2d.flow.throttled_since ? zg_shape_now() : 0;

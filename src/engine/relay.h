@@ -95,10 +95,6 @@ void zg_relay_ready(struct zg_side *s, unsigned ready);
  * (no close_notify came, or bytes for the peer are still buffered). */
 int zg_relay_peer_finished(const struct zg_relay *r, struct zg_side *s, const struct zg_side *down);
 
-/* Release one direction's buffer and forget what it held (an upstream
- * given up before any byte of it was delivered). */
-void zg_relay_free_dir(struct zg_dir *d);
-
 /* Release both buffers. */
 void zg_relay_free(struct zg_relay *r);
 

@@ -372,3 +372,39 @@ def _listener(host):
     s.bind((host, 0))
     s.listen(64)
     return s
+
+
+def test_round_robin_spreads_by_weight(pki, gateway, port, echo_server):
+    """balance = round-robin: primaries in turn by weight; the backup idle."""
+    a, b, c = echo_server(), echo_server(), echo_server()
+    listen = port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{listen}",
+                                   "connect": f"{a.addr} weight=2, {b.addr}, {c.addr} backup",
+                                   "balance": "round-robin"}}, gateway={"workers": 1})
+    gateway(cfg)
+    for i in range(9):
+        assert _tls_echo(pki, listen, b"rr\n") == b"rr\n"
+    assert (a.connections, b.connections, c.connections) == (6, 3, 0)
+
+
+def test_endpoint_state_survives_reload(pki, gateway, port, echo_server):
+    """Endpoint health lives in the gateway, keyed by route and endpoint:
+    after a reload the held-down primary stays held (no new upstream_down,
+    the next client goes straight to the backup)."""
+    dead, listen = port(), port()
+    backup = echo_server()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{listen}",
+                                   "connect": f"127.0.0.1:{dead}, {backup.addr}",
+                                   "hold_down": "1m"}})
+    gw = gateway(cfg)
+    assert _tls_echo(pki, listen, b"one\n") == b"one\n"
+    gw.wait_for_event("upstream_down", route="in")
+    primary = echo_server(port=dead)  # it would answer now, but is held down
+    cfg["route in"]["idle_timeout"] = "30s"
+    gw.reload(cfg)
+    gw.wait_for_event("reload", result="ok")
+    assert _tls_echo(pki, listen, b"two\n") == b"two\n"
+    ev = gw.wait_for_event("conn_close", route="in", count=2)[1]
+    assert ev["upstream"] == backup.addr, ev
+    assert primary.connections == 0
+    assert len(gw.events("upstream_down")) == 1

@@ -638,9 +638,10 @@ static void start_relay(struct zg_conn *c)
 		zg_conn_close(c, r, detail);
 		return;
 	}
-	/* No record, no relay: with refuse-new-connections a full audit
-	 * spool stops new sessions rather than letting them go unrecorded. */
 	upstream_ok(c);
+	/* No record, no relay: with refuse-new-connections a full audit
+	 * spool stops new sessions rather than letting them go unrecorded.
+	 * One attach per connection, however many members it tried. */
 	if (!c->attached && zg_record_attach(c) < 0) {
 		zg_conn_close(c, ZG_R_AUDIT_SPOOL_FULL, NULL);
 		return;

@@ -31,13 +31,13 @@ class _Replier:
     """A TCP listener answering each connection with `reply(data)` once it
     has read `need` bytes (or at once when need=0); modes for bad input."""
 
-    def __init__(self, reply, need=1, trickle=0.0):
+    def __init__(self, reply, need=1, trickle=0.0, hold=0.5):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
-        self.reply, self.need, self.trickle = reply, need, trickle
+        self.reply, self.need, self.trickle, self.hold = reply, need, trickle, hold
         self.connections = 0
         threading.Thread(target=self._run, daemon=True).start()
 
@@ -65,7 +65,7 @@ class _Replier:
                     time.sleep(self.trickle)
             elif out:
                 c.sendall(out)
-            time.sleep(0.5)
+            time.sleep(self.hold)  # then close: a silent one outlasts health_timeout
         except OSError:
             pass
         finally:
@@ -246,12 +246,12 @@ def test_tls_check_wrong_identity(pki, gateway, port):
     ("oversized", b"\x0bMSH|" + b"x" * 70000, 0, "health_check_bad_reply"),
     ("slow", _ack(b"AA")(b""), 0.05, "health_check_timeout"),
     ("silent", b"", 0, "health_check_timeout"),
-])
+])  # the trickle takes ~4 s for the ~80-byte ACK, the silent one holds 5 s
 def test_bad_replies_never_stall_relaying(pki, gateway, port, name, reply, trickle, reason):
     """Garbage, an oversized frame, a reply trickled slower than
     health_timeout and silence each fail the check with a reason code;
     meanwhile the route's other member relays without delay."""
-    bad = _Replier(reply, trickle=trickle)
+    bad = _Replier(reply, trickle=trickle, hold=5.0 if name == "silent" else 0.5)
     # the good member passes the hl7 check and echoes what a client sends
     echo = _Replier(lambda d: _ack(b"AA")(d) if d.startswith(b"\x0b") else d)
     try:

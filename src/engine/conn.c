@@ -661,7 +661,11 @@ static void connected(struct zg_conn *c)
 	if (err == EINPROGRESS || err == EALREADY)
 		return;
 	if (err != 0) {
-		attempt_failed(c, ZG_R_CONNECT_FAILED, strerror(err), 0); /* next address, or close */
+		/* ECONNRESET here: the upstream accepted, then reset before a byte
+		 * went either way; named like a reset seen by the first read, as
+		 * the health checker names it, whichever the kernel reported first */
+		attempt_failed(c, err == ECONNRESET ? ZG_R_UPSTREAM_RESET : ZG_R_CONNECT_FAILED,
+			       strerror(err), 0); /* next address, or close */
 		return;
 	}
 	zg_hist_observe(&c->h->ctr->connect, c->h->now_ms - c->step_ms);

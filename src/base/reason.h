@@ -128,6 +128,31 @@ enum zg_class {
 	  "directory issued_at lies in the future")                                    \
 	X(DIR_ROLLBACK, INTERNAL, "directory_rollback",                                \
 	  "directory serial is older than the one in force, or reused for other content") \
+	/* clinical protocol inspection (proto/; docs/protocols.md) */                  \
+	X(DICOM_MALFORMED, PROTO, "dicom_malformed",                                    \
+	  "DICOM PDU malformed or out of bounds; answered with A-ABORT")               \
+	X(DICOM_UNEXPECTED_PDU, PROTO, "dicom_unexpected_pdu",                          \
+	  "DICOM PDU type unknown or not valid at that point; answered with A-ABORT")  \
+	X(DICOM_PDU_TOO_LARGE, PROTO, "dicom_pdu_too_large",                            \
+	  "DICOM PDU length over dicom_max_pdu; answered with A-ABORT")                \
+	X(DICOM_PROTOCOL_VERSION, POLICY, "dicom_protocol_version",                     \
+	  "A-ASSOCIATE-RQ protocol version without bit 0; A-ASSOCIATE-RJ")             \
+	X(DICOM_APP_CONTEXT, POLICY, "dicom_application_context",                       \
+	  "A-ASSOCIATE-RQ application context is not DICOM's; A-ASSOCIATE-RJ")        \
+	X(DICOM_CALLING_AE, POLICY, "dicom_calling_ae_not_allowed",                     \
+	  "calling AE title is not one of the participant's; A-ASSOCIATE-RJ")          \
+	X(DICOM_CALLED_AE, POLICY, "dicom_called_ae_not_served",                        \
+	  "called AE title is not in the route's dicom_called_ae; A-ASSOCIATE-RJ")     \
+	X(DICOM_ABSTRACT_SYNTAX, POLICY, "dicom_abstract_syntax_not_allowed",           \
+	  "a proposed abstract syntax is not in dicom_abstract_syntaxes; A-ASSOCIATE-RJ") \
+	X(HL7_MALFORMED, PROTO, "hl7_malformed",                                        \
+	  "MLLP framing broken or MSH segment unreadable")                             \
+	X(HL7_TOO_LARGE, PROTO, "hl7_message_too_large",                                \
+	  "HL7 message longer than hl7_max_message")                                   \
+	X(HL7_FACILITY, POLICY, "hl7_facility_not_allowed",                             \
+	  "MSH-4 sending facility is not one of the participant's; ACK AR")            \
+	X(HL7_MESSAGE_TYPE, POLICY, "hl7_message_type_not_allowed",                     \
+	  "MSH-9 message type is not in hl7_message_types; ACK AR")                    \
 	/* configuration */                                                             \
 	X(CONF_SYNTAX, INTERNAL, "config_error", "configuration rejected")
 

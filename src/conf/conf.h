@@ -23,6 +23,7 @@
 #include "base/errlist.h"
 #include "base/log.h"
 #include "base/prefix.h"
+#include "proto/inspect.h"
 #include "shape/shape.h"
 
 #define ZG_NAME_MAX 64         /* route names, profile names, gateway name */
@@ -163,6 +164,8 @@ struct zg_conf_route {
 	int line_peers;                  /* 0: peers not given */
 	char class_name[ZG_NAME_MAX];    /* traffic class; "" = the default class */
 	int line_class;
+	struct zg_inspect_conf insp;     /* inspect and its dicom_ / hl7_ keys (proto/inspect.h) */
+	int line_inspect;
 };
 
 /* [directory]: struct zg_conf_directory is defined in directory.h, whose

@@ -167,6 +167,7 @@ extern const struct kw_type T_AUDIT_TRANSPORT, T_AUDIT_POLICY, T_AUDIT_VERBOSITY
 extern const struct kw_type T_HOSTPORT;
 /* pool.c: connect as a pool, balance, health_check, AE titles, HTTP path */
 extern const struct kw_type T_POOL, T_BALANCE, T_CHECK, T_AE_TITLE, T_HTTP_PATH;
+extern const struct kw_type T_INSPECT, T_AE_LIST, T_UID_LIST, T_HL7_TYPES;
 
 /* ---- classes.c ------------------------------------------------------------ */
 

@@ -51,3 +51,4 @@ const char *zg_mode_name(enum zg_mode m)
 	}
 	return "unknown";
 }
+

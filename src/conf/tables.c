@@ -115,6 +115,15 @@ static const struct kw route_kws[] = {
 	{"health_http_status", &T_UINT, RT(check.http_status), 0, NO_OFF, NO_OFF, 100, 599, "200", 0},
 	{"class", &T_NAME, RT(class_name), STR(struct zg_conf_route, class_name), NO_OFF,
 	 RT(line_class), 0, 0, NULL, 0},
+	{"inspect", &T_INSPECT, RT(insp.kind), 0, NO_OFF, RT(line_inspect), 0, 0, "none", 0},
+	{"dicom_called_ae", &T_AE_LIST, RT(insp.called_ae), ZG_INSPECT_LIST_MAX,
+	 RT(insp.n_called_ae), NO_OFF, 0, 0, NULL, 0},
+	{"dicom_abstract_syntaxes", &T_UID_LIST, RT(insp.abstract_syntaxes), ZG_INSPECT_LIST_MAX,
+	 RT(insp.n_abstract_syntaxes), NO_OFF, 0, 0, NULL, 0},
+	{"dicom_max_pdu", &T_BYTES, RT(insp.dicom_max_pdu), 0, NO_OFF, NO_OFF, 4096, 0xffffffffull, "16M", 0},
+	{"hl7_message_types", &T_HL7_TYPES, RT(insp.hl7_types), ZG_INSPECT_LIST_MAX,
+	 RT(insp.n_hl7_types), NO_OFF, 0, 0, NULL, 0},
+	{"hl7_max_message", &T_BYTES, RT(insp.hl7_max_message), 0, NO_OFF, NO_OFF, 1024, 1ull << 30, "1M", 0},
 };
 
 #define AU(f) offsetof(struct zg_audit_conf, f)

@@ -778,3 +778,160 @@ const struct kw_type T_AUDIT_POLICY = {parse_audit_policy, print_audit_policy};
 const struct kw_type T_AUDIT_VERBOSITY = {parse_audit_verbosity, print_audit_verbosity};
 const struct kw_type T_BYTES = {parse_bytes, print_bytes};
 const struct kw_type T_HOSTPORT = {parse_hostport, print_str};
+
+/* ---- clinical protocol inspection (docs/protocols.md) --------------------- */
+
+static int parse_inspect(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+			 char *why, size_t cap)
+{
+	static const enum zg_inspect kinds[] = {ZG_INSPECT_NONE, ZG_INSPECT_DICOM, ZG_INSPECT_HL7};
+
+	(void)pc;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strcmp(val, zg_inspect_name(kinds[i])) == 0) {
+			*(enum zg_inspect *)conf_field_of(obj, kw->off) = kinds[i];
+			return 0;
+		}
+	}
+	snprintf(why, cap, "'%s' is not an inspection (expected none, dicom or hl7-mllp)",
+		 conf_shown(kw, val));
+	return -1;
+}
+
+static void print_inspect(const struct kw *kw, const void *obj, FILE *out)
+{
+	print_kv(out, kw, zg_inspect_name(*(const enum zg_inspect *)conf_cfield_of(obj, kw->off)));
+}
+
+/* An AE title (PS3.5 VR AE): 1-16 characters of printable ASCII but the
+ * backslash; leading/trailing spaces were trimmed by the list reader. */
+static int valid_ae(const char *s, size_t n)
+{
+	if (n == 0 || n > ZG_AE_TITLE_MAX - 1)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '\\')
+			return 0;
+	return 1;
+}
+
+/* A UID: 1-64 of digits and dots, no empty component. */
+static int valid_uid(const char *s, size_t n)
+{
+	if (n == 0 || n > ZG_UID_NAME_MAX - 1 || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((s[i] != '.' && (s[i] < '0' || s[i] > '9')) || (s[i] == '.' && s[i + 1] == '.'))
+			return 0;
+	return 1;
+}
+
+/* An HL7 message type pattern: CODE, CODE^TRIGGER or CODE^*, letters,
+ * digits and underscore. */
+static int valid_hl7_type(const char *s, size_t n)
+{
+	size_t code = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+
+	if (n == 0 || n > ZG_HL7_TYPE_NAME_MAX - 1 || code == 0 || code > n)
+		return 0;
+	if (code == n)
+		return 1;
+	if (s[code] != '^' || code + 1 == n)
+		return 0;
+	if (n - code - 1 == 1 && s[code + 1] == '*')
+		return 1;
+	return strspn(s + code + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n - code - 1;
+}
+
+/* A comma-separated list into a [kw->size][@elem] array with its count at
+ * kw->aux_off; blanks around entries are trimmed (an AE title may hold
+ * inner spaces). */
+static int parse_word_list(const struct kw *kw, const char *val, void *obj, size_t elem,
+			   int (*ok)(const char *, size_t), const char *what, char *why, size_t cap)
+{
+	char *arr = conf_field_of(obj, kw->off);
+	unsigned *n = conf_field_of(obj, kw->aux_off);
+	const char *p = val;
+
+	*n = 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		const char *e = p + len;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (*n >= kw->size) {
+			snprintf(why, cap, "more than %zu entries", kw->size);
+			return -1;
+		}
+		if (!ok(p, (size_t)(e - p))) {
+			snprintf(why, cap, "'%.*s' is not %s", (int)(e - p), p, what);
+			return -1;
+		}
+		memcpy(arr + (size_t)*n * elem, p, (size_t)(e - p));
+		arr[(size_t)*n * elem + (size_t)(e - p)] = '\0';
+		(*n)++;
+		p += len;
+		if (!*p)
+			return 0;
+		p++;
+	}
+}
+
+static int parse_ae_list(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+			 char *why, size_t cap)
+{
+	(void)pc;
+	return parse_word_list(kw, val, obj, ZG_AE_TITLE_MAX, valid_ae,
+			       "an AE title (1-16 printable characters, no backslash)", why, cap);
+}
+
+static int parse_uid_list(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+			  char *why, size_t cap)
+{
+	(void)pc;
+	return parse_word_list(kw, val, obj, ZG_UID_NAME_MAX, valid_uid, "a UID (digits and dots)", why,
+			       cap);
+}
+
+static int parse_hl7_types(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+			   char *why, size_t cap)
+{
+	(void)pc;
+	return parse_word_list(kw, val, obj, ZG_HL7_TYPE_NAME_MAX, valid_hl7_type,
+			       "a message type (ADT, ADT^A01 or ADT^*)", why, cap);
+}
+
+static void print_word_list(const struct kw *kw, const void *obj, size_t elem, FILE *out)
+{
+	const char *arr = conf_cfield_of(obj, kw->off);
+	const unsigned *n = conf_cfield_of(obj, kw->aux_off);
+
+	if (*n == 0)
+		return;
+	fprintf(out, "%s = ", kw->name);
+	for (unsigned i = 0; i < *n; i++)
+		fprintf(out, "%s%s", i ? ", " : "", arr + (size_t)i * elem);
+	fprintf(out, "\n");
+}
+
+static void print_ae_list(const struct kw *kw, const void *obj, FILE *out)
+{
+	print_word_list(kw, obj, ZG_AE_TITLE_MAX, out);
+}
+
+static void print_uid_list(const struct kw *kw, const void *obj, FILE *out)
+{
+	print_word_list(kw, obj, ZG_UID_NAME_MAX, out);
+}
+
+static void print_hl7_types(const struct kw *kw, const void *obj, FILE *out)
+{
+	print_word_list(kw, obj, ZG_HL7_TYPE_NAME_MAX, out);
+}
+
+const struct kw_type T_INSPECT = {parse_inspect, print_inspect};
+const struct kw_type T_AE_LIST = {parse_ae_list, print_ae_list};
+const struct kw_type T_UID_LIST = {parse_uid_list, print_uid_list};
+const struct kw_type T_HL7_TYPES = {parse_hl7_types, print_hl7_types};

@@ -52,6 +52,9 @@ struct zg_participant {
 	uint8_t (*spki)[32];                /* SHA-256 of DER SubjectPublicKeyInfo */
 	struct zg_prefix *prefixes;
 	unsigned n_dns, n_uri, n_spki, n_prefixes;
+	char **dicom_ae;                    /* DICOM AE titles it calls from, exact, unique */
+	char **hl7_facilities;              /* HL7 MSH-4 sending facilities, exact, unique */
+	unsigned n_dicom_ae, n_hl7_facilities;
 	unsigned max_connections;           /* 0 = no per-participant limit */
 	unsigned index;                     /* position in the file, from 0 */
 };

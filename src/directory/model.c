@@ -105,6 +105,35 @@ static int valid_uri(const char *s)
 	return 1;
 }
 
+/* A DICOM AE title as the A-ASSOCIATE-RQ carries it once its padding is
+ * removed (PS3.5 VR AE): 1-16 printable ASCII characters, no backslash,
+ * no leading or trailing space. */
+static int valid_ae(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 16 || s[0] == ' ' || s[n - 1] == ' ')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == '\\')
+			return 0;
+	return 1;
+}
+
+/* An HL7 sending facility (MSH-4, or its namespace id): 1-227 bytes, no
+ * control characters, no field separator '|'. */
+static int valid_facility(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 227)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '|')
+			return 0;
+	return 1;
+}
+
 void dir_lower(char *s)
 {
 	for (; *s; s++)
@@ -244,7 +273,8 @@ static int get_names(json_t *obj, const char *key, int (*ok)(const char *), int 
 	json_array_foreach(arr, i, v) {
 		if (!json_is_string(v) || !ok(json_string_value(v)))
 			return fail(e, "%s%s[%zu]: not a valid %s", where, key, i,
-				    ok == valid_dns ? "DNS name" : "URI");
+				    ok == valid_dns ? "DNS name" : ok == valid_uri ? "URI" :
+				    ok == valid_ae ? "AE title" : "HL7 facility");
 		(*out)[i] = strdup(json_string_value(v));
 		if (!(*out)[i])
 			return fail(e, "out of memory");
@@ -327,7 +357,8 @@ static int get_prefixes(json_t *obj, const char *where, struct zg_participant *p
 static int get_participant(json_t *obj, size_t i, struct zg_participant *p, size_t *total,
 			   struct perr *e)
 {
-	static const char *const keys[] = {"id", "name", "identities", "prefixes", "max_connections", NULL};
+	static const char *const keys[] = {"id", "name", "identities", "prefixes", "max_connections",
+					   "dicom_ae_titles", "hl7_facilities", NULL};
 	char where[ZG_DIR_ID_MAX + 48];
 	const char *id, *name;
 	json_int_t max = 0;
@@ -355,7 +386,10 @@ static int get_participant(json_t *obj, size_t i, struct zg_participant *p, size
 	if (get_int(obj, "max_connections", 0, 1, 1000000, where, &max, e) < 0)
 		return -1;
 	p->max_connections = (unsigned)max;
-	if (get_identities(obj, where, p, e) < 0 || get_prefixes(obj, where, p, total, e) < 0)
+	if (get_identities(obj, where, p, e) < 0 || get_prefixes(obj, where, p, total, e) < 0 ||
+	    get_names(obj, "dicom_ae_titles", valid_ae, 0, where, &p->dicom_ae, &p->n_dicom_ae, e) < 0 ||
+	    get_names(obj, "hl7_facilities", valid_facility, 0, where, &p->hl7_facilities,
+		      &p->n_hl7_facilities, e) < 0)
 		return -1;
 	return 0;
 }
@@ -432,7 +466,11 @@ int dir_ident_cmp(const void *pa, const void *pb)
 
 static const char *kind_name(enum ident_kind k)
 {
-	return k == ID_DNS ? "DNS name" : k == ID_URI ? "URI" : "SPKI pin";
+	static const char *const names[] = {[ID_DNS] = "DNS name", [ID_URI] = "URI",
+					    [ID_SPKI] = "SPKI pin", [ID_AE] = "DICOM AE title",
+					    [ID_HL7] = "HL7 facility"};
+
+	return names[k];
 }
 
 static int id_cmp(const void *pa, const void *pb)
@@ -469,7 +507,8 @@ static int build_idents(struct zg_directory *d, struct perr *e)
 	size_t n = 0, k = 0;
 
 	for (size_t i = 0; i < d->n_parts; i++)
-		n += (size_t)d->parts[i].n_dns + d->parts[i].n_uri + d->parts[i].n_spki;
+		n += (size_t)d->parts[i].n_dns + d->parts[i].n_uri + d->parts[i].n_spki +
+		     d->parts[i].n_dicom_ae + d->parts[i].n_hl7_facilities;
 	if (n == 0)
 		return 0;
 	d->idx = calloc(n, sizeof(*d->idx));
@@ -483,6 +522,12 @@ static int build_idents(struct zg_directory *d, struct perr *e)
 			d->idx[k++] = (struct ident){ID_URI, (uint32_t)i, p->uri[j]};
 		for (unsigned j = 0; j < p->n_spki; j++)
 			d->idx[k++] = (struct ident){ID_SPKI, (uint32_t)i, p->spki[j]};
+		/* an AE title or a facility names one participant: two claiming
+		 * it could each pass as the other */
+		for (unsigned j = 0; j < p->n_dicom_ae; j++)
+			d->idx[k++] = (struct ident){ID_AE, (uint32_t)i, p->dicom_ae[j]};
+		for (unsigned j = 0; j < p->n_hl7_facilities; j++)
+			d->idx[k++] = (struct ident){ID_HL7, (uint32_t)i, p->hl7_facilities[j]};
 		d->has_pins |= p->n_spki > 0;
 	}
 	d->n_idx = n;
@@ -540,8 +585,14 @@ static void free_participant(struct zg_participant *p)
 		free(p->dns[i]);
 	for (unsigned i = 0; p->uri && i < p->n_uri; i++)
 		free(p->uri[i]);
+	for (unsigned i = 0; p->dicom_ae && i < p->n_dicom_ae; i++)
+		free(p->dicom_ae[i]);
+	for (unsigned i = 0; p->hl7_facilities && i < p->n_hl7_facilities; i++)
+		free(p->hl7_facilities[i]);
 	free(p->dns);
 	free(p->uri);
+	free(p->dicom_ae);
+	free(p->hl7_facilities);
 	free(p->spki);
 	free(p->prefixes);
 }

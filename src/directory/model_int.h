@@ -15,7 +15,7 @@
 
 struct zg_lpm;
 
-enum ident_kind { ID_DNS, ID_URI, ID_SPKI };
+enum ident_kind { ID_DNS, ID_URI, ID_SPKI, ID_AE, ID_HL7 };
 
 /* One identity of one participant, in a table sorted by (kind, value) so
  * that duplicates are neighbours at load and a certificate's SANs are found

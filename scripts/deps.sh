@@ -7,7 +7,7 @@ libinih-dev libjansson-dev libcurl4-openssl-dev clang python3 python3-pytest pyt
 iproute2 rsyslog rsyslog-gnutls sslscan systemd prometheus \
 dpkg-dev debhelper fakeroot scdoc lintian haproxy \
 wireguard-go wireguard-tools keepalived nftables iputils-ping python3-cryptography dcmtk strace \
-libclang-rt-14-dev tcpdump"
+libclang-rt-14-dev tcpdump python3-hl7"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -28,7 +28,7 @@ BEGIN {
 	title["ALERT"]    = "TLS or certificate failure (class `alert`): the peer got a TLS alert"
 	action["ALERT"]   = "Compare the peer'"'"'s certificate and TLS settings with the policy: `zonegate check-cert` on its chain, `zonegate probe` on its endpoint. Fix the peer'"'"'s certificate, or our `trust_anchors`/`crl` files, then reload."
 	title["PROTO"]    = "Peer broke a protocol (class `proto`)"
-	action["PROTO"]   = "Something that is not a zonegate or TLS client reached a TLS port: a plain-TCP client pointed at an `unwrap` or `bridge` route, or a scanner. Point the client at the `wrap` route, or fix the mode."
+	action["PROTO"]   = "Something that is not a zonegate or TLS client reached a TLS port: a plain-TCP client pointed at an `unwrap` or `bridge` route, or a scanner. Point the client at the `wrap` route, or fix the mode. `dicom_*` and `hl7_*` codes: a clinical client on an inspecting route sent something zonegate could not read as DICOM or MLLP; see docs/protocols.md."
 	title["LIMIT"]    = "A configured limit was reached (class `limit`)"
 	action["LIMIT"]   = "Find who holds the connections (`event=conn_close` lines per peer, `ss -tn`), then raise the limit or fix the client that leaks them. `audit_spool_full`: restore the audit collector first."
 	title["TIMEOUT"]  = "A deadline passed (class `timeout`)"

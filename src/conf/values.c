@@ -908,8 +908,10 @@ static void print_word_list(const struct kw *kw, const void *obj, size_t elem, F
 	const char *arr = conf_cfield_of(obj, kw->off);
 	const unsigned *n = conf_cfield_of(obj, kw->aux_off);
 
-	if (*n == 0)
+	if (*n == 0) {
+		fprintf(out, "; %s not set\n", kw->name);
 		return;
+	}
 	fprintf(out, "%s = ", kw->name);
 	for (unsigned i = 0; i < *n; i++)
 		fprintf(out, "%s%s", i ? ", " : "", arr + (size_t)i * elem);

@@ -23,6 +23,7 @@
 static const char *const state_names[] = {
 	[ZG_CS_ACCEPTED] = "accepted",
 	[ZG_CS_HANDSHAKE_IN] = "handshake_in",
+	[ZG_CS_INSPECTING] = "inspecting",
 	[ZG_CS_CONNECTING] = "connecting",
 	[ZG_CS_HANDSHAKE_OUT] = "handshake_out", [ZG_CS_RELAYING] = "relaying",
 	[ZG_CS_CLOSED] = "closed",
@@ -94,6 +95,7 @@ static void set_state(struct zg_conn *c, enum zg_conn_state s)
 	switch (s) {
 	case ZG_CS_HANDSHAKE_IN:
 	case ZG_CS_HANDSHAKE_OUT:
+	case ZG_CS_INSPECTING:
 		c->deadline_ms = now + r->handshake_timeout_ms;
 		c->step_ms = now;
 		break;
@@ -297,6 +299,18 @@ static int upstream_socket(struct zg_conn *c, int family)
 	return zg_stream_socket(family);
 }
 
+/* The client side is up (TLS handshake done, or accepted on a wrap route):
+ * an inspecting route reads its first PDU before going upstream. */
+static void client_ready(struct zg_conn *c)
+{
+	if (zg_clinical_first(c)) {
+		set_state(c, ZG_CS_INSPECTING);
+		c->down.want = ZG_WANT_READ;
+		return;
+	}
+	start_upstream(c);
+}
+
 void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struct zg_route_rt *route,
 		   int fd, const struct zg_sockaddr *peer)
 {
@@ -388,7 +402,7 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 		step(c);
 		return;
 	}
-	start_upstream(c);
+	client_ready(c);
 	if (c->state != ZG_CS_CLOSED)
 		step(c);
 }
@@ -647,6 +661,7 @@ static void start_relay(struct zg_conn *c)
 		return;
 	}
 	c->attached = 1;
+	(void)zg_clinical_relay(c); /* hands over a buffer; cannot fail */
 	set_state(c, ZG_CS_RELAYING);
 }
 
@@ -714,6 +729,7 @@ static void update_interest(struct zg_conn *c)
 		switch (c->state) {
 		case ZG_CS_HANDSHAKE_IN:
 		case ZG_CS_HANDSHAKE_OUT:
+		case ZG_CS_INSPECTING:
 		case ZG_CS_RELAYING:
 			ev = (s->want & ZG_WANT_READ ? EPOLLIN : 0) |
 			     (s->want & ZG_WANT_WRITE ? EPOLLOUT : 0);
@@ -782,7 +798,7 @@ static void step_handshake_in(struct zg_conn *c)
 		zg_conn_close(c, r, detail);
 		return;
 	}
-	start_upstream(c);
+	client_ready(c);
 }
 
 /* The upstream TLS handshake step: a failure (the handshake, or the
@@ -819,6 +835,10 @@ static void step(struct zg_conn *c)
 		case ZG_CS_HANDSHAKE_IN:
 			step_handshake_in(c);
 			break;
+		case ZG_CS_INSPECTING:
+			if (zg_clinical_step(c) == 1)
+				start_upstream(c);
+			break;
 		case ZG_CS_CONNECTING:
 			break; /* waits for the upstream socket to become writable */
 		case ZG_CS_HANDSHAKE_OUT:
@@ -831,7 +851,7 @@ static void step(struct zg_conn *c)
 				break;
 			}
 			if (r != ZG_R_OK) {
-				zg_conn_close(c, r, NULL);
+				zg_conn_close(c, r, zg_clinical_detail(c, r));
 				break;
 			}
 			if (c->relay.more)
@@ -1022,6 +1042,11 @@ void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
 		if (c->state != ZG_CS_CLOSED)
 			update_interest(c);
 		break;
+	case ZG_CS_INSPECTING:
+		if (now_ms >= c->deadline_ms)
+			zg_conn_close(c, ZG_R_HANDSHAKE_TIMEOUT,
+				      "no complete first PDU within handshake_timeout");
+		break;
 	case ZG_CS_CONNECTING:
 		if (now_ms < c->deadline_ms)
 			break;
@@ -1075,6 +1100,7 @@ void zg_conn_free(struct zg_conn *c)
 	SSL_free(c->down.ssl);
 	SSL_free(c->up.ssl);
 	zg_relay_free(&c->relay);
+	zg_clinical_free(&c->clin);
 	zg_snapshot_unref(c->snap);
 	c->magic = 0;
 	c->down.magic = c->up.magic = 0;

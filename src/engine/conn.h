@@ -21,6 +21,7 @@
 
 #include <openssl/ssl.h>
 
+#include "engine/clinical.h"
 #include "engine/net.h"
 #include "base/reason.h"
 #include "engine/relay.h"
@@ -33,6 +34,7 @@
 enum zg_conn_state {
 	ZG_CS_ACCEPTED,     /* admitted by the gate, nothing started yet */
 	ZG_CS_HANDSHAKE_IN,
+	ZG_CS_INSPECTING,   /* reading the first PDU of an inspecting route (clinical.h) */
 	ZG_CS_CONNECTING,
 	ZG_CS_HANDSHAKE_OUT,
 	ZG_CS_RELAYING,
@@ -148,6 +150,7 @@ struct zg_conn {
 	int attached;                     /* the attach record is written */
 	enum zg_reason fail_reason;       /* why the last attempt failed (closing reason) */
 	char fail_detail[160];
+	struct zg_clinical clin;          /* protocol inspection (inspect = dicom) */
 	int spare_fd;                     /* upstream socket made at accept, or -1 */
 	int spare_family;                 /* its address family */
 	uint64_t started_ms, deadline_ms; /* monotonic */

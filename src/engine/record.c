@@ -126,6 +126,19 @@ static const char *chain_source(const struct zg_conn *c, SSL *tls)
 	return SSL_session_reused(tls) ? "resumed" : "verified";
 }
 
+/* The clinical identities inspection read (proto/): " calling_ae=.. called_ae=..",
+ * or "" on a route that does not inspect. */
+static const char *clinical_fields(const struct zg_conn *c, char *out, size_t cap)
+{
+	char a[48], b[48];
+
+	if (!c->clin.calling_ae[0])
+		return "";
+	snprintf(out, cap, " calling_ae=%s called_ae=%s", zg_log_quote(a, sizeof(a), c->clin.calling_ae),
+		 zg_log_quote(b, sizeof(b), c->clin.called_ae));
+	return out;
+}
+
 /* A bridge route's second certificate: the upstream's, after the
  * client's subject and SANs. "" on other routes. */
 static const char *bridge_upstream(const struct zg_conn *c, char *out, size_t cap)
@@ -145,7 +158,7 @@ static const char *bridge_upstream(const struct zg_conn *c, char *out, size_t ca
 static void log_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
 {
 	char p[64], u[64], subj[ZG_IDENT_MAX + 8], san[ZG_IDENT_MAX + 8], d[256], rx[112] = "";
-	char up[2 * ZG_IDENT_MAX + 64];
+	char up[2 * ZG_IDENT_MAX + 64], k[112];
 	SSL *tls = c->down.ssl ? c->down.ssl : c->up.ssl;
 	const char *s = c->down.ssl ? c->subject : c->up_subject;
 	const char *n = c->down.ssl ? c->sans : c->up_sans;
@@ -161,7 +174,7 @@ static void log_close(const struct zg_conn *c, enum zg_reason reason, const char
 	else
 		snprintf(u, sizeof(u), "-");
 	zg_info("event=conn_close route=%s id=%u.%llu peer=%s upstream=%s tls=%s cipher=%s resumed=%d "
-		"chain=%s subject=%s san=%s%s bytes_in=%llu bytes_out=%llu duration_ms=%llu reason=%s%s%s%s",
+		"chain=%s subject=%s san=%s%s bytes_in=%llu bytes_out=%llu duration_ms=%llu%s reason=%s%s%s%s",
 		c->route->conf->name, c->h->index, (unsigned long long)c->id, p, u,
 		tls ? SSL_get_version(tls) : "-", tls ? SSL_get_cipher_name(tls) : "-",
 		tls ? SSL_session_reused(tls) : 0, chain_source(c, tls),
@@ -169,7 +182,8 @@ static void log_close(const struct zg_conn *c, enum zg_reason reason, const char
 		zg_log_quote(san, sizeof(san), n[0] ? n : "-"),
 		bridge_upstream(c, up, sizeof(up)),
 		(unsigned long long)c->relay.d2u.bytes, (unsigned long long)c->relay.u2d.bytes,
-		(unsigned long long)(c->h->now_ms - c->started_ms), zg_reason_code(reason),
+		(unsigned long long)(c->h->now_ms - c->started_ms), clinical_fields(c, k, sizeof(k)),
+		zg_reason_code(reason),
 		detail ? " detail=" : "", detail ? zg_log_quote(d, sizeof(d), detail) : "", rx);
 }
 

@@ -239,6 +239,12 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 			zg_shape_charge_flow(&d->flow, (uint64_t)n, now_ns);
 			d->leased = !d->flow.cls->builtin;
 		}
+		if (src == down && r->d2u_check) {
+			enum zg_reason rc =
+				r->d2u_check(r->d2u_arg, (const uint8_t *)d->buf + d->tail, (size_t)n);
+			if (rc != ZG_R_OK)
+				return rc;
+		}
 		/* Less than asked for, and nothing left inside OpenSSL: the socket
 		 * is most likely drained. Wait for epoll (level-triggered, so it
 		 * reports at once if not) instead of a read that returns EAGAIN. */
@@ -316,6 +322,20 @@ enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg
 	if (down->eof && up->eof && down->shut && up->shut)
 		return end_reason(r, down, up);
 	return ZG_R_OK;
+}
+
+ssize_t zg_side_read(struct zg_side *s, void *buf, size_t n)
+{
+	ssize_t k = side_read(s, buf, n);
+
+	return k == IO_BLOCKED ? ZG_IO_BLOCKED : k == IO_ERROR ? ZG_IO_ERROR : k;
+}
+
+ssize_t zg_side_write(struct zg_side *s, const void *buf, size_t n)
+{
+	ssize_t k = side_write(s, buf, n);
+
+	return k == IO_BLOCKED ? ZG_IO_BLOCKED : k == IO_ERROR ? ZG_IO_ERROR : k;
 }
 
 void zg_relay_free(struct zg_relay *r)

@@ -15,6 +15,7 @@
 #define ZG_RELAY_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <openssl/ssl.h>
 
@@ -61,7 +62,14 @@ struct zg_dir {
 	unsigned leased : 1;    /* took its one lease this step */
 };
 
+/* An optional look at the client's bytes as they are read, before they
+ * are forwarded (protocol framing, proto/): @p[0..n) are the new bytes.
+ * Anything but ZG_R_OK stops the relay with that reason. */
+typedef enum zg_reason (*zg_relay_check_fn)(void *arg, const uint8_t *p, size_t n);
+
 struct zg_relay {
+	zg_relay_check_fn d2u_check; /* NULL: bytes relayed blind */
+	void *d2u_arg;
 	struct zg_dir d2u;   /* client -> upstream */
 	struct zg_dir u2d;   /* upstream -> client */
 	uint64_t last_activity_ms;
@@ -94,6 +102,17 @@ void zg_relay_ready(struct zg_side *s, unsigned ready);
  * in both directions and returns 1; 0 when the failure may have lost data
  * (no close_notify came, or bytes for the peer are still buffered). */
 int zg_relay_peer_finished(const struct zg_relay *r, struct zg_side *s, const struct zg_side *down);
+
+/* Outcomes of zg_side_read / zg_side_write other than a byte count. */
+enum { ZG_IO_BLOCKED = -1, ZG_IO_ERROR = -2 };
+
+/* Read up to @n bytes from @s (TLS or plain): the count (> 0), 0 at end of
+ * stream, ZG_IO_BLOCKED (s->rd_wait says for what) or ZG_IO_ERROR. */
+ssize_t zg_side_read(struct zg_side *s, void *buf, size_t n);
+
+/* Write up to @n bytes to @s: the count (> 0), ZG_IO_BLOCKED (s->wr_wait
+ * set) or ZG_IO_ERROR. */
+ssize_t zg_side_write(struct zg_side *s, const void *buf, size_t n);
 
 /* Release both buffers. */
 void zg_relay_free(struct zg_relay *r);

@@ -187,7 +187,15 @@ static const struct bad_case bad[] = {
 	{NULL, "{\"id\":\"a\"," P_OK "},{\"id\":\"b\",\"identities\":{\"dns\":[\"X.test\"]},\"prefixes\":[\"11.0.0.0/8\"]}",
 	 "DNS name x.test is claimed by participants \"a\" and \"b\""},
 	{NULL, "{\"id\":\"a\",\"identities\":{\"uri\":[\"urn:x\",\"urn:x\"]},\"prefixes\":[\"10.0.0.0/8\"]}",
-	 "lists URI urn:x twice"},
+	 "lists URI urn:x twice"},	{NULL, "{\"id\":\"a\",\"dicom_ae_titles\":[\"PACS\\\\X\"]," P_OK "}", "dicom_ae_titles[0]: not a valid AE title"},
+	{NULL, "{\"id\":\"a\",\"dicom_ae_titles\":[\"SEVENTEEN_CHARS_X\"]," P_OK "}", "not a valid AE title"},
+	{NULL, "{\"id\":\"a\",\"dicom_ae_titles\":[\" PACS\"]," P_OK "}", "not a valid AE title"},
+	{NULL, "{\"id\":\"a\",\"hl7_facilities\":[\"A|B\"]," P_OK "}", "hl7_facilities[0]: not a valid HL7 facility"},
+	/* an AE title or facility names one participant, or either could pass as the other */
+	{NULL, "{\"id\":\"a\",\"dicom_ae_titles\":[\"PACS\"]," P_OK "},{\"id\":\"b\",\"dicom_ae_titles\":[\"PACS\"],"
+	       "\"identities\":{\"dns\":[\"y.test\"]},\"prefixes\":[\"11.0.0.0/8\"]}",
+	 "DICOM AE title PACS is claimed by participants \"a\" and \"b\""},
+	{NULL, "{\"id\":\"a\",\"hl7_facilities\":[\"LAB\",\"LAB\"]," P_OK "}", "lists HL7 facility LAB twice"},
 };
 
 static void parse_errors(void **state)

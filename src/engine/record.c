@@ -174,7 +174,8 @@ static void log_close(const struct zg_conn *c, enum zg_reason reason, const char
 	else
 		snprintf(u, sizeof(u), "-");
 	zg_info("event=conn_close route=%s id=%u.%llu peer=%s upstream=%s tls=%s cipher=%s resumed=%d "
-		"chain=%s subject=%s san=%s%s bytes_in=%llu bytes_out=%llu duration_ms=%llu%s reason=%s%s%s%s",
+		"chain=%s subject=%s san=%s%s bytes_in=%llu bytes_out=%llu duration_ms=%llu%s "
+		"reason=%s%s%s%s",
 		c->route->conf->name, c->h->index, (unsigned long long)c->id, p, u,
 		tls ? SSL_get_version(tls) : "-", tls ? SSL_get_cipher_name(tls) : "-",
 		tls ? SSL_session_reused(tls) : 0, chain_source(c, tls),

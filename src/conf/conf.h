@@ -176,7 +176,7 @@ _Static_assert(ZG_DIR_PATH_MAX == ZG_PATH_MAX, "directory.h's ZG_DIR_PATH_MAX mu
 _Static_assert(ZG_CLASS_NAME_MAX == ZG_NAME_MAX, "shape.h's ZG_CLASS_NAME_MAX must equal ZG_NAME_MAX");
 
 /* [crl NAME]: fetch one CA's CRL over HTTP(S) into a [tls] crl file
- * (ops/crlfetch.c). */
+ * (tls/crlfetch.c). */
 struct zg_conf_crl {
 	char name[ZG_NAME_MAX];          /* first: the printer names the section by it */
 	char url[ZG_PATH_MAX];           /* http:// or https:// */

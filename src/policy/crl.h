@@ -31,7 +31,7 @@ void zg_crl_free(STACK_OF(X509_CRL) *crls);
 int zg_crl_next_stale(STACK_OF(X509_CRL) *crls, int from, time_t now);
 
 /* Judge a fetched CRL before it may replace the one in force (crl fetching,
- * ops/crlfetch.c): signed by one of @cas whose subject is its issuer,
+ * tls/crlfetch.c): signed by one of @cas whose subject is its issuer,
  * thisUpdate not ahead of @now by more than a few minutes, nextUpdate still
  * ahead, and, against @old (the CRL of the same issuer in force, or NULL),
  * not older: its CRL number (or, without numbers, thisUpdate) must not go

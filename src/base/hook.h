@@ -6,7 +6,9 @@
  *
  * hook_on.c: while the file named by $ZG_TEST_HANG_FILE exists and holds
  * the worker's index (an empty file means worker 0), that worker's loop
- * stops turning, as a worker stuck in a bug would.
+ * stops turning, as a worker stuck in a bug would. While the file named by
+ * $ZG_TEST_KEYS_HOLD exists, the main thread does not restart a lost key
+ * process, so a test sees handshakes fail closed before it comes back.
  */
 #ifndef ZG_HOOK_H
 #define ZG_HOOK_H
@@ -16,5 +18,8 @@ int zg_hooks_built(void);
 
 /* A worker's loop turns (called once per turn, worker @index's thread). */
 void zg_hook_worker_turn(unsigned index);
+
+/* Whether a lost key process's restart is held back (main thread). */
+int zg_hook_keys_restart_held(void);
 
 #endif

@@ -10,3 +10,8 @@ void zg_hook_worker_turn(unsigned index)
 {
 	(void)index;
 }
+
+int zg_hook_keys_restart_held(void)
+{
+	return 0;
+}

@@ -40,3 +40,14 @@ void zg_hook_worker_turn(unsigned index)
 	while (hang_wanted(path, index))
 		nanosleep(&ts, NULL);
 }
+
+int zg_hook_keys_restart_held(void)
+{
+	const char *path = getenv("ZG_TEST_KEYS_HOLD");
+	FILE *f;
+
+	if (!path || !*path || !(f = fopen(path, "r")))
+		return 0;
+	fclose(f);
+	return 1;
+}

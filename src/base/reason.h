@@ -62,6 +62,8 @@ enum zg_class {
 	  "gateway out of file descriptors (RLIMIT_NOFILE, LimitNOFILE)")               \
 	X(CLASS_LIMIT, LIMIT, "class_max_connections",                                  \
 	  "traffic class max_connections reached")                                      \
+	X(KEY_PROCESS_UNAVAILABLE, INTERNAL, "key_process_unavailable",                \
+	  "the key process did not sign (it died or did not answer): the handshake failed closed") \
 	/* channel (address) layer */                                                   \
 	X(ADDR_NOT_ALLOWED, POLICY, "source_not_allowed",                               \
 	  "source address not in the route's allow_from prefixes")                      \

@@ -7,6 +7,7 @@
 
 #include "base/hook.h"
 #include "cli/cli.h"
+#include "keys/keys.h"
 
 struct command {
 	const char *name;
@@ -64,6 +65,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--version") == 0)
 		return cmd_version(1, argv + 1);
+	/* not in the table: the gateway execs it, an operator never does */
+	if (strcmp(argv[1], "__key-process") == 0)
+		return zg_cmd_key_process(argc - 1, argv + 1);
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);

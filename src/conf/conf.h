@@ -127,6 +127,7 @@ struct zg_conf_tls {
 	unsigned n_ticket_key;
 	int crl_stale_warn;              /* crl_stale = warn (default reject) */
 	unsigned clock_skew_s;           /* certificate validity tolerance; default 0 */
+	int key_process;                 /* bool, default 1: keys in the key process (keys/) */
 	/* lines of keys that later stages (snapshot) report errors on */
 	int line_certificate, line_key, line_chain, line_trust_anchors, line_crl, line_ticket_key;
 };

@@ -61,6 +61,7 @@ static const struct kw tls_kws[] = {
 	 TLS(line_ticket_key), 0, 0, NULL, KW_SECRET_FILE},
 	{"crl_stale", &T_CRL_STALE, TLS(crl_stale_warn), 0, NO_OFF, NO_OFF, 0, 0, "reject", 0},
 	{"clock_skew", &T_DUR_S, TLS(clock_skew_s), 0, NO_OFF, NO_OFF, 0, HOUR, "0s", 0},
+	{"key_process", &T_BOOL, TLS(key_process), 0, NO_OFF, NO_OFF, 0, 0, "on", 0},
 };
 
 /* Keys without a default take theirs from [gateway] / [tls] once the whole

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/reason.h"
 #include "engine/gateway.h"
+#include "keys/keys.h"
 #include "tls/crlfetch.h"
 
 #define RESOLVE_MIN_INTERVAL_MS 1000
@@ -186,6 +187,27 @@ static int apply_classes(struct zg_gateway *gw, const struct zg_snapshot *s, str
 	return -1;
 }
 
+/* Start the key process with the key files @conf names (first load, so
+ * before any worker exists or any peer's byte is read), or on a reload
+ * start one that re-reads them (renewed keys), swapped in by
+ * zg_keys_commit() once the snapshot is built. 0, or -1 with the reason in
+ * @errs. */
+static int keys_prepare(struct zg_gateway *gw, const struct zg_conf *conf, struct zg_errlist *errs)
+{
+	char *paths[1] = {(char *)conf->tls.key};
+	char why[ZG_PATH_MAX + 200];
+	int first = gw->fleet.current == NULL, rc;
+
+	if (!first && !conf->tls.key_process != !zg_keys_active())
+		zg_warn("event=reload_note msg=\"[tls] key_process changes take effect on restart\"");
+	if (!conf->tls.key[0] || (first && !conf->tls.key_process) || (!first && !zg_keys_active()))
+		return 0;
+	rc = first ? zg_keys_start(paths, 1, why, sizeof(why)) : zg_keys_refresh(paths, 1, why, sizeof(why));
+	if (rc < 0)
+		zg_errlist_add(errs, conf->path, conf->tls.line_key, "key", "key process: %s", why);
+	return rc;
+}
+
 /* Parse @path and build a snapshot from it; NULL with errors logged. */
 static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct zg_errlist *errs)
 {
@@ -195,11 +217,16 @@ static struct zg_snapshot *load(struct zg_gateway *gw, const char *path, struct 
 
 	if (!conf)
 		return NULL;
+	if (keys_prepare(gw, conf, errs) < 0) {
+		zg_conf_free(conf);
+		return NULL;
+	}
 	s = zg_snapshot_build(conf, gw->fleet.current, gw->generation + 1, stats_lookup, gw, errs);
 	if (s && (bind_participants(gw, s, errs) < 0 || apply_classes(gw, s, errs) < 0)) {
 		zg_snapshot_unref(s);
-		return NULL;
+		s = NULL;
 	}
+	zg_keys_commit(s != NULL);
 	if (s)
 		remember_directory(s);
 	return s;
@@ -419,6 +446,7 @@ static void main_loop(struct zg_gateway *gw, int sigfd)
 			if (read(gw->fleet.main_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				zg_err("event=wake_failed worker=main error=%s", strerror(errno));
 		}
+		zg_keys_tick(zg_now_ms());
 		if (atomic_exchange(&gw->reload_wanted, 0) && atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
 			(void)reload(gw);
 		if (atomic_load(&gw->fleet.resolve_wanted) && atomic_load(&gw->fleet.state) == ZG_GW_RUNNING)
@@ -607,6 +635,7 @@ out:
 			close(gw->fleet.main_wake_fd);
 		zg_snapshot_unref(gw->fleet.current);
 		zg_dir_counters_free(gw->dir_counters);
+		zg_keys_stop(); /* after every SSL_CTX that signs through it */
 		pthread_mutex_destroy(&gw->fleet.snap_lock);
 	}
 	free(errs);

@@ -16,6 +16,7 @@
 
 #include "base/filemode.h"
 #include "base/log.h"
+#include "keys/keys.h"
 #include "tls/chaincache.h"
 #include "policy/certcheck.h"
 #include "policy/crl.h"
@@ -634,6 +635,38 @@ static STACK_OF(X509) *ticket_chain(SSL *ssl)
 	return sk;
 }
 
+/* Our private key into @ctx: with the key process running, a handle whose
+ * public half is the certificate's and whose signatures the key process
+ * makes (this process never reads the key file); else the file itself.
+ * -1 with why. @no_cert: the certificate did not load. */
+static int use_key(SSL_CTX *ctx, const struct zg_conf *c, int no_cert, char *why, size_t cap)
+{
+	X509 *cert = SSL_CTX_get0_certificate(ctx);
+	EVP_PKEY *pk;
+	int rc;
+
+	if (!zg_keys_active()) {
+		if (SSL_CTX_use_PrivateKey_file(ctx, c->tls.key, SSL_FILETYPE_PEM) == 1)
+			return 0;
+		openssl_error(why, cap);
+		return -1;
+	}
+	if (no_cert || !cert) {
+		snprintf(why, cap, "%.160s: no certificate to check it against", c->tls.key);
+		return -1;
+	}
+	if (!(pk = zg_keys_pkey(c->tls.key, X509_get0_pubkey(cert), why, cap)))
+		return -1;
+	rc = SSL_CTX_use_PrivateKey(ctx, pk) == 1 ? 0 : -1;
+	if (rc < 0) {
+		char e[200];
+		openssl_error(e, sizeof(e));
+		snprintf(why, cap, "%.120s: %.120s", c->tls.key, e);
+	}
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
 /* What every zonegate SSL_CTX shares: profile, our certificate and key,
  * the trust anchors and CRLs, and the verify callback. */
 static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
@@ -669,9 +702,8 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 	if (load_chain_file(ctx, c, errs) < 0)
 		bad = 1;
 	SSL_CTX_set_security_level(ctx, tp->prof.p.security_level);
-	if (SSL_CTX_use_PrivateKey_file(ctx, c->tls.key, SSL_FILETYPE_PEM) != 1) {
-		openssl_error(why, sizeof(why));
-		zg_errlist_add(errs, c->path, c->tls.line_key, "key", "%s: %s", c->tls.key, why);
+	if (use_key(ctx, c, bad, why, sizeof(why)) < 0) {
+		zg_errlist_add(errs, c->path, c->tls.line_key, "key", "%s", why);
 		bad = 1;
 	} else if (!bad && SSL_CTX_check_private_key(ctx) != 1) {
 		ERR_clear_error();
@@ -953,6 +985,10 @@ enum zg_reason zg_tls_handshake_reason(SSL *ssl, int ssl_err, const struct zg_tl
 		 * just an end of stream before the handshake finished. */
 		snprintf(detail, cap, "connection closed during the handshake");
 		return SSL_is_server(ssl) ? ZG_R_CLIENT_CLOSED : ZG_R_UPSTREAM_CLOSED;
+	}
+	if (zg_keys_error_pending()) {
+		snprintf(detail, cap, "the key process did not sign");
+		return ZG_R_KEY_PROCESS_UNAVAILABLE;
 	}
 	if (e == 0) {
 		snprintf(detail, cap, "handshake failed");

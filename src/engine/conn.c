@@ -1076,11 +1076,18 @@ void zg_conn_close(struct zg_conn *c, enum zg_reason reason, const char *detail)
 		zg_health_conn_end(c->member->health);
 	c->member_counted = 0;
 	c->state = ZG_CS_CLOSED;
-	/* Closing the fds also drops them from the epoll set. */
-	if (c->down.fd >= 0)
+	/* Leave the epoll set before closing: an epoll entry belongs to the
+	 * open file, not the fd, so a duplicate (a key process being forked
+	 * at this instant holds one until its exec) would keep reporting
+	 * events for this freed connection. */
+	if (c->down.fd >= 0) {
+		(void)c->h->ops->watch(c->h, &c->down, 0);
 		close(c->down.fd);
-	if (c->up.fd >= 0)
+	}
+	if (c->up.fd >= 0) {
+		(void)c->h->ops->watch(c->h, &c->up, 0);
 		close(c->up.fd);
+	}
 	if (c->spare_fd >= 0)
 		close(c->spare_fd);
 	c->down.fd = c->up.fd = c->spare_fd = -1;

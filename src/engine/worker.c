@@ -260,11 +260,23 @@ static struct zg_listener *listener_find(struct zg_worker *w, const struct zg_so
 	return NULL;
 }
 
+/* Close listener @l's socket, leaving the epoll set first: the entry
+ * belongs to the open file, and a key process being forked holds a
+ * duplicate until its exec, which would report events for a freed
+ * listener. */
+static void listener_close(struct zg_worker *w, struct zg_listener *l)
+{
+	if (l->fd < 0)
+		return;
+	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+	close(l->fd);
+	l->fd = -1;
+}
+
 static void listeners_close_all(struct zg_worker *w)
 {
 	for (unsigned i = 0; i < w->n_listeners; i++)
-		if (w->listeners[i].fd >= 0)
-			close(w->listeners[i].fd);
+		listener_close(w, &w->listeners[i]);
 	free(w->listeners);
 	w->listeners = NULL;
 	w->n_listeners = 0;
@@ -311,8 +323,8 @@ static int listeners_reconcile(struct zg_worker *w, struct zg_snapshot *snap)
 		n++;
 	}
 	for (unsigned i = 0; i < w->n_listeners; i++)
-		if (!w->listeners[i].keep && w->listeners[i].fd >= 0)
-			close(w->listeners[i].fd);
+		if (!w->listeners[i].keep)
+			listener_close(w, &w->listeners[i]);
 	/* epoll data points at listener structs: re-point the kept ones. */
 	for (unsigned i = 0; i < n; i++) {
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &next[i]};

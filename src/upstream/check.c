@@ -108,8 +108,12 @@ static void finish(struct zg_checker *ck, struct probe *p, enum zg_reason r, con
 	ERR_clear_error();
 	SSL_free(p->ssl);
 	p->ssl = NULL;
-	if (p->fd >= 0)
-		close(p->fd); /* also leaves the epoll set */
+	if (p->fd >= 0) {
+		/* leave the set first: a key process being forked holds a
+		 * duplicate until its exec, and the entry follows the file */
+		(void)epoll_ctl(ck->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+		close(p->fd);
+	}
 	p->fd = -1;
 	p->events = 0;
 	free(p->out);
@@ -390,8 +394,10 @@ static void take_plan(struct zg_checker *ck, struct zg_check_plan *plan, uint64_
 	for (unsigned i = 0; ck->probes && ck->plan && i < ck->plan->n; i++) {
 		struct probe *p = &ck->probes[i];
 		SSL_free(p->ssl);
-		if (p->fd >= 0)
+		if (p->fd >= 0) {
+			(void)epoll_ctl(ck->epfd, EPOLL_CTL_DEL, p->fd, NULL);
 			close(p->fd);
+		}
 		free(p->out);
 		free(p->in);
 		p->magic = 0;

@@ -3,7 +3,7 @@
 # Idempotent: packages already present are not fetched again.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libssl-dev openssl libcmocka-dev \
-libinih-dev libjansson-dev libcurl4-openssl-dev clang python3 python3-pytest python3-pytest-timeout socat curl gnutls-bin \
+libinih-dev libjansson-dev libcurl4-openssl-dev libseccomp-dev clang python3 python3-pytest python3-pytest-timeout socat curl gnutls-bin \
 iproute2 rsyslog rsyslog-gnutls sslscan systemd prometheus \
 dpkg-dev debhelper fakeroot scdoc lintian haproxy \
 wireguard-go wireguard-tools keepalived nftables iputils-ping python3-cryptography dcmtk strace \

@@ -9,6 +9,12 @@
  * stops turning, as a worker stuck in a bug would. While the file named by
  * $ZG_TEST_KEYS_HOLD exists, the main thread does not restart a lost key
  * process, so a test sees handshakes fail closed before it comes back.
+ * While the file named by $ZG_TEST_SANDBOX_PROBE exists, each worker turn
+ * makes a system call no worker needs (getppid), which the seccomp filter
+ * ([gateway] sandbox = on) must answer by stopping the process. Each
+ * worker tries once to open the file named by $ZG_TEST_SANDBOX_OPEN (the
+ * key file, say) and writes `event=hook_open worker=N result=opened|why`
+ * to stderr: under Landlock it must be refused.
  */
 #ifndef ZG_HOOK_H
 #define ZG_HOOK_H

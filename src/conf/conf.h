@@ -106,6 +106,7 @@ struct zg_conf_gateway {
 	unsigned handshake_timeout_ms;   /* route default; default 10 s */
 	unsigned idle_timeout_ms;        /* route default; default 600 s */
 	unsigned connect_timeout_ms;     /* route default; default 5 s */
+	int sandbox;                     /* bool, default 0: workers seccomp + Landlock */
 };
 
 struct zg_conf_tls {

@@ -32,6 +32,7 @@ static const struct kw gateway_kws[] = {
 	{"log_level", &T_LOGLEVEL, GW(log_level), 0, NO_OFF, NO_OFF, 0, 0, "info", 0},
 	{"max_connections", &T_UINT, GW(max_connections), 0, NO_OFF, NO_OFF, 1, CONN_MAX, "10000", 0},
 	{"drain_timeout", &T_DUR_MS, GW(drain_timeout_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
+	{"sandbox", &T_BOOL, GW(sandbox), 0, NO_OFF, NO_OFF, 0, 0, "off", 0},
 	{"handshake_timeout", &T_DUR_MS, GW(handshake_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN,
 	 "10s", 0},
 	{"idle_timeout", &T_DUR_MS, GW(idle_timeout_ms), 0, NO_OFF, NO_OFF, SEC, 24 * HOUR, "600s", 0},

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/reason.h"
 #include "engine/gateway.h"
+#include "engine/sandbox.h"
 #include "keys/keys.h"
 #include "tls/crlfetch.h"
 
@@ -556,6 +557,7 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 	struct zg_gateway *gw = calloc(1, sizeof(*gw));
 	struct zg_errlist *errs = malloc(sizeof(*errs));
 	sigset_t set;
+	char why[128];
 	int sigfd = -1, rc = ZG_EXIT_RUNTIME;
 	unsigned n;
 
@@ -592,6 +594,11 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 	}
 	if (audit_start(gw, errs) < 0) {
 		rc = ZG_EXIT_CONFIG;
+		goto out;
+	}
+	gw->fleet.sandbox = gw->fleet.current->conf->gw.sandbox;
+	if (gw->fleet.sandbox && zg_sandbox_prepare(why, sizeof(why)) < 0) {
+		zg_err("event=start result=failed reason=sandbox error=\"%s\"", why);
 		goto out;
 	}
 	raise_fd_limit(gw->fleet.current->conf->gw.max_connections);

@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/hook.h"
 #include "base/log.h"
+#include "engine/sandbox.h"
 #include "engine/worker.h"
 
 #define EVENTS_PER_WAIT 256
@@ -687,7 +688,16 @@ void *zg_worker_main(void *arg)
 	struct epoll_event evs[EVENTS_PER_WAIT];
 	uint32_t kinds[EVENTS_PER_WAIT];
 	uint64_t next_tick = zg_now_ms() + TICK_MS, next_wake_ns = 0;
+	char why[128];
 
+	/* before the first peer byte: a worker that cannot filter itself
+	 * stops the gateway rather than serve unfiltered */
+	if (w->fleet->sandbox && zg_sandbox_worker(why, sizeof(why)) < 0) {
+		zg_err("event=sandbox_failed worker=%u error=\"%s\"", w->host.index, why);
+		atomic_store(&w->fleet->state, ZG_GW_STOPPING);
+	} else if (w->fleet->sandbox) {
+		zg_info("event=sandbox worker=%u %s", w->host.index, why);
+	}
 	for (;;) {
 		int woke, n = epoll_wait(w->epfd, evs, EVENTS_PER_WAIT, wait_ms(w, next_wake_ns));
 		if (n < 0 && errno != EINTR) {

@@ -36,6 +36,7 @@ struct zg_fleet {
 	struct zg_snapshot *current;
 	struct zg_audit *audit;         /* NULL: no [audit] sink; set before workers start */
 	struct zg_shape_table *shape;   /* traffic classes (the gateway's); set before workers start */
+	int sandbox;                    /* workers sandbox themselves; set before they start */
 };
 
 /* A new reference on the snapshot in force. Any thread. */

@@ -5,6 +5,8 @@
 # Storm scenario: ZGB_PORT2 -> ZGB_BACKEND2 is a second route ("clinical");
 # ZGB_STORM_CLASSES=1 puts the first route in class updates and the second
 # in class clinical under a 200 Mbit/s link (docs/performance.md, storm).
+# ZGB_ZG_KEY_PROCESS = on (default) | off: [tls] key_process, to measure the
+# key process's cost (its CPU counts: the figures take the process tree).
 . "$(dirname "$0")/common.sh"
 start() {
 	umask 022
@@ -21,6 +23,7 @@ certificate = $ZGB_PKI/server-chain.pem
 key = $ZGB_PKI/server.key
 trust_anchors = $ZGB_PKI/root.pem
 verify_depth = 4
+key_process = ${ZGB_ZG_KEY_PROCESS:-on}
 
 [route bench]
 mode = unwrap

@@ -150,6 +150,78 @@ static void participant_metrics(struct zg_out *o, const struct zg_snapshot *s)
 	}
 }
 
+/* One sample per pool member of every route, read from its shared health
+ * (upstream/health.h) at scrape time. */
+static void upstream_metric(struct zg_out *o, const struct zg_snapshot *s, const char *name,
+			    const char *type, const char *help,
+			    void (*one)(struct zg_out *o, const char *name, const char *labels,
+					const struct zg_health_view *v))
+{
+	char r[200], e[400], labels[700];
+	struct zg_health_view v;
+
+	head(o, name, type, help);
+	for (unsigned i = 0; i < s->n_routes; i++) {
+		const struct zg_route_rt *rt = &s->routes[i];
+		for (unsigned k = 0; rt->stats && k < rt->n_up; k++) {
+			if (!rt->up[k].health)
+				continue;
+			zg_health_read(rt->up[k].health, &v);
+			snprintf(labels, sizeof(labels), "route=\"%s\",endpoint=\"%s\"",
+				 label(rt->conf->name, r, sizeof(r)), label(v.name, e, sizeof(e)));
+			one(o, name, labels, &v);
+		}
+	}
+}
+
+static void up_one(struct zg_out *o, const char *name, const char *labels,
+		   const struct zg_health_view *v)
+{
+	zg_out_printf(o, "%s{%s} %d\n", name, labels, !v->down);
+}
+
+static void active_one(struct zg_out *o, const char *name, const char *labels,
+		       const struct zg_health_view *v)
+{
+	zg_out_printf(o, "%s{%s} %u\n", name, labels, v->conns_active);
+}
+
+static void total_one(struct zg_out *o, const char *name, const char *labels,
+		      const struct zg_health_view *v)
+{
+	zg_out_printf(o, "%s{%s} %llu\n", name, labels, (unsigned long long)v->conns_total);
+}
+
+static void fails_one(struct zg_out *o, const char *name, const char *labels,
+		      const struct zg_health_view *v)
+{
+	for (unsigned f = 0; f < ZG_FAIL__COUNT; f++)
+		zg_out_printf(o, "%s{%s,kind=\"%s\"} %llu\n", name, labels,
+			      zg_fail_kind_name((enum zg_fail_kind)f), (unsigned long long)v->fails[f]);
+}
+
+static void change_one(struct zg_out *o, const char *name, const char *labels,
+		       const struct zg_health_view *v)
+{
+	zg_out_printf(o, "%s{%s} %lld\n", name, labels, (long long)v->last_change_s);
+}
+
+static void upstream_metrics(struct zg_out *o, const struct zg_snapshot *s)
+{
+	upstream_metric(o, s, "zonegate_upstream_up", "gauge",
+			"1 while a pool member is up, 0 while it is held down (docs/operations.md).",
+			up_one);
+	upstream_metric(o, s, "zonegate_upstream_connections_active", "gauge",
+			"Live connections on a pool member.", active_one);
+	upstream_metric(o, s, "zonegate_upstream_connections_total", "counter",
+			"Connections that tried a pool member.", total_one);
+	upstream_metric(o, s, "zonegate_upstream_failures_total", "counter",
+			"Failures of a pool member by kind: refused, timeout, reset, tls, identity, "
+			"check.", fails_one);
+	upstream_metric(o, s, "zonegate_upstream_last_change_timestamp_seconds", "gauge",
+			"When a pool member last went down or up (Unix time; 0 never).", change_one);
+}
+
 static void audit_metrics(struct zg_out *o, struct zg_audit *a)
 {
 	struct zg_audit_stats st;
@@ -219,6 +291,7 @@ void zg_metrics_render(struct zg_gateway *gw, struct zg_expiry_table *exp, int64
 			      beat && now > beat ? (double)(now - beat) / 1000.0 : 0.0);
 	}
 	route_metrics(o, gw, s);
+	upstream_metrics(o, s);
 	participant_metrics(o, s);
 	histogram(o, gw, offsetof(struct zg_conn_counters, handshake_in),
 		  "zonegate_handshake_in_duration_seconds", "Inbound TLS handshakes, accept to done.");

@@ -408,3 +408,33 @@ def test_endpoint_state_survives_reload(pki, gateway, port, echo_server):
     assert ev["upstream"] == backup.addr, ev
     assert primary.connections == 0
     assert len(gw.events("upstream_down")) == 1
+
+
+def test_endpoint_counters_in_metrics(pki, gateway, port, echo_server):
+    """The per-endpoint health is summed at scrape time by the admin
+    listener's /metrics: state, connections, failures by kind."""
+    from test_metrics import http_get, metric
+
+    dead, listen, admin = port(), port(), port()
+    backup = echo_server()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{listen}",
+                                   "connect": f"127.0.0.1:{dead}, {backup.addr} backup"}})
+    cfg["admin"] = {"listen": f"127.0.0.1:{admin}"}
+    gw = gateway(cfg)
+    gw.wait_for_log(r"event=admin_listening")
+    assert _tls_echo(pki, listen, b"count me\n") == b"count me\n"
+    gw.wait_for_event("conn_close", route="in")
+    status, text = http_get(admin, "/metrics")
+    assert status == 200
+    d, b = f"127.0.0.1:{dead}", backup.addr
+    assert metric(text, "zonegate_upstream_up", route="in", endpoint=d) == 0
+    assert metric(text, "zonegate_upstream_up", route="in", endpoint=b) == 1
+    assert metric(text, "zonegate_upstream_failures_total", endpoint=d, kind="refused") == 1
+    assert metric(text, "zonegate_upstream_failures_total", endpoint=b, kind="refused") == 0
+    assert metric(text, "zonegate_upstream_connections_total", endpoint=b) == 1
+    assert metric(text, "zonegate_upstream_connections_active", endpoint=b) == 0
+    assert metric(text, "zonegate_upstream_last_change_timestamp_seconds", endpoint=d) > 0
+    if shutil.which("promtool"):
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stdout + r.stderr

@@ -244,3 +244,35 @@ def test_bad_pdu_after_the_association_closes_with_a_reason(chain, pdu, reason):
         s.close()
     line = wait_log(gw_a, f"reason={reason}")[-1]
     assert "event=conn_close" in line
+
+
+def _echo_rq():
+    """echoscu's recorded A-ASSOCIATE-RQ, readdressed MODALITY1 -> PACS."""
+    rq = (CORPUS / "dcmtk_echo").read_bytes()
+    plen = struct.unpack(">I", rq[2:6])[0]
+    return bytearray(rq[:10] + b"PACS".ljust(16) + b"MODALITY1".ljust(16) + rq[42:6 + plen])
+
+
+def _with_version(rq, v):
+    rq[6:8] = struct.pack(">H", v)
+    return bytes(rq)
+
+
+def _with_context(rq, uid):
+    i = rq.index(b"1.2.840.10008.3.1.1.1")
+    rq[i:i + len(uid)] = uid
+    return bytes(rq)
+
+
+@pytest.mark.parametrize("mutate,reason", [
+    (lambda rq: _with_version(rq, 2), "dicom_protocol_version"),  # version 1 bit not set
+    (lambda rq: _with_context(rq, b"1.2.840.10008.3.1.1.9"), "dicom_application_context"),
+])
+def test_unsupported_version_or_context_gets_a_associate_rj(chain, mutate, reason):
+    """An association request a DICOM node would not accept for its version
+    or application context is answered with A-ASSOCIATE-RJ (PDU type 3),
+    never forwarded, and the refusal names the check."""
+    a_port, _, _, gw_a, _ = chain
+    got = raw(a_port, mutate(_echo_rq()))
+    assert got[:1] == b"\x03", got
+    wait_log(gw_a, f"reason={reason}")

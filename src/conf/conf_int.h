@@ -148,7 +148,6 @@ int conf_check_name(const char *s, size_t cap, char *why, size_t wcap);
 
 /* Whether the @n bytes at @s are a DNS host name (labels of A-Z a-z 0-9 _ -,
  * 1-63 each, 253 in all). Returns 1 or 0. */
-int conf_is_hostname(const char *s, size_t n);
 
 /* Whether the NUL-terminated @s is an IPv4 / IPv6 address literal (as
  * inet_pton reads it). Returns 1 or 0. */

@@ -110,30 +110,6 @@ int conf_check_name(const char *s, size_t cap, char *why, size_t wcap)
 	return 0;
 }
 
-/* A DNS host name: labels of [A-Za-z0-9_-], 1-63 each, 253 in all. */
-int conf_is_hostname(const char *s, size_t n)
-{
-	size_t label = 0;
-
-	if (n == 0 || n > 253)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!conf_is_alnum(s[i]) && s[i] != '-' && s[i] != '_')
-			return 0;
-		if (label == 0 && s[i] == '-')
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return label > 0 && s[n - 1] != '-';
-}
-
 int conf_is_ipv4(const char *s)
 {
 	struct in_addr a;

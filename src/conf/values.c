@@ -493,7 +493,7 @@ static int parse_endpoint(const struct kw *kw, const char *val, void *obj, const
 	} else if (strcmp(ep->host, "*") == 0) {
 		if (!listen)
 			return endpoint_bad(kw, val, "* is for listen only", why, cap);
-	} else if (listen ? !conf_is_ipv4(ep->host) : !conf_is_hostname(ep->host, hl)) {
+	} else if (listen ? !conf_is_ipv4(ep->host) : !zg_is_hostname(ep->host, hl)) {
 		return endpoint_bad(kw, val, listen ? "listen needs an IP address or *" : "bad host",
 				    why, cap);
 	}

@@ -14,10 +14,9 @@ static int is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
-/* RFC 1123 host name: dot-separated labels of letters, digits, '-' and
- * '_' (seen in real SANs), no label empty or longer than 63 or starting or
- * ending with '-'. */
-static int is_hostname(const char *s, size_t n)
+/* RFC 1123 host name (see server_name.h); '_' is allowed because real
+ * SANs and upstream names carry it. */
+int zg_is_hostname(const char *s, size_t n)
 {
 	size_t label = 0;
 
@@ -74,7 +73,7 @@ enum zg_server_name_kind zg_server_name_kind(const char *name)
 		return ZG_SN_INVALID;
 	if (strchr(name, ':'))
 		return is_uri(name) ? ZG_SN_URI : ZG_SN_INVALID;
-	if (inet_pton(AF_INET, name, &a) == 1 || !is_hostname(name, strlen(name)))
+	if (inet_pton(AF_INET, name, &a) == 1 || !zg_is_hostname(name, strlen(name)))
 		return ZG_SN_INVALID;
 	return ZG_SN_DNS;
 }

@@ -5,6 +5,8 @@
 #ifndef ZG_SERVER_NAME_H
 #define ZG_SERVER_NAME_H
 
+#include <stddef.h>
+
 enum zg_server_name_kind {
 	ZG_SN_INVALID, /* neither: refused by conf, never matched */
 	ZG_SN_DNS,     /* a host name, matched against DNS SANs only (never the CN) */
@@ -18,5 +20,10 @@ enum zg_server_name_kind {
  * host name of at most 253 characters (labels of 1-63) that is not an IPv4
  * literal (addresses are not matched). Anything else is ZG_SN_INVALID. */
 enum zg_server_name_kind zg_server_name_kind(const char *name);
+
+/* Whether the @n bytes at @s are an RFC 1123 host name: dot-separated
+ * labels of letters, digits, '-' and '_', each 1-63 long and neither
+ * starting nor ending with '-', at most 253 in all. */
+int zg_is_hostname(const char *s, size_t n);
 
 #endif

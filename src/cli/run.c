@@ -108,23 +108,29 @@ static void print_route_addresses(const struct zg_snapshot *s)
 	}
 }
 
-/* `check`: days left for everything the configuration's trust rests on. */
+/* `check`: days left for everything the configuration's trust rests on,
+ * and the nearest [admin] expiry_warn threshold each has crossed. */
 static void print_expiry(const struct zg_snapshot *s)
 {
 	struct zg_expiry_item items[ZG_EXPIRY_MAX];
+	const struct zg_conf_admin *adm = &s->conf->admin;
 	unsigned n = zg_expiry_collect(s->conf, s->dir, items, ZG_EXPIRY_MAX);
 	time_t now = time(NULL);
 
 	for (unsigned i = 0; i < n; i++) {
 		time_t t = (time_t)items[i].not_after;
 		struct tm tm;
-		char when[32] = "?";
+		char when[32] = "?", crossed[48] = "";
 		long long left = (long long)zg_expiry_days_left(items[i].not_after, (int64_t)now);
+		int due = zg_expiry_due(items[i].not_after, (int64_t)now, adm->expiry_warn,
+					adm->n_expiry_warn, 0);
 
 		if (gmtime_r(&t, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		printf("# expiry: %s %s: %s, %s %lld days\n", items[i].kind, items[i].name, when,
-		       left < 0 ? "expired" : "in", left < 0 ? -left : left);
+		if (due >= 0)
+			snprintf(crossed, sizeof(crossed), " (past the %ud warning)", adm->expiry_warn[due]);
+		printf("# expiry: %s %s: %s, %s %lld days%s\n", items[i].kind, items[i].name, when,
+		       left < 0 ? "expired" : "in", left < 0 ? -left : left, crossed);
 	}
 }
 

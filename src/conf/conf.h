@@ -196,9 +196,15 @@ struct zg_conf_control {
 	char group[ZG_NAME_MAX];         /* "" : the gateway's own group */
 };
 
-/* [admin]: the metrics and health listener (ops/metrics.c). Read at start only. */
+#define ZG_EXPIRY_WARN_MAX 8        /* thresholds in expiry_warn; a bit each in a mask */
+#define ZG_EXPIRY_WARN_DAYS_MAX 3650
+
+/* [admin]: the metrics and health listener (ops/metrics.c), read at start
+ * only, and the expiry warning thresholds (ops/expiry.c), read at each load. */
 struct zg_conf_admin {
 	struct zg_endpoint listen;       /* port "" : no admin listener; loopback only */
+	unsigned expiry_warn[ZG_EXPIRY_WARN_MAX]; /* days before, far to near; default 30 7 1 */
+	unsigned n_expiry_warn;
 };
 
 /* [override]: the limits of an emergency override (ops/override.c). */

@@ -168,6 +168,12 @@ extern const struct kw_type T_HOSTPORT;
 extern const struct kw_type T_POOL, T_BALANCE, T_CHECK, T_AE_TITLE, T_HTTP_PATH;
 extern const struct kw_type T_INSPECT, T_AE_LIST, T_UID_LIST, T_HL7_TYPES;
 
+/* ---- days.c --------------------------------------------------------------- */
+
+/* [admin] expiry_warn: day counts ("30d 7d 1d"), no duplicates, stored far
+ * to near in an unsigned[kw->size] with the count at kw->aux_off. */
+extern const struct kw_type T_DAYS_LIST;
+
 /* ---- classes.c ------------------------------------------------------------ */
 
 /* [class NAME] and [link] value types: a rate with its unit (bit/s in a

@@ -213,8 +213,12 @@ static const struct kw control_kws[] = {
 	 0},
 };
 
+#define ADM(f) offsetof(struct zg_conf_admin, f)
+
 static const struct kw admin_kws[] = {
-	{"listen", &T_ENDPOINT, offsetof(struct zg_conf_admin, listen), 0, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"listen", &T_ENDPOINT, ADM(listen), 0, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"expiry_warn", &T_DAYS_LIST, ADM(expiry_warn), ZG_EXPIRY_WARN_MAX, ADM(n_expiry_warn), NO_OFF,
+	 0, 0, "30d 7d 1d", 0},
 };
 
 #define OVR(f) offsetof(struct zg_conf_override, f)

@@ -30,6 +30,22 @@ int zg_expiry_due(int64_t not_after, int64_t now, const unsigned *days, unsigned
 	return due;
 }
 
+unsigned zg_expiry_rewarn(unsigned warned, const unsigned *old_days, unsigned n_old,
+			  const unsigned *new_days, unsigned n_new)
+{
+	unsigned nearest = 0, out = 0; /* 0: nothing warned yet */
+
+	for (unsigned i = 0; i < n_old && i < 32; i++)
+		if ((warned & (1u << i)) && (nearest == 0 || old_days[i] < nearest))
+			nearest = old_days[i];
+	if (nearest == 0)
+		return 0;
+	for (unsigned i = 0; i < n_new && i < 32; i++)
+		if (new_days[i] >= nearest)
+			out |= 1u << i;
+	return out;
+}
+
 /* ASN1 time to Unix time; 0 if it does not convert. */
 static int64_t asn1_unix(const ASN1_TIME *t)
 {

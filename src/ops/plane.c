@@ -40,24 +40,30 @@ static void notify_with_status(struct zg_ops *ops, const struct zg_gateway *gw, 
 	zg_notify_send(&ops->notify, msg);
 }
 
-/* Read the expiry dates of what @gw's configuration names again, keeping
- * the warnings already given for items that stay (main thread). */
+/* Read the expiry dates of what @gw's configuration names again, and its
+ * thresholds, keeping the warnings already given for items that stay
+ * (main thread). */
 static void expiry_refresh(struct zg_ops *ops, struct zg_gateway *gw)
 {
 	struct zg_expiry_item fresh[ZG_EXPIRY_MAX];
 	const struct zg_snapshot *s = gw->fleet.current;
+	const struct zg_conf_admin *adm = &s->conf->admin;
+	struct zg_expiry_table *t = &ops->expiry;
 	unsigned n = zg_expiry_collect(s->conf, s->dir, fresh, ZG_EXPIRY_MAX);
 
-	pthread_mutex_lock(&ops->expiry.lock);
+	pthread_mutex_lock(&t->lock);
 	for (unsigned i = 0; i < n; i++)
-		for (unsigned j = 0; j < ops->expiry.n; j++)
-			if (strcmp(fresh[i].kind, ops->expiry.item[j].kind) == 0 &&
-			    strcmp(fresh[i].name, ops->expiry.item[j].name) == 0 &&
-			    fresh[i].not_after == ops->expiry.item[j].not_after)
-				fresh[i].warned = ops->expiry.item[j].warned;
-	memcpy(ops->expiry.item, fresh, sizeof(fresh[0]) * n);
-	ops->expiry.n = n;
-	pthread_mutex_unlock(&ops->expiry.lock);
+		for (unsigned j = 0; j < t->n; j++)
+			if (strcmp(fresh[i].kind, t->item[j].kind) == 0 &&
+			    strcmp(fresh[i].name, t->item[j].name) == 0 &&
+			    fresh[i].not_after == t->item[j].not_after)
+				fresh[i].warned = zg_expiry_rewarn(t->item[j].warned, t->days, t->n_days,
+								   adm->expiry_warn, adm->n_expiry_warn);
+	memcpy(t->item, fresh, sizeof(fresh[0]) * n);
+	t->n = n;
+	memcpy(t->days, adm->expiry_warn, sizeof(t->days));
+	t->n_days = adm->n_expiry_warn;
+	pthread_mutex_unlock(&t->lock);
 	ops->next_expiry_check_ms = 0; /* new dates: look at them on the next turn */
 }
 
@@ -65,14 +71,15 @@ static void expiry_refresh(struct zg_ops *ops, struct zg_gateway *gw)
  * threshold not yet warned about; main thread, at most once a minute. */
 static void expiry_check(struct zg_ops *ops, struct zg_gateway *gw)
 {
-	static const unsigned days[ZG_EXPIRY_N_THRESHOLDS] = ZG_EXPIRY_THRESHOLDS;
+	const unsigned *days = ops->expiry.days;
 	int64_t now = (int64_t)time(NULL);
 	char q[200];
 
 	pthread_mutex_lock(&ops->expiry.lock);
 	for (unsigned i = 0; i < ops->expiry.n; i++) {
 		struct zg_expiry_item *it = &ops->expiry.item[i];
-		int due = zg_expiry_due(it->not_after, now, days, ZG_EXPIRY_N_THRESHOLDS, it->warned);
+		int due = zg_expiry_due(it->not_after, now, days, ops->expiry.n_days,
+					 it->warned);
 		int64_t left = zg_expiry_days_left(it->not_after, now);
 		struct zg_audit_event ev;
 

@@ -374,6 +374,43 @@ static void durations_and_units(void **state)
 	zg_conf_free(c);
 }
 
+/* [admin] expiry_warn: sorted far to near, defaults to 30d 7d 1d; zero,
+ * duplicates, too many, no unit and out of range are errors at file:line. */
+static void expiry_warn_thresholds(void **state)
+{
+	static struct zg_errlist el;
+	struct zg_conf *c;
+	char text[1024];
+	const char *tail = "[route r]\nmode = unwrap\nlisten = [::]:1\nconnect = h:1\n";
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s%s", base_tls, tail);
+	c = parse_pure(text, &el);
+	assert_non_null(c);
+	assert_int_equal(c->admin.n_expiry_warn, 3);
+	assert_int_equal(c->admin.expiry_warn[0], 30);
+	assert_int_equal(c->admin.expiry_warn[2], 1);
+	zg_conf_free(c);
+	snprintf(text, sizeof(text), "%s[admin]\nexpiry_warn = 2d, 400d 14d\n%s", base_tls, tail);
+	c = parse_pure(text, &el);
+	assert_non_null(c);
+	assert_int_equal(c->admin.n_expiry_warn, 3);
+	assert_int_equal(c->admin.expiry_warn[0], 400);
+	assert_int_equal(c->admin.expiry_warn[1], 14);
+	assert_int_equal(c->admin.expiry_warn[2], 2);
+	zg_conf_free(c);
+	expect_errors("[admin]\nexpiry_warn = 30d 7d 30d\n",
+		      "t.conf:2: expiry_warn: 30d given twice\n");
+	expect_errors("[admin]\nexpiry_warn = 0d\n",
+		      "t.conf:2: expiry_warn: 0d is out of range (1d..3650d)\n");
+	expect_errors("[admin]\nexpiry_warn = 9d 8d 7d 6d 5d 4d 3d 2d 1d\n",
+		      "t.conf:2: expiry_warn: more than 8 thresholds\n");
+	expect_errors("[admin]\nexpiry_warn = 30\n",
+		      "t.conf:2: expiry_warn: '30' is not a number of days (expected e.g. 30d)\n");
+	expect_errors("[admin]\nexpiry_warn = -1d\n",
+		      "t.conf:2: expiry_warn: '-1d' is not a number of days (expected e.g. 30d)\n");
+}
+
 /* 0.0.0.0 takes only IPv4; [::] and * take both families; an IPv4-mapped
  * IPv6 address is the IPv4 address. */
 static void listen_collisions(void **state)
@@ -807,6 +844,7 @@ int main(void)
 		cmocka_unit_test(print_golden_and_round_trip),
 		cmocka_unit_test(syntax_variants),
 		cmocka_unit_test(durations_and_units),
+		cmocka_unit_test(expiry_warn_thresholds),
 		cmocka_unit_test(listen_collisions),
 		cmocka_unit_test(too_many_routes),
 		cmocka_unit_test(many_errors_are_bounded),

@@ -107,6 +107,7 @@ struct zg_conf_gateway {
 	unsigned idle_timeout_ms;        /* route default; default 600 s */
 	unsigned connect_timeout_ms;     /* route default; default 5 s */
 	int sandbox;                     /* bool, default 0: workers seccomp + Landlock */
+	char user[ZG_NAME_MAX];          /* run as this user after start-up; "" = stay */
 };
 
 struct zg_conf_tls {

@@ -33,6 +33,7 @@ static const struct kw gateway_kws[] = {
 	{"max_connections", &T_UINT, GW(max_connections), 0, NO_OFF, NO_OFF, 1, CONN_MAX, "10000", 0},
 	{"drain_timeout", &T_DUR_MS, GW(drain_timeout_ms), 0, NO_OFF, NO_OFF, 0, HOUR, "30s", 0},
 	{"sandbox", &T_BOOL, GW(sandbox), 0, NO_OFF, NO_OFF, 0, 0, "off", 0},
+	{"user", &T_NAME, GW(user), STR(struct zg_conf_gateway, user), NO_OFF, NO_OFF, 0, 0, NULL, 0},
 	{"handshake_timeout", &T_DUR_MS, GW(handshake_timeout_ms), 0, NO_OFF, NO_OFF, 100, 5 * MIN,
 	 "10s", 0},
 	{"idle_timeout", &T_DUR_MS, GW(idle_timeout_ms), 0, NO_OFF, NO_OFF, SEC, 24 * HOUR, "600s", 0},

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/reason.h"
 #include "engine/gateway.h"
+#include "engine/privs.h"
 #include "engine/sandbox.h"
 #include "keys/keys.h"
 #include "tls/crlfetch.h"
@@ -305,6 +306,8 @@ static int reload(struct zg_gateway *gw)
 		(void)zg_directory_stamp(&s->conf->dir, NULL, &stamp);
 	gw->dir_stamp = stamp;
 	audit_reload(gw, gw->fleet.current->conf, s->conf, s->generation);
+	if (strcmp(gw->fleet.current->conf->gw.user, s->conf->gw.user) != 0)
+		zg_warn("event=reload_note msg=\"[gateway] user changes take effect on restart\"");
 	if (memcmp(&gw->fleet.current->conf->audit, &s->conf->audit, sizeof(s->conf->audit)) != 0)
 		zg_warn("event=reload_note msg=\"[audit] changes take effect on restart\"");
 	gw->generation = s->generation;
@@ -543,6 +546,37 @@ static void stop_workers(struct zg_gateway *gw, unsigned started)
 	free(gw->workers);
 }
 
+/* [gateway] user: look the user up before anything starts (a missing user
+ * refuses the start, rather than a gateway that would keep running as root).
+ * 0, 1 with @p filled when there is a user to become, -1 refused. */
+static int user_lookup(const struct zg_conf *c, struct zg_privs *p)
+{
+	char why[ZG_NAME_MAX + 64];
+
+	if (!c->gw.user[0])
+		return 0;
+	if (zg_privs_lookup(c->gw.user, p, why, sizeof(why)) == 0)
+		return 1;
+	zg_err("event=start result=refused reason=user error=\"%s\"", why);
+	return -1;
+}
+
+/* Become the configured user, every thread, once the listeners, control
+ * sockets, audit trail and key process exist. -1 if the switch failed: the
+ * process stops, rather than run half changed. */
+static int user_switch(const struct zg_conf *c, const struct zg_privs *p)
+{
+	char why[128];
+
+	if (zg_privs_drop(p, why, sizeof(why)) < 0) {
+		zg_err("event=start result=failed reason=user user=%s error=\"%s\"", c->gw.user, why);
+		return -1;
+	}
+	zg_info("event=user user=%s uid=%u gid=%u groups=%d", c->gw.user, (unsigned)p->uid,
+		(unsigned)p->gid, p->n_groups);
+	return 0;
+}
+
 /* Start the control plane once the workers serve. -1 if it refused. */
 static int plane_start(struct zg_gateway *gw)
 {
@@ -557,8 +591,9 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 	struct zg_gateway *gw = calloc(1, sizeof(*gw));
 	struct zg_errlist *errs = malloc(sizeof(*errs));
 	sigset_t set;
+	struct zg_privs privs;
 	char why[128];
-	int sigfd = -1, rc = ZG_EXIT_RUNTIME;
+	int sigfd = -1, rc = ZG_EXIT_RUNTIME, switch_user;
 	unsigned n;
 
 	if (!gw || !errs)
@@ -581,6 +616,10 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 		zg_errlist_print(errs, stderr);
 		zg_err("event=start result=refused reason=%s errors=%zu", zg_reason_code(ZG_R_CONF_SYNTAX),
 		       errs->n + errs->dropped);
+		rc = ZG_EXIT_CONFIG;
+		goto out;
+	}
+	if ((switch_user = user_lookup(gw->fleet.current->conf, &privs)) < 0) {
 		rc = ZG_EXIT_CONFIG;
 		goto out;
 	}
@@ -614,6 +653,11 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 	if (plane_start(gw) < 0) {
 		zg_err("event=start result=failed reason=control_plane");
 		plane_event(gw, gw->plane->ops->stop);
+		stop_workers(gw, gw->n_workers);
+		goto out;
+	}
+	if (switch_user && user_switch(gw->fleet.current->conf, &privs) < 0) {
+		plane_event(gw, gw->plane->ops ? gw->plane->ops->stop : NULL);
 		stop_workers(gw, gw->n_workers);
 		goto out;
 	}

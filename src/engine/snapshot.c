@@ -82,8 +82,25 @@ static void bind_health(struct zg_route_rt *rt, struct zg_route_stats *st)
 	}
 }
 
-static int build_route(struct zg_snapshot *s, unsigned i, const struct zg_tls_trust *trust,
-		       zg_stats_lookup_fn stats, void *sctx, struct zg_errlist *errs)
+/* Does @prev already listen on @rt's address and interface? Its workers
+ * keep that socket on a reload, so there is nothing to prove; and after a
+ * switch to [gateway] user a probe could not share the root-owned socket's
+ * port (SO_REUSEPORT asks for the same user). */
+static int listen_served(const struct zg_snapshot *prev, const struct zg_route_rt *rt)
+{
+	for (unsigned k = 0; prev && k < prev->n_routes; k++) {
+		const struct zg_route_rt *o = &prev->routes[k];
+		if (o->listen.len == rt->listen.len &&
+		    memcmp(&o->listen.ss, &rt->listen.ss, rt->listen.len) == 0 &&
+		    strcmp(o->conf->interface, rt->conf->interface) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int build_route(struct zg_snapshot *s, const struct zg_snapshot *prev, unsigned i,
+		       const struct zg_tls_trust *trust, zg_stats_lookup_fn stats, void *sctx,
+		       struct zg_errlist *errs)
 {
 	const struct zg_conf *c = s->conf;
 	const struct zg_conf_route *r = &c->routes[i];
@@ -103,13 +120,16 @@ static int build_route(struct zg_snapshot *s, unsigned i, const struct zg_tls_tr
 	}
 	/* Bind once to prove the address is ours to take; the workers bind
 	 * their own SO_REUSEPORT sockets next to it. */
-	fd = zg_listen_socket(&rt->listen, r->interface, 0, why, sizeof(why));
-	if (fd < 0) {
-		zg_errlist_add(errs, c->path, r->line_listen, "listen", "route %s: cannot bind %s:%s: %s",
-			       r->name, r->listen.host, r->listen.port, why);
-		return -1;
+	if (!listen_served(prev, rt)) {
+		fd = zg_listen_socket(&rt->listen, r->interface, 0, why, sizeof(why));
+		if (fd < 0) {
+			zg_errlist_add(errs, c->path, r->line_listen, "listen",
+				       "route %s: cannot bind %s:%s: %s", r->name, r->listen.host,
+				       r->listen.port, why);
+			return -1;
+		}
+		close(fd);
 	}
-	close(fd);
 	/* `check` names what does not resolve now; `run` serves the route and
 	 * tries the name again after failures (DNS may come back). */
 	if (resolve_upstream(rt, !stats, why, sizeof(why)) && !stats) {
@@ -196,7 +216,7 @@ struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snap
 	(void)load_directory(s, prev, errs);
 	trust = any_tls(conf) ? zg_tls_trust_load(conf, errs) : NULL;
 	for (unsigned i = 0; i < conf->n_routes; i++)
-		(void)build_route(s, i, trust, stats, stats_ctx, errs);
+		(void)build_route(s, prev, i, trust, stats, stats_ctx, errs);
 	zg_tls_trust_free(trust);
 	if (errs->n + errs->dropped != before)
 		goto fail;

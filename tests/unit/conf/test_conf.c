@@ -184,6 +184,7 @@ static void full_file_values(void **state)
 	assert_int_equal(c->gw.log_level, ZG_LOG_DEBUG);
 	assert_int_equal(c->gw.max_connections, 5000);
 	assert_int_equal(c->gw.drain_timeout_ms, 60000);
+	assert_string_equal(c->gw.user, "zonegate");
 	assert_int_equal(c->gw.handshake_timeout_ms, 15000);
 	assert_int_equal(c->gw.idle_timeout_ms, 3600000);
 	assert_int_equal(c->gw.connect_timeout_ms, 2500);
@@ -261,6 +262,7 @@ static void defaults(void **state)
 	assert_int_equal(c->gw.workers, 0);
 	assert_int_equal(c->gw.log_level, ZG_LOG_INFO);
 	assert_int_equal(c->gw.max_connections, 10000);
+	assert_string_equal(c->gw.user, "");
 	assert_int_equal(c->gw.drain_timeout_ms, 30000);
 	assert_int_equal(c->gw.handshake_timeout_ms, 10000);
 	assert_int_equal(c->gw.idle_timeout_ms, 120000); /* set after the route */

@@ -149,11 +149,6 @@ static void check_inspect(const struct pctx *pc, const struct inst *in)
 {
 	const struct zg_conf_route *r = &pc->conf->routes[in->idx];
 
-	/* the MLLP parsers exist (proto/hl7.c) but the relay does not drive
-	 * them yet: refusing beats a route that looks inspected and is not */
-	if (r->insp.kind == ZG_INSPECT_HL7)
-		conf_perr(pc, r->line_inspect ? r->line_inspect : in->line, "inspect",
-			  "inspect = hl7-mllp is not implemented yet (docs/protocols.md)");
 	if (r->insp.kind == ZG_INSPECT_DICOM && r->insp.n_called_ae == 0)
 		conf_perr(pc, r->line_inspect ? r->line_inspect : in->line, "dicom_called_ae",
 			  "required in %s for inspect = dicom", in->label);

@@ -2,10 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/log.h"
 #include "engine/clinical.h"
 #include "engine/conn.h"
+#include "engine/record.h"
 
 int zg_clinical_first(const struct zg_conn *c)
 {
@@ -109,22 +111,148 @@ int zg_clinical_step(struct zg_conn *c)
 	return rc;
 }
 
-/* The relay's look at the client's later PDUs. */
-static enum zg_reason check_d2u(void *arg, const uint8_t *p, size_t n)
+/* The relay's look at the client's later PDUs: bytes pass unchanged
+ * (headroom 0, @out == @in). */
+static enum zg_reason dicom_d2u(void *arg, const uint8_t *in, size_t n, uint8_t *out, size_t *produced)
 {
 	struct zg_conn *c = arg;
 	uint64_t max = c->route->conf->insp.dicom_max_pdu;
 	enum zg_dul_status st;
 
-	st = zg_dul_frame_feed(&c->clin.dul, p, n, max > UINT32_MAX ? UINT32_MAX : (uint32_t)max,
+	(void)out;
+	*produced = n;
+	st = zg_dul_frame_feed(&c->clin.dul, in, n, max > UINT32_MAX ? UINT32_MAX : (uint32_t)max,
 			       &c->clin.why);
 	return zg_inspect_dicom_status_reason(st);
+}
+
+/* A refused message: queue its AR ACK (MSH-10 "ZG" + connection id + count)
+ * and record the refusal. ZG_R_OK, or the refusal's reason when the queue
+ * is full (a client sending refused messages without reading the answers). */
+static enum zg_reason hl7_refuse(struct zg_conn *c, const struct zg_hl7_msh *msh,
+				 const struct zg_inspect_verdict *v)
+{
+	struct zg_hl7_conn *h = c->clin.hl7;
+	char ts[32] = "", ctl[64];
+	struct tm tm;
+	time_t now = time(NULL);
+	size_t n;
+
+	if (gmtime_r(&now, &tm))
+		(void)strftime(ts, sizeof(ts), "%Y%m%d%H%M%S", &tm);
+	snprintf(ctl, sizeof(ctl), "ZG%u.%llu.%llu", c->h->index, (unsigned long long)c->id,
+		 (unsigned long long)++h->refused);
+	n = zg_hl7_build_ack(msh, "AR", v->hl7_error, v->detail, ts, ctl, h->acks + h->acks_len,
+			     sizeof(h->acks) - h->acks_len);
+	if (n == 0) {
+		c->clin.why = "refused messages sent faster than their answers are read";
+		return v->reason;
+	}
+	h->acks_len += n;
+	h->drop = 1;
+	zg_record_message_refusal(c, v->reason, v->detail);
+	return ZG_R_OK;
+}
+
+/* A message's MSH is complete: forward it (the start byte and the held
+ * segment, written at @out + *@w) or refuse it. */
+static enum zg_reason hl7_judge(struct zg_conn *c, uint8_t *out, size_t *w)
+{
+	struct zg_hl7_conn *h = c->clin.hl7;
+	struct zg_inspect_verdict v;
+	struct zg_hl7_msh msh;
+
+	if (zg_hl7_parse_msh(h->in.hdr, h->in.hdr_len, &msh, &c->clin.why) != ZG_HL7_OK)
+		return ZG_R_HL7_MALFORMED;
+	snprintf(c->clin.facility, sizeof(c->clin.facility), "%.63s", msh.sending_facility);
+	snprintf(c->clin.msg_type, sizeof(c->clin.msg_type), "%s", msh.message_type);
+	if (zg_inspect_hl7(&msh, c->participant, &c->route->conf->insp, &v) != ZG_R_OK)
+		return hl7_refuse(c, &msh, &v);
+	h->drop = 0;
+	out[(*w)++] = ZG_MLLP_SB;
+	memcpy(out + *w, h->in.hdr, h->in.hdr_len);
+	*w += h->in.hdr_len;
+	return ZG_R_OK;
+}
+
+/* The client's stream, message by message (see clinical.h). Bytes of the
+ * MSH segment are held in h->in.hdr and emitted with the decision; body
+ * bytes pass unless their message was refused. */
+static enum zg_reason hl7_d2u(void *arg, const uint8_t *in, size_t n, uint8_t *out, size_t *produced)
+{
+	struct zg_conn *c = arg;
+	struct zg_hl7_conn *h = c->clin.hl7;
+	uint64_t max = c->route->conf->insp.hl7_max_message;
+	size_t i = 0, w = 0;
+	enum zg_reason rc;
+
+	while (i < n) {
+		enum zg_mllp_state before = h->in.state;
+		enum zg_mllp_event ev;
+		size_t k = zg_mllp_feed(&h->in, in + i, n - i, max, &ev, &c->clin.why);
+
+		if (ev == ZG_MLLP_EV_BAD)
+			return h->in.msg_len > max ? ZG_R_HL7_TOO_LARGE : ZG_R_HL7_MALFORMED;
+		if ((before == ZG_MLLP_BODY || before == ZG_MLLP_END) && !h->drop) {
+			memmove(out + w, in + i, k); /* out + w <= in + i: the headroom */
+			w += k;
+		}
+		i += k;
+		if (ev == ZG_MLLP_EV_HEADER && (rc = hl7_judge(c, out, &w)) != ZG_R_OK)
+			return rc;
+		if (ev == ZG_MLLP_EV_END)
+			h->drop = 0;
+	}
+	*produced = w;
+	return ZG_R_OK;
+}
+
+static void hl7_emit_acks(struct zg_hl7_conn *h, uint8_t *out, size_t *w)
+{
+	memcpy(out + *w, h->acks, h->acks_len);
+	*w += h->acks_len;
+	h->acks_len = 0;
+}
+
+/* The upstream's stream passes unchanged; our AR ACKs go in between its
+ * frames, never inside one. */
+static enum zg_reason hl7_u2d(void *arg, const uint8_t *in, size_t n, uint8_t *out, size_t *produced)
+{
+	struct zg_hl7_conn *h = ((struct zg_conn *)arg)->clin.hl7;
+	size_t w = 0;
+
+	if (n == 0 && h->up_state == 0 && h->acks_len)
+		hl7_emit_acks(h, out, &w);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = in[i];
+		out[w++] = b;
+		if (h->up_state == 0)
+			h->up_state = b == ZG_MLLP_SB;
+		else if (h->up_state == 1)
+			h->up_state = b == ZG_MLLP_EB ? 2 : 1;
+		else
+			h->up_state = b == ZG_MLLP_CR ? 0 : b == ZG_MLLP_EB ? 2 : 1;
+		if (h->up_state == 0 && b == ZG_MLLP_CR && h->acks_len)
+			hl7_emit_acks(h, out, &w);
+	}
+	*produced = w;
+	return ZG_R_OK;
 }
 
 int zg_clinical_relay(struct zg_conn *c)
 {
 	struct zg_clinical *k = &c->clin;
 
+	if (c->route->conf->insp.kind == ZG_INSPECT_HL7) {
+		/* relaying may start twice: a pool retries the next member when
+		 * the first failed before any byte was delivered */
+		if (!k->hl7 && !(k->hl7 = calloc(1, sizeof(*k->hl7))))
+			return -1;
+		c->relay.f_d2u = (struct zg_relay_filter){hl7_d2u, c, ZG_HL7_MSH_MAX + 1, NULL};
+		c->relay.f_u2d = (struct zg_relay_filter){hl7_u2d, c, sizeof(k->hl7->acks),
+							  &k->hl7->acks_len};
+		return 0;
+	}
 	if (c->route->conf->insp.kind != ZG_INSPECT_DICOM)
 		return 0;
 	if (k->held_len) {
@@ -136,14 +264,15 @@ int zg_clinical_relay(struct zg_conn *c)
 		k->held = NULL;
 		k->held_len = 0;
 	}
-	c->relay.d2u_check = check_d2u;
-	c->relay.d2u_arg = c;
+	c->relay.f_d2u = (struct zg_relay_filter){dicom_d2u, c, 0, NULL};
 	return 0;
 }
 
 const char *zg_clinical_detail(const struct zg_conn *c, enum zg_reason r)
 {
-	if (r == ZG_R_DICOM_MALFORMED || r == ZG_R_DICOM_UNEXPECTED_PDU || r == ZG_R_DICOM_PDU_TOO_LARGE)
+	if (r == ZG_R_DICOM_MALFORMED || r == ZG_R_DICOM_UNEXPECTED_PDU || r == ZG_R_DICOM_PDU_TOO_LARGE ||
+	    r == ZG_R_HL7_MALFORMED || r == ZG_R_HL7_TOO_LARGE || r == ZG_R_HL7_FACILITY ||
+	    r == ZG_R_HL7_MESSAGE_TYPE)
 		return c->clin.why;
 	return NULL;
 }
@@ -151,5 +280,7 @@ const char *zg_clinical_detail(const struct zg_conn *c, enum zg_reason r)
 void zg_clinical_free(struct zg_clinical *k)
 {
 	free(k->held);
+	free(k->hl7);
 	k->held = NULL;
+	k->hl7 = NULL;
 }

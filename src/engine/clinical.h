@@ -9,6 +9,13 @@
  * A-ASSOCIATE-RJ, anything unreadable with A-ABORT, and the connection
  * closes with the reason. While relaying, every later client PDU's header
  * is checked as its bytes pass (zg_dul_frame_feed); nothing is buffered.
+ *
+ * inspect = hl7-mllp: the relay filters the client's stream message by
+ * message. Only a message's MSH segment is held (at most ZG_HL7_MSH_MAX
+ * bytes); an accepted message flows on at once, a refused one is dropped
+ * up to its frame end and answered with an AR ACK, injected into the
+ * upstream's stream at the next frame boundary. The connection stays up
+ * unless the framing breaks.
  */
 #ifndef ZG_ENGINE_CLINICAL_H
 #define ZG_ENGINE_CLINICAL_H
@@ -16,9 +23,20 @@
 #include <stdint.h>
 
 #include "proto/dicom_ul.h"
+#include "proto/hl7.h"
 #include "proto/inspect.h"
 
 struct zg_conn;
+
+/* Per-connection HL7 state, allocated when an hl7-mllp route relays. */
+struct zg_hl7_conn {
+	struct zg_mllp in;          /* the client's frames */
+	int drop;                   /* the current message was refused */
+	unsigned up_state;          /* upstream frames: 0 between, 1 inside, 2 after 0x1C */
+	uint64_t refused;           /* messages answered AR */
+	size_t acks_len;            /* AR ACKs waiting for a boundary of the upstream's stream */
+	uint8_t acks[2 * ZG_HL7_ACK_MAX];
+};
 
 struct zg_clinical {
 	uint8_t *held;               /* the first PDU, read while INSPECTING */
@@ -26,6 +44,9 @@ struct zg_clinical {
 	struct zg_dul_frame dul;     /* framing of the client's later PDUs */
 	const char *why;             /* static text of the last framing error */
 	char calling_ae[ZG_AE_TITLE_MAX], called_ae[ZG_AE_TITLE_MAX];
+	struct zg_hl7_conn *hl7;     /* hl7-mllp routes while relaying */
+	char facility[64];           /* MSH-4 of the last message, for the close line */
+	char msg_type[ZG_HL7_TYPE_MAX + 1]; /* its MSH-9 */
 };
 
 /* 1 if @c's route reads the start of the stream before going upstream. */
@@ -37,7 +58,8 @@ int zg_clinical_first(const struct zg_conn *c);
 int zg_clinical_step(struct zg_conn *c);
 
 /* Relaying starts: the held PDU becomes the relay's first client bytes and
- * the framing check is attached. Returns 0. */
+ * the DICOM framing check, or the HL7 message filter, is attached. 0, or
+ * -1 when out of memory. */
 int zg_clinical_relay(struct zg_conn *c);
 
 /* The detail for a close with @r: the framing error's text for a protocol

@@ -661,7 +661,10 @@ static void start_relay(struct zg_conn *c)
 		return;
 	}
 	c->attached = 1;
-	(void)zg_clinical_relay(c); /* hands over a buffer; cannot fail */
+	if (zg_clinical_relay(c) < 0) {
+		zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
+		return;
+	}
 	set_state(c, ZG_CS_RELAYING);
 }
 

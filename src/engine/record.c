@@ -127,11 +127,18 @@ static const char *chain_source(const struct zg_conn *c, SSL *tls)
 }
 
 /* The clinical identities inspection read (proto/): " calling_ae=.. called_ae=..",
- * or "" on a route that does not inspect. */
+ * " hl7_facility=.. hl7_type=.." (the last message), or "" on a route that
+ * does not inspect. */
 static const char *clinical_fields(const struct zg_conn *c, char *out, size_t cap)
 {
-	char a[48], b[48];
+	char a[80], b[48];
 
+	if (c->clin.msg_type[0]) {
+		snprintf(out, cap, " hl7_facility=%s hl7_type=%s",
+			 zg_log_quote(a, sizeof(a), c->clin.facility[0] ? c->clin.facility : "-"),
+			 zg_log_quote(b, sizeof(b), c->clin.msg_type));
+		return out;
+	}
 	if (!c->clin.calling_ae[0])
 		return "";
 	snprintf(out, cap, " calling_ae=%s called_ae=%s", zg_log_quote(a, sizeof(a), c->clin.calling_ae),
@@ -158,7 +165,7 @@ static const char *bridge_upstream(const struct zg_conn *c, char *out, size_t ca
 static void log_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)
 {
 	char p[64], u[64], subj[ZG_IDENT_MAX + 8], san[ZG_IDENT_MAX + 8], d[256], rx[112] = "";
-	char up[2 * ZG_IDENT_MAX + 64], k[112];
+	char up[2 * ZG_IDENT_MAX + 64], k[176];
 	SSL *tls = c->down.ssl ? c->down.ssl : c->up.ssl;
 	const char *s = c->down.ssl ? c->subject : c->up_subject;
 	const char *n = c->down.ssl ? c->sans : c->up_sans;
@@ -200,6 +207,18 @@ void zg_record_refusal(struct zg_conn_host *h, const struct zg_route_rt *route, 
 int zg_record_attach(const struct zg_conn *c)
 {
 	return audit_entry(c, ZG_AUDIT_CONN_ATTACH, ZG_R_OK);
+}
+
+void zg_record_message_refusal(const struct zg_conn *c, enum zg_reason reason, const char *detail)
+{
+	char p[64], d[256], k[176];
+
+	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));
+	zg_info("event=message_refused route=%s id=%u.%llu peer=%s%s reason=%s detail=%s",
+		c->route->conf->name, c->h->index, (unsigned long long)c->id, p,
+		clinical_fields(c, k, sizeof(k)), zg_reason_code(reason),
+		zg_log_quote(d, sizeof(d), detail && *detail ? detail : zg_reason_text(reason)));
+	(void)audit_refusal(c->h, c->route, &c->peer, reason, detail, c);
 }
 
 void zg_record_close(const struct zg_conn *c, enum zg_reason reason, const char *detail)

@@ -20,6 +20,11 @@ void zg_record_refusal(struct zg_conn_host *h, const struct zg_route_rt *route, 
  * refuse-new-connections policy: the caller must not relay. */
 int zg_record_attach(const struct zg_conn *c);
 
+/* One message of @c (HL7) was refused and answered, the connection goes
+ * on: an `event=message_refused` line and a node-authentication-failure
+ * record (110113/110126) naming @reason. */
+void zg_record_message_refusal(const struct zg_conn *c, enum zg_reason reason, const char *detail);
+
 /* @c closes with @reason: the `event=conn_close` line and the detach record
  * (110108/110125, bytes and duration) if it relayed, else as a refusal. */
 void zg_record_close(const struct zg_conn *c, enum zg_reason reason, const char *detail);

@@ -186,14 +186,49 @@ static int shaper_allows(struct zg_dir *d, struct zg_relay *r, uint64_t *now_ns)
 	return 0;
 }
 
+/* Room to read into, after making it: the buffer compacted when its free
+ * tail is no more than the filter's headroom. 0 when full (backpressure). */
+static size_t read_room(struct zg_dir *d, uint32_t hr)
+{
+	if (d->head > 0 && d->tail + hr >= ZG_RELAY_BUF) {
+		memmove(d->buf, d->buf + d->head, d->tail - d->head);
+		d->tail -= d->head;
+		d->head = 0;
+	}
+	return d->tail + hr >= ZG_RELAY_BUF ? 0 : ZG_RELAY_BUF - d->tail - hr;
+}
+
+/* A filter with something to emit (an answer it injects) gets the chance
+ * before the next read. 1 if it emitted, 0 if not, -1 with *@rc set. */
+static int filter_flush(struct zg_relay_filter *f, struct zg_dir *d, enum zg_reason *rc)
+{
+	size_t out = 0;
+
+	if (!f->fn || !f->pending || !*f->pending || read_room(d, f->headroom) == 0)
+		return 0;
+	if (!d->buf && !(d->buf = malloc(ZG_RELAY_BUF))) {
+		*rc = ZG_R_NO_MEMORY;
+		return -1;
+	}
+	if ((*rc = f->fn(f->arg, NULL, 0, (uint8_t *)d->buf + d->tail, &out)) != ZG_R_OK)
+		return -1;
+	d->tail += (uint32_t)out;
+	return out > 0;
+}
+
 /* One direction, src -> dst, until neither a read nor a write can proceed. */
 static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side *dst,
-			   const struct zg_side *down, int *progress, struct zg_relay *r)
+			   const struct zg_side *down, int *progress, struct zg_relay *r,
+			   struct zg_relay_filter *f)
 {
+	uint32_t hr = f->fn ? f->headroom : 0;
+	enum zg_reason rc = ZG_R_OK;
 	uint64_t now_ns = 0;
 
 	for (;;) {
 		ssize_t n;
+		size_t room;
+		int fl;
 
 		if (d->tail > d->head && may_write(dst)) {
 			n = side_write(dst, d->buf + d->head, d->tail - d->head);
@@ -208,14 +243,15 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 				continue;
 			}
 		}
+		if ((fl = filter_flush(f, d, &rc)) < 0)
+			return rc;
+		if (fl > 0) {
+			*progress = 1;
+			continue;
+		}
 		if (src->eof || !may_read(src))
 			break;
-		if (d->head > 0 && d->tail == ZG_RELAY_BUF) {
-			memmove(d->buf, d->buf + d->head, d->tail - d->head);
-			d->tail -= d->head;
-			d->head = 0;
-		}
-		if (d->tail == ZG_RELAY_BUF)
+		if (d->buf && (room = read_room(d, hr)) == 0)
 			break; /* full: backpressure on src */
 		if (r->budget == 0) {
 			r->more = 1; /* fairness: the worker steps us again after others */
@@ -225,7 +261,8 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 			break;
 		if (!d->buf && !(d->buf = malloc(ZG_RELAY_BUF)))
 			return ZG_R_NO_MEMORY;
-		n = side_read(src, d->buf + d->tail, ZG_RELAY_BUF - d->tail);
+		room = ZG_RELAY_BUF - d->tail - hr;
+		n = side_read(src, d->buf + d->tail + hr, room);
 		if (n == IO_ERROR)
 			return io_reason(src, down);
 		if (n == IO_BLOCKED)
@@ -239,19 +276,20 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 			zg_shape_charge_flow(&d->flow, (uint64_t)n, now_ns);
 			d->leased = !d->flow.cls->builtin;
 		}
-		if (src == down && r->d2u_check) {
-			enum zg_reason rc =
-				r->d2u_check(r->d2u_arg, (const uint8_t *)d->buf + d->tail, (size_t)n);
-			if (rc != ZG_R_OK)
-				return rc;
-		}
 		/* Less than asked for, and nothing left inside OpenSSL: the socket
 		 * is most likely drained. Wait for epoll (level-triggered, so it
 		 * reports at once if not) instead of a read that returns EAGAIN. */
-		if ((size_t)n < ZG_RELAY_BUF - d->tail && !(src->ssl && SSL_has_pending(src->ssl)))
+		if ((size_t)n < room && !(src->ssl && SSL_has_pending(src->ssl)))
 			src->rd_wait = ZG_WANT_READ;
-		d->tail += (uint32_t)n;
 		r->budget = (size_t)n < r->budget ? r->budget - (size_t)n : 0;
+		if (f->fn) {
+			size_t out = 0;
+			uint8_t *at = (uint8_t *)d->buf + d->tail;
+			if ((rc = f->fn(f->arg, at + hr, (size_t)n, at, &out)) != ZG_R_OK)
+				return rc;
+			n = (ssize_t)out;
+		}
+		d->tail += (uint32_t)n;
 	}
 	if (d->tail == d->head && d->buf) {
 		/* Drained: an idle connection keeps no buffer. */
@@ -269,9 +307,10 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 /* What the direction @d from @src to @dst waits for, as epoll interest on
  * each side: its source's readiness while there is room and no end of
  * stream, its destination's while bytes or a shutdown are pending. */
-static void dir_wants(const struct zg_dir *d, struct zg_side *src, struct zg_side *dst)
+static void dir_wants(const struct zg_dir *d, const struct zg_relay_filter *f, struct zg_side *src,
+		      struct zg_side *dst)
 {
-	if (!src->eof && d->tail < ZG_RELAY_BUF && !d->throttled)
+	if (!src->eof && d->tail + (f->fn ? f->headroom : 0) < ZG_RELAY_BUF && !d->throttled)
 		src->want |= src->rd_wait;
 	if (d->tail > d->head || (src->eof && !dst->shut))
 		dst->want |= dst->wr_wait;
@@ -306,14 +345,14 @@ enum zg_reason zg_relay_step(struct zg_relay *r, struct zg_side *down, struct zg
 	r->d2u.leased = r->u2d.leased = 0;
 	do {
 		progress = 0;
-		if ((rc = pump(&r->d2u, down, up, down, &progress, r)) != ZG_R_OK)
+		if ((rc = pump(&r->d2u, down, up, down, &progress, r, &r->f_d2u)) != ZG_R_OK)
 			return rc;
-		if ((rc = pump(&r->u2d, up, down, down, &progress, r)) != ZG_R_OK)
+		if ((rc = pump(&r->u2d, up, down, down, &progress, r, &r->f_u2d)) != ZG_R_OK)
 			return rc;
 	} while (progress && !r->more);
 	down->want = up->want = 0;
-	dir_wants(&r->d2u, down, up);
-	dir_wants(&r->u2d, up, down);
+	dir_wants(&r->d2u, &r->f_d2u, down, up);
+	dir_wants(&r->u2d, &r->f_u2d, up, down);
 	if (r->d2u.bytes + r->u2d.bytes != before ||
 	    ((unsigned)down->eof | ((unsigned)up->eof << 1)) != eof_before)
 		r->last_activity_ms = now_ms;

@@ -62,14 +62,26 @@ struct zg_dir {
 	unsigned leased : 1;    /* took its one lease this step */
 };
 
-/* An optional look at the client's bytes as they are read, before they
- * are forwarded (protocol framing, proto/): @p[0..n) are the new bytes.
- * Anything but ZG_R_OK stops the relay with that reason. */
-typedef enum zg_reason (*zg_relay_check_fn)(void *arg, const uint8_t *p, size_t n);
+/* A filter on one direction (protocol inspection, engine/clinical.c):
+ * called with the @n bytes just read at @in, it writes what is to be
+ * forwarded at @out and sets *@produced. @out lies headroom bytes before
+ * @in, so the output may exceed the input by up to headroom bytes (bytes
+ * held from an earlier read, an answer injected) and be written front to
+ * back over the input. Called with @n == 0 (@in NULL) when *pending is
+ * non-zero, to emit what it holds. Anything but ZG_R_OK stops the relay
+ * with that reason. */
+typedef enum zg_reason (*zg_relay_filter_fn)(void *arg, const uint8_t *in, size_t n, uint8_t *out,
+					    size_t *produced);
+
+struct zg_relay_filter {
+	zg_relay_filter_fn fn;  /* NULL: bytes relayed as read */
+	void *arg;
+	uint32_t headroom;      /* < ZG_RELAY_BUF / 2 */
+	const size_t *pending;  /* NULL, or non-zero when fn has bytes to emit */
+};
 
 struct zg_relay {
-	zg_relay_check_fn d2u_check; /* NULL: bytes relayed blind */
-	void *d2u_arg;
+	struct zg_relay_filter f_d2u, f_u2d; /* inspection; zeroed: bytes relayed blind */
 	struct zg_dir d2u;   /* client -> upstream */
 	struct zg_dir u2d;   /* upstream -> client */
 	uint64_t last_activity_ms;

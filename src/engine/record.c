@@ -75,26 +75,32 @@ static unsigned relaxed_of(const struct zg_conn *c)
 	return c->relaxed | c->verdict_in.relaxed | c->verdict_out.relaxed;
 }
 
+static const char *clinical_fields(const struct zg_conn *c, char *out, size_t cap);
+
 /* ATNA network entry (110108): attach when relaying starts, detach with
  * bytes and duration at close. A connection admitted only because of an
  * emergency override says so in both. */
 static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg_reason reason)
 {
 	struct zg_audit_event ev;
+	char k[176];
 
 	if (!c->h->audit)
 		return 0;
 	audit_fill(&ev, kind, c->route, &c->peer, reason, NULL);
 	local_addr(c, &ev);
 	fill_parties(&ev, c);
+	/* the AE titles or the HL7 facility inspection read belong to the
+	 * record of the connection they were read on */
 	if (relaxed_of(c)) {
 		char rx[96];
 		snprintf(ev.detail, sizeof(ev.detail),
-			 "connection %u.%llu admitted by emergency override (relaxed: %s)", c->h->index,
-			 (unsigned long long)c->id, zg_relax_format(relaxed_of(c), rx, sizeof(rx)));
+			 "connection %u.%llu%s admitted by emergency override (relaxed: %s)", c->h->index,
+			 (unsigned long long)c->id, clinical_fields(c, k, sizeof(k)),
+			 zg_relax_format(relaxed_of(c), rx, sizeof(rx)));
 	} else {
-		snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu", c->h->index,
-			 (unsigned long long)c->id);
+		snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu%s", c->h->index,
+			 (unsigned long long)c->id, clinical_fields(c, k, sizeof(k)));
 	}
 	ev.bytes_in = c->relay.d2u.bytes;
 	ev.bytes_out = c->relay.u2d.bytes;

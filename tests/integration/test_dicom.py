@@ -108,6 +108,8 @@ def chain(request, tmp_path, zonegate_bin, pki, gateway, port):
                                      "dicom_abstract_syntaxes": f"{VERIFICATION}, {SC_STORAGE}"}},
                         name="site-b", leaf="site-b")
     b_cfg["directory"] = {"file": str(op.json), "public_key": op.pub}
+    # B keeps an ATNA trail (local file only) so records can be read back
+    b_cfg["audit"] = {"file": str(tmp_path / "audit-b.log")}
     a_cfg = make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{a_port}",
                                       "connect": f"127.0.0.1:{b_port}",
                                       "server_name": "site-b.zonegate.test",
@@ -135,6 +137,10 @@ def test_storescu_through_wrap_and_unwrap_stores_byte_identical(chain, tmp_path)
     assert got == sorted(dataset_bytes(f) for f in files)
     line = wait_log(gw_b, "event=conn_close")[-1]
     assert "calling_ae=MODALITY1" in line and "called_ae=PACS" in line
+    # the ATNA network-entry records name the AE titles too
+    trail = tmp_path / "audit-b.log"
+    util.wait_until(lambda: trail.exists() and "calling_ae=MODALITY1" in trail.read_text(errors="replace"),
+                    what="AE titles in the audit trail")
 
 
 def test_echoscu_passes(chain):
@@ -143,13 +149,17 @@ def test_echoscu_passes(chain):
     assert cp.returncode == 0, cp.stderr
 
 
-def test_calling_ae_of_another_participant_is_rejected(chain):
+def test_calling_ae_of_another_participant_is_rejected(chain, tmp_path):
     a_port, _, pacs, _, gw_b = chain
     cp = run("echoscu", "-aet", "OTHERSITE", "-aec", "PACS", "127.0.0.1", a_port)
     assert cp.returncode != 0
     assert "Calling AE Title Not Recognized" in cp.stdout + cp.stderr
     line = wait_log(gw_b, "reason=dicom_calling_ae_not_allowed")[-1]
     assert "OTHERSITE" in line and "site-a" in line
+    # audited as a node-authentication failure (110113/110126) naming the rule
+    trail = tmp_path / "audit-b.log"
+    util.wait_until(lambda: trail.exists() and "dicom_calling_ae_not_allowed" in trail.read_text(errors="replace")
+                    and "110126" in trail.read_text(errors="replace"), what="refusal in the audit trail")
 
 
 def test_called_ae_not_served_is_rejected(chain):

@@ -399,6 +399,11 @@ static void print_participant(const struct zg_participant *p)
 		zg_prefix_format(&p->prefixes[i], text, sizeof(text));
 		printf("  prefix          %s\n", text);
 	}
+	/* quoted: an AE title may hold inner spaces */
+	for (unsigned i = 0; i < p->n_dicom_ae; i++)
+		printf("  dicom_ae_title  \"%s\"\n", p->dicom_ae[i]);
+	for (unsigned i = 0; i < p->n_hl7_facilities; i++)
+		printf("  hl7_facility    \"%s\"\n", p->hl7_facilities[i]);
 }
 
 static int cmd_show(const struct opts *o)

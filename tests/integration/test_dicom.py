@@ -286,3 +286,13 @@ def test_unsupported_version_or_context_gets_a_associate_rj(chain, mutate, reaso
     got = raw(a_port, mutate(_echo_rq()))
     assert got[:1] == b"\x03", got
     wait_log(gw_a, f"reason={reason}")
+
+
+def test_directory_show_lists_ae_titles_and_facilities(zonegate_bin, tmp_path):
+    op = Operator(zonegate_bin, tmp_path)
+    op.publish(directory_doc(1, [participant("site-a", ["site-a.zonegate.test"], ["10.0.0.0/8"],
+                                             dicom_ae_titles=["CT 1", "MODALITY1"],
+                                             hl7_facilities=["SITEA"])]))
+    out = op.run("show", str(op.json)).stdout
+    assert 'dicom_ae_title  "CT 1"' in out and 'dicom_ae_title  "MODALITY1"' in out
+    assert 'hl7_facility    "SITEA"' in out

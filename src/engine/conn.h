@@ -5,6 +5,8 @@
  *      |  bridge)      the client)      upstream)       upstream:        ways, half-
  *      |                                                wrap, bridge)    close, shaping)
  *      +-- wrap: straight to CONNECTING;  unwrap: CONNECTING then RELAYING.
+ *   inspect = dicom: INSPECTING (the first PDU, clinical.h) between the
+ *   client side being up (HANDSHAKE_IN done, or accepted on wrap) and CONNECTING.
  *   Any state --error, timeout, refusal, drain deadline--> CLOSED
  *
  * Each state has one deadline (handshake_timeout, connect_timeout, or

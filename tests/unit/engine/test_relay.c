@@ -1,5 +1,6 @@
 /* test_relay.c - the relay over plain socketpairs: delivery, half-close in
- * both directions, backpressure with bounded memory, reset handling. */
+ * both directions, backpressure with bounded memory, reset handling,
+ * shaping, and the per-direction filters protocol inspection uses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -226,6 +227,96 @@ static void throttled_direction_is_not_read(void **state)
 	rig_close(&g);
 }
 
+/* A filter in the style of the HL7 one: the client's 'x' bytes are dropped
+ * and each becomes an answer ("R") the upstream's filter injects. */
+struct drop_x {
+	size_t pending;
+};
+
+static enum zg_reason drop_x_d2u(void *arg, const uint8_t *in, size_t n, uint8_t *out, size_t *produced)
+{
+	struct drop_x *f = arg;
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == 'x')
+			f->pending++;
+		else
+			out[w++] = in[i]; /* out + w <= in + i: written front to back */
+	}
+	*produced = w;
+	return ZG_R_OK;
+}
+
+static enum zg_reason inject_u2d(void *arg, const uint8_t *in, size_t n, uint8_t *out, size_t *produced)
+{
+	struct drop_x *f = arg;
+	size_t w = 0;
+
+	for (; f->pending > 0 && w < 64; f->pending--)
+		out[w++] = 'R';
+	memmove(out + w, in, n);
+	*produced = w + n;
+	return ZG_R_OK;
+}
+
+/* Filters with headroom: what one direction drops the other answers, on an
+ * otherwise idle upstream (the flush before a read), and bytes that pass
+ * keep their order. */
+static void filters_drop_and_inject(void **state)
+{
+	struct drop_x f = {0};
+	struct rig g;
+	char buf[64];
+
+	(void)state;
+	rig_open(&g);
+	g.r.f_d2u = (struct zg_relay_filter){drop_x_d2u, &f, 0, NULL};
+	g.r.f_u2d = (struct zg_relay_filter){inject_u2d, &f, 64, &f.pending};
+	assert_int_equal(write(g.client, "axbxxc", 6), 6);
+	assert_int_equal(step(&g), ZG_R_OK);
+	assert_int_equal(read(g.upstream, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(read(g.client, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "RRR", 3);
+	assert_int_equal(write(g.upstream, "ok", 2), 2);
+	assert_int_equal(step(&g), ZG_R_OK);
+	assert_int_equal(read(g.client, buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "ok", 2);
+	assert_int_equal(f.pending, 0);
+	assert_null(g.r.u2d.buf);
+	rig_close(&g);
+}
+
+/* A filtered direction is shaped like any other: the class is charged the
+ * bytes read, and out of tokens it is throttled with its filter intact. */
+static void filtered_direction_is_still_shaped(void **state)
+{
+	static struct zg_shape_table t;
+	struct zg_conf_class cls = {.name = "bulk", .rate_bps = 8000, .ceil_bps = 8000, .priority = 7};
+	struct zg_conf_link none = {0};
+	struct drop_x f = {0};
+	struct rig g;
+	char big[3 * ZG_SHAPE_LEASE], out[sizeof(big)];
+	ssize_t n;
+
+	(void)state;
+	cls.dscp = ZG_DSCP_UNSET;
+	zg_shape_init(&t);
+	assert_int_equal(zg_shape_apply(&t, &cls, 1, &none, 0), 0);
+	rig_open(&g);
+	zg_shape_flow_init(&g.r.u2d.flow, &t, zg_shape_find(&t, "bulk"), ZG_TO_CLIENT);
+	g.r.f_u2d = (struct zg_relay_filter){inject_u2d, &f, 64, &f.pending};
+	memset(big, 'u', sizeof(big));
+	assert_int_equal(write(g.upstream, big, sizeof(big)), (ssize_t)sizeof(big));
+	assert_int_equal(step(&g), ZG_R_OK);
+	n = read(g.client, out, sizeof(out));
+	assert_true(n > 0 && n <= (ssize_t)ZG_SHAPE_LEASE);
+	assert_true(g.r.u2d.throttled);
+	assert_false(g.up.want & ZG_WANT_READ);
+	rig_close(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +326,8 @@ int main(void)
 		cmocka_unit_test(backpressure_bounds_memory),
 		cmocka_unit_test(reset_is_an_error_of_that_side),
 		cmocka_unit_test(throttled_direction_is_not_read),
+		cmocka_unit_test(filters_drop_and_inject),
+		cmocka_unit_test(filtered_direction_is_still_shaped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,10 +4,11 @@
 
 #include "audit/agg.h"
 
-void zg_agg_init(struct zg_agg *g, int64_t interval_ms)
+void zg_agg_init(struct zg_agg *g, int64_t interval_ms, unsigned burst)
 {
 	memset(g, 0, sizeof(*g));
 	g->interval_ms = interval_ms > 0 ? interval_ms : ZG_AGG_INTERVAL_MS;
+	g->burst = burst > 0 ? burst : 1;
 }
 
 /* The event's strings may lack their NUL (fixed buffers from a caller):
@@ -65,8 +66,11 @@ enum zg_agg_verdict zg_agg_note(struct zg_agg *g, const struct zg_audit_event *e
 		overflow_add(g, ev->reason, 1, now_ms);
 		return ZG_AGG_FOLDED;
 	}
-	if (created && may_record)
+	/* nothing folded yet: a later record must not overtake a counted one */
+	if (may_record && e->count == 0 && e->recorded < g->burst) {
+		e->recorded++;
 		return ZG_AGG_RECORD;
+	}
 	e->count++;
 	return ZG_AGG_FOLDED;
 }
@@ -91,6 +95,7 @@ static void summary(struct zg_audit_event *out, const char *route, const char *i
 	out->kind = ZG_AUDIT_NODE_AUTH_FAILURE;
 	out->reason = reason;
 	out->count = count;
+	out->duration_ms = span_ms > 0 ? (uint64_t)span_ms : 0; /* the interval summed up */
 	snprintf(out->route, sizeof(out->route), "%.*s", (int)sizeof(out->route) - 1, route);
 	snprintf(out->peer_ip, sizeof(out->peer_ip), "%.*s", (int)sizeof(out->peer_ip) - 1, ip);
 	snprintf(out->detail, sizeof(out->detail), "%llu refusals %s in %lld s, aggregated",
@@ -144,7 +149,7 @@ int zg_agg_collapse(struct zg_agg *g, int64_t now_ms, struct zg_audit_event *out
 	snprintf(out->detail, sizeof(out->detail), "%llu refusals from any source in %lld s, "
 		 "aggregated (the first reason given)", (unsigned long long)n,
 		 (long long)((now_ms - since) / 1000));
-	zg_agg_init(g, g->interval_ms);
+	zg_agg_init(g, g->interval_ms, g->burst);
 	return 1;
 }
 

@@ -30,6 +30,7 @@ struct zg_agg_entry {
 	char peer_ip[ZG_AUDIT_IP_MAX];
 	enum zg_reason reason;
 	uint64_t count;    /* refusals not recorded one by one this interval */
+	unsigned recorded; /* recorded one by one since the key was created */
 	int64_t since_ms;  /* start of the interval */
 	int used;
 };
@@ -37,6 +38,7 @@ struct zg_agg_entry {
 struct zg_agg {
 	struct zg_agg_entry e[ZG_AGG_SLOTS];
 	int64_t interval_ms;
+	unsigned burst;             /* refusals of a key recorded one by one before folding */
 	uint64_t overflow;          /* refusals of keys the full table had no slot for */
 	enum zg_reason overflow_reason; /* the first of them */
 	int64_t overflow_since;
@@ -47,8 +49,11 @@ enum zg_agg_verdict {
 	ZG_AGG_FOLDED, /* counted; a later summary stands for it */
 };
 
-/* Empty @g with intervals of @interval_ms (> 0). */
-void zg_agg_init(struct zg_agg *g, int64_t interval_ms);
+/* Empty @g with intervals of @interval_ms (> 0). The first @burst (>= 1)
+ * refusals of a new key are recorded one by one, every later one counted
+ * until the key has been quiet for a whole interval (the audit trail
+ * records 1; the log shows a few more, so an operator sees their details). */
+void zg_agg_init(struct zg_agg *g, int64_t interval_ms, unsigned burst);
 
 /* Note the refusal @ev at @now_ms. @may_record = 0 when there is no room
  * to record it now (queue or spool share used up): it is then folded into

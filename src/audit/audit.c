@@ -1078,7 +1078,7 @@ struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *so
 		a->conf.spool_max_bytes = 64ull << 20;
 	snprintf(a->source_id, sizeof(a->source_id), "%s", source_id);
 	atomic_init(&a->accepting, 1);
-	zg_agg_init(&a->agg, ZG_AGG_INTERVAL_MS);
+	zg_agg_init(&a->agg, ZG_AGG_INTERVAL_MS, 1);
 	atomic_init(&a->collector_up, -1); /* unknown: the first attempt is logged either way */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -125,6 +125,7 @@ struct zg_conn_host {
 	struct zg_conn *conns;           /* live connections, linked by zg_conn_start */
 	unsigned n_conns;
 	struct zg_shape_table *shape;    /* traffic classes, shared by every loop (gateway's) */
+	struct zg_agg *log_fold;         /* refusal log lines folded per key; this loop's, or NULL */
 };
 
 struct zg_conn {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "audit/agg.h"
 #include "audit/audit.h"
 #include "base/log.h"
 #include "base/relax.h"
@@ -108,15 +109,41 @@ static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg
 	return zg_audit_emit(c->h->audit, &ev);
 }
 
-static void log_refusal(const struct zg_conn_host *h, const struct zg_route_rt *route, uint64_t id,
+/* The `event=refused` line, unless @h's log fold says that the same route,
+ * source address and reason have already been logged often enough this
+ * interval: a flood then costs a line per key and interval, not per
+ * connect (zg_record_refusals_due writes the counts). */
+static void log_refusal(struct zg_conn_host *h, const struct zg_route_rt *route, uint64_t id,
 			const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail)
 {
 	char p[64], d[256];
+	struct zg_audit_event key;
 
+	audit_fill(&key, ZG_AUDIT_NODE_AUTH_FAILURE, route, peer, reason, NULL);
+	if (h->log_fold && zg_agg_note(h->log_fold, &key, (int64_t)h->now_ms, 1) == ZG_AGG_FOLDED)
+		return;
 	zg_sockaddr_format((const struct sockaddr *)&peer->ss, p, sizeof(p));
 	zg_info("event=refused route=%s id=%u.%llu peer=%s reason=%s detail=%s", route->conf->name,
 		h->index, (unsigned long long)id, p, zg_reason_code(reason),
 		zg_log_quote(d, sizeof(d), detail && *detail ? detail : zg_reason_text(reason)));
+}
+
+void zg_record_refusals_due(struct zg_conn_host *h, int all)
+{
+	struct zg_audit_event out[8];
+	size_t n;
+
+	if (!h->log_fold)
+		return;
+	do {
+		n = zg_agg_due(h->log_fold, (int64_t)h->now_ms, all, out, sizeof(out) / sizeof(out[0]));
+		for (size_t i = 0; i < n; i++)
+			zg_info("event=refused_repeated route=%s peer=%s reason=%s count=%llu "
+				"seconds=%llu", out[i].route[0] ? out[i].route : "-",
+				out[i].peer_ip[0] ? out[i].peer_ip : "-", zg_reason_code(out[i].reason),
+				(unsigned long long)out[i].count,
+				(unsigned long long)(out[i].duration_ms / 1000));
+	} while (n == sizeof(out) / sizeof(out[0]));
 }
 
 /* How the peer's chain was judged: "verified" in full, "cached" (a chain

@@ -8,12 +8,28 @@
 
 #include "engine/conn.h"
 
+/* Refusal log lines: ZG_LOG_FOLD_BURST of one route, source address and
+ * reason are logged as they come, later ones counted into one
+ * `event=refused_repeated` line per ZG_LOG_FOLD_MS until the key is quiet
+ * for that long. Without it a flood writes a line per connect (1.2 M in a
+ * minute was measured), and journald's rate limit then drops clinical
+ * lines with the flood's. */
+#define ZG_LOG_FOLD_MS 10000
+#define ZG_LOG_FOLD_BURST 20
+
 /* A connection refused or failed before relaying: one `event=refused` line
- * and one node-authentication-failure record (110113/110126) naming
+ * (folded into a count once the same route, source and reason have been
+ * logged ZG_LOG_FOLD_BURST times in a row) and one node-authentication-
+ * failure record (110113/110126, folded by the audit trail) naming
  * @reason. @c gives the identity learnt so far, or NULL before it exists. */
 void zg_record_refusal(struct zg_conn_host *h, const struct zg_route_rt *route, uint64_t id,
 		       const struct zg_sockaddr *peer, enum zg_reason reason, const char *detail,
 		       const struct zg_conn *c);
+
+/* Write the `event=refused_repeated ... count=N` lines of refusals that
+ * @h's log fold counted instead of logging, for intervals ended by now
+ * (all of them if @all, at the worker's end). */
+void zg_record_refusals_due(struct zg_conn_host *h, int all);
 
 /* Relaying starts: the network-entry attach record (110108/110124).
  * Returns -1 when the audit trail cannot take it under its

@@ -13,6 +13,7 @@
 #include "base/hook.h"
 #include "base/log.h"
 #include "engine/sandbox.h"
+#include "engine/record.h"
 #include "engine/worker.h"
 
 #define EVENTS_PER_WAIT 256
@@ -368,6 +369,8 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 	w->host.audit = fleet->audit;
 	w->host.shape = fleet->shape;
 	w->host.chains = &w->chains;
+	zg_agg_init(&w->log_fold, ZG_LOG_FOLD_MS, ZG_LOG_FOLD_BURST);
+	w->host.log_fold = &w->log_fold;
 	w->host.out_sessions = w->out_sessions;
 	w->host.ctr = &w->ctr;
 	w->host.overrides = w->overrides;
@@ -652,6 +655,7 @@ static void tick(struct zg_worker *w)
 		listeners_resume(w);
 	if (w->draining && w->host.now_ms >= atomic_load(&w->fleet->drain_deadline_ms))
 		close_all(w, ZG_R_DRAIN_DEADLINE);
+	zg_record_refusals_due(&w->host, 0);
 }
 
 /* @magic was read from the event's object before the batch's wake-up was
@@ -735,6 +739,7 @@ void *zg_worker_main(void *arg)
 	listeners_close_all(w);
 	close_all(w, ZG_R_SHUTDOWN);
 	free_closed(w);
+	zg_record_refusals_due(&w->host, 1);
 	atomic_store_explicit(&w->beat_ms, 0, memory_order_relaxed); /* ended: not watched */
 	atomic_fetch_sub(&w->fleet->workers_running, 1);
 	zg_fleet_ring(w->fleet);

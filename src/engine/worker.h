@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "audit/agg.h"
 #include "tls/chaincache.h"
 #include "tls/tls.h"
 #include "engine/conn.h"
@@ -107,6 +108,7 @@ struct zg_worker {
 	struct zg_conn *ready;           /* to step again after this batch (fairness) */
 	struct zg_conn *throttled;       /* waiting for their class's tokens (c->wake_ns) */
 	struct zg_chaincache chains;     /* verified chains, this worker's only */
+	struct zg_agg log_fold;          /* refusal log lines per route, source, reason */
 	struct zg_tls_session_slot out_sessions[ZG_ROUTES_MAX]; /* by route index */
 	int draining;
 	int paused;                      /* some listener is paused */

@@ -328,6 +328,23 @@ class Gateway:
                 self.reasons(reason, since, events, **match)),
             timeout, 0.02, f"{count}x reason={reason} {match} in gateway {self.name} log")
 
+    def refusal_count(self, reason=None, since=0, **match):
+        """Refusals logged: one per `event=refused` line plus the count of
+        each `event=refused_repeated` line (a flood's lines are folded per
+        route, source and reason after the first 20, engine/record.h)."""
+        if reason is not None:
+            match["reason"] = reason
+        return (len(self.events("refused", since, **match)) +
+                sum(int(d.get("count", "0"))
+                    for d in self.events("refused_repeated", since, **match)))
+
+    def wait_for_refusals(self, reason, count, timeout=25.0, since=0, **match):
+        """Wait until `count` refusals for `reason` are logged, folded ones
+        included (their line comes when the 10 s interval ends)."""
+        return util.wait_until(
+            lambda: self.refusal_count(reason, since, **match) >= count,
+            timeout, 0.1, f"{count} refusals reason={reason} {match} in gateway {self.name} log")
+
     def sanitizer_reports(self):
         return sanitizer_lines(self.log())
 

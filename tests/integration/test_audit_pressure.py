@@ -110,7 +110,6 @@ def test_refused_flood_does_not_starve_legit_clients(tmp_path, pki, port, gatewa
         for t in threads:
             t.join(30)
     assert len(counter) >= 3000, f"the flood reached only {len(counter)} connects"
-    refused = len(gw.events("refused", reason="source_not_allowed"))
     # after the flood too
     for _ in range(5):
         legit_connection(pki, lp)
@@ -120,7 +119,7 @@ def test_refused_flood_does_not_starve_legit_clients(tmp_path, pki, port, gatewa
     gw.stop()
     # every refusal is accounted for, in few records
     recs = refusal_records(tmp_path / "audit.log", FLOOD_SOURCE)
-    refused = len(gw.events("refused", reason="source_not_allowed"))
+    refused = gw.refusal_count("source_not_allowed")
     total = sum(int(d.get("count", "1")) for d in recs)
     assert total == refused, f"records count {total} refusals, the log {refused}"
     assert len(recs) <= 4, f"{len(recs)} refusal records for one source and reason"
@@ -264,3 +263,43 @@ def test_no_audit_section_warns_audit_disabled(pki, port, gateway, echo_server):
     gw = gateway(cfg, name="site-a")
     line = gw.wait_for_log(r"event=audit_disabled\b").string
     assert "level=warn" in line
+
+
+def test_refused_flood_log_is_folded(tmp_path, pki, port, gateway, echo_server):
+    """A flood wrote one `event=refused` line per connect (1.2 M in a minute
+    by hand), enough for journald's rate limit to drop clinical lines with
+    it. The first 20 of one route, source and reason are logged as they
+    come, the rest counted in `event=refused_repeated` lines whose counts
+    add up; another source's refusal and the clinical close lines are
+    logged as before."""
+    echo = echo_server()
+    lp = port()
+    gw = gateway(pressure_config(pki, tmp_path, lp, echo.addr, port()), name="site-a")
+    stop, counter = [], []
+    t = threading.Thread(target=flood, args=(lp, stop, counter))
+    t.start()
+    try:
+        util.wait_until(lambda: len(counter) >= 1000, 60, what="1000 flood connects")
+    finally:
+        stop.append(1)
+        t.join(30)
+    other = socket.create_connection(("127.0.0.1", lp), timeout=5, source_address=("127.0.0.3", 0))
+    util.rst_close(other)
+    legit_connection(pki, lp)
+    gw.stop()
+    flood_lines = [d for d in gw.events("refused", reason="source_not_allowed")
+                   if d["peer"].startswith(FLOOD_SOURCE + ":")]
+    other_lines = [d for d in gw.events("refused", reason="source_not_allowed")
+                   if d["peer"].startswith("127.0.0.3:")]
+    repeated = gw.events("refused_repeated", reason="source_not_allowed", peer=FLOOD_SOURCE)
+    workers = 2
+    assert len(flood_lines) <= 20 * workers, f"{len(flood_lines)} lines for one flooding source"
+    assert repeated, gw.log()[-2000:]
+    folded = sum(int(d["count"]) for d in repeated)
+    recorded = sum(int(d.get("count", "1")) for d in refusal_records(tmp_path / "audit.log",
+                                                                       FLOOD_SOURCE))
+    assert len(flood_lines) + folded == recorded, \
+        f"{len(flood_lines)} lines + {folded} folded != {recorded} refusals in the audit trail"
+    assert recorded >= len(counter) * 0.9, f"{recorded} of {len(counter)} connects refused"
+    assert len(other_lines) == 1
+    assert gw.events("conn_close", route="in"), "the clinical connection's line is missing"

@@ -94,7 +94,7 @@ def test_slow_loris_lose_slot_at_handshake_timeout(pki, gateway, port, echo_serv
         held = t - opened[k]
         assert hs_timeout - 0.3 <= held <= hs_timeout + 3.0, \
             f"slow client {k} dropped after {held:.2f}s (handshake_timeout {hs_timeout}s)"
-    gw.wait_for_reason("handshake_timeout", count=len(socks), route="in")
+    gw.wait_for_refusals("handshake_timeout", len(socks), route="in")
     assert echo.connections == 1
 
 

@@ -488,7 +488,7 @@ def test_every_close_path_gives_its_slot_back(pki, gateway, port, echo_server):
     def settle():
         """Wait until the gateway logged the end of every connection so far."""
         ended[0] += 1
-        util.wait_until(lambda: len(gw.events("refused")) + len(gw.events("conn_close"))
+        util.wait_until(lambda: gw.refusal_count() + len(gw.events("conn_close"))
                         >= ended[0], 10, what=f"{ended[0]} close or refusal lines")
 
     for _ in range(3):
@@ -618,7 +618,7 @@ def test_resets_during_bulk_transfers_under_the_step_budget(site_pair, echo_serv
     for t in threads:
         t.join(30)
     assert not errors, errors
-    util.wait_until(lambda: len(a.events("conn_close")) + len(a.events("refused")) >= 24, 20,
+    util.wait_until(lambda: len(a.events("conn_close")) + a.refusal_count() >= 24, 20,
                     what="site A to log the end of all 24 connections")
     assert a.running() and b.running()
     s = util.connect("127.0.0.1", a_port)

@@ -27,7 +27,7 @@ static struct zg_agg *new_agg(void)
 	struct zg_agg *g = malloc(sizeof(*g));
 
 	assert_non_null(g);
-	zg_agg_init(g, 1000);
+	zg_agg_init(g, 1000, 1);
 	return g;
 }
 
@@ -63,6 +63,40 @@ static void flood_one_record_per_interval(void **state)
 	assert_int_equal(records, 1 + 10);
 	assert_int_equal(zg_agg_pending(g), 0);
 	assert_int_equal(zg_agg_next_ms(g, 10000), -1);
+	free(g);
+}
+
+/* With a burst of 5 the first five refusals of a key stand as they are,
+ * the rest of the flood is counted, and the counts still add up. A key
+ * quiet for an interval gets its burst again. */
+static void burst_then_folded(void **state)
+{
+	struct zg_agg *g = malloc(sizeof(*g));
+	struct zg_audit_event ev, out[4];
+	uint64_t total = 0, records = 0;
+
+	(void)state;
+	assert_non_null(g);
+	zg_agg_init(g, 1000, 5);
+	refusal(&ev, "192.0.2.7", ZG_R_ADDR_NOT_ALLOWED);
+	for (int64_t t = 0; t < 3000; t++) {
+		size_t n;
+		if (zg_agg_note(g, &ev, t, 1) == ZG_AGG_RECORD) {
+			assert_true(t < 5);
+			records++;
+		}
+		n = zg_agg_due(g, t, 0, out, 4);
+		for (size_t i = 0; i < n; i++)
+			total += out[i].count;
+	}
+	total += zg_agg_due(g, 3000, 0, out, 4) ? out[0].count : 0;
+	assert_int_equal(records, 5);
+	assert_int_equal(total + records, 3000);
+	/* quiet from 3000 to 4001: forgotten, the burst starts again */
+	assert_int_equal(zg_agg_due(g, 4001, 0, out, 4), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(zg_agg_note(g, &ev, 4002 + i, 1), ZG_AGG_RECORD);
+	assert_int_equal(zg_agg_note(g, &ev, 4010, 1), ZG_AGG_FOLDED);
 	free(g);
 }
 
@@ -186,6 +220,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(flood_one_record_per_interval),
+		cmocka_unit_test(burst_then_folded),
 		cmocka_unit_test(keys_apart_and_forgotten),
 		cmocka_unit_test(no_room_folds),
 		cmocka_unit_test(full_table_overflows),

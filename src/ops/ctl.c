@@ -61,6 +61,7 @@ struct zg_ctl {
 	unsigned n_drained;
 	/* emergency overrides in force: this thread's; workers get copies */
 	struct zg_overrides ovr;
+	struct zg_ovr_board *board;  /* where ovr is published for the metrics */
 };
 
 /* ---- the answer to each command ----------------------------------------- */
@@ -429,8 +430,8 @@ static void cmd_reload(struct req *r)
 
 /* ---- emergency override --------------------------------------------------- */
 
-/* Give every worker the table of overrides in force. The number of workers
- * that did not take it (they are hung or ending). */
+/* Give every worker the table of overrides in force, and the metrics a
+ * copy. The number of workers that did not take it (hung or ending). */
 static unsigned push_overrides(struct zg_ctl *ctl)
 {
 	struct zg_override table[ZG_OVERRIDES_MAX];
@@ -441,6 +442,7 @@ static unsigned push_overrides(struct zg_ctl *ctl)
 	a.kind = ZG_ASK_OVERRIDES;
 	a.overrides = table;
 	a.n_overrides = zg_override_table(&ctl->ovr, table);
+	zg_override_publish(ctl->board, &ctl->ovr);
 	for (unsigned i = 0; i < ctl->gw->n_workers; i++)
 		if (zg_worker_ask(&ctl->gw->workers[i], &a, ASK_TIMEOUT_MS) < 0)
 			silent++;
@@ -930,7 +932,7 @@ static int group_id(const char *name, gid_t *gid)
 	return 0;
 }
 
-struct zg_ctl *zg_ctl_start(struct zg_gateway *gw, int *failed)
+struct zg_ctl *zg_ctl_start(struct zg_gateway *gw, struct zg_ovr_board *board, int *failed)
 {
 	const struct zg_conf_control *cc = &gw->fleet.current->conf->ctl;
 	struct zg_ctl *ctl;
@@ -946,6 +948,7 @@ struct zg_ctl *zg_ctl_start(struct zg_gateway *gw, int *failed)
 	if (!ctl)
 		return NULL;
 	ctl->gw = gw;
+	ctl->board = board;
 	ctl->stop_fd = -1;
 	for (unsigned i = 0; i < ZG_CTL_CLIENTS_MAX; i++)
 		ctl->clients[i].fd = -1;

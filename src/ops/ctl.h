@@ -17,6 +17,7 @@
 
 #include "base/errlist.h"
 #include "engine/gateway.h"
+#include "ops/override.h"
 
 #define ZG_CTL_REQ_MAX 1024
 #define ZG_CTL_IDLE_MS 5000
@@ -26,9 +27,10 @@
 struct zg_ctl;
 
 /* Create the socket of @gw's [control] section and start its thread (main
- * thread, once the workers serve). NULL with nothing to serve if no socket
+ * thread, once the workers serve); every change of the overrides is
+ * published on @board (for the metrics). NULL with nothing to serve if no socket
  * is configured (*@failed 0) or on an error, logged (*@failed 1). */
-struct zg_ctl *zg_ctl_start(struct zg_gateway *gw, int *failed);
+struct zg_ctl *zg_ctl_start(struct zg_gateway *gw, struct zg_ovr_board *board, int *failed);
 
 /* The main thread reports how a reload ended (for `ctl reload`). */
 void zg_ctl_reloaded(struct zg_ctl *ctl, int ok, const struct zg_errlist *errs, uint64_t generation);

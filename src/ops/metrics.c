@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/prefix.h"
+#include "base/relax.h"
 #include "engine/net.h"
 #include "ops/metrics.h"
 
@@ -31,8 +32,7 @@ struct http_client {
 
 struct zg_metrics {
 	struct zg_gateway *gw;
-	struct zg_expiry_table *exp;
-	const atomic_int *started;
+	struct zg_metrics_src src;
 	int64_t start_time;          /* Unix time the gateway started */
 	int fd, stop_fd;
 	pthread_t thread;
@@ -265,7 +265,140 @@ static void expiry_metrics(struct zg_out *o, struct zg_expiry_table *exp)
 	pthread_mutex_unlock(&exp->lock);
 }
 
-void zg_metrics_render(struct zg_gateway *gw, struct zg_expiry_table *exp, int64_t start_time,
+#define CLASS_STATS_MAX (ZG_CLASSES_MAX * 2 + 1) /* struct zg_shape_table's cls[] */
+
+/* One metric family of every class in @st (@n): @one prints its samples. */
+static void class_family(struct zg_out *o, const struct zg_shape_stats *st, unsigned n,
+			 const char *name, const char *type, const char *help,
+			 void (*one)(struct zg_out *o, const char *name, const char *cls,
+				     const struct zg_shape_stats *s))
+{
+	char l[80];
+
+	head(o, name, type, help);
+	for (unsigned i = 0; i < n; i++)
+		one(o, name, label(st[i].name, l, sizeof(l)), &st[i]);
+}
+
+static void cls_active(struct zg_out *o, const char *name, const char *cls,
+		       const struct zg_shape_stats *s)
+{
+	zg_out_printf(o, "%s{class=\"%s\"} %u\n", name, cls, s->active);
+}
+
+static void cls_conns(struct zg_out *o, const char *name, const char *cls,
+		      const struct zg_shape_stats *s)
+{
+	zg_out_printf(o, "%s{class=\"%s\"} %llu\n", name, cls, (unsigned long long)s->connections);
+}
+
+static void cls_refused(struct zg_out *o, const char *name, const char *cls,
+			const struct zg_shape_stats *s)
+{
+	zg_out_printf(o, "%s{class=\"%s\"} %llu\n", name, cls, (unsigned long long)s->refused);
+}
+
+static void cls_rate(struct zg_out *o, const char *name, const char *cls,
+		     const struct zg_shape_stats *s)
+{
+	zg_out_printf(o, "%s{class=\"%s\"} %.3f\n", name, cls, (double)s->rate_bps / 8.0);
+}
+
+static void cls_ceil(struct zg_out *o, const char *name, const char *cls,
+		     const struct zg_shape_stats *s)
+{
+	zg_out_printf(o, "%s{class=\"%s\"} %.3f\n", name, cls, (double)s->ceil_bps / 8.0);
+}
+
+static const char *const class_way[2] = {"to_upstream", "to_client"}; /* enum zg_shape_way */
+
+static void cls_bytes(struct zg_out *o, const char *name, const char *cls,
+		      const struct zg_shape_stats *s)
+{
+	for (int w = 0; w < 2; w++)
+		zg_out_printf(o, "%s{class=\"%s\",direction=\"%s\"} %llu\n", name, cls, class_way[w],
+			      (unsigned long long)s->bytes[w]);
+}
+
+static void cls_throttled(struct zg_out *o, const char *name, const char *cls,
+			  const struct zg_shape_stats *s)
+{
+	for (int w = 0; w < 2; w++)
+		zg_out_printf(o, "%s{class=\"%s\",direction=\"%s\"} %.3f\n", name, cls, class_way[w],
+			      (double)s->throttled_ms[w] / 1000.0);
+}
+
+/* Per traffic class (shape/class.h): the shaping wing's own counters, read
+ * with plain atomic loads at scrape time; the scrape writes nothing there. */
+static void class_metrics(struct zg_out *o, const struct zg_shape_table *t)
+{
+	struct zg_shape_stats st[CLASS_STATS_MAX];
+	unsigned n = 0, count = zg_shape_stats_count(t);
+
+	while (n < count && n < CLASS_STATS_MAX && zg_shape_stats_read(t, n, &st[n]) == 0)
+		n++;
+	class_family(o, st, n, "zonegate_class_connections_active", "gauge",
+		     "Live connections per traffic class.", cls_active);
+	class_family(o, st, n, "zonegate_class_connections_total", "counter",
+		     "Connections admitted per traffic class.", cls_conns);
+	class_family(o, st, n, "zonegate_class_refused_total", "counter",
+		     "Connections refused per traffic class (class_limit: its max_connections in use).",
+		     cls_refused);
+	class_family(o, st, n, "zonegate_class_bytes_total", "counter",
+		     "Bytes relayed per traffic class and direction.", cls_bytes);
+	class_family(o, st, n, "zonegate_class_throttled_seconds_total", "counter",
+		     "Connection-time spent waiting for the class's tokens, per direction.",
+		     cls_throttled);
+	/* bytes, as Prometheus's base units want; the configuration says bit/s */
+	class_family(o, st, n, "zonegate_class_rate_bytes_per_second", "gauge",
+		     "Guaranteed rate in force per class, each direction (0: not shaped).", cls_rate);
+	class_family(o, st, n, "zonegate_class_ceil_bytes_per_second", "gauge",
+		     "Ceiling in force per class, each direction (0: not shaped).", cls_ceil);
+}
+
+/* Seconds left of the override of @route in @in_force at @now (0: none),
+ * and its entry in *@e. */
+static uint64_t override_left(const struct zg_overrides *in_force, const char *route, uint64_t now,
+			      const struct zg_ovr_entry **e)
+{
+	*e = NULL;
+	for (unsigned k = 0; k < in_force->n; k++)
+		if (strcmp(in_force->e[k].route, route) == 0 && in_force->e[k].until_ms > now) {
+			*e = &in_force->e[k];
+			return (in_force->e[k].until_ms - now + 999) / 1000;
+		}
+	return 0;
+}
+
+/* Per route: whether an emergency override is in force, which checks it
+ * relaxes (label) and the seconds it has left. */
+static void override_metrics(struct zg_out *o, struct zg_ovr_board *b, const struct zg_snapshot *s)
+{
+	struct zg_overrides in_force;
+	const struct zg_ovr_entry *e;
+	uint64_t now = zg_now_ms();
+	char l[200], rx[96];
+
+	if (!b)
+		return;
+	zg_override_read(b, &in_force);
+	head(o, "zonegate_override_active", "gauge",
+	     "1 while an emergency override is in force on a route; relaxed: the checks it relaxes.");
+	for (unsigned i = 0; i < s->n_routes; i++) {
+		uint64_t left = override_left(&in_force, s->routes[i].conf->name, now, &e);
+		zg_out_printf(o, "zonegate_override_active{route=\"%s\",relaxed=\"%s\"} %d\n",
+			      label(s->routes[i].conf->name, l, sizeof(l)),
+			      left ? zg_relax_format(e->relax, rx, sizeof(rx)) : "", left ? 1 : 0);
+	}
+	head(o, "zonegate_override_seconds_left", "gauge",
+	     "Seconds left of a route's emergency override (0: none).");
+	for (unsigned i = 0; i < s->n_routes; i++)
+		zg_out_printf(o, "zonegate_override_seconds_left{route=\"%s\"} %llu\n",
+			      label(s->routes[i].conf->name, l, sizeof(l)),
+			      (unsigned long long)override_left(&in_force, s->routes[i].conf->name, now, &e));
+}
+
+void zg_metrics_render(struct zg_gateway *gw, const struct zg_metrics_src *src, int64_t start_time,
 		       struct zg_out *o)
 {
 	struct zg_snapshot *s = zg_fleet_snapshot(&gw->fleet);
@@ -299,8 +432,10 @@ void zg_metrics_render(struct zg_gateway *gw, struct zg_expiry_table *exp, int64
 		  "zonegate_upstream_connect_duration_seconds", "TCP connects to an upstream address.");
 	histogram(o, gw, offsetof(struct zg_conn_counters, handshake_out),
 		  "zonegate_handshake_out_duration_seconds", "Outbound TLS handshakes.");
+	class_metrics(o, &gw->shape);
+	override_metrics(o, src->ovr, s);
 	audit_metrics(o, gw->fleet.audit);
-	expiry_metrics(o, exp);
+	expiry_metrics(o, src->exp);
 	zg_snapshot_unref(s);
 }
 
@@ -352,7 +487,7 @@ static const char *not_ready(struct zg_metrics *m)
 {
 	if (!m->gw->fleet.current)
 		return "no configuration";
-	if (!atomic_load(m->started))
+	if (!atomic_load(m->src.started))
 		return "listeners not bound yet";
 	if (atomic_load(&m->gw->fleet.state) != ZG_GW_RUNNING)
 		return "draining";
@@ -381,7 +516,7 @@ static void serve(struct zg_metrics *m, struct http_client *cl)
 		reply(cl, 405, plain, "only GET\n", 9, 1);
 	} else if (strcmp(sp1 + 1, "/metrics") == 0) {
 		struct zg_out o = {0};
-		zg_metrics_render(m->gw, m->exp, m->start_time, &o);
+		zg_metrics_render(m->gw, &m->src, m->start_time, &o);
 		reply(cl, o.p && !o.cut ? 200 : 503, "text/plain; version=0.0.4; charset=utf-8",
 		      o.p ? o.p : "", o.p ? o.n : 0, get);
 		zg_out_free(&o);
@@ -507,8 +642,8 @@ static int admin_listen(const struct zg_endpoint *ep)
 	return fd;
 }
 
-struct zg_metrics *zg_metrics_start(struct zg_gateway *gw, struct zg_expiry_table *exp,
-				    const atomic_int *started, int *failed)
+struct zg_metrics *zg_metrics_start(struct zg_gateway *gw, const struct zg_metrics_src *src,
+				    int *failed)
 {
 	const struct zg_endpoint *ep = &gw->fleet.current->conf->admin.listen;
 	struct zg_metrics *m;
@@ -521,8 +656,7 @@ struct zg_metrics *zg_metrics_start(struct zg_gateway *gw, struct zg_expiry_tabl
 	if (!m)
 		return NULL;
 	m->gw = gw;
-	m->exp = exp;
-	m->started = started;
+	m->src = *src;
 	m->start_time = (int64_t)time(NULL) - (int64_t)((zg_now_ms() - gw->started_ms) / 1000);
 	m->stop_fd = -1;
 	for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)

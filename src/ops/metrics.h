@@ -13,17 +13,25 @@
 #include "engine/gateway.h"
 #include "ops/expiry.h"
 #include "ops/out.h"
+#include "ops/override.h"
 
 struct zg_metrics;
 
+/* What the exposition reads besides the gateway: the plane's (ops/plane.h). */
+struct zg_metrics_src {
+	struct zg_expiry_table *exp;  /* expiry dates */
+	struct zg_ovr_board *ovr;     /* overrides in force */
+	const atomic_int *started;    /* 1 once the gateway serves */
+};
+
 /* Bind [admin] listen of @gw and start serving (main thread). NULL when not
- * configured (*@failed 0) or on an error, logged (*@failed 1). @exp and
- * @started (1 once the gateway serves) are read by the exposition. */
-struct zg_metrics *zg_metrics_start(struct zg_gateway *gw, struct zg_expiry_table *exp,
-				    const atomic_int *started, int *failed);
+ * configured (*@failed 0) or on an error, logged (*@failed 1). @src is
+ * copied; what it points to must outlive zg_metrics_stop. */
+struct zg_metrics *zg_metrics_start(struct zg_gateway *gw, const struct zg_metrics_src *src,
+				    int *failed);
 
 /* The exposition text of @gw now (any thread). */
-void zg_metrics_render(struct zg_gateway *gw, struct zg_expiry_table *exp, int64_t start_time,
+void zg_metrics_render(struct zg_gateway *gw, const struct zg_metrics_src *src, int64_t start_time,
 		       struct zg_out *o);
 
 /* Stop the thread and close the listener; NULL: nothing. */

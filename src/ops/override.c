@@ -106,3 +106,17 @@ unsigned zg_override_table(const struct zg_overrides *o, struct zg_override *out
 	}
 	return o->n;
 }
+
+void zg_override_publish(struct zg_ovr_board *b, const struct zg_overrides *o)
+{
+	pthread_mutex_lock(&b->lock);
+	b->in_force = *o;
+	pthread_mutex_unlock(&b->lock);
+}
+
+void zg_override_read(struct zg_ovr_board *b, struct zg_overrides *out)
+{
+	pthread_mutex_lock(&b->lock);
+	*out = b->in_force;
+	pthread_mutex_unlock(&b->lock);
+}

@@ -11,6 +11,7 @@
 #ifndef ZG_OVERRIDE_H
 #define ZG_OVERRIDE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -35,6 +36,20 @@ struct zg_overrides {
 	struct zg_ovr_entry e[ZG_OVERRIDES_MAX];
 	unsigned n;
 };
+
+/* The overrides in force as the metrics thread sees them: the control
+ * thread publishes a copy after every change (zg_override_publish), the
+ * metrics thread copies it out under @lock. Neither is on the data path. */
+struct zg_ovr_board {
+	pthread_mutex_t lock;
+	struct zg_overrides in_force;
+};
+
+/* Copy @o into @b (control thread). */
+void zg_override_publish(struct zg_ovr_board *b, const struct zg_overrides *o);
+
+/* A copy of what @b holds into @out (any thread). */
+void zg_override_read(struct zg_ovr_board *b, struct zg_overrides *out);
 
 /* "90s", "30m", "2h" or a bare number of seconds into *@secs; -1 if not. */
 int zg_override_parse_duration(const char *s, unsigned *secs);

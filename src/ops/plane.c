@@ -106,10 +106,11 @@ static int on_start(void *ctx, struct zg_gateway *gw)
 	int failed;
 
 	expiry_refresh(ops, gw);
-	ops->ctl = zg_ctl_start(gw, &failed);
+	ops->ctl = zg_ctl_start(gw, &ops->overrides, &failed);
 	if (failed)
 		return -1;
-	ops->metrics = zg_metrics_start(gw, &ops->expiry, &ops->started, &failed);
+	ops->metrics = zg_metrics_start(gw, &(struct zg_metrics_src){&ops->expiry, &ops->overrides,
+									  &ops->started}, &failed);
 	if (failed)
 		return -1;
 	atomic_store(&ops->started, 1);
@@ -190,7 +191,9 @@ static const struct zg_plane_ops plane_ops = {
 void zg_ops_init(struct zg_ops *ops, struct zg_plane *plane)
 {
 	memset(ops, 0, sizeof(*ops));
-	(void)pthread_mutex_init(&ops->expiry.lock, NULL); /* cannot fail with default attributes */
+	/* cannot fail with default attributes */
+	(void)pthread_mutex_init(&ops->expiry.lock, NULL);
+	(void)pthread_mutex_init(&ops->overrides.lock, NULL);
 	(void)zg_notify_open(&ops->notify);
 	plane->ops = &plane_ops;
 	plane->ctx = ops;
@@ -200,4 +203,5 @@ void zg_ops_fini(struct zg_ops *ops)
 {
 	zg_notify_close(&ops->notify);
 	pthread_mutex_destroy(&ops->expiry.lock);
+	pthread_mutex_destroy(&ops->overrides.lock);
 }

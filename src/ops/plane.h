@@ -21,6 +21,7 @@ struct zg_ops {
 	struct zg_ctl *ctl;           /* NULL: no [control] socket */
 	struct zg_metrics *metrics;   /* NULL: no [admin] listener */
 	struct zg_expiry_table expiry; /* filled at start and after each reload */
+	struct zg_ovr_board overrides; /* the control thread's, for the metrics */
 	uint64_t next_expiry_check_ms; /* monotonic; main thread */
 	atomic_int started;           /* the gateway serves (for /ready) */
 };

@@ -5,6 +5,7 @@ back what the gateway counted.
 """
 import json
 import os
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -14,7 +15,7 @@ import urllib.request
 import pytest
 
 import util
-from conftest import make_config
+from conftest import make_config, zg_env
 
 PAYLOAD = b"counted\n"
 
@@ -144,6 +145,11 @@ def test_a_real_prometheus_scrapes_it(admin_gw, pki, tmp_path, port):
             return res[0]["value"][1] if res else None
 
         assert util.wait_until(value, 60, 0.5, "Prometheus to have scraped zonegate") == "2"
+        # a traffic-class counter: both round trips ran in the implicit default class
+        q = urllib.parse.quote(
+            'zonegate_class_bytes_total{class="default",direction="to_upstream"}')
+        assert util.wait_until(value, 30, 0.5, "the class counter in Prometheus") == \
+            str(2 * len(PAYLOAD))
         status, body = http_get(prom_port, "/api/v1/targets")
         target = json.loads(body)["data"]["activeTargets"][0]
         assert target["health"] == "up", target
@@ -155,3 +161,62 @@ def test_a_real_prometheus_scrapes_it(admin_gw, pki, tmp_path, port):
             prom.kill()
             prom.wait()
         log.close()
+
+
+def test_class_counters_and_override_state(pki, gateway, port, echo_server, tmp_path):
+    """Per-class counters (connections, refusals, bytes per direction) and the
+    override gauge per route, as the workers and the control thread keep them."""
+    echo = echo_server()
+    p, admin = port(), port()
+    sock = tmp_path / "control.sock"
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": echo.addr, "class": "clinical"}}, name="site-b")
+    cfg["class clinical"] = {"rate": "50Mbit/s", "max_connections": "1"}
+    cfg["admin"] = {"listen": f"127.0.0.1:{admin}"}
+    cfg["control"] = {"socket": str(sock)}
+    gw = gateway(cfg, name="site-b")
+    gw.wait_for_log(r"event=admin_listening")
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    with util.tls_connect(ctx, "127.0.0.1", p) as held:
+        assert util.echo_roundtrip(held, PAYLOAD) == PAYLOAD
+        try:  # over the class's limit: refused during or right after the handshake
+            with util.tls_connect(ctx, "127.0.0.1", p) as over:
+                assert util.closed_by_peer(over, 10)
+        except (ssl.SSLError, OSError):
+            pass
+        gw.wait_for_reason("class_max_connections")
+        text = http_get(admin, "/metrics")[1]
+        assert metric(text, "zonegate_class_connections_active", **{"class": "clinical"}) == 1
+    util.wait_until(lambda: metric(http_get(admin, "/metrics")[1], "zonegate_connections_active")
+                    == 0, 10, 0.1, "the held connection to end")
+    status, text = http_get(admin, "/metrics")
+    assert status == 200
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr + text
+    cl = {"class": "clinical"}
+    assert metric(text, "zonegate_class_connections_total", **cl) == 1, text
+    assert metric(text, "zonegate_class_refused_total", **cl) == 1, text
+    assert metric(text, "zonegate_class_connections_active", **cl) == 0
+    assert metric(text, "zonegate_class_bytes_total", direction="to_upstream", **cl) == len(PAYLOAD)
+    assert metric(text, "zonegate_class_bytes_total", direction="to_client", **cl) == len(PAYLOAD)
+    assert metric(text, "zonegate_class_rate_bytes_per_second", **cl) == 50e6 / 8
+    assert metric(text, "zonegate_class_throttled_seconds_total", direction="to_client",
+                  **cl) is not None
+    assert metric(text, "zonegate_override_active", route="in", relaxed="") == 0
+    assert metric(text, "zonegate_override_seconds_left", route="in") == 0
+
+    def ctl(*args):
+        return subprocess.run([gw.binary, "ctl", "-s", str(sock), *args], capture_output=True,
+                              text=True, timeout=60, env=zg_env())
+    r = ctl("override", "start", "--route", "in", "--relax", "crl_stale,cert_expired", "--for",
+            "10m", "--reason", "metrics test")
+    assert r.returncode == 0, r.stderr
+    text = http_get(admin, "/metrics")[1]
+    assert metric(text, "zonegate_override_active", route="in",
+                  relaxed="crl_stale,cert_expired") == 1, text
+    assert 590 <= metric(text, "zonegate_override_seconds_left", route="in") <= 600
+    assert ctl("override", "stop").returncode == 0
+    text = http_get(admin, "/metrics")[1]
+    assert metric(text, "zonegate_override_active", route="in", relaxed="") == 0, text
+    assert metric(text, "zonegate_override_seconds_left", route="in") == 0

@@ -355,8 +355,11 @@ class Gateways:
     def __init__(self, binary, tmp_path, node):
         self.binary = binary
         self.tmp_path = tmp_path
-        self.all = []
-        node._zg_gateways = self.all
+        # one list per test: a second factory (a gateway in another network
+        # namespace) adds to it, so the hook checks every gateway it started
+        if getattr(node, "_zg_gateways", None) is None:
+            node._zg_gateways = []
+        self.all = node._zg_gateways
 
     def __call__(self, config, name="gw", start=True, wait_ready=True, args=(), nofile=None):
         gw = Gateway(self.binary, self.tmp_path, name, config)

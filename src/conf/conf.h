@@ -39,6 +39,8 @@
 #define ZG_WEIGHT_MAX 100      /* weight=N of a pool member */
 #define ZG_AE_MAX 17           /* DICOM AE title: 16 characters and the NUL */
 #define ZG_HTTP_PATH_MAX 256   /* health_http_path */
+#define ZG_IDENTITIES_MAX 8    /* [identity NAME] sections */
+#define ZG_TRUSTS_MAX 8        /* [trust NAME] sections */
 
 enum zg_mode {
 	ZG_MODE_WRAP,   /* plain in, mTLS out */
@@ -169,6 +171,36 @@ struct zg_conf_route {
 	int line_class;
 	struct zg_inspect_conf insp;     /* inspect and its dicom_ / hl7_ keys (proto/inspect.h) */
 	int line_inspect;
+	/* trust domains (conf/identities.c): the [identity] presented and the
+	 * [trust] store peers are verified against, on the listen side (we are
+	 * the TLS server) and the connect side (we are the client); "" = [tls] */
+	char listen_identity[ZG_NAME_MAX], connect_identity[ZG_NAME_MAX];
+	char listen_trust[ZG_NAME_MAX], connect_trust[ZG_NAME_MAX];
+	int line_listen_identity, line_connect_identity, line_listen_trust, line_connect_trust;
+};
+
+/* [identity NAME]: a certificate, its key and chain, presented by the
+ * routes that name it. The [tls] section's own certificate, key and chain
+ * are the identity "tls" (zg_conf.tls_identity). */
+struct zg_conf_identity {
+	char name[ZG_NAME_MAX];          /* first: the printer names the section by it */
+	char certificate[ZG_PATH_MAX];   /* PEM, leaf first; intermediates may follow */
+	char key[ZG_PATH_MAX];           /* PEM private key */
+	char chain[ZG_PATH_MAX];         /* optional PEM intermediates */
+	int line, line_certificate, line_key, line_chain;
+};
+
+/* [trust NAME]: a trust store (anchors, CRLs, depth, CRL policy) the routes
+ * that name it verify their peers against. [tls]'s are the store "tls"
+ * (zg_conf.tls_trust). */
+struct zg_conf_trust {
+	char name[ZG_NAME_MAX];          /* first: the printer names the section by it */
+	char trust_anchors[ZG_PATH_MAX];
+	char crl[ZG_CRLS_MAX][ZG_PATH_MAX];
+	unsigned n_crl;
+	unsigned verify_depth;           /* default 4 */
+	int crl_stale_warn;              /* crl_stale = warn (default reject) */
+	int line, line_trust_anchors, line_crl;
 };
 
 /* [directory]: struct zg_conf_directory is defined in directory.h, whose
@@ -230,6 +262,14 @@ struct zg_conf {
 	struct zg_conf_control ctl;      /* [control] */
 	struct zg_conf_admin admin;      /* [admin] */
 	struct zg_conf_override ovr;     /* [override] */
+	struct zg_conf_identity identities[ZG_IDENTITIES_MAX]; /* [identity NAME] */
+	unsigned n_identities;
+	struct zg_conf_trust trusts[ZG_TRUSTS_MAX];  /* [trust NAME] */
+	unsigned n_trusts;
+	/* [tls]'s certificate/key/chain and anchors/CRLs/depth/crl_stale as the
+	 * identity and store named "tls", filled in once the file is read */
+	struct zg_conf_identity tls_identity;
+	struct zg_conf_trust tls_trust;
 };
 
 /* Read and parse @path. On any error returns NULL with every problem found
@@ -295,5 +335,33 @@ static inline int zg_route_tls_out(const struct zg_conf_route *r)
 {
 	return r->mode != ZG_MODE_UNWRAP;
 }
+
+/* The identity route @r presents on its listen side (@outbound 0: we are
+ * the TLS server) or its connect side (1: the client): the [identity] it
+ * names, else [tls]'s (c->tls_identity). For a parsed configuration, whose
+ * names all resolve. */
+const struct zg_conf_identity *zg_route_identity(const struct zg_conf *c,
+						 const struct zg_conf_route *r, int outbound);
+
+/* The store route @r verifies its clients (@outbound 0) or its upstream
+ * (1) against: the [trust] it names, else [tls]'s (c->tls_trust). */
+const struct zg_conf_trust *zg_route_trust(const struct zg_conf *c, const struct zg_conf_route *r,
+					   int outbound);
+
+/* The index of store @t: 0 for [tls]'s, 1 + its position for a [trust]
+ * section (so ZG_TRUSTS_MAX + 1 indexes in all). */
+unsigned zg_conf_trust_index(const struct zg_conf *c, const struct zg_conf_trust *t);
+
+/* Whether any TLS side of any route uses identity @id / store @t. */
+int zg_conf_identity_used(const struct zg_conf *c, const struct zg_conf_identity *id);
+int zg_conf_trust_used(const struct zg_conf *c, const struct zg_conf_trust *t);
+
+/* For each TLS side of each route, one comment line: "# route NAME listen:
+ * profile P, identity I (CERT, as server), trust T (ANCHORS[, with CRLs])"
+ * (`check`, `profiles --conf`). */
+void zg_conf_print_domains(const struct zg_conf *c, FILE *out);
+
+/* Whether @file is one of the crl files of [tls] or of a [trust] section. */
+int zg_conf_crl_loaded(const struct zg_conf *c, const char *file);
 
 #endif

@@ -15,6 +15,7 @@
  *   rules.c   whole-file cross-key checks, checks on the files named, and
  *             the defaults filled in once the whole file is read
  *   print.c   zg_conf_print, zg_conf_each_key and zg_mode_name
+ *   identities.c  [identity NAME], [trust NAME] and the route keys naming them
  *
  * Adding a section such as [audit] means adding its struct to struct
  * zg_conf, a keyword table in tables.c and one row in conf_sections.
@@ -37,8 +38,8 @@
 #define KW_MAX 48                       /* keywords per section */
 #define NO_OFF ((size_t)-1)
 #define WHY_MAX 400
-#define N_INST (ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + 12)
-#define N_SECTIONS 11                    /* rows of conf_sections (tables.c) */
+#define N_INST (ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + ZG_IDENTITIES_MAX + ZG_TRUSTS_MAX + 14)
+#define N_SECTIONS 13                    /* rows of conf_sections (tables.c) */
 #define N_KWS(t) (sizeof(t) / sizeof((t)[0]))
 
 struct pctx;
@@ -194,6 +195,24 @@ void conf_fill_class_defaults(struct zg_conf *c);
 /* Format @ep as the operator would write it ("host:port", "[v6]:port",
  * "*:port") into @out of @cap bytes, truncating if need be. */
 void fmt_endpoint(const struct zg_endpoint *ep, char *out, size_t cap);
+
+/* ---- identities.c -------------------------------------------------------- */
+
+/* The add() of [identity NAME] / [trust NAME]: a new zeroed section named
+ * @arg (header at @line), its index in @idx. 0, or -1 once reported. */
+int identity_add(struct pctx *pc, const char *arg, int line, unsigned *idx);
+int trust_add(struct pctx *pc, const char *arg, int line, unsigned *idx);
+
+/* Report route keys naming an identity or store the file does not define,
+ * or naming one on a side where the route speaks plain TCP. */
+void conf_check_domains(const struct pctx *pc);
+
+/* Whether route @r uses [tls]'s store (@trust 1) or identity (0) on a side
+ * where it speaks TLS (then [tls] must provide it). */
+int conf_route_uses_tls_default(const struct zg_conf_route *r, int trust);
+
+/* Copy [tls]'s identity and store keys into c->tls_identity, c->tls_trust. */
+void conf_fill_tls_domain(struct zg_conf *c);
 
 /* ---- tables.c ------------------------------------------------------------ */
 

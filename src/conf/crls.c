@@ -78,11 +78,10 @@ void conf_check_crl_fetch(const struct pctx *pc)
 		unsigned k;
 		if (!f->file[0])
 			continue;
-		for (k = 0; k < c->tls.n_crl && strcmp(c->tls.crl[k], f->file) != 0; k++)
-			;
-		if (k == c->tls.n_crl)
+		if (!zg_conf_crl_loaded(c, f->file))
 			conf_perr(pc, f->line_file, "file",
-				  "[crl %s]: %s is not one of [tls] crl (the gateway would never load it)",
+				  "[crl %s]: %s is no crl of [tls] or of a [trust] "
+				  "(the gateway would never load it)",
 				  f->name, f->file);
 		for (k = 0; k < i; k++)
 			if (strcmp(c->crl_fetch[k].file, f->file) == 0)

@@ -389,11 +389,13 @@ static struct zg_conf *conf_parse(const char *text, const char *name, const char
 	conf_check_tls_needs(pc);
 	conf_check_ticket_keys(pc);
 	conf_check_directory(pc);
+	conf_check_domains(pc);
 	conf_check_crl_fetch(pc);
 	conf_check_classes(pc);
 	if (conf->n_routes == 0 && errs->n + errs->dropped == before)
 		zg_errlist_add(errs, name, 0, NULL, "no [route NAME] section: nothing to serve");
 	conf_fill_route_defaults(conf);
+	conf_fill_tls_domain(conf);
 	conf_fill_audit_defaults(conf);
 	conf_fill_directory_defaults(conf);
 	conf_fill_class_defaults(conf);

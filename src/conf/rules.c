@@ -196,8 +196,11 @@ void conf_check_tls_needs(const struct pctx *pc)
 		for (unsigned i = 0; i < pc->n_inst; i++) {
 			const struct inst *in = &pc->inst[i];
 			unsigned mask;
+			/* a side with its own [identity] / [trust] needs nothing of [tls] */
 			if (in->def->add != route_add || route_mode(pc, in, &mask) < 0 ||
-			    !(tls_needs[k].modes & mask))
+			    !(tls_needs[k].modes & mask) ||
+			    !conf_route_uses_tls_default(&pc->conf->routes[in->idx],
+							 strcmp(tls_needs[k].key, "trust_anchors") == 0))
 				continue;
 			conf_perr(pc, tls ? tls->line : in->line, tls_needs[k].key,
 				  "required in [tls]: [route %s] (mode %s) %s", in->arg,

@@ -127,6 +127,15 @@ static const struct kw route_kws[] = {
 	{"hl7_message_types", &T_HL7_TYPES, RT(insp.hl7_types), ZG_INSPECT_LIST_MAX,
 	 RT(insp.n_hl7_types), NO_OFF, 0, 0, NULL, 0},
 	{"hl7_max_message", &T_BYTES, RT(insp.hl7_max_message), 0, NO_OFF, NO_OFF, 1024, 1ull << 30, "1M", 0},
+	/* trust domains (identities.c); unset: [tls]'s */
+	{"listen_identity", &T_NAME, RT(listen_identity), STR(struct zg_conf_route, listen_identity),
+	 NO_OFF, RT(line_listen_identity), 0, 0, NULL, 0},
+	{"listen_trust", &T_NAME, RT(listen_trust), STR(struct zg_conf_route, listen_trust), NO_OFF,
+	 RT(line_listen_trust), 0, 0, NULL, 0},
+	{"connect_identity", &T_NAME, RT(connect_identity), STR(struct zg_conf_route, connect_identity),
+	 NO_OFF, RT(line_connect_identity), 0, 0, NULL, 0},
+	{"connect_trust", &T_NAME, RT(connect_trust), STR(struct zg_conf_route, connect_trust), NO_OFF,
+	 RT(line_connect_trust), 0, 0, NULL, 0},
 };
 
 #define AU(f) offsetof(struct zg_audit_conf, f)
@@ -183,6 +192,29 @@ static const struct kw crl_kws[] = {
 	{"file", &T_PATH, CR(file), ZG_PATH_MAX, NO_OFF, CR(line_file), 0, 0, NULL, KW_REQUIRED},
 	{"interval", &T_DUR_MS, CR(interval_ms), 0, NO_OFF, NO_OFF, SEC, 7 * 24 * HOUR, "1h", 0},
 	{"timeout", &T_DUR_MS, CR(timeout_ms), 0, NO_OFF, NO_OFF, SEC, 5 * MIN, "10s", 0},
+};
+
+#define ID(f) offsetof(struct zg_conf_identity, f)
+
+/* [identity NAME]: what [tls] holds as certificate, key and chain. */
+static const struct kw identity_kws[] = {
+	{"certificate", &T_PATH, ID(certificate), ZG_PATH_MAX, NO_OFF, ID(line_certificate), 0, 0,
+	 NULL, KW_FILE | KW_REQUIRED},
+	{"key", &T_PATH, ID(key), ZG_PATH_MAX, NO_OFF, ID(line_key), 0, 0, NULL,
+	 KW_SECRET_FILE | KW_REQUIRED},
+	{"chain", &T_PATH, ID(chain), ZG_PATH_MAX, NO_OFF, ID(line_chain), 0, 0, NULL, KW_FILE},
+};
+
+#define TR(f) offsetof(struct zg_conf_trust, f)
+
+/* [trust NAME]: what [tls] holds as anchors, CRLs, depth and CRL policy. */
+static const struct kw trust_kws[] = {
+	{"trust_anchors", &T_PATH, TR(trust_anchors), ZG_PATH_MAX, NO_OFF, TR(line_trust_anchors), 0,
+	 0, NULL, KW_FILE | KW_TRUST_FILE | KW_REQUIRED},
+	{"crl", &T_PATHS, TR(crl), ZG_CRLS_MAX, TR(n_crl), TR(line_crl), 0, 0, NULL,
+	 KW_FILE | KW_TRUST_FILE},
+	{"verify_depth", &T_UINT, TR(verify_depth), 0, NO_OFF, NO_OFF, 1, 10, "4", 0},
+	{"crl_stale", &T_CRL_STALE, TR(crl_stale_warn), 0, NO_OFF, NO_OFF, 0, 0, "reject", 0},
 };
 
 #define CL(f) offsetof(struct zg_conf_class, f)
@@ -264,13 +296,38 @@ static void *class_elem(const struct zg_conf *c, unsigned idx)
 	return (void *)&c->classes[idx];
 }
 
+static unsigned identity_count(const struct zg_conf *c)
+{
+	return c->n_identities;
+}
+
+static void *identity_elem(const struct zg_conf *c, unsigned idx)
+{
+	return (void *)&c->identities[idx];
+}
+
+static unsigned trust_count(const struct zg_conf *c)
+{
+	return c->n_trusts;
+}
+
+static void *trust_elem(const struct zg_conf *c, unsigned idx)
+{
+	return (void *)&c->trusts[idx];
+}
+
 /* The printer names a named section by its struct's first member. */
 _Static_assert(offsetof(struct zg_conf_route, name) == 0, "route name first");
 _Static_assert(offsetof(struct zg_conf_class, name) == 0, "class name first");
+_Static_assert(offsetof(struct zg_conf_identity, name) == 0, "identity name first");
+_Static_assert(offsetof(struct zg_conf_trust, name) == 0, "trust name first");
 
 const struct section_def conf_sections[] = {
 	{"gateway", gateway_kws, N_KWS(gateway_kws), offsetof(struct zg_conf, gw), NULL, NULL, NULL},
 	{"tls", tls_kws, N_KWS(tls_kws), offsetof(struct zg_conf, tls), NULL, NULL, NULL},
+	{"identity", identity_kws, N_KWS(identity_kws), NO_OFF, identity_add, identity_count,
+	 identity_elem},
+	{"trust", trust_kws, N_KWS(trust_kws), NO_OFF, trust_add, trust_count, trust_elem},
 	{"route", route_kws, N_KWS(route_kws), NO_OFF, route_add, route_count, route_elem},
 	{"directory", directory_kws, N_KWS(directory_kws), offsetof(struct zg_conf, dir), NULL, NULL,
 	 NULL},
@@ -282,7 +339,8 @@ const struct section_def conf_sections[] = {
 	{"admin", admin_kws, N_KWS(admin_kws), offsetof(struct zg_conf, admin), NULL, NULL, NULL},
 	{"override", override_kws, N_KWS(override_kws), offsetof(struct zg_conf, ovr), NULL, NULL, NULL},
 };
-_Static_assert(N_INST >= ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + N_SECTIONS, "N_INST too small");
+_Static_assert(N_INST >= ZG_ROUTES_MAX + ZG_CRLS_MAX + ZG_CLASSES_MAX + ZG_IDENTITIES_MAX +
+		       ZG_TRUSTS_MAX + N_SECTIONS, "N_INST too small");
 
 /* ---- lookups and defaults ------------------------------------------------ */
 

@@ -837,6 +837,97 @@ static void load_resolves_against_named_dir(void **state)
 	zg_conf_free(c);
 }
 
+/* ---- trust domains ------------------------------------------------------- */
+
+/* [identity] and [trust] parse with their defaults, [tls] becomes the
+ * identity and store "tls", and each route side resolves to what it names. */
+static void trust_domains_resolve(void **state)
+{
+	static struct zg_errlist el;
+	static const char text[] =
+		"[tls]\n"
+		"certificate = /a.crt\n"
+		"key = /a.key\n"
+		"trust_anchors = /a-root.pem\n"
+		"crl = /a.crl\n"
+		"verify_depth = 2\n"
+		"[identity b-client]\n"
+		"certificate = /b-client.crt\n"
+		"key = /b-client.key\n"
+		"[trust b]\n"
+		"trust_anchors = /b-root.pem\n"
+		"crl = /b-root.crl, /b-int.crl\n"
+		"[route in]\n"
+		"mode = bridge\n"
+		"listen = 127.0.0.1:1\n"
+		"connect = 127.0.0.1:2\n"
+		"server_name = b.example\n"
+		"listen_identity = tls\n"
+		"connect_identity = b-client\n"
+		"connect_trust = b\n"
+		"[crl b-int]\n"
+		"url = http://crl.b.example/int.crl\n"
+		"file = /b-int.crl\n";
+	struct zg_conf *c = parse_pure(text, &el);
+	const struct zg_conf_route *r;
+
+	(void)state;
+	assert_non_null(c);
+	r = &c->routes[0];
+	assert_int_equal(c->n_identities, 1);
+	assert_int_equal(c->n_trusts, 1);
+	assert_int_equal(c->trusts[0].verify_depth, 4);
+	assert_int_equal(c->trusts[0].crl_stale_warn, 0);
+	assert_int_equal(c->trusts[0].n_crl, 2);
+	assert_int_equal(c->trusts[0].line, 10);
+	assert_string_equal(c->tls_identity.name, "tls");
+	assert_string_equal(c->tls_identity.certificate, "/a.crt");
+	assert_int_equal(c->tls_identity.line_key, 3);
+	assert_string_equal(c->tls_trust.trust_anchors, "/a-root.pem");
+	assert_int_equal(c->tls_trust.verify_depth, 2);
+	assert_int_equal(c->tls_trust.n_crl, 1);
+	assert_ptr_equal(zg_route_identity(c, r, 0), &c->tls_identity);
+	assert_ptr_equal(zg_route_identity(c, r, 1), &c->identities[0]);
+	assert_ptr_equal(zg_route_trust(c, r, 0), &c->tls_trust);
+	assert_ptr_equal(zg_route_trust(c, r, 1), &c->trusts[0]);
+	assert_int_equal(zg_conf_trust_index(c, &c->tls_trust), 0);
+	assert_int_equal(zg_conf_trust_index(c, &c->trusts[0]), 1);
+	assert_true(zg_conf_identity_used(c, &c->identities[0]));
+	assert_true(zg_conf_trust_used(c, &c->trusts[0]));
+	assert_true(zg_conf_crl_loaded(c, "/b-int.crl"));
+	assert_false(zg_conf_crl_loaded(c, "/c.crl"));
+	zg_conf_free(c);
+}
+
+/* A file whose every TLS side names its own identity and store needs no
+ * [tls] certificate, key or anchors; a side left on [tls] still does. */
+static void trust_domains_tls_needs(void **state)
+{
+	static struct zg_errlist el;
+	static const char head[] =
+		"[identity srv]\n"
+		"certificate = /s.crt\n"
+		"key = /s.key\n"
+		"[trust z]\n"
+		"trust_anchors = /z.pem\n"
+		"[route in]\n"
+		"mode = unwrap\n"
+		"listen = 127.0.0.1:1\n"
+		"connect = 127.0.0.1:2\n"
+		"listen_identity = srv\n";
+	char text[1024];
+	struct zg_conf *c;
+
+	(void)state;
+	snprintf(text, sizeof(text), "%slisten_trust = z\n", head);
+	c = parse_pure(text, &el);
+	assert_non_null(c);
+	assert_ptr_equal(zg_route_identity(c, &c->routes[0], 0), &c->identities[0]);
+	zg_conf_free(c);
+	expect_errors(head, "t.conf:6: trust_anchors: required in [tls]: [route in] (mode unwrap) "
+			    "verifies its TLS peers against them\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -860,6 +951,8 @@ int main(void)
 		cmocka_unit_test(load_failures),
 		cmocka_unit_test(load_fills_host_name),
 		cmocka_unit_test(load_resolves_against_named_dir),
+		cmocka_unit_test(trust_domains_resolve),
+		cmocka_unit_test(trust_domains_tls_needs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -189,22 +189,43 @@ static int apply_classes(struct zg_gateway *gw, const struct zg_snapshot *s, str
 	return -1;
 }
 
-/* Start the key process with the key files @conf names (first load, so
- * before any worker exists or any peer's byte is read), or on a reload
- * start one that re-reads them (renewed keys), swapped in by
- * zg_keys_commit() once the snapshot is built. 0, or -1 with the reason in
- * @errs. */
+_Static_assert(ZG_KEYS_MAX >= ZG_IDENTITIES_MAX + 1, "the key process must hold every identity's key");
+
+/* Every distinct key file of @conf into @paths (at most ZG_KEYS_MAX): [tls]
+ * key, then each [identity]'s, in file order, so key ids stay put across a
+ * reload that changes nothing. The count. */
+static unsigned key_paths(const struct zg_conf *conf, char **paths)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i <= conf->n_identities; i++) {
+		const char *k = i ? conf->identities[i - 1].key : conf->tls.key;
+		unsigned j = 0;
+		while (j < n && strcmp(paths[j], k) != 0)
+			j++;
+		if (k[0] && j == n && n < ZG_KEYS_MAX)
+			paths[n++] = (char *)k;
+	}
+	return n;
+}
+
+/* Start the key process with the key files @conf names ([tls] key and every
+ * [identity]'s: workers never map any of them), first load, so before any
+ * worker exists or any peer's byte is read; or on a reload start one that
+ * re-reads them (renewed keys), swapped in by zg_keys_commit() once the
+ * snapshot is built. 0, or -1 with the reason in @errs. */
 static int keys_prepare(struct zg_gateway *gw, const struct zg_conf *conf, struct zg_errlist *errs)
 {
-	char *paths[1] = {(char *)conf->tls.key};
+	char *paths[ZG_KEYS_MAX];
 	char why[ZG_PATH_MAX + 200];
 	int first = gw->fleet.current == NULL, rc;
+	unsigned n = key_paths(conf, paths);
 
 	if (!first && !conf->tls.key_process != !zg_keys_active())
 		zg_warn("event=reload_note msg=\"[tls] key_process changes take effect on restart\"");
-	if (!conf->tls.key[0] || (first && !conf->tls.key_process) || (!first && !zg_keys_active()))
+	if (!n || (first && !conf->tls.key_process) || (!first && !zg_keys_active()))
 		return 0;
-	rc = first ? zg_keys_start(paths, 1, why, sizeof(why)) : zg_keys_refresh(paths, 1, why, sizeof(why));
+	rc = first ? zg_keys_start(paths, n, why, sizeof(why)) : zg_keys_refresh(paths, n, why, sizeof(why));
 	if (rc < 0)
 		zg_errlist_add(errs, conf->path, conf->tls.line_key, "key", "key process: %s", why);
 	return rc;
@@ -263,7 +284,10 @@ static void crlfetch_follow(struct zg_gateway *gw, const struct zg_conf *old,
 	if (old && old->n_crl_fetch == now->n_crl_fetch &&
 	    memcmp(old->crl_fetch, now->crl_fetch, sizeof(now->crl_fetch)) == 0 &&
 	    strcmp(old->tls.trust_anchors, now->tls.trust_anchors) == 0 &&
-	    strcmp(old->tls.chain, now->tls.chain) == 0)
+	    strcmp(old->tls.chain, now->tls.chain) == 0 && old->n_trusts == now->n_trusts &&
+	    memcmp(old->trusts, now->trusts, sizeof(now->trusts)) == 0 &&
+	    old->n_identities == now->n_identities &&
+	    memcmp(old->identities, now->identities, sizeof(now->identities)) == 0)
 		return;
 	zg_crlfetch_stop(gw->crlfetch);
 	gw->crlfetch = zg_crlfetch_start(now, crl_fetched, gw);

@@ -98,20 +98,31 @@ static int listen_served(const struct zg_snapshot *prev, const struct zg_route_r
 	return 0;
 }
 
+/* The loaded store route @r verifies its peers against on one side
+ * (@outbound), from @trusts (indexed like zg_conf_trust_index), or NULL if
+ * it did not load. */
+static const struct zg_tls_trust *side_trust(const struct zg_conf *c, const struct zg_conf_route *r,
+					     struct zg_tls_trust *const *trusts, int outbound)
+{
+	return trusts[zg_conf_trust_index(c, zg_route_trust(c, r, outbound))];
+}
+
 static int build_route(struct zg_snapshot *s, const struct zg_snapshot *prev, unsigned i,
-		       const struct zg_tls_trust *trust, zg_stats_lookup_fn stats, void *sctx,
+		       struct zg_tls_trust *const *trusts, zg_stats_lookup_fn stats, void *sctx,
 		       struct zg_errlist *errs)
 {
 	const struct zg_conf *c = s->conf;
 	const struct zg_conf_route *r = &c->routes[i];
 	struct zg_route_rt *rt = &s->routes[i];
+	const struct zg_tls_trust *tin = side_trust(c, r, trusts, 0);
+	const struct zg_tls_trust *tout = side_trust(c, r, trusts, 1);
 	char why[256];
 	int fd, bad = 0;
 
 	rt->conf = r;
-	if (zg_route_tls_in(r) && (!trust || !(rt->tls_in = zg_tls_server_ctx(c, r, trust, errs))))
+	if (zg_route_tls_in(r) && (!tin || !(rt->tls_in = zg_tls_server_ctx(c, r, tin, errs))))
 		bad = 1;
-	if (zg_route_tls_out(r) && (!trust || !(rt->tls_out = zg_tls_client_ctx(c, r, trust, errs))))
+	if (zg_route_tls_out(r) && (!tout || !(rt->tls_out = zg_tls_client_ctx(c, r, tout, errs))))
 		bad = 1;
 	if (zg_resolve(&r->listen, 1, &rt->listen, 1, why, sizeof(why)) < 0) {
 		zg_errlist_add(errs, c->path, r->line_listen, "listen", "route %s: %s:%s: %s", r->name,
@@ -182,13 +193,26 @@ static int load_directory(struct zg_snapshot *s, const struct zg_snapshot *prev,
 	return 0;
 }
 
-/* Does any route of @c speak TLS (and so need the trust store)? */
-static int any_tls(const struct zg_conf *c)
+/* Load every store some route side of @c uses into @trusts (indexed like
+ * zg_conf_trust_index; unused ones stay NULL), each once, so every route
+ * naming a store shares its X509_STORE and no other route sees it. An
+ * identity or store no route uses is named in the log: a leftover
+ * definition is more often a typo in a route than an intention. */
+static void load_trusts(const struct zg_conf *c, struct zg_tls_trust **trusts,
+			struct zg_errlist *errs)
 {
-	for (unsigned i = 0; i < c->n_routes; i++)
-		if (zg_route_tls_in(&c->routes[i]) || zg_route_tls_out(&c->routes[i]))
-			return 1;
-	return 0;
+	for (unsigned i = 0; i <= c->n_trusts; i++) {
+		const struct zg_conf_trust *ct = i ? &c->trusts[i - 1] : &c->tls_trust;
+		if (zg_conf_trust_used(c, ct))
+			trusts[i] = zg_tls_trust_load(c, ct, errs);
+		else if (i)
+			zg_warn("event=conf_unused section=\"[trust %s]\" line=%d msg=\"no route uses "
+				"this trust store\"", ct->name, ct->line);
+	}
+	for (unsigned i = 0; i < c->n_identities; i++)
+		if (!zg_conf_identity_used(c, &c->identities[i]))
+			zg_warn("event=conf_unused section=\"[identity %s]\" line=%d msg=\"no route "
+				"presents this identity\"", c->identities[i].name, c->identities[i].line);
 }
 
 struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snapshot *prev,
@@ -197,7 +221,7 @@ struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snap
 {
 	struct zg_snapshot *s = calloc(1, sizeof(*s));
 	size_t before = errs->n + errs->dropped;
-	struct zg_tls_trust *trust;
+	struct zg_tls_trust *trusts[ZG_TRUSTS_MAX + 1] = {0};
 
 	if (!s) {
 		zg_conf_free(conf);
@@ -214,10 +238,11 @@ struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snap
 		goto fail;
 	}
 	(void)load_directory(s, prev, errs);
-	trust = any_tls(conf) ? zg_tls_trust_load(conf, errs) : NULL;
+	load_trusts(conf, trusts, errs);
 	for (unsigned i = 0; i < conf->n_routes; i++)
-		(void)build_route(s, prev, i, trust, stats, stats_ctx, errs);
-	zg_tls_trust_free(trust);
+		(void)build_route(s, prev, i, trusts, stats, stats_ctx, errs);
+	for (unsigned i = 0; i <= ZG_TRUSTS_MAX; i++)
+		zg_tls_trust_free(trusts[i]);
 	if (errs->n + errs->dropped != before)
 		goto fail;
 	atomic_init(&s->refs, 1);

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define ZG_KEYS_MAGIC 0x7a676b31u /* "zgk1" */
-#define ZG_KEYS_MAX 8             /* keys one key process holds */
+#define ZG_KEYS_MAX 16            /* keys one key process holds: [tls] and 8 [identity], renewed */
 #define ZG_KEYS_DIGEST_MAX 64     /* SHA-512 */
 #define ZG_KEYS_DATA_MAX 2048     /* an RSA-8192 SubjectPublicKeyInfo, a signature */
 

@@ -24,6 +24,7 @@
 #include "policy/policy.h"
 #include "policy/profile.h"
 #include "policy/server_name.h"
+#include "tls/store.h"
 #include "tls/ticket.h"
 #include "base/relax.h"
 #include "tls/tls.h"
@@ -277,25 +278,27 @@ static int cap_session_lifetime(SSL *ssl, SSL_SESSION *sess)
 	return 0;
 }
 
-/* The [tls] CRLs into @store (through crl.c, which refuses a damaged or
- * empty file), with revocation checked on every certificate of a chain. A
- * CRL already past its nextUpdate is named in the log now, not first at
- * the handshake it would refuse (crl_stale = reject) or let through (warn). */
-static int load_crls(X509_STORE *store, const struct zg_conf *c, struct zg_errlist *errs)
+/* The CRLs of store @ct into @store (through crl.c, which refuses a
+ * damaged or empty file), with revocation checked on every certificate of
+ * a chain. A CRL already past its nextUpdate is named in the log now, not
+ * first at the handshake it would refuse (crl_stale = reject) or let
+ * through (warn). */
+static int load_crls(X509_STORE *store, const struct zg_conf *c, const struct zg_conf_trust *ct,
+		     struct zg_errlist *errs)
 {
 	STACK_OF(X509_CRL) *crls;
 	char why[256];
 	int rc = 0;
 
-	if (!c->tls.n_crl)
+	if (!ct->n_crl)
 		return 0;
 	if (!(crls = zg_crl_new())) {
-		zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "out of memory");
+		zg_errlist_add(errs, c->path, ct->line_crl, "crl", "out of memory");
 		return -1;
 	}
-	for (unsigned i = 0; i < c->tls.n_crl; i++) {
-		if (zg_crl_load_file(crls, c->tls.crl[i], why, sizeof(why)) < 0) {
-			zg_errlist_add(errs, c->path, c->tls.line_crl, "crl", "%s: %s", c->tls.crl[i], why);
+	for (unsigned i = 0; i < ct->n_crl; i++) {
+		if (zg_crl_load_file(crls, ct->crl[i], why, sizeof(why)) < 0) {
+			zg_errlist_add(errs, c->path, ct->line_crl, "crl", "%s: %s", ct->crl[i], why);
 			rc = -1;
 		}
 	}
@@ -303,11 +306,11 @@ static int load_crls(X509_STORE *store, const struct zg_conf *c, struct zg_errli
 	     i = zg_crl_next_stale(crls, i + 1, time(NULL))) {
 		char issuer[256];
 		X509_NAME_oneline(X509_CRL_get_issuer(sk_X509_CRL_value(crls, i)), issuer, sizeof(issuer));
-		zg_warn("event=crl_stale issuer=\"%s\" crl_stale=%s msg=\"CRL past its nextUpdate\"", issuer,
-			c->tls.crl_stale_warn ? "warn" : "reject");
+		zg_warn("event=crl_stale issuer=\"%s\" trust=%s crl_stale=%s msg=\"CRL past its nextUpdate\"",
+			issuer, ct->name, ct->crl_stale_warn ? "warn" : "reject");
 	}
 	if (rc == 0 && zg_crl_add_to_store(store, crls) < 0) {
-		zg_errlist_add(errs, c->path, c->tls.line_crl, "crl",
+		zg_errlist_add(errs, c->path, ct->line_crl, "crl",
 			       "cannot add the CRLs to the trust store");
 		rc = -1;
 	}
@@ -322,7 +325,7 @@ static int load_crls(X509_STORE *store, const struct zg_conf *c, struct zg_errli
  * what was checked is what is trusted. */
 static int load_anchors(struct zg_tls_trust *t, const struct zg_conf *c, struct zg_errlist *errs)
 {
-	const char *path = c->tls.trust_anchors;
+	const char *path = t->conf->trust_anchors;
 	char why[2 * ZG_PATH_MAX + 128];
 	struct stat st;
 	BIO *b = NULL;
@@ -366,11 +369,12 @@ fail:
 	BIO_free(b);
 	if (fd >= 0)
 		close(fd);
-	zg_errlist_add(errs, c->path, c->tls.line_trust_anchors, "trust_anchors", "%s", why);
+	zg_errlist_add(errs, c->path, t->conf->line_trust_anchors, "trust_anchors", "%s", why);
 	return -1;
 }
 
-struct zg_tls_trust *zg_tls_trust_load(const struct zg_conf *c, struct zg_errlist *errs)
+struct zg_tls_trust *zg_tls_trust_load(const struct zg_conf *c, const struct zg_conf_trust *ct,
+				       struct zg_errlist *errs)
 {
 	struct zg_tls_trust *t = OPENSSL_zalloc(sizeof(*t));
 
@@ -378,10 +382,11 @@ struct zg_tls_trust *zg_tls_trust_load(const struct zg_conf *c, struct zg_errlis
 		zg_errlist_add(errs, c->path, 0, NULL, "out of memory for the trust store");
 		goto fail;
 	}
+	t->conf = ct;
 	X509_STORE_set_flags(t->store, X509_V_FLAG_X509_STRICT);
 	/* `|`, not `||`: the CRLs' errors are reported even when the anchors fail */
-	if ((c->tls.trust_anchors[0] && load_anchors(t, c, errs) < 0) |
-	    (load_crls(t->store, c, errs) < 0))
+	if ((ct->trust_anchors[0] && load_anchors(t, c, errs) < 0) |
+	    (load_crls(t->store, c, ct, errs) < 0))
 		goto fail;
 	return t;
 fail:
@@ -398,18 +403,20 @@ void zg_tls_trust_free(struct zg_tls_trust *t)
 	OPENSSL_free(t);
 }
 
-static int load_chain_file(SSL_CTX *ctx, const struct zg_conf *c, struct zg_errlist *errs)
+/* The identity's chain file (intermediates we send after the leaf). */
+static int load_chain_file(SSL_CTX *ctx, const struct zg_conf *c, const struct zg_conf_identity *id,
+			   struct zg_errlist *errs)
 {
 	BIO *b;
 	X509 *x;
 	char why[256];
 
-	if (!c->tls.chain[0])
+	if (!id->chain[0])
 		return 0;
-	b = BIO_new_file(c->tls.chain, "r");
+	b = BIO_new_file(id->chain, "r");
 	if (!b) {
 		openssl_error(why, sizeof(why));
-		zg_errlist_add(errs, c->path, c->tls.line_chain, "chain", "%s: %s", c->tls.chain, why);
+		zg_errlist_add(errs, c->path, id->line_chain, "chain", "%s: %s", id->chain, why);
 		return -1;
 	}
 	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
@@ -417,8 +424,7 @@ static int load_chain_file(SSL_CTX *ctx, const struct zg_conf *c, struct zg_errl
 			X509_free(x);
 			BIO_free(b);
 			openssl_error(why, sizeof(why));
-			zg_errlist_add(errs, c->path, c->tls.line_chain, "chain", "%s: %s", c->tls.chain,
-				       why);
+			zg_errlist_add(errs, c->path, id->line_chain, "chain", "%s: %s", id->chain, why);
 			return -1;
 		}
 	}
@@ -431,7 +437,7 @@ static int load_chain_file(SSL_CTX *ctx, const struct zg_conf *c, struct zg_errl
  * then owns it). NULL with @why if the route widens its profile. */
 static const struct tls_policy *route_policy(SSL_CTX *ctx, const struct zg_conf *c,
 					     const struct zg_conf_route *r, const struct zg_profile *p,
-					     char *why, size_t cap)
+					     const struct zg_conf_trust *ct, char *why, size_t cap)
 {
 	struct zg_profile_overrides o = {
 		.min_version = r->min_version[0] ? zg_profile_version_parse(r->min_version) : 0,
@@ -457,7 +463,7 @@ static const struct tls_policy *route_policy(SSL_CTX *ctx, const struct zg_conf 
 		return NULL;
 	}
 	tp->clock_skew_s = c->tls.clock_skew_s;
-	tp->crl_stale_warn = c->tls.crl_stale_warn;
+	tp->crl_stale_warn = ct->crl_stale_warn;
 	return tp;
 }
 
@@ -465,12 +471,13 @@ static const struct tls_policy *route_policy(SSL_CTX *ctx, const struct zg_conf 
  * present (leaf and configured intermediates): as a server certificate on
  * a server context, as a client certificate on a client one. Each failing
  * rule becomes a configuration error naming it. */
-static int own_cert_check(SSL_CTX *ctx, const struct zg_conf *c, const struct tls_policy *tp,
-			  int server, struct zg_errlist *errs)
+static int own_cert_check(SSL_CTX *ctx, const struct zg_conf *c, const struct zg_conf_route *r,
+			  const struct zg_conf_identity *id, const struct tls_policy *tp,
+			  unsigned max_depth, int server, struct zg_errlist *errs)
 {
 	struct zg_policy_params pp = {.profile = &tp->prof.p, .now = time(NULL),
 				      .clock_skew_s = tp->clock_skew_s,
-				      .max_depth = c->tls.verify_depth};
+				      .max_depth = max_depth};
 	STACK_OF(X509) *extra = NULL, *chain = sk_X509_new_null();
 	struct zg_policy_verdict v;
 	X509 *leaf = SSL_CTX_get0_certificate(ctx);
@@ -478,19 +485,23 @@ static int own_cert_check(SSL_CTX *ctx, const struct zg_conf *c, const struct tl
 
 	pp.role = server ? ZG_ROLE_SERVER : ZG_ROLE_CLIENT;
 	if (!chain || !leaf || !sk_X509_push(chain, leaf) || !SSL_CTX_get0_chain_certs(ctx, &extra)) {
-		zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate", "out of memory");
+		zg_errlist_add(errs, c->path, id->line_certificate, "certificate", "out of memory");
 		goto out;
 	}
 	for (int i = 0; i < sk_X509_num(extra); i++)
 		if (!sk_X509_push(chain, sk_X509_value(extra, i)))
 			goto out;
 	rc = zg_policy_check_chain(chain, &pp, &v);
+	/* named after the identity and the route side that presents it: one
+	 * [identity] may serve as client on one route and server on another */
 	for (unsigned i = 0; i < v.n; i++)
 		if (!v.f[i].warn)
-			zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate",
-				       "%s (as %s certificate) breaks rule %s at depth %d: %s",
-				       c->tls.certificate, server ? "server" : "client",
-				       zg_reason_code(v.f[i].reason), v.f[i].depth, v.f[i].detail);
+			zg_errlist_add(errs, c->path, id->line_certificate, "certificate",
+				       "%s (as %s certificate) breaks rule %s at depth %d: %s "
+				       "([identity %s], %s side of route %s)",
+				       id->certificate, server ? "server" : "client",
+				       zg_reason_code(v.f[i].reason), v.f[i].depth, v.f[i].detail,
+				       id->name, server ? "listen" : "connect", r->name);
 out:
 	sk_X509_free(chain); /* the certificates belong to ctx */
 	return rc;
@@ -639,40 +650,44 @@ static STACK_OF(X509) *ticket_chain(SSL *ssl)
  * public half is the certificate's and whose signatures the key process
  * makes (this process never reads the key file); else the file itself.
  * -1 with why. @no_cert: the certificate did not load. */
-static int use_key(SSL_CTX *ctx, const struct zg_conf *c, int no_cert, char *why, size_t cap)
+static int use_key(SSL_CTX *ctx, const struct zg_conf_identity *id, int no_cert, char *why,
+		   size_t cap)
 {
 	X509 *cert = SSL_CTX_get0_certificate(ctx);
 	EVP_PKEY *pk;
 	int rc;
 
 	if (!zg_keys_active()) {
-		if (SSL_CTX_use_PrivateKey_file(ctx, c->tls.key, SSL_FILETYPE_PEM) == 1)
+		if (SSL_CTX_use_PrivateKey_file(ctx, id->key, SSL_FILETYPE_PEM) == 1)
 			return 0;
 		openssl_error(why, cap);
 		return -1;
 	}
 	if (no_cert || !cert) {
-		snprintf(why, cap, "%.160s: no certificate to check it against", c->tls.key);
+		snprintf(why, cap, "%.160s: no certificate to check it against", id->key);
 		return -1;
 	}
-	if (!(pk = zg_keys_pkey(c->tls.key, X509_get0_pubkey(cert), why, cap)))
+	if (!(pk = zg_keys_pkey(id->key, X509_get0_pubkey(cert), why, cap)))
 		return -1;
 	rc = SSL_CTX_use_PrivateKey(ctx, pk) == 1 ? 0 : -1;
 	if (rc < 0) {
 		char e[200];
 		openssl_error(e, sizeof(e));
-		snprintf(why, cap, "%.120s: %.120s", c->tls.key, e);
+		snprintf(why, cap, "%.120s: %.120s", id->key, e);
 	}
 	EVP_PKEY_free(pk);
 	return rc;
 }
 
-/* What every zonegate SSL_CTX shares: profile, our certificate and key,
- * the trust anchors and CRLs, and the verify callback. */
+/* What every zonegate SSL_CTX shares: profile, our certificate and key
+ * (the route side's identity), the trust anchors and CRLs (@t, the route
+ * side's store), and the verify callback. */
 static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 			   const struct zg_conf_route *r, const struct zg_tls_trust *t,
 			   struct zg_errlist *errs)
 {
+	int server = method == TLS_server_method();
+	const struct zg_conf_identity *id = zg_route_identity(c, r, !server);
 	const char *pname = r->profile[0] ? r->profile : c->tls.profile;
 	const struct zg_profile *p = zg_profile_find(pname);
 	SSL_CTX *ctx = SSL_CTX_new(method);
@@ -684,7 +699,7 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: out of memory", r->name);
 		return NULL;
 	}
-	if (!p || !(tp = route_policy(ctx, c, r, p, why, sizeof(why))) ||
+	if (!p || !(tp = route_policy(ctx, c, r, p, t->conf, why, sizeof(why))) ||
 	    zg_profile_apply(ctx, &tp->prof.p, why, sizeof(why)) < 0) {
 		zg_errlist_add(errs, c->path, r->line, "profile", "route %s: profile %s: %s", r->name, pname,
 			       p ? why : "unknown profile");
@@ -693,35 +708,36 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, const struct zg_conf *c,
 	/* Load at security level 0 so a weak certificate of ours reaches
 	 * own_cert_check(), which refuses it naming the rule it breaks. */
 	SSL_CTX_set_security_level(ctx, 0);
-	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls.certificate) != 1) {
+	if (SSL_CTX_use_certificate_chain_file(ctx, id->certificate) != 1) {
 		openssl_error(why, sizeof(why));
-		zg_errlist_add(errs, c->path, c->tls.line_certificate, "certificate", "%s: %s",
-			       c->tls.certificate, why);
+		zg_errlist_add(errs, c->path, id->line_certificate, "certificate", "%s: %s",
+			       id->certificate, why);
 		bad = 1;
 	}
-	if (load_chain_file(ctx, c, errs) < 0)
+	if (load_chain_file(ctx, c, id, errs) < 0)
 		bad = 1;
 	SSL_CTX_set_security_level(ctx, tp->prof.p.security_level);
-	if (use_key(ctx, c, bad, why, sizeof(why)) < 0) {
-		zg_errlist_add(errs, c->path, c->tls.line_key, "key", "%s", why);
+	if (use_key(ctx, id, bad, why, sizeof(why)) < 0) {
+		zg_errlist_add(errs, c->path, id->line_key, "key", "%s", why);
 		bad = 1;
 	} else if (!bad && SSL_CTX_check_private_key(ctx) != 1) {
 		ERR_clear_error();
-		zg_errlist_add(errs, c->path, c->tls.line_key, "key",
-			       "%s does not match the certificate %s", c->tls.key, c->tls.certificate);
+		zg_errlist_add(errs, c->path, id->line_key, "key",
+			       "%s does not match the certificate %s", id->key, id->certificate);
 		bad = 1;
 	}
-	/* one store per snapshot: every route judges by the same anchors and CRLs */
+	/* one store object per trust store and snapshot: every route naming
+	 * the store judges by the same anchors and CRLs, and no other does */
 	SSL_CTX_set1_cert_store(ctx, t->store);
-	if (bad || own_cert_check(ctx, c, tp, method == TLS_server_method(), errs) < 0)
+	if (bad || own_cert_check(ctx, c, r, id, tp, t->conf->verify_depth, server, errs) < 0)
 		goto fail;
-	SSL_CTX_set_verify_depth(ctx, (int)c->tls.verify_depth);
+	SSL_CTX_set_verify_depth(ctx, (int)t->conf->verify_depth);
 	/* Partial writes let relay.c hand over whatever fits; the buffer may
 	 * move between retries; idle connections give their buffers back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				      SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_max_cert_list(ctx, (long)ZG_TLS_CERT_LIST_MAX(c->tls.verify_depth));
+	SSL_CTX_set_max_cert_list(ctx, (long)ZG_TLS_CERT_LIST_MAX(t->conf->verify_depth));
 	/* No SSL_OP_IGNORE_UNEXPECTED_EOF: a FIN without close_notify must
 	 * stay distinguishable from a close_notify, so relay.c can record the
 	 * truncation (it still passes the end of stream on). */
@@ -735,6 +751,7 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 			   const struct zg_tls_trust *t, struct zg_errlist *errs)
 {
 	SSL_CTX *ctx = ctx_common(TLS_server_method(), c, r, t, errs);
+	char label[ZG_TLS_DOMAIN_LABEL_MAX];
 	STACK_OF(X509_NAME) *cas;
 
 	if (!ctx)
@@ -748,9 +765,14 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 		SSL_CTX_set_client_CA_list(ctx, cas);
 	ERR_clear_error();
 	SSL_CTX_set_tlsext_servername_callback(ctx, recheck_resumed);
-	/* Sessions resume only on the route that verified them. */
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)r->name,
-				       (unsigned)strnlen(r->name, SSL_MAX_SID_CTX_LENGTH));
+	/* Sessions resume only on the route and store that verified them. */
+	zg_tls_domain_label(r->name, t->conf->name, label, sizeof(label));
+	if (zg_tls_bind_sessions(ctx, label) < 0) {
+		zg_errlist_add(errs, c->path, r->line, NULL, "route %s: cannot set the session context",
+			       r->name);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	/* the lifetime a session or ticket is issued with, cache or not */
 	SSL_CTX_set_timeout(ctx, (long)c->tls.session_timeout_s);
 	if (c->tls.session_cache) {
@@ -772,7 +794,7 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 		char why[ZG_PATH_MAX + 128];
 		for (unsigned i = 0; i < c->tls.n_ticket_key; i++)
 			paths[i] = c->tls.ticket_key[i];
-		if (zg_ticket_keys_attach_files(ctx, paths, c->tls.n_ticket_key, r->name, why,
+		if (zg_ticket_keys_attach_files(ctx, paths, c->tls.n_ticket_key, label, why,
 						sizeof(why)) < 0) {
 			zg_errlist_add(errs, c->path, c->tls.line_ticket_key, "session_ticket_key", "%s",
 				       why);

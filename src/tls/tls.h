@@ -78,32 +78,37 @@ void zg_tls_session_slot_clear(struct zg_tls_session_slot *slot);
 /* The verdict attached to @ssl by zg_tls_server_new/zg_tls_client_new. */
 struct zg_tls_verdict *zg_tls_verdict_of(SSL *ssl);
 
-/* The [tls] trust anchors and CRLs of one snapshot, read once (the files
- * judged on their descriptors by base/filemode.h) and shared by every
- * route's contexts, so that no two routes of a snapshot can hold different
- * CRLs or anchors. A build-time object: each context keeps its own
+/* One trust store's anchors and CRLs in one snapshot, read once (the files
+ * judged on their descriptors by base/filemode.h) and shared by the
+ * contexts of every route side that names the store, so that no two of
+ * them can hold different CRLs or anchors. A build-time object: each context keeps its own
  * reference to the store, and the trust is freed once they are built. */
 struct zg_tls_trust {
+	const struct zg_conf_trust *conf; /* the store as configured ([tls] or [trust NAME]) */
 	X509_STORE *store;              /* anchors + CRLs, revocation and strict flags set */
 	STACK_OF(X509_NAME) *ca_names;  /* the anchors' subjects, for CertificateRequest */
 };
 
-/* Read trust_anchors and every crl of @c; a stale CRL is named in the log
- * once. NULL with the reasons in @errs. */
-struct zg_tls_trust *zg_tls_trust_load(const struct zg_conf *c, struct zg_errlist *errs);
+/* Read the trust_anchors and every crl of store @ct (of @c, named in
+ * messages); a stale CRL is named in the log once. NULL with the reasons
+ * in @errs. The result refers to @ct, which must outlive it. */
+struct zg_tls_trust *zg_tls_trust_load(const struct zg_conf *c, const struct zg_conf_trust *ct,
+				       struct zg_errlist *errs);
 
 /* Free @t (NULL is a no-op); contexts built from it keep their store. */
 void zg_tls_trust_free(struct zg_tls_trust *t);
 
-/* Server-side context for route @r (unwrap, bridge): our certificate, a
- * client certificate required and verified against @t's anchors (+ CRLs),
- * server-side session cache keyed to the route. NULL on error, with the
+/* Server-side context for route @r (unwrap, bridge): the route's listen
+ * identity, a client certificate required and verified against @t's
+ * anchors (+ CRLs; @t is the route's listen store), server-side session
+ * cache, session context and ticket keys bound to route and store. NULL on error, with the
  * reasons appended to @errs naming the config line. */
 SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
 			   const struct zg_tls_trust *t, struct zg_errlist *errs);
 
-/* Client-side context for route @r (wrap, bridge): our certificate as
- * client certificate, the server's chain verified against @t's anchors.
+/* Client-side context for route @r (wrap, bridge): the route's connect
+ * identity as client certificate, the server's chain verified against @t's
+ * anchors (the route's connect store).
  * The expected name is set per connection by zg_tls_client_new(). */
 SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *r,
 			   const struct zg_tls_trust *t, struct zg_errlist *errs);

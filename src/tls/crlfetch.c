@@ -23,6 +23,7 @@ struct job {
 	struct zg_conf_crl conf;
 	uint64_t due_ms;
 	unsigned failures;
+	STACK_OF(X509) *cas; /* who may sign this file's CRL (job_cas) */
 };
 
 struct zg_crlfetch {
@@ -32,7 +33,6 @@ struct zg_crlfetch {
 	int stop;
 	struct job *jobs;
 	unsigned n_jobs;
-	STACK_OF(X509) *cas;
 	zg_crlfetch_changed_fn *changed;
 	void *arg;
 };
@@ -153,7 +153,7 @@ static int run_job(struct zg_crlfetch *f, const struct job *j, char *why, size_t
 		goto out;
 	}
 	old = current(j->conf.file);
-	verdict = zg_crl_judge(crl, old, f->cas, time(NULL), why, cap);
+	verdict = zg_crl_judge(crl, old, j->cas, time(NULL), why, cap);
 	if (verdict < 0)
 		goto out;
 	if (verdict == 1) {
@@ -254,11 +254,68 @@ static int load_cas(STACK_OF(X509) *cas, const char *path)
 	return 0;
 }
 
+/* Whether @x is issued (name and signature) by a certificate of @cas. */
+static int issued_by_one_of(X509 *x, STACK_OF(X509) *cas)
+{
+	for (int i = 0; i < sk_X509_num(cas); i++) {
+		X509 *ca = sk_X509_value(cas, i);
+		EVP_PKEY *pk = X509_get0_pubkey(ca);
+		if (X509_NAME_cmp(X509_get_subject_name(ca), X509_get_issuer_name(x)) == 0 && pk &&
+		    X509_verify(x, pk) == 1)
+			return 1;
+	}
+	return 0;
+}
+
+/* Who may sign the CRL fetched into @file: the anchors of every store of
+ * @c that loads @file ([tls]'s and each [trust]'s), then the intermediates
+ * of our identities' chains that those anchors (or intermediates already
+ * taken) issued. A CA of another trust domain never qualifies, even under
+ * the same subject name, so a fetch cannot put one domain's CRL (and its
+ * verdicts) into another's store. NULL if a file cannot be read. */
+static STACK_OF(X509) *job_cas(const struct zg_conf *c, const char *file)
+{
+	STACK_OF(X509) *cas = sk_X509_new_null(), *chains = sk_X509_new_null();
+	int added = 1;
+
+	for (unsigned i = 0; cas && chains && i <= c->n_trusts; i++) {
+		const struct zg_conf_trust *t = i ? &c->trusts[i - 1] : &c->tls_trust;
+		for (unsigned k = 0; k < t->n_crl; k++)
+			if (strcmp(t->crl[k], file) == 0 && load_cas(cas, t->trust_anchors) < 0)
+				goto fail;
+	}
+	for (unsigned i = 0; cas && chains && i <= c->n_identities; i++)
+		if (load_cas(chains, i ? c->identities[i - 1].chain : c->tls.chain) < 0)
+			goto fail;
+	while (cas && chains && added) {
+		added = 0;
+		for (int i = 0; i < sk_X509_num(chains); i++) {
+			X509 *x = sk_X509_value(chains, i);
+			if (!issued_by_one_of(x, cas))
+				continue;
+			if (!sk_X509_push(cas, x))
+				goto fail;
+			(void)sk_X509_delete(chains, i);
+			added = 1;
+			break;
+		}
+	}
+	if (!cas || !chains)
+		goto fail;
+	sk_X509_pop_free(chains, X509_free);
+	return cas;
+fail:
+	sk_X509_pop_free(chains, X509_free);
+	sk_X509_pop_free(cas, X509_free);
+	return NULL;
+}
+
 static void release(struct zg_crlfetch *f)
 {
 	pthread_cond_destroy(&f->wake);
 	pthread_mutex_destroy(&f->lock);
-	sk_X509_pop_free(f->cas, X509_free);
+	for (unsigned i = 0; i < f->n_jobs; i++)
+		sk_X509_pop_free(f->jobs[i].cas, X509_free);
 	free(f->jobs);
 	free(f);
 }
@@ -277,16 +334,17 @@ struct zg_crlfetch *zg_crlfetch_start(const struct zg_conf *c, zg_crlfetch_chang
 	f->changed = changed;
 	f->arg = arg;
 	f->n_jobs = c->n_crl_fetch;
-	if (!(f->jobs = calloc(f->n_jobs, sizeof(*f->jobs))) || !(f->cas = sk_X509_new_null())) {
-		free(f->jobs);
+	if (!(f->jobs = calloc(f->n_jobs, sizeof(*f->jobs)))) {
 		free(f);
 		goto oom;
 	}
-	for (unsigned i = 0; i < f->n_jobs; i++)
+	for (unsigned i = 0; i < f->n_jobs; i++) {
 		f->jobs[i].conf = c->crl_fetch[i];
-	if (load_cas(f->cas, c->tls.trust_anchors) < 0 || load_cas(f->cas, c->tls.chain) < 0) {
+		if ((f->jobs[i].cas = job_cas(c, c->crl_fetch[i].file)) != NULL)
+			continue;
 		zg_err("event=crl_fetch result=failed error=\"cannot read the CA certificates\"");
-		sk_X509_pop_free(f->cas, X509_free);
+		for (unsigned k = 0; k < i; k++)
+			sk_X509_pop_free(f->jobs[k].cas, X509_free);
 		free(f->jobs);
 		free(f);
 		return NULL;

@@ -22,8 +22,9 @@ struct zg_crlfetch;
 typedef void zg_crlfetch_changed_fn(void *arg);
 
 /* Start fetching the [crl] sections of @c (nothing, NULL, when there are
- * none); CRLs are judged against the CA certificates of [tls]
- * trust_anchors and chain. NULL with the reason logged on failure. */
+ * none); each file's CRLs are judged against the anchors of the stores
+ * that load it ([tls] or [trust]) and the intermediates of our identities'
+ * chains those anchors issued. NULL with the reason logged on failure. */
 struct zg_crlfetch *zg_crlfetch_start(const struct zg_conf *c, zg_crlfetch_changed_fn *changed,
 				      void *arg);
 

@@ -61,6 +61,11 @@ static void add(struct zg_expiry_item *out, unsigned cap, unsigned *n, const cha
 {
 	if (*n >= cap || when == 0)
 		return;
+	/* a file two trust domains share is one expiry, warned once */
+	for (unsigned i = 0; i < *n; i++)
+		if (out[i].not_after == when && strcmp(out[i].kind, kind) == 0 &&
+		    strncmp(out[i].name, name, sizeof(out[i].name) - 1) == 0)
+			return;
 	memset(&out[*n], 0, sizeof(out[*n]));
 	snprintf(out[*n].kind, sizeof(out[*n].kind), "%s", kind);
 	snprintf(out[*n].name, sizeof(out[*n].name), "%s", name);
@@ -110,11 +115,18 @@ unsigned zg_expiry_collect(const struct zg_conf *c, const struct zg_directory *d
 {
 	unsigned n = 0;
 
-	certs_of(c->tls.certificate, "certificate", "chain", out, cap, &n);
-	certs_of(c->tls.chain, "chain", "chain", out, cap, &n);
-	certs_of(c->tls.trust_anchors, "trust_anchor", "trust_anchor", out, cap, &n);
-	for (unsigned i = 0; i < c->tls.n_crl; i++)
-		crls_of(c->tls.crl[i], out, cap, &n);
+	/* [tls]'s identity and store, then every [identity] and [trust] */
+	for (unsigned i = 0; i <= c->n_identities; i++) {
+		const struct zg_conf_identity *id = i ? &c->identities[i - 1] : &c->tls_identity;
+		certs_of(id->certificate, "certificate", "chain", out, cap, &n);
+		certs_of(id->chain, "chain", "chain", out, cap, &n);
+	}
+	for (unsigned i = 0; i <= c->n_trusts; i++) {
+		const struct zg_conf_trust *t = i ? &c->trusts[i - 1] : &c->tls_trust;
+		certs_of(t->trust_anchors, "trust_anchor", "trust_anchor", out, cap, &n);
+		for (unsigned k = 0; k < t->n_crl; k++)
+			crls_of(t->crl[k], out, cap, &n);
+	}
 	if (d)
 		add(out, cap, &n, "directory", c->dir.file, (int64_t)zg_directory_expires(d));
 	ERR_clear_error();

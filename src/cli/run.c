@@ -172,6 +172,7 @@ int zg_cmd_check(int argc, char **argv)
 	}
 	zg_conf_print(s->conf, stdout);
 	print_route_addresses(s);
+	zg_conf_print_domains(s->conf, stdout);
 	print_expiry(s);
 	printf("# %s: configuration OK\n", o.conf);
 	zg_snapshot_unref(s);

@@ -277,7 +277,8 @@ static void crl_fetched(void *arg)
 
 /* Start, or after a reload restart, the [crl] fetch thread when what it
  * fetches or judges with changed. Stopping waits for a fetch in progress
- * (at most its timeout): the main thread, never a worker. */
+ * (about a second: the transfer in progress is aborted): the main
+ * thread, never a worker. */
 static void crlfetch_follow(struct zg_gateway *gw, const struct zg_conf *old,
 			    const struct zg_conf *now)
 {

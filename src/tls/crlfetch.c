@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ struct zg_crlfetch {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	int stop;
+	atomic_int stop; /* also read by a transfer in progress, without the lock */
 	struct job *jobs;
 	unsigned n_jobs;
 	zg_crlfetch_changed_fn *changed;
@@ -61,8 +62,23 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
 	return add;
 }
 
-/* GET @url into @b; 0, or -1 with the reason in @why. */
-static int fetch(const struct zg_conf_crl *j, struct body *b, char *why, size_t cap)
+/* libcurl's progress callback: non-zero aborts the transfer. It runs
+ * often while bytes move and about once a second while they do not, so a
+ * stop (a reload that changes [crl], or shutdown, both on the main thread)
+ * waits for that, not for a hung server's whole `timeout`. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	const struct zg_crlfetch *f = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return atomic_load(&f->stop) ? 1 : 0;
+}
+
+/* GET @url into @b, given up as soon as @f is told to stop; 0, or -1 with
+ * the reason in @why. */
+static int fetch(struct zg_crlfetch *f, const struct zg_conf_crl *j, struct body *b, char *why,
+		 size_t cap)
 {
 	CURL *h = curl_easy_init();
 	long status = 0;
@@ -80,6 +96,9 @@ static int fetch(const struct zg_conf_crl *j, struct body *b, char *why, size_t 
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE, (long)CRL_BODY_MAX);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, f);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(h);
@@ -146,7 +165,7 @@ static int run_job(struct zg_crlfetch *f, const struct job *j, char *why, size_t
 	X509_CRL *crl = NULL, *old = NULL;
 	int rc = -1, verdict;
 
-	if (fetch(&j->conf, &b, why, cap) < 0)
+	if (fetch(f, &j->conf, &b, why, cap) < 0)
 		goto out;
 	if (!(crl = zg_crl_parse(b.p, b.len))) {
 		snprintf(why, cap, "not a CRL (PEM or DER)");

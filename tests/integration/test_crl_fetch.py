@@ -119,3 +119,44 @@ def test_fetched_crl_revokes_and_bad_fetches_keep_the_old(pki, gateway, port, ec
             assert not echo_as("revoked"), f"{why}: the revocation was lost"
     finally:
         srv.stop()
+
+
+def test_reload_does_not_wait_for_a_hung_crl_server(pki, gateway, port, echo_server, tmp_path):
+    """A reload that changes [crl] restarts the fetch thread on the main
+    thread. It waited for the transfer in progress, up to its `timeout`:
+    with a server that accepts and never answers, a minute of a main thread
+    that reloads nothing, reaps nothing and pings no watchdog. The transfer
+    is now aborted; the reload is done in about a second."""
+    import socket
+    import time
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    state = tmp_path / "crl"
+    state.mkdir()
+    root_crl = state / "root-ec.crl.pem"
+    shutil.copyfile(pki.path("root-ec.crl.pem"), root_crl)
+    echo = echo_server()
+    p = port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": f"127.0.0.1:{echo.port}"}}, leaf="server",
+                      tls={"crl": f"{root_crl}, {pki.path('int-ec.crl.pem')}"})
+    cfg["crl root"] = {"url": f"http://127.0.0.1:{hung.getsockname()[1]}/root.crl",
+                       "file": str(root_crl), "interval": "1s", "timeout": "60s"}
+    gw = gateway(cfg)
+    try:
+        hung.settimeout(10)
+        conn, _ = hung.accept()  # the fetch is in progress and will not end by itself
+        cfg["crl root"]["interval"] = "2s"
+        t0 = time.monotonic()
+        mark = gw.reload(cfg)
+        gw.wait_for_log(r"event=reload result=ok", since=mark, timeout=30)
+        took = time.monotonic() - t0
+        assert took < 5, f"the reload waited {took:.1f} s for the hung CRL server"
+        ctx = util.tls_context(pki, cert=pki.cert("client"), key=pki.key("client"),
+                               chain=pki.chain("client"))
+        with util.tls_connect(ctx, "127.0.0.1", p, server_hostname="server.zonegate.test") as s:
+            assert util.echo_roundtrip(s, b"x\n", timeout=5) == b"x\n"
+        conn.close()
+    finally:
+        hung.close()

@@ -211,6 +211,11 @@ void conf_check_domains(const struct pctx *pc);
  * where it speaks TLS (then [tls] must provide it). */
 int conf_route_uses_tls_default(const struct zg_conf_route *r, int trust);
 
+/* rules.c: once [audit] inherited from [tls], a TLS syslog sink without a
+ * certificate, key or CA is an error (a file whose routes all name their
+ * own identities may leave [tls] without one). */
+void conf_check_audit_identity(const struct pctx *pc);
+
 /* Copy [tls]'s identity and store keys into c->tls_identity, c->tls_trust. */
 void conf_fill_tls_domain(struct zg_conf *c);
 

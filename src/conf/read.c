@@ -397,6 +397,7 @@ static struct zg_conf *conf_parse(const char *text, const char *name, const char
 	conf_fill_route_defaults(conf);
 	conf_fill_tls_domain(conf);
 	conf_fill_audit_defaults(conf);
+	conf_check_audit_identity(pc);
 	conf_fill_directory_defaults(conf);
 	conf_fill_class_defaults(conf);
 	if (!(flags & ZG_CONF_NO_FILE_CHECKS))

@@ -262,6 +262,19 @@ void conf_fill_audit_defaults(struct zg_conf *c)
 				      c->tls.trust_anchors, c->tls.profile);
 }
 
+void conf_check_audit_identity(const struct pctx *pc)
+{
+	const struct zg_audit_conf *a = &pc->conf->audit;
+	const struct inst *in = inst_of(pc, section_named("audit"));
+
+	/* [tls] may hold no identity now that routes can name their own */
+	if (a->syslog_target[0] && a->transport == ZG_AUDIT_TLS &&
+	    (!a->certificate[0] || !a->key[0] || !a->ca[0]))
+		conf_perr(pc, in ? in->line : 0, "syslog_certificate",
+			  "syslog over TLS needs syslog_certificate, syslog_key and syslog_ca "
+			  "(or [tls] certificate, key and trust_anchors to inherit)");
+}
+
 void conf_fill_route_defaults(struct zg_conf *c)
 {
 	for (unsigned i = 0; i < c->n_routes; i++) {

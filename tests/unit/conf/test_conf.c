@@ -926,6 +926,12 @@ static void trust_domains_tls_needs(void **state)
 	zg_conf_free(c);
 	expect_errors(head, "t.conf:6: trust_anchors: required in [tls]: [route in] (mode unwrap) "
 			    "verifies its TLS peers against them\n");
+	/* nor can the audit sink borrow [tls]'s identity then */
+	snprintf(text, sizeof(text), "%slisten_trust = z\n[audit]\nsyslog_target = 192.0.2.1:6514\n",
+		 head);
+	expect_errors(text, "t.conf:12: syslog_certificate: syslog over TLS needs syslog_certificate, "
+			    "syslog_key and syslog_ca (or [tls] certificate, key and trust_anchors to "
+			    "inherit)\n");
 }
 
 int main(void)

@@ -24,7 +24,7 @@
 #define MAX_PREFIX_OPTS 64
 
 struct opts {
-	const char *key, *out, *pubkey, *sig, *previous, *dirfile, *config, *id, *name;
+	const char *key, *out, *pubkey, *sig, *previous, *dirfile, *config, *id, *name, *identity;
 	const char *prefix[MAX_PREFIX_OPTS];
 	unsigned n_prefix;
 	time_t at;
@@ -43,10 +43,12 @@ static void usage(FILE *out)
 		"       zonegate directory show [-p PUBKEY [-s SIG]] FILE.json\n"
 		"       zonegate directory lookup -d FILE.json [-p PUBKEY [-s SIG]] IP\n"
 		"       zonegate directory entry -c CONFIG [--id ID] [--name NAME] [--prefix P]... [--pin]\n"
+		"                                [--identity NAME]\n"
 		"keygen writes an Ed25519 key pair PREFIX.key (mode 0600) and PREFIX.pub.\n"
 		"sign checks FILE.json parses, then writes its detached signature (default FILE.json.sig).\n"
 		"verify, show and lookup check the signature (default FILE.json.sig) when -p is given.\n"
 		"entry prints this gateway's participant object (identities from the [tls] certificate,\n"
+		"or with --identity from that [identity NAME]'s,\n"
 		"id from [gateway] name, prefixes from --prefix or the TLS listen addresses; --pin adds\n"
 		"the certificate's SPKI SHA-256, which then must change with every key change).\n"
 		"TIME is YYYY-MM-DDTHH:MM:SSZ. Exit 0 ok, 1 refused or not found, 2 usage, 4 I/O error.\n");
@@ -74,6 +76,8 @@ static int value_opt(struct opts *o, const char *a, const char *v)
 		slot = &o->id;
 	else if (!strcmp(a, "--name"))
 		slot = &o->name;
+	else if (!strcmp(a, "--identity"))
+		slot = &o->identity;
 	if (slot) {
 		*slot = v;
 		return 1;
@@ -564,13 +568,31 @@ fail:
 	return -1;
 }
 
+/* The certificate the entry describes: [identity @name]'s, else [tls]'s.
+ * NULL with a message if there is no such identity or no certificate. */
+static const char *entry_certificate(const struct zg_conf *c, const char *name)
+{
+	const char *cert = c->tls.certificate;
+
+	for (unsigned i = 0; name && i < c->n_identities; i++)
+		if (strcmp(c->identities[i].name, name) == 0)
+			cert = c->identities[i].certificate;
+	if (name && strcmp(name, "tls") != 0 && cert == c->tls.certificate) {
+		fprintf(stderr, "directory entry: no [identity %s] in the configuration\n", name);
+		return NULL;
+	}
+	if (!cert[0])
+		fprintf(stderr, "directory entry: [tls] has no certificate; use --identity NAME\n");
+	return cert[0] ? cert : NULL;
+}
+
 static int cmd_entry(const struct opts *o)
 {
 	struct zg_errlist *errs = NULL;
 	struct zg_conf *c = NULL;
 	X509 *leaf = NULL;
 	json_t *obj = NULL, *ids = NULL;
-	const char *id;
+	const char *id, *cert;
 	char *text = NULL;
 	int rc = ZG_EXIT_RUNTIME;
 
@@ -589,7 +611,7 @@ static int cmd_entry(const struct opts *o)
 		goto out;
 	}
 	id = o->id ? o->id : c->gw.name;
-	if (!c->tls.certificate[0] || !(leaf = read_leaf(c->tls.certificate)))
+	if (!(cert = entry_certificate(c, o->identity)) || !(leaf = read_leaf(cert)))
 		goto out;
 	obj = json_object();
 	ids = json_object();
@@ -599,7 +621,7 @@ static int cmd_entry(const struct opts *o)
 	    json_object_set(obj, "identities", ids) < 0 || add_prefixes(obj, o, c) < 0)
 		goto out;
 	if (json_object_size(ids) == 0) {
-		fprintf(stderr, "directory entry: %s has no DNS or URI SAN; use --pin\n", c->tls.certificate);
+		fprintf(stderr, "directory entry: %s has no DNS or URI SAN; use --pin\n", cert);
 		goto out;
 	}
 	text = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

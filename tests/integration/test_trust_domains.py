@@ -305,3 +305,27 @@ def test_fetched_crl_is_judged_by_its_own_domain_only(pki, pki_b, gateway, port,
         served(a_port, pki)
     finally:
         srv.stop()
+
+
+def test_directory_entry_of_a_named_identity(pki, pki_b, port, zonegate_bin, zonegate_check):
+    """`directory entry --identity NAME` describes that identity's
+    certificate: the same names as [tls]'s here, another key (pin)."""
+    import json
+    cp = zonegate_check(two_domains(pki, pki_b, port(), port(), "127.0.0.1:9"))
+    assert cp.returncode == 0, cp.stderr
+
+    def entry(*extra):
+        r = subprocess.run([zonegate_bin, "directory", "entry", "-c", cp.path, "--pin",
+                            "--prefix", "127.0.0.1/32", *extra], capture_output=True, text=True,
+                           env=zg_env(), timeout=60, stdin=subprocess.DEVNULL)
+        return r.returncode, r.stdout, r.stderr
+
+    rc, out, err = entry()
+    assert rc == 0, err
+    a = json.loads(out)["identities"]
+    rc, out, err = entry("--identity", "b-site")
+    assert rc == 0, err
+    b = json.loads(out)["identities"]
+    assert a["dns"] == b["dns"] and a["spki_sha256"] != b["spki_sha256"], (a, b)
+    rc, out, err = entry("--identity", "nowhere")
+    assert rc != 0 and "no [identity nowhere]" in err

@@ -928,7 +928,7 @@ static int backfill_file(struct zg_audit *a, uint64_t file_last)
 	return 0;
 }
 
-static int open_sinks(struct zg_audit *a, struct zg_errlist *errs)
+static int open_sinks(struct zg_audit *a, EVP_PKEY *client_key, struct zg_errlist *errs)
 {
 	char why[512], host[256] = "-";
 	struct zg_spool_report rep;
@@ -937,7 +937,7 @@ static int open_sinks(struct zg_audit *a, struct zg_errlist *errs)
 	if (a->conf.syslog_target[0]) {
 		if (gethostname(host, sizeof(host) - 1) != 0)
 			snprintf(host, sizeof(host), "%s", a->source_id);
-		a->sys = zg_syslog_new(&a->conf, host, why, sizeof(why));
+		a->sys = zg_syslog_new(&a->conf, host, client_key, why, sizeof(why));
 		if (!a->sys) {
 			zg_errlist_add(errs, "audit", 0, "syslog_target", "%s", why);
 			return -1;
@@ -1005,7 +1005,7 @@ int zg_audit_conf_check(const struct zg_audit_conf *conf, struct zg_errlist *err
 	int rc = 0;
 
 	if (conf->syslog_target[0]) {
-		s = zg_syslog_new(conf, "check", why, sizeof(why));
+		s = zg_syslog_new(conf, "check", NULL, why, sizeof(why));
 		if (!s) {
 			zg_errlist_add(errs, "audit", 0, "syslog_target", "%s", why);
 			rc = -1;
@@ -1053,7 +1053,7 @@ static void emit_self(struct zg_audit *a, enum zg_audit_kind k)
 }
 
 struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *source_id,
-				struct zg_errlist *errs)
+				EVP_PKEY *client_key, struct zg_errlist *errs)
 {
 	struct zg_audit *a = calloc(1, sizeof(*a));
 	pthread_condattr_t ca;
@@ -1091,7 +1091,7 @@ struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *so
 	a->qcap = a->conf.queue_len + RESERVED;
 	a->qmax = a->conf.queue_len * 4 > QUEUE_GROW_MIN ? a->conf.queue_len * 4 : QUEUE_GROW_MIN;
 	a->q = calloc(a->qcap, sizeof(*a->q));
-	if (!a->q || open_sinks(a, errs) != 0)
+	if (!a->q || open_sinks(a, client_key, errs) != 0)
 		goto fail;
 	emit_self(a, ZG_AUDIT_AUDIT_STARTED);
 	emit_self(a, ZG_AUDIT_APP_START);

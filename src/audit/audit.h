@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "base/errlist.h"
 #include "base/reason.h"
 
@@ -144,10 +146,13 @@ const char *zg_audit_kind_name(enum zg_audit_kind k);
  * refused with "in use by another" rather than corrupt the trail - then
  * emit APP_START (110100/110120) and AUDIT_STARTED (110134).
  * @source_id names this gateway in every record (AuditSourceID); copied.
+ * @client_key, if not NULL, is the syslog TLS client key to use instead of
+ * reading conf->key (the key process's handle); the sink takes its own
+ * reference.
  * Returns NULL with reasons in @errs if a sink cannot be set up (unreadable
  * key, bad target, spool dir unusable). */
 struct zg_audit *zg_audit_start(const struct zg_audit_conf *conf, const char *source_id,
-				struct zg_errlist *errs);
+				EVP_PKEY *client_key, struct zg_errlist *errs);
 
 /* Check @conf as zg_audit_start would, without starting anything: target
  * syntax, TLS certificate/key/CA loadable and matching, profile known,

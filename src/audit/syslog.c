@@ -179,7 +179,8 @@ static int add_chain(SSL_CTX *ctx, const char *path)
 	return n > 0 ? rc : -1;
 }
 
-static int build_ctx(struct zg_syslog *s, const struct zg_audit_conf *c, char *why, size_t cap)
+static int build_ctx(struct zg_syslog *s, const struct zg_audit_conf *c, EVP_PKEY *key, char *why,
+		     size_t cap)
 {
 	const struct zg_profile *p = zg_profile_find(c->profile[0] ? c->profile : "bcp195");
 
@@ -205,15 +206,16 @@ static int build_ctx(struct zg_syslog *s, const struct zg_audit_conf *c, char *w
 		return ssl_fail(why, cap, c->certificate);
 	if (c->chain[0] && add_chain(s->ctx, c->chain) != 0)
 		return ssl_fail(why, cap, c->chain);
-	if (SSL_CTX_use_PrivateKey_file(s->ctx, c->key, SSL_FILETYPE_PEM) != 1)
+	if (key ? SSL_CTX_use_PrivateKey(s->ctx, key) != 1
+		: SSL_CTX_use_PrivateKey_file(s->ctx, c->key, SSL_FILETYPE_PEM) != 1)
 		return ssl_fail(why, cap, c->key);
 	if (SSL_CTX_check_private_key(s->ctx) != 1)
 		return ssl_fail(why, cap, "audit key does not match certificate");
 	return 0;
 }
 
-struct zg_syslog *zg_syslog_new(const struct zg_audit_conf *c, const char *hostname, char *why,
-				size_t cap)
+struct zg_syslog *zg_syslog_new(const struct zg_audit_conf *c, const char *hostname, EVP_PKEY *key,
+				char *why, size_t cap)
 {
 	struct zg_syslog *s = calloc(1, sizeof(*s));
 
@@ -234,7 +236,7 @@ struct zg_syslog *zg_syslog_new(const struct zg_audit_conf *c, const char *hostn
 	}
 	snprintf(s->server_name, sizeof(s->server_name), "%s",
 		 c->server_name[0] ? c->server_name : s->host);
-	if (s->transport == ZG_AUDIT_TLS && build_ctx(s, c, why, cap) != 0)
+	if (s->transport == ZG_AUDIT_TLS && build_ctx(s, c, key, why, cap) != 0)
 		goto fail;
 	return s;
 fail:

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "audit/audit.h"
 #include "audit/spool.h"
 
@@ -46,9 +48,11 @@ struct zg_syslog;
 
 /* Prepare the sink described by @c (target, transport, TLS files and
  * profile). Loads the certificate, key and CA now so a broken file is a
- * start-up error, but does not connect. @hostname is the HOSTNAME field. */
-struct zg_syslog *zg_syslog_new(const struct zg_audit_conf *c, const char *hostname, char *why,
-				size_t cap);
+ * start-up error, but does not connect. @hostname is the HOSTNAME field.
+ * @key, if not NULL, is the TLS client key to use instead of reading
+ * @c->key (the key process's handle: the gateway never maps the key). */
+struct zg_syslog *zg_syslog_new(const struct zg_audit_conf *c, const char *hostname, EVP_PKEY *key,
+				char *why, size_t cap);
 
 void zg_syslog_free(struct zg_syslog *s);
 

@@ -241,7 +241,7 @@ static int run_test(const char *path, unsigned long count, unsigned long interva
 		zg_conf_free(c);
 		return ZG_EXIT_CONFIG;
 	}
-	a = zg_audit_start(&c->audit, c->gw.name, &errs);
+	a = zg_audit_start(&c->audit, c->gw.name, NULL, &errs);
 	if (!a) {
 		zg_errlist_print(&errs, stderr);
 		zg_conf_free(c);

@@ -10,6 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "base/clock.h"
 #include "base/exit.h"
 #include "base/log.h"
@@ -191,15 +194,24 @@ static int apply_classes(struct zg_gateway *gw, const struct zg_snapshot *s, str
 
 _Static_assert(ZG_KEYS_MAX >= ZG_IDENTITIES_MAX + 1, "the key process must hold every identity's key");
 
+/* Whether the audit trail sends over TLS and so signs with a client key. */
+static int audit_uses_key(const struct zg_conf *conf)
+{
+	return conf->audit.syslog_target[0] && conf->audit.transport == ZG_AUDIT_TLS &&
+	       conf->audit.key[0] && conf->audit.certificate[0];
+}
+
 /* Every distinct key file of @conf into @paths (at most ZG_KEYS_MAX): [tls]
- * key, then each [identity]'s, in file order, so key ids stay put across a
- * reload that changes nothing. The count. */
+ * key, then each [identity]'s, in file order, then the audit collector's
+ * client key, so key ids stay put across a reload that changes nothing.
+ * The count. */
 static unsigned key_paths(const struct zg_conf *conf, char **paths)
 {
 	unsigned n = 0;
 
-	for (unsigned i = 0; i <= conf->n_identities; i++) {
-		const char *k = i ? conf->identities[i - 1].key : conf->tls.key;
+	for (unsigned i = 0; i <= conf->n_identities + 1; i++) {
+		const char *k = i == conf->n_identities + 1 ? (audit_uses_key(conf) ? conf->audit.key : "")
+				: i ? conf->identities[i - 1].key : conf->tls.key;
 		unsigned j = 0;
 		while (j < n && strcmp(paths[j], k) != 0)
 			j++;
@@ -540,18 +552,53 @@ static int start_workers(struct zg_gateway *gw, unsigned n)
 	return 0;
 }
 
+/* The audit collector's TLS client key as a key-process handle in @out, so
+ * that with the key process on the gateway maps no private key at all;
+ * NULL when there is no key process or no TLS collector (the sink then
+ * reads the file). 0, or -1 with the reason in @errs. */
+static int audit_client_key(const struct zg_conf *c, EVP_PKEY **out, struct zg_errlist *errs)
+{
+	char why[ZG_PATH_MAX + 200];
+	X509 *cert = NULL;
+	FILE *f;
+
+	*out = NULL;
+	if (!zg_keys_active() || !audit_uses_key(c))
+		return 0;
+	if ((f = fopen(c->audit.certificate, "re"))) {
+		cert = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (!cert) {
+		zg_errlist_add(errs, c->path, 0, "syslog_certificate", "%s: no PEM certificate",
+			       c->audit.certificate);
+		return -1;
+	}
+	*out = zg_keys_pkey(c->audit.key, X509_get0_pubkey(cert), why, sizeof(why));
+	X509_free(cert);
+	if (!*out) {
+		zg_errlist_add(errs, c->path, 0, "syslog_key", "key process: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* The audit trail starts before the first connection and stops after the
  * last, so that every connection's records are in it. */
 static int audit_start(struct zg_gateway *gw, struct zg_errlist *errs)
 {
 	const struct zg_conf *c = gw->fleet.current->conf;
+	EVP_PKEY *key;
 
 	if (!c->audit.syslog_target[0] && !c->audit.file[0]) {
 		zg_warn("event=audit_disabled detail=\"no [audit] syslog_target or file: no audit "
 			"trail is kept\"");
 		return 0;
 	}
-	gw->fleet.audit = zg_audit_start(&c->audit, c->gw.name, errs);
+	if (audit_client_key(c, &key, errs) == 0) {
+		gw->fleet.audit = zg_audit_start(&c->audit, c->gw.name, key, errs);
+		EVP_PKEY_free(key); /* the sink's SSL_CTX holds its own reference */
+	}
 	if (!gw->fleet.audit) {
 		zg_errlist_print(errs, stderr);
 		zg_err("event=start result=refused reason=audit errors=%zu", errs->n + errs->dropped);

@@ -8,6 +8,9 @@ process; the gateway signs through it and never maps a key.
   the main thread's and the workers') holds no byte string of the private
   key, while with `key_process = off` the same scan finds it (so the scan can
   fail);
+- the audit collector's TLS client key (a key of its own) is held by the
+  key process too: records reach a real rsyslog-gnutls collector and the
+  gateway's memory holds none of that key's bytes;
 - SIGKILL of the key process: handshakes fail closed with
   reason=key_process_unavailable while the test-only hook holds the restart
   back, then the main thread restarts it and handshakes work again.
@@ -129,6 +132,40 @@ def memory_holds(pid, needles):
     return found
 
 
+def test_audit_client_key_is_held_by_the_key_process(pki, gateway, port, echo_server, tmp_path):
+    """The audit trail's syslog TLS client key was read by the gateway
+    itself: the one private key its memory still held with the key process
+    on. It signs through the key process now."""
+    import audit_util as au
+    ok, why = au.rsyslog_probe(tmp_path / "probe", pki, port())
+    if not ok:
+        pytest.skip(why)
+    collector = au.Rsyslog(tmp_path / "rsyslog", pki, port(), permitted=("site-a.zonegate.test",))
+    collector.start()
+    echo = echo_server()
+    try:
+        b_port = port()
+        cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{b_port}",
+                                       "connect": f"127.0.0.1:{echo.port}"}},
+                          name="site-b", leaf="site-b", tls={"key_process": "on"})
+        cfg["audit"] = {"syslog_target": f"127.0.0.1:{collector.port}",
+                        "syslog_server_name": "localhost",
+                        "syslog_certificate": pki.chain("site-a"),
+                        "syslog_key": pki.key("site-a"),
+                        "spool_dir": str(tmp_path / "spool"), "io_timeout": "2s"}
+        b = gateway(cfg, name="site-b")
+        ctx = util.tls_context(pki, cert=pki.cert("site-a"), key=pki.key("site-a"),
+                               chain=pki.chain("site-a"))
+        with util.tls_connect(ctx, "127.0.0.1", b_port) as s:
+            assert util.echo_roundtrip(s, b"x\n") == b"x\n"
+        util.wait_until(lambda: len(collector.records()) >= 3, 30,
+                        what="audit records at the collector (signed through the key process)")
+        found = memory_holds(b.proc.pid, private_byte_strings(pki.key("site-a")))
+        assert not found, f"audit key bytes {sorted(found)} in the gateway's memory"
+    finally:
+        collector.kill()
+
+
 @pytest.mark.parametrize("alg", ["ec", "rsa"])
 @pytest.mark.parametrize("key_process", ["on", "off"])
 def test_gateway_memory_holds_no_private_key(pki, gateway, port, echo_server, alg, key_process):
@@ -198,3 +235,4 @@ def test_reload_restarts_the_key_process_and_refuses_a_mismatched_key(pki, gatew
     b.wait_for_log(r"event=reload result=refused", since=mark)
     assert "does not match the certificate" in b.log()[mark:]
     assert roundtrip(a_port) == b"key process\n"
+

@@ -156,7 +156,7 @@ static void file_only(void **state)
 	zg_audit_conf_defaults(&c);
 	snprintf(c.file, sizeof(c.file), "%s", f->file);
 	zg_errlist_init(&errs);
-	a = zg_audit_start(&c, "unit-gw", &errs);
+	a = zg_audit_start(&c, "unit-gw", NULL, &errs);
 	assert_non_null(a);
 	for (unsigned i = 0; i < 500; i++) {
 		detach(&ev, i);
@@ -172,7 +172,7 @@ static void file_only(void **state)
 
 	/* a second run continues the sequence and the chain */
 	c.verbosity = ZG_AUDIT_V_ALERTS;
-	a = zg_audit_start(&c, "unit-gw", &errs);
+	a = zg_audit_start(&c, "unit-gw", NULL, &errs);
 	assert_non_null(a);
 	detach(&ev, 1);
 	assert_int_equal(zg_audit_emit(a, &ev), 0); /* filtered, not an error */
@@ -204,7 +204,7 @@ static void spool_fills_and_refuses(void **state)
 	c.spool_max_bytes = 256 * 1024;
 	c.io_timeout_ms = 500;
 	zg_errlist_init(&errs);
-	a = zg_audit_start(&c, "unit-gw", &errs);
+	a = zg_audit_start(&c, "unit-gw", NULL, &errs);
 	if (!a)
 		fail_msg("start: %s", errs.n ? errs.msg[0] : "?");
 	for (unsigned i = 0; i < 3000 && !refused; i++) {
@@ -243,7 +243,7 @@ static void spool_full_drops_oldest(void **state)
 	c.spool_max_bytes = 256 * 1024;
 	c.full_policy = ZG_AUDIT_DROP_OLDEST;
 	zg_errlist_init(&errs);
-	a = zg_audit_start(&c, "unit-gw", &errs);
+	a = zg_audit_start(&c, "unit-gw", NULL, &errs);
 	assert_non_null(a);
 	for (unsigned i = 0; i < 1500; i++) {
 		detach(&ev, i);
@@ -317,7 +317,7 @@ static void loss_is_stated(void **state)
 	c.queue_len = 16;
 	c.io_timeout_ms = 200;
 	zg_errlist_init(&errs);
-	a = zg_audit_start(&c, "unit-gw", &errs);
+	a = zg_audit_start(&c, "unit-gw", NULL, &errs);
 	if (!a)
 		fail_msg("start: %s", errs.n ? errs.msg[0] : "?");
 	for (unsigned i = 0; i < n; i++) {
@@ -384,7 +384,7 @@ static void unsendable_spool_frame_skipped(void **state)
 	snprintf(c.spool_dir, sizeof(c.spool_dir), "%s", f->spool);
 	c.retry_max_ms = 250;
 	zg_errlist_init(&errs);
-	a = zg_audit_start(&c, "unit-gw", &errs);
+	a = zg_audit_start(&c, "unit-gw", NULL, &errs);
 	if (!a)
 		fail_msg("start: %s", errs.n ? errs.msg[0] : "?");
 	for (int i = 0; i < 100; i++) {
@@ -451,7 +451,7 @@ static void crash_gap_is_backfilled(void **state)
 	snprintf(c.file, sizeof(c.file), "%s", f->file);
 	c.io_timeout_ms = 200;
 	zg_errlist_init(&errs);
-	a = zg_audit_start(&c, "unit-gw", &errs);
+	a = zg_audit_start(&c, "unit-gw", NULL, &errs);
 	if (!a)
 		fail_msg("start: %s", errs.n ? errs.msg[0] : "?");
 	for (unsigned i = 0; i < 20; i++) {
@@ -467,7 +467,7 @@ static void crash_gap_is_backfilled(void **state)
 			     f->file, f->file, f->file, f->file) < (int)sizeof(cmd));
 	assert_int_equal(system(cmd), 0);
 	zg_errlist_init(&errs);
-	a = zg_audit_start(&c, "unit-gw", &errs);
+	a = zg_audit_start(&c, "unit-gw", NULL, &errs);
 	if (!a)
 		fail_msg("restart: %s", errs.n ? errs.msg[0] : "?");
 	zg_audit_stop(a);
@@ -491,7 +491,7 @@ static void bad_config_refused(void **state)
 	snprintf(c.syslog_target, sizeof(c.syslog_target), "127.0.0.1:1");
 	snprintf(c.spool_dir, sizeof(c.spool_dir), "%s", f->spool);
 	zg_errlist_init(&errs);
-	assert_null(zg_audit_start(&c, "gw", &errs)); /* no certificate */
+	assert_null(zg_audit_start(&c, "gw", NULL, &errs)); /* no certificate */
 	assert_true(errs.n > 0);
 
 	snprintf(c.certificate, sizeof(c.certificate), "%s", f->crt);
@@ -499,17 +499,17 @@ static void bad_config_refused(void **state)
 	snprintf(c.ca, sizeof(c.ca), "%s", f->crt);
 	snprintf(c.syslog_target, sizeof(c.syslog_target), "::1:6514"); /* needs brackets */
 	zg_errlist_init(&errs);
-	assert_null(zg_audit_start(&c, "gw", &errs));
+	assert_null(zg_audit_start(&c, "gw", NULL, &errs));
 
 	snprintf(c.syslog_target, sizeof(c.syslog_target), "[::1]:6514");
 	c.spool_dir[0] = '\0';
 	zg_errlist_init(&errs);
-	assert_null(zg_audit_start(&c, "gw", &errs)); /* spool required */
+	assert_null(zg_audit_start(&c, "gw", NULL, &errs)); /* spool required */
 
 	zg_audit_conf_defaults(&c);
 	snprintf(c.file, sizeof(c.file), "/proc/nope/audit.log");
 	zg_errlist_init(&errs);
-	assert_null(zg_audit_start(&c, "gw", &errs));
+	assert_null(zg_audit_start(&c, "gw", NULL, &errs));
 	assert_int_equal(zg_audit_conf_check(&c, &errs), -1);
 
 	/* the same settings pass the check once they are right */

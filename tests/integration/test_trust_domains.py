@@ -329,3 +329,21 @@ def test_directory_entry_of_a_named_identity(pki, pki_b, port, zonegate_bin, zon
     assert a["dns"] == b["dns"] and a["spki_sha256"] != b["spki_sha256"], (a, b)
     rc, out, err = entry("--identity", "nowhere")
     assert rc != 0 and "no [identity nowhere]" in err
+
+
+def test_reload_adds_a_domain_and_its_key(pki, pki_b, gateway, port, echo_server):
+    """A reload that brings a new [identity] starts a key process holding
+    its key too; the new route serves with it, the old one goes on."""
+    echo = echo_server()
+    a_port, b_port = port(), port()
+    full = two_domains(pki, pki_b, a_port, b_port, echo.addr)
+    first = {k: v for k, v in full.items() if k not in ("identity b-site", "trust b", "route b-in")}
+    gw = gateway(first, name="domains")
+    assert gw.wait_for_event("key_process_started")[0]["keys"] == "1"
+    served(a_port, pki)
+    mark = gw.reload(full)
+    gw.wait_for_event("reload", since=mark, result="ok")
+    assert gw.wait_for_event("key_process_started", since=mark)[0]["keys"] == "2"
+    served(b_port, pki_b)
+    served(a_port, pki)
+    refused(gw, "b-in", b_port, pki, mark)

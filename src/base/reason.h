@@ -108,6 +108,12 @@ enum zg_class {
 	X(CRL_STALE, ALERT, "crl_stale", "the issuer's CRL is past its nextUpdate")     \
 	X(CRL_MISSING, ALERT, "crl_missing", "no CRL loaded for a CA that requires one") \
 	X(CRL_INVALID, ALERT, "crl_invalid", "a CRL for the issuer does not verify with its key") \
+	X(CERT_OCSP_REVOKED, ALERT, "cert_ocsp_revoked",                                \
+	  "the issuer's OCSP responder says the certificate is revoked")               \
+	X(CERT_OCSP_UNKNOWN, ALERT, "cert_ocsp_unknown",                                \
+	  "the issuer's OCSP responder does not know the certificate")                 \
+	X(CERT_OCSP_UNAVAILABLE, ALERT, "cert_ocsp_unavailable",                        \
+	  "no valid OCSP answer (responder down, bad or stale response) under ocsp = hard") \
 	/* participant directory: binding of addresses to certificate identities */    \
 	X(DIR_UNKNOWN_ADDR, POLICY, "directory_unknown_address",                       \
 	  "address belongs to no participant of the directory")                        \

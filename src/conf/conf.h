@@ -20,6 +20,7 @@
 
 #include "audit/audit.h"
 #include "directory/directory.h"
+#include "policy/ocsp.h"
 #include "base/errlist.h"
 #include "base/log.h"
 #include "base/prefix.h"
@@ -132,6 +133,14 @@ struct zg_conf_tls {
 	int crl_stale_warn;              /* crl_stale = warn (default reject) */
 	unsigned clock_skew_s;           /* certificate validity tolerance; default 0 */
 	int key_process;                 /* bool, default 1: keys in the key process (keys/) */
+	/* OCSP stapling of our certificate (tls/ocsp.c): a DER response file,
+	 * re-read on reload, kept fresh from ocsp_staple_url when set */
+	char ocsp_staple_file[ZG_PATH_MAX];
+	char ocsp_staple_url[ZG_PATH_MAX]; /* http(s) URL, "aia", or "" = the file alone */
+	unsigned ocsp_staple_interval_s;   /* default 1 h */
+	int line_ocsp_staple_file, line_ocsp_staple_url;
+	enum zg_ocsp_mode ocsp;            /* the "tls" store's OCSP checks */
+	char ocsp_responder[ZG_PATH_MAX];
 	/* lines of keys that later stages (snapshot) report errors on */
 	int line_certificate, line_key, line_chain, line_trust_anchors, line_crl, line_ticket_key;
 };
@@ -187,7 +196,13 @@ struct zg_conf_identity {
 	char certificate[ZG_PATH_MAX];   /* PEM, leaf first; intermediates may follow */
 	char key[ZG_PATH_MAX];           /* PEM private key */
 	char chain[ZG_PATH_MAX];         /* optional PEM intermediates */
+	/* OCSP stapling of this certificate (tls/ocsp.c): a DER response file,
+	 * re-read on reload, kept fresh from ocsp_staple_url when set */
+	char ocsp_staple_file[ZG_PATH_MAX];
+	char ocsp_staple_url[ZG_PATH_MAX]; /* http(s) URL, "aia", or "" = the file alone */
+	unsigned ocsp_staple_interval_s;   /* default 1 h */
 	int line, line_certificate, line_key, line_chain;
+	int line_ocsp_staple_file, line_ocsp_staple_url;
 };
 
 /* [trust NAME]: a trust store (anchors, CRLs, depth, CRL policy) the routes
@@ -200,6 +215,8 @@ struct zg_conf_trust {
 	unsigned n_crl;
 	unsigned verify_depth;           /* default 4 */
 	int crl_stale_warn;              /* crl_stale = warn (default reject) */
+	enum zg_ocsp_mode ocsp;          /* OCSP check of the peers it judges; default off */
+	char ocsp_responder[ZG_PATH_MAX]; /* "" = the peer certificate's AIA */
 	int line, line_trust_anchors, line_crl;
 };
 

@@ -309,6 +309,13 @@ void conf_check_files(const struct pctx *pc);
 /* The value type of a [crl] url: http:// or https://, no blanks or controls. */
 extern const struct kw_type T_URL;
 
+/* [tls] ocsp_staple_url: a URL as T_URL, or "aia" (the certificate's own);
+ * route ocsp: off, soft or hard. */
+extern const struct kw_type T_STAPLE_URL, T_OCSP_MODE;
+
+/* ocsp_staple_url needs ocsp_staple_file, where fetched responses are kept. */
+void conf_check_ocsp(const struct pctx *pc);
+
 /* The add() of [crl NAME]: a new fetch named @arg (header at @line) in
  * pc->conf->crl_fetch; -1 (reported) on a bad or duplicate name, or too many. */
 int crl_add(struct pctx *pc, const char *arg, int line, unsigned *idx);

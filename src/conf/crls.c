@@ -41,6 +41,58 @@ static void print_url(const struct kw *kw, const void *obj, FILE *out)
 
 const struct kw_type T_URL = {parse_url, print_url};
 
+static int parse_staple_url(const struct kw *kw, const char *val, void *obj,
+			    const struct pctx *pc, char *why, size_t cap)
+{
+	if (strcmp(val, "aia") == 0)
+		return conf_copy_str(conf_field_of(obj, kw->off), kw->size, val, 3);
+	return parse_url(kw, val, obj, pc, why, cap);
+}
+
+const struct kw_type T_STAPLE_URL = {parse_staple_url, print_url};
+
+static const char *const ocsp_modes[] = {[ZG_OCSP_OFF] = "off", [ZG_OCSP_SOFT] = "soft",
+					 [ZG_OCSP_HARD] = "hard"};
+
+static int parse_ocsp_mode(const struct kw *kw, const char *val, void *obj, const struct pctx *pc,
+			   char *why, size_t cap)
+{
+	(void)pc;
+	for (unsigned i = 0; i < sizeof(ocsp_modes) / sizeof(ocsp_modes[0]); i++) {
+		if (strcmp(val, ocsp_modes[i]) == 0) {
+			*(enum zg_ocsp_mode *)conf_field_of(obj, kw->off) = (enum zg_ocsp_mode)i;
+			return 0;
+		}
+	}
+	snprintf(why, cap, "'%s': expected off, soft or hard", conf_shown(kw, val));
+	return -1;
+}
+
+static void print_ocsp_mode(const struct kw *kw, const void *obj, FILE *out)
+{
+	enum zg_ocsp_mode m = *(const enum zg_ocsp_mode *)conf_cfield_of(obj, kw->off);
+
+	fprintf(out, "%s = %s\n", kw->name, m <= ZG_OCSP_HARD ? ocsp_modes[m] : "?");
+}
+
+const struct kw_type T_OCSP_MODE = {parse_ocsp_mode, print_ocsp_mode};
+
+void conf_check_ocsp(const struct pctx *pc)
+{
+	const struct zg_conf_tls *t = &pc->conf->tls;
+
+	if (t->ocsp_staple_url[0] && !t->ocsp_staple_file[0])
+		conf_perr(pc, t->line_ocsp_staple_url, "ocsp_staple_url",
+			  "needs ocsp_staple_file in [tls] (where the fetched response is kept)");
+	for (unsigned i = 0; i < pc->conf->n_identities; i++) {
+		const struct zg_conf_identity *id = &pc->conf->identities[i];
+		if (id->ocsp_staple_url[0] && !id->ocsp_staple_file[0])
+			conf_perr(pc, id->line_ocsp_staple_url, "ocsp_staple_url",
+				  "needs ocsp_staple_file in [identity %s] (where the fetched "
+				  "response is kept)", id->name);
+	}
+}
+
 int crl_add(struct pctx *pc, const char *arg, int line, unsigned *idx)
 {
 	struct zg_conf *c = pc->conf;

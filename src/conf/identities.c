@@ -215,6 +215,11 @@ void conf_fill_tls_domain(struct zg_conf *c)
 	id->line_certificate = c->tls.line_certificate;
 	id->line_key = c->tls.line_key;
 	id->line_chain = c->tls.line_chain;
+	memcpy(id->ocsp_staple_file, c->tls.ocsp_staple_file, sizeof(id->ocsp_staple_file));
+	memcpy(id->ocsp_staple_url, c->tls.ocsp_staple_url, sizeof(id->ocsp_staple_url));
+	id->ocsp_staple_interval_s = c->tls.ocsp_staple_interval_s;
+	id->line_ocsp_staple_file = c->tls.line_ocsp_staple_file;
+	id->line_ocsp_staple_url = c->tls.line_ocsp_staple_url;
 	memset(t, 0, sizeof(*t));
 	snprintf(t->name, sizeof(t->name), "%s", DEFAULT_NAME);
 	memcpy(t->trust_anchors, c->tls.trust_anchors, sizeof(t->trust_anchors));
@@ -222,6 +227,8 @@ void conf_fill_tls_domain(struct zg_conf *c)
 	t->n_crl = c->tls.n_crl;
 	t->verify_depth = c->tls.verify_depth;
 	t->crl_stale_warn = c->tls.crl_stale_warn;
+	t->ocsp = c->tls.ocsp;
+	memcpy(t->ocsp_responder, c->tls.ocsp_responder, sizeof(t->ocsp_responder));
 	t->line_trust_anchors = c->tls.line_trust_anchors;
 	t->line_crl = c->tls.line_crl;
 }

@@ -388,6 +388,7 @@ static struct zg_conf *conf_parse(const char *text, const char *name, const char
 	conf_check_pools(pc);
 	conf_check_tls_needs(pc);
 	conf_check_ticket_keys(pc);
+	conf_check_ocsp(pc);
 	conf_check_directory(pc);
 	conf_check_domains(pc);
 	conf_check_crl_fetch(pc);

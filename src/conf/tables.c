@@ -64,6 +64,14 @@ static const struct kw tls_kws[] = {
 	{"crl_stale", &T_CRL_STALE, TLS(crl_stale_warn), 0, NO_OFF, NO_OFF, 0, 0, "reject", 0},
 	{"clock_skew", &T_DUR_S, TLS(clock_skew_s), 0, NO_OFF, NO_OFF, 0, HOUR, "0s", 0},
 	{"key_process", &T_BOOL, TLS(key_process), 0, NO_OFF, NO_OFF, 0, 0, "on", 0},
+	{"ocsp_staple_file", &T_PATH, TLS(ocsp_staple_file), ZG_PATH_MAX, NO_OFF,
+	 TLS(line_ocsp_staple_file), 0, 0, NULL, 0},
+	{"ocsp_staple_url", &T_STAPLE_URL, TLS(ocsp_staple_url), ZG_PATH_MAX, NO_OFF,
+	 TLS(line_ocsp_staple_url), 0, 0, NULL, 0},
+	{"ocsp_staple_interval", &T_DUR_S, TLS(ocsp_staple_interval_s), 0, NO_OFF, NO_OFF, MIN,
+	 24 * HOUR, "1h", 0},
+	{"ocsp", &T_OCSP_MODE, TLS(ocsp), 0, NO_OFF, NO_OFF, 0, 0, "off", 0},
+	{"ocsp_responder", &T_URL, TLS(ocsp_responder), ZG_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
 };
 
 /* Keys without a default take theirs from [gateway] / [tls] once the whole
@@ -203,6 +211,12 @@ static const struct kw identity_kws[] = {
 	{"key", &T_PATH, ID(key), ZG_PATH_MAX, NO_OFF, ID(line_key), 0, 0, NULL,
 	 KW_SECRET_FILE | KW_REQUIRED},
 	{"chain", &T_PATH, ID(chain), ZG_PATH_MAX, NO_OFF, ID(line_chain), 0, 0, NULL, KW_FILE},
+	{"ocsp_staple_file", &T_PATH, ID(ocsp_staple_file), ZG_PATH_MAX, NO_OFF,
+	 ID(line_ocsp_staple_file), 0, 0, NULL, 0},
+	{"ocsp_staple_url", &T_STAPLE_URL, ID(ocsp_staple_url), ZG_PATH_MAX, NO_OFF,
+	 ID(line_ocsp_staple_url), 0, 0, NULL, 0},
+	{"ocsp_staple_interval", &T_DUR_S, ID(ocsp_staple_interval_s), 0, NO_OFF, NO_OFF, MIN,
+	 24 * HOUR, "1h", 0},
 };
 
 #define TR(f) offsetof(struct zg_conf_trust, f)
@@ -215,6 +229,8 @@ static const struct kw trust_kws[] = {
 	 KW_FILE | KW_TRUST_FILE},
 	{"verify_depth", &T_UINT, TR(verify_depth), 0, NO_OFF, NO_OFF, 1, 10, "4", 0},
 	{"crl_stale", &T_CRL_STALE, TR(crl_stale_warn), 0, NO_OFF, NO_OFF, 0, 0, "reject", 0},
+	{"ocsp", &T_OCSP_MODE, TR(ocsp), 0, NO_OFF, NO_OFF, 0, 0, "off", 0},
+	{"ocsp_responder", &T_URL, TR(ocsp_responder), ZG_PATH_MAX, NO_OFF, NO_OFF, 0, 0, NULL, 0},
 };
 
 #define CL(f) offsetof(struct zg_conf_class, f)

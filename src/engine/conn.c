@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 
 #include "tls/chaincache.h"
+#include "tls/ocsp.h"
 #include "engine/conn.h"
 #include "engine/gate.h"
 #include "base/log.h"
@@ -782,6 +783,39 @@ static void upstream_addr16(const struct zg_conn *c, uint8_t out[16])
 		memset(out, 0, 16);
 }
 
+/* The OCSP check of the peer on @s, whose handshake is complete, under the
+ * store that judged it (route listen_trust / connect_trust).
+ * 1 go on, 0 wait (the connection is parked: no epoll interest; the tick
+ * asks again), -1 refused with the reason in *@why and @detail. A peer
+ * admitted by soft fail without an answer is logged here and flagged for
+ * the close line and the audit record. */
+static int ocsp_check(struct zg_conn *c, struct zg_side *s, enum zg_reason *why, char *detail,
+		      size_t cap)
+{
+	const struct zg_conf_trust *t = zg_route_trust(c->snap->conf, c->route->conf, s == &c->up);
+	char d[200];
+	int soft = 0;
+
+	if (t->ocsp == ZG_OCSP_OFF)
+		return 1;
+	if (!zg_ocsp_check_peer(c->h->ocsp, s->ssl, t, why, &soft, detail, cap)) {
+		c->ocsp_wait = 1;
+		s->want = 0;
+		return 0;
+	}
+	c->ocsp_wait = 0;
+	if (*why != ZG_R_OK)
+		return -1;
+	if (soft) {
+		c->ocsp_soft = 1;
+		zg_warn("event=ocsp_soft_fail route=%s id=%u.%llu side=%s reason=%s detail=%s",
+			c->route->conf->name, c->h->index, (unsigned long long)c->id,
+			s == &c->down ? "client" : "upstream", zg_reason_code(ZG_R_CERT_OCSP_UNAVAILABLE),
+			zg_log_quote(d, sizeof(d), detail));
+	}
+	return 1;
+}
+
 /* The client's TLS handshake step; on success, the upstream starts. */
 static void step_handshake_in(struct zg_conn *c)
 {
@@ -793,8 +827,14 @@ static void step_handshake_in(struct zg_conn *c)
 		zg_conn_close(c, r, detail);
 	if (rc != 1)
 		return;
-	zg_hist_observe(&c->h->ctr->handshake_in, c->h->now_ms - c->step_ms);
+	if (!c->ocsp_wait)
+		zg_hist_observe(&c->h->ctr->handshake_in, c->h->now_ms - c->step_ms);
 	c->down.want = 0;
+	rc = ocsp_check(c, &c->down, &r, detail, sizeof(detail));
+	if (rc < 0)
+		zg_conn_close(c, r, detail);
+	if (rc != 1)
+		return;
 	note_identity(c, &c->down);
 	r = bind_identity(c, c->down.ssl, c->peer16, &c->route->conf->peers, detail, sizeof(detail));
 	if (r != ZG_R_OK) {
@@ -816,8 +856,14 @@ static void step_handshake_out(struct zg_conn *c)
 		attempt_failed(c, r, detail, 1);
 	if (rc != 1)
 		return;
-	zg_hist_observe(&c->h->ctr->handshake_out, c->h->now_ms - c->step_ms);
+	if (!c->ocsp_wait)
+		zg_hist_observe(&c->h->ctr->handshake_out, c->h->now_ms - c->step_ms);
 	c->up.want = 0;
+	rc = ocsp_check(c, &c->up, &r, detail, sizeof(detail));
+	if (rc < 0)
+		attempt_failed(c, r, detail, 1);
+	if (rc != 1)
+		return;
 	r = bind_identity(c, c->up.ssl, c->upstream16, outbound_peers(c), detail, sizeof(detail));
 	if (r != ZG_R_OK) {
 		attempt_failed(c, r, detail, 1);
@@ -1032,10 +1078,17 @@ void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
 		zg_conn_close(c, c->revoke_reason, "no longer allowed after reload");
 		return;
 	}
+	/* parked for an OCSP answer: ask again (ocsp.h: never wait on the network) */
+	if (c->ocsp_wait && now_ms < c->deadline_ms) {
+		step(c);
+		if (c->state == ZG_CS_CLOSED)
+			return;
+	}
 	switch (c->state) {
 	case ZG_CS_HANDSHAKE_IN:
 		if (now_ms >= c->deadline_ms)
-			zg_conn_close(c, ZG_R_HANDSHAKE_TIMEOUT, NULL);
+			zg_conn_close(c, ZG_R_HANDSHAKE_TIMEOUT,
+				      c->ocsp_wait ? "no OCSP answer within handshake_timeout" : NULL);
 		break;
 	case ZG_CS_HANDSHAKE_OUT:
 		/* accepts and never answers (a stopped process): next member */

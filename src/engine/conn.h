@@ -126,6 +126,7 @@ struct zg_conn_host {
 	unsigned n_conns;
 	struct zg_shape_table *shape;    /* traffic classes, shared by every loop (gateway's) */
 	struct zg_agg *log_fold;         /* refusal log lines folded per key; this loop's, or NULL */
+	struct zg_ocsp *ocsp;            /* OCSP answers, shared by every loop (gateway's), or NULL */
 };
 
 struct zg_conn {
@@ -166,6 +167,8 @@ struct zg_conn {
 	unsigned relax;                   /* ZG_RELAX_* an override allows for it (0: none) */
 	int64_t relax_expired_s;          /* cert_expired: how long past notAfter */
 	unsigned relaxed;                 /* ZG_RELAX_* checks an override relaxed to admit it */
+	int ocsp_wait;                    /* handshake done, waiting for an OCSP answer */
+	int ocsp_soft;                    /* admitted by ocsp = soft without an answer */
 	uint64_t revoke_at_ms;            /* a reload disallowed us: close then (0 = never) */
 	enum zg_reason revoke_reason;
 	struct zg_tls_verdict verdict_in, verdict_out;

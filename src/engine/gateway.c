@@ -22,6 +22,7 @@
 #include "engine/sandbox.h"
 #include "keys/keys.h"
 #include "tls/crlfetch.h"
+#include "tls/ocsp.h"
 
 #define RESOLVE_MIN_INTERVAL_MS 1000
 #define MAIN_TICK_MS 500 /* the main loop turns at least this often */
@@ -287,6 +288,12 @@ static void crl_fetched(void *arg)
 	zg_gateway_want_reload(arg);
 }
 
+/* The OCSP thread replaced the staple file: load it like a SIGHUP would. */
+static void staple_fetched(void *arg)
+{
+	zg_gateway_want_reload(arg);
+}
+
 /* Start, or after a reload restart, the [crl] fetch thread when what it
  * fetches or judges with changed. Stopping waits for a fetch in progress
  * (about a second: the transfer in progress is aborted): the main
@@ -349,6 +356,7 @@ static int reload(struct zg_gateway *gw)
 		zg_warn("event=reload_note msg=\"[audit] changes take effect on restart\"");
 	gw->generation = s->generation;
 	crlfetch_follow(gw, gw->fleet.current->conf, s->conf);
+	zg_ocsp_configure(gw->fleet.ocsp, s->conf);
 	zg_log_set_level(s->conf->gw.log_level);
 	if (s->conf->gw.workers && s->conf->gw.workers != gw->n_workers)
 		zg_warn("event=reload_note msg=\"workers changes on restart only\"");
@@ -712,6 +720,9 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 		zg_err("event=start result=failed reason=sandbox error=\"%s\"", why);
 		goto out;
 	}
+	/* the workers ask it for peers' OCSP answers: it exists before them */
+	if (!(gw->fleet.ocsp = zg_ocsp_start(staple_fetched, gw)))
+		goto out;
 	raise_fd_limit(gw->fleet.current->conf->gw.max_connections);
 	n = worker_count(gw->fleet.current->conf, workers_override);
 	if (start_workers(gw, n) < 0) {
@@ -735,6 +746,7 @@ int zg_gateway_run(const char *conf_path, unsigned workers_override, const struc
 	}
 	update_checks(gw, gw->fleet.current);
 	crlfetch_follow(gw, NULL, gw->fleet.current->conf);
+	zg_ocsp_configure(gw->fleet.ocsp, gw->fleet.current->conf);
 	main_loop(gw, sigfd);
 	zg_checker_stop(gw->checker);
 	gw->checker = NULL;
@@ -753,6 +765,7 @@ out:
 	if (gw) {
 		zg_checker_stop(gw->checker);
 		zg_crlfetch_stop(gw->crlfetch);
+		zg_ocsp_stop(gw->fleet.ocsp); /* after the workers, who ask it */
 		zg_audit_stop(gw->fleet.audit);
 		if (gw->fleet.main_wake_fd >= 0)
 			close(gw->fleet.main_wake_fd);

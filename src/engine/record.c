@@ -99,6 +99,10 @@ static int audit_entry(const struct zg_conn *c, enum zg_audit_kind kind, enum zg
 			 "connection %u.%llu%s admitted by emergency override (relaxed: %s)", c->h->index,
 			 (unsigned long long)c->id, clinical_fields(c, k, sizeof(k)),
 			 zg_relax_format(relaxed_of(c), rx, sizeof(rx)));
+	} else if (c->ocsp_soft) {
+		snprintf(ev.detail, sizeof(ev.detail),
+			 "connection %u.%llu%s admitted without an OCSP answer (ocsp = soft)",
+			 c->h->index, (unsigned long long)c->id, clinical_fields(c, k, sizeof(k)));
 	} else {
 		snprintf(ev.detail, sizeof(ev.detail), "connection %u.%llu%s", c->h->index,
 			 (unsigned long long)c->id, clinical_fields(c, k, sizeof(k)));
@@ -206,6 +210,8 @@ static void log_close(const struct zg_conn *c, enum zg_reason reason, const char
 	if (relaxed_of(c)) {
 		char list[96];
 		snprintf(rx, sizeof(rx), " override=%s", zg_relax_format(relaxed_of(c), list, sizeof(list)));
+	} else if (c->ocsp_soft) {
+		snprintf(rx, sizeof(rx), " ocsp=soft_fail");
 	}
 
 	zg_sockaddr_format((const struct sockaddr *)&c->peer.ss, p, sizeof(p));

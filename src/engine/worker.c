@@ -368,6 +368,7 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 	w->host.active_total = &fleet->active_total;
 	w->host.audit = fleet->audit;
 	w->host.shape = fleet->shape;
+	w->host.ocsp = fleet->ocsp;
 	w->host.chains = &w->chains;
 	zg_agg_init(&w->log_fold, ZG_LOG_FOLD_MS, ZG_LOG_FOLD_BURST);
 	w->host.log_fold = &w->log_fold;

@@ -38,6 +38,7 @@ struct zg_fleet {
 	struct zg_audit *audit;         /* NULL: no [audit] sink; set before workers start */
 	struct zg_shape_table *shape;   /* traffic classes (the gateway's); set before workers start */
 	int sandbox;                    /* workers sandbox themselves; set before they start */
+	struct zg_ocsp *ocsp;           /* OCSP cache and fetch thread; set before workers start */
 };
 
 /* A new reference on the snapshot in force. Any thread. */

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "keys/keys.h"
 #include "tls/chaincache.h"
+#include "tls/ocsp.h"
 #include "policy/certcheck.h"
 #include "policy/crl.h"
 #include "directory/directory.h"
@@ -773,6 +774,10 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	if (zg_ocsp_staple_attach(ctx, c, r, errs) < 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	/* the lifetime a session or ticket is issued with, cache or not */
 	SSL_CTX_set_timeout(ctx, (long)c->tls.session_timeout_s);
 	if (c->tls.session_cache) {
@@ -843,6 +848,7 @@ SSL_CTX *zg_tls_client_ctx(const struct zg_conf *c, const struct zg_conf_route *
 								      SSL_SESS_CACHE_NO_INTERNAL_STORE
 								    : SSL_SESS_CACHE_OFF);
 	SSL_CTX_sess_set_new_cb(ctx, remember_session);
+	zg_ocsp_client_ctx(ctx, zg_route_trust(c, r, 1));
 	return ctx;
 }
 

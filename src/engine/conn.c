@@ -992,17 +992,49 @@ static int hs_done(SSL *ssl)
 	return ssl && SSL_is_init_finished(ssl);
 }
 
-/* A context of @snap holding the [tls] CRLs: the route's own if it still
- * has one, else any route's (the CRLs are gateway-wide), so connections of
- * a route that was removed, renamed or changed mode are judged too. */
-static SSL_CTX *crl_ctx(const struct zg_snapshot *snap, const struct zg_route_rt *rt)
+/* The name of the store that verified hop @outbound of @c (in the
+ * snapshot its handshake ran under). */
+static const char *hop_store(const struct zg_conn *c, int outbound)
 {
-	if (rt && (rt->tls_in || rt->tls_out))
-		return rt->tls_in ? rt->tls_in : rt->tls_out;
-	for (unsigned i = 0; i < snap->n_routes; i++)
-		if (snap->routes[i].tls_in || snap->routes[i].tls_out)
-			return snap->routes[i].tls_in ? snap->routes[i].tls_in : snap->routes[i].tls_out;
+	return zg_route_trust(c->snap->conf, c->route->conf, outbound)->name;
+}
+
+/* A context of @snap verifying against the store called @store, or NULL:
+ * CRLs belong to a trust store, so a connection whose route was removed,
+ * renamed or changed mode is judged by its own store's new CRLs, never by
+ * another store's. */
+static SSL_CTX *store_ctx(const struct zg_snapshot *snap, const char *store)
+{
+	for (unsigned i = 0; i < snap->n_routes; i++) {
+		const struct zg_route_rt *o = &snap->routes[i];
+		if (o->tls_in && strcmp(zg_route_trust(snap->conf, o->conf, 0)->name, store) == 0)
+			return o->tls_in;
+		if (o->tls_out && strcmp(zg_route_trust(snap->conf, o->conf, 1)->name, store) == 0)
+			return o->tls_out;
+	}
 	return NULL;
+}
+
+/* Hop @outbound of @c (handshake done) under @snap, whose route is @rt (or
+ * NULL): while the route side keeps its store, the new CRLs of that store;
+ * once a reload moved the side to another store, the whole chain verified
+ * again by the new store and rules (a peer of the old domain is not one of
+ * the new). ZG_R_OK, or the reason with @detail. */
+static enum zg_reason judge_hop(const struct zg_conn *c, const struct zg_snapshot *snap,
+				const struct zg_route_rt *rt, int outbound, char *detail, size_t cap)
+{
+	SSL *ssl = outbound ? c->up.ssl : c->down.ssl;
+	SSL_CTX *own = rt ? (outbound ? rt->tls_out : rt->tls_in) : NULL;
+	const char *store = hop_store(c, outbound);
+	SSL_CTX *ctx = own;
+
+	if (own && strcmp(zg_route_trust(snap->conf, rt->conf, outbound)->name, store) != 0)
+		return zg_tls_rejudge(ssl, own, outbound ? rt->conf->server_name : NULL, detail, cap);
+	if (!ctx)
+		ctx = store_ctx(snap, store);
+	if (ctx && zg_tls_peer_revoked(ssl, ctx, detail, cap))
+		return ZG_R_TLS_CERT_REVOKED;
+	return ZG_R_OK;
 }
 
 /* @c judged by the rules of @snap, its directory and its CRLs, on every
@@ -1014,7 +1046,6 @@ static enum zg_reason judge(const struct zg_conn *c, const struct zg_snapshot *s
 	const struct zg_route_rt *rt = zg_snapshot_route(snap, c->route->conf->name);
 	const struct zg_peers *peers = rt ? &rt->conf->peers : &c->route->conf->peers;
 	const struct zg_peers *up_peers = c->route->conf->mode == ZG_MODE_WRAP ? peers : NULL;
-	SSL_CTX *crls = crl_ctx(snap, rt);
 	enum zg_reason r = ZG_R_OK;
 	time_t now = time(NULL);
 
@@ -1026,12 +1057,11 @@ static enum zg_reason judge(const struct zg_conn *c, const struct zg_snapshot *s
 	if (r == ZG_R_OK && snap->dir && hs_done(c->up.ssl))
 		r = zg_directory_check_peer(snap->dir, now, c->upstream16,
 					    SSL_get0_peer_certificate(c->up.ssl), up_peers, detail, cap);
-	if (r != ZG_R_OK || !crls)
-		return r;
-	if ((hs_done(c->down.ssl) && zg_tls_peer_revoked(c->down.ssl, crls, detail, cap)) ||
-	    (hs_done(c->up.ssl) && zg_tls_peer_revoked(c->up.ssl, crls, detail, cap)))
-		return ZG_R_TLS_CERT_REVOKED;
-	return ZG_R_OK;
+	if (r == ZG_R_OK && hs_done(c->down.ssl))
+		r = judge_hop(c, snap, rt, 0, detail, cap);
+	if (r == ZG_R_OK && hs_done(c->up.ssl))
+		r = judge_hop(c, snap, rt, 1, detail, cap);
+	return r;
 }
 
 void zg_conn_recheck(struct zg_conn *c, const struct zg_snapshot *snap, unsigned grace_ms)

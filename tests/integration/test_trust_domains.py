@@ -14,6 +14,11 @@ B an [identity] and a [trust] section. What is shown:
   a ticket issued while a route verified against store A does not resume
   once a reload moved the route to store B (before trust domains the ticket
   keys were derived from the route name alone, and such a ticket resumed);
+- after a reload, live connections are judged per hop by their own store:
+  a route moved to another store closes its connections from the old
+  domain; on a bridge from A to B a CRL of store A never judges the
+  upstream hop (same issuer name and serial as B's certificate);
+- a CRL fetched for a store's file must be signed by that domain's CAs;
 - serverAuth-only and clientAuth-only certificates as two identities serve a
   wrap and an unwrap route of one process, whose [tls] holds no key at all;
   the key process holds both keys, the gateway's memory neither;
@@ -347,3 +352,69 @@ def test_reload_adds_a_domain_and_its_key(pki, pki_b, gateway, port, echo_server
     served(b_port, pki_b)
     served(a_port, pki)
     refused(gw, "b-in", b_port, pki, mark)
+
+
+def test_live_connection_closed_when_its_route_moves_to_another_store(pki, pki_b, gateway, port,
+                                                                      echo_server):
+    """A reload that moves a route to another trust store judges its live
+    connections by the new store: a domain-A client connected on a-in is
+    closed after the grace period, a domain-B client on b-in goes on."""
+    echo = echo_server()
+    a_port, b_port = port(), port()
+    cfg = two_domains(pki, pki_b, a_port, b_port, echo.addr)
+    cfg["directory"] = {"grace_period": "1s"}
+    gw = gateway(cfg, name="domains")
+    on_a = util.SClient("127.0.0.1", a_port, **client_kw(pki))
+    on_b = util.SClient("127.0.0.1", b_port, **client_kw(pki_b))
+    try:
+        for c in (on_a, on_b):
+            c.send(PAYLOAD)
+            assert c.read_until(PAYLOAD, timeout=15)
+        cfg["route a-in"].update({"listen_identity": "b-site", "listen_trust": "b"})
+        mark = gw.reload(cfg)
+        gw.wait_for_event("reload", since=mark, result="ok")
+        rev = gw.wait_for_event("revoked", since=mark, route="a-in", reason="tls_untrusted_chain")
+        assert len(rev) == 1, rev
+        gw.wait_for_event("conn_close", since=mark, route="a-in", reason="tls_untrusted_chain")
+        assert not gw.events("revoked", since=mark, route="b-in")
+        on_b.send(PAYLOAD)
+        assert on_b.read_until(PAYLOAD * 2, timeout=15)
+    finally:
+        on_a.finish()
+        on_b.finish()
+
+
+def test_bridge_hops_are_judged_by_their_own_stores_crls(pki, pki_b, gateway, port, echo_server,
+                                                         tmp_path):
+    """A bridge from domain A (listen) to domain B (connect): a reload gives
+    store A a CRL, signed by A's intermediate, listing the serial of B's
+    upstream certificate under the same issuer name. The upstream hop is B's
+    to judge: the live connection stays (it was closed as cert_revoked while
+    live connections were judged by one store's CRLs on every hop)."""
+    from test_crl_fetch import crl, load_cert, load_key
+    echo = echo_server()
+    a_port, b_port, x_port = port(), port(), port()
+    cfg = two_domains(pki, pki_b, a_port, b_port, echo.addr)
+    cfg["directory"] = {"grace_period": "1s"}
+    cfg["identity b-client"] = {"certificate": pki_b.cert("client"), "key": pki_b.key("client"),
+                                "chain": pki_b.intermediate()}
+    cfg["route x"] = {"mode": "bridge", "listen": f"127.0.0.1:{x_port}",
+                      "connect": f"127.0.0.1:{b_port}", "server_name": "site-b.zonegate.test",
+                      "connect_identity": "b-client", "connect_trust": "b"}
+    gw = gateway(cfg, name="domains")
+    on_x = util.SClient("127.0.0.1", x_port, **client_kw(pki))
+    try:
+        on_x.send(PAYLOAD)
+        assert on_x.read_until(PAYLOAD, timeout=15)
+        a_crl = tmp_path / "a-int.crl.pem"
+        a_crl.write_bytes(crl(load_cert(pki.intermediate()), load_key(pki.path("int-ec.key")), 1,
+                              [load_cert(pki_b.cert("site-b")).serial_number]))
+        cfg["tls"]["crl"] = f"{pki.path('root-ec.crl.pem')}, {a_crl}"
+        mark = gw.reload(cfg)
+        gw.wait_for_event("reload", since=mark, result="ok")
+        served(x_port, pki)  # after the reload: the upstream is still B's to judge
+        on_x.send(PAYLOAD)
+        assert on_x.read_until(PAYLOAD * 2, timeout=15)
+        assert not gw.events("revoked", since=mark), gw.events("revoked", since=mark)
+    finally:
+        on_x.finish()

@@ -193,7 +193,8 @@ static int apply_classes(struct zg_gateway *gw, const struct zg_snapshot *s, str
 	return -1;
 }
 
-_Static_assert(ZG_KEYS_MAX >= ZG_IDENTITIES_MAX + 1, "the key process must hold every identity's key");
+/* [tls], every [identity] and the audit collector's key at once */
+_Static_assert(ZG_KEYS_MAX >= ZG_IDENTITIES_MAX + 2, "the key process must hold every key");
 
 /* Whether the audit trail sends over TLS and so signs with a client key. */
 static int audit_uses_key(const struct zg_conf *conf)

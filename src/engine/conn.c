@@ -514,6 +514,7 @@ static void attempt_failed(struct zg_conn *c, enum zg_reason r, const char *deta
 			zg_health_report(c->h->audit, c->route->conf->name, m->health, 1, r, "passive",
 					 hold, detail);
 	}
+	c->ocsp_wait = 0; /* the next member's handshake starts its own wait */
 	reset_up_side(c);
 	try_upstream(c);
 }

@@ -255,7 +255,8 @@ static enum zg_reason inject_u2d(void *arg, const uint8_t *in, size_t n, uint8_t
 
 	for (; f->pending > 0 && w < 64; f->pending--)
 		out[w++] = 'R';
-	memmove(out + w, in, n);
+	if (n) /* a flush passes in = NULL, n = 0 */
+		memmove(out + w, in, n);
 	*produced = w + n;
 	return ZG_R_OK;
 }

@@ -41,14 +41,26 @@ uint64_t zg_shape_link_max_debt(uint64_t link_bps)
 	return prio_step(link_bps) * (ZG_SHAPE_PRIORITIES + 2);
 }
 
+/* How much of a bucket's slack @tau a throttled flow lets drain before it
+ * is tried again: half of it, at most ZG_SHAPE_REFILL_NS. Waking when the
+ * very next lease fits cost one worker wake-up (and one wake-up of each
+ * peer process) per lease, ~1,000 a second per busy class; waking at half
+ * the slack lets one wake-up take several leases, while the bucket still
+ * holds tau/2 of backlog, so a wake-up that comes late by less than that
+ * loses no tokens and the rate holds. */
+static uint64_t refill_ns(uint64_t tau)
+{
+	return tau / 2 < ZG_SHAPE_REFILL_NS ? tau / 2 : ZG_SHAPE_REFILL_NS;
+}
+
 /* Whether a bucket whose tat is @tat may send at @now with slack @tau; if
- * not, when it may (folded into *@when as a maximum). */
+ * not, when to try again (folded into *@when as a maximum). */
 static int has_tokens(uint64_t tat, uint64_t now, uint64_t tau, uint64_t *when)
 {
 	if (tat <= now + tau)
 		return 1;
-	if (tat - tau > *when)
-		*when = tat - tau;
+	if (tat - tau + refill_ns(tau) > *when)
+		*when = tat - tau + refill_ns(tau);
 	return 0;
 }
 

@@ -26,7 +26,8 @@
 #include <stdint.h>
 
 #define ZG_SHAPE_NS 1000000000ull
-#define ZG_SHAPE_TAU_NS 20000000ull      /* 20 ms of burst per bucket */
+#define ZG_SHAPE_TAU_NS 40000000ull      /* 40 ms of burst per bucket */
+#define ZG_SHAPE_REFILL_NS 20000000ull   /* a throttled flow waits for 20 ms of tokens (bucket.c) */
 #define ZG_SHAPE_PRIO_STEP_NS 10000000ull /* link backlog between two priorities (at least) */
 #define ZG_SHAPE_LEASE 16384u            /* most bytes one read may take: one relay buffer */
 #define ZG_SHAPE_PRIORITIES 8
@@ -65,8 +66,9 @@ uint64_t zg_shape_borrow_threshold(uint64_t link_bps, unsigned priority);
 uint64_t zg_shape_link_max_debt(uint64_t link_bps);
 
 /* The verdict for one more read of at most a lease at @now. On
- * ZG_SHAPE_WAIT, *@wake is the earliest time at which it may change
- * (> @now). Pure. */
+ * ZG_SHAPE_WAIT, *@wake (> @now) is when to ask again: once the blocking
+ * bucket has drained half its slack (at most ZG_SHAPE_REFILL_NS), not as
+ * soon as one lease fits, so that one wake-up takes several. Pure. */
 enum zg_shape_verdict zg_shape_decide(const struct zg_shape_limits *l, const struct zg_shape_tats *t,
 				      uint64_t now, uint64_t *wake);
 

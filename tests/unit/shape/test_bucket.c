@@ -117,7 +117,7 @@ static void decide_is_pure(void **state)
 	(void)state;
 	assert_int_equal(zg_shape_decide(&l, &t, 100 * MS, &wake), ZG_SHAPE_OWN);
 	assert_int_equal(zg_shape_decide(&l, &t, 50 * MS, &wake), ZG_SHAPE_WAIT);
-	assert_int_equal(wake, 100 * MS - ZG_SHAPE_TAU_NS);
+	assert_int_equal(wake, 100 * MS - ZG_SHAPE_TAU_NS + ZG_SHAPE_TAU_NS / 2);
 	/* unshaped: no limits, never waits */
 	memset(&l, 0, sizeof(l));
 	t.own = t.ceil = t.link = UINT64_MAX / 4;

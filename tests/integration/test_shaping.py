@@ -234,10 +234,11 @@ def test_storm_borrows_when_clinical_idle_and_yields_when_busy(chain, tmp_path):
         finally:
             clin.stop()
         assert storm.running(), "a throttled download was dropped"
+        # read before stopping: stopping the clients closes their connections
+        stats = c.a.events("conn_close", route="updates")
+        assert not stats, f"update connections closed while shaped: {stats}"
     finally:
         storm.stop()
-    stats = c.a.events("conn_close", route="updates")
-    assert not stats, f"update connections closed while shaped: {stats}"
 
 
 def test_window_switches_rate_and_reload_keeps_connections(chain, tmp_path):

@@ -7,6 +7,7 @@
 # in class clinical under a 200 Mbit/s link (docs/performance.md, storm).
 # ZGB_ZG_KEY_PROCESS = on (default) | off: [tls] key_process, to measure the
 # key process's cost (its CPU counts: the figures take the process tree).
+# ZGB_ZG_ADMIN_PORT set: an [admin] listener on that loopback port (metrics).
 . "$(dirname "$0")/common.sh"
 start() {
 	umask 022
@@ -38,6 +39,13 @@ CFG
 mode = unwrap
 listen = 127.0.0.1:$ZGB_PORT2
 connect = 127.0.0.1:$ZGB_BACKEND2
+CFG
+	fi
+	if [ -n "${ZGB_ZG_ADMIN_PORT:-}" ]; then
+		cat >> "$ZGB_WORK/zonegate.conf" <<CFG
+
+[admin]
+listen = 127.0.0.1:$ZGB_ZG_ADMIN_PORT
 CFG
 	fi
 	if [ "${ZGB_STORM_CLASSES:-0}" = 1 ]; then

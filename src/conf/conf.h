@@ -253,6 +253,10 @@ struct zg_conf_control {
  * only, and the expiry warning thresholds (ops/expiry.c), read at each load. */
 struct zg_conf_admin {
 	struct zg_endpoint listen;       /* port "" : no admin listener; loopback only */
+	int tls;                         /* mutual TLS, judged as an unwrap route's clients */
+	char identity[ZG_NAME_MAX];      /* tls = on: the [identity] presented; "": [tls]'s */
+	char trust[ZG_NAME_MAX];         /* tls = on: the [trust] clients chain to; "": [tls]'s */
+	int line_tls, line_identity, line_trust;
 	unsigned expiry_warn[ZG_EXPIRY_WARN_MAX]; /* days before, far to near; default 30 7 1 */
 	unsigned n_expiry_warn;
 };
@@ -365,11 +369,17 @@ const struct zg_conf_identity *zg_route_identity(const struct zg_conf *c,
 const struct zg_conf_trust *zg_route_trust(const struct zg_conf *c, const struct zg_conf_route *r,
 					   int outbound);
 
+/* What [admin] tls = on presents and verifies its clients against: the
+ * [identity] / [trust] [admin] names, else [tls]'s. */
+const struct zg_conf_identity *zg_admin_identity(const struct zg_conf *c);
+const struct zg_conf_trust *zg_admin_trust(const struct zg_conf *c);
+
 /* The index of store @t: 0 for [tls]'s, 1 + its position for a [trust]
  * section (so ZG_TRUSTS_MAX + 1 indexes in all). */
 unsigned zg_conf_trust_index(const struct zg_conf *c, const struct zg_conf_trust *t);
 
-/* Whether any TLS side of any route uses identity @id / store @t. */
+/* Whether any TLS side of any route, or [admin] tls = on, uses identity
+ * @id / store @t. */
 int zg_conf_identity_used(const struct zg_conf *c, const struct zg_conf_identity *id);
 int zg_conf_trust_used(const struct zg_conf *c, const struct zg_conf_trust *t);
 

@@ -207,6 +207,9 @@ int trust_add(struct pctx *pc, const char *arg, int line, unsigned *idx);
  * or naming one on a side where the route speaks plain TCP. */
 void conf_check_domains(const struct pctx *pc);
 
+/* [admin] identity / trust without tls = on, or naming no section. */
+void conf_check_admin_domain(const struct pctx *pc);
+
 /* Whether route @r uses [tls]'s store (@trust 1) or identity (0) on a side
  * where it speaks TLS (then [tls] must provide it). */
 int conf_route_uses_tls_default(const struct zg_conf_route *r, int trust);
@@ -272,6 +275,9 @@ void conf_check_routes(const struct pctx *pc);
 /* Report the [tls] keys (certificate, key, trust_anchors) missing while a
  * route's mode needs them, once per key. */
 void conf_check_tls_needs(const struct pctx *pc);
+
+/* [admin] tls = on without listen is an error. */
+void conf_check_admin_tls(const struct pctx *pc);
 
 /* session_ticket_key without session_tickets = on is an error. */
 void conf_check_ticket_keys(const struct pctx *pc);

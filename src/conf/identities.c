@@ -114,6 +114,20 @@ const struct zg_conf_trust *zg_route_trust(const struct zg_conf *c, const struct
 	return t ? t : &c->tls_trust;
 }
 
+const struct zg_conf_identity *zg_admin_identity(const struct zg_conf *c)
+{
+	const struct zg_conf_identity *id = identity_named(c, c->admin.identity);
+
+	return id ? id : &c->tls_identity;
+}
+
+const struct zg_conf_trust *zg_admin_trust(const struct zg_conf *c)
+{
+	const struct zg_conf_trust *t = trust_named(c, c->admin.trust);
+
+	return t ? t : &c->tls_trust;
+}
+
 unsigned zg_conf_trust_index(const struct zg_conf *c, const struct zg_conf_trust *t)
 {
 	for (unsigned i = 0; i < c->n_trusts; i++)
@@ -130,7 +144,7 @@ int zg_conf_identity_used(const struct zg_conf *c, const struct zg_conf_identity
 		    (zg_route_tls_out(r) && zg_route_identity(c, r, 1) == id))
 			return 1;
 	}
-	return 0;
+	return c->admin.tls && zg_admin_identity(c) == id;
 }
 
 int zg_conf_trust_used(const struct zg_conf *c, const struct zg_conf_trust *t)
@@ -141,7 +155,7 @@ int zg_conf_trust_used(const struct zg_conf *c, const struct zg_conf_trust *t)
 		    (zg_route_tls_out(r) && zg_route_trust(c, r, 1) == t))
 			return 1;
 	}
-	return 0;
+	return c->admin.tls && zg_admin_trust(c) == t;
 }
 
 int conf_route_uses_tls_default(const struct zg_conf_route *r, int trust)
@@ -200,6 +214,23 @@ void conf_check_domains(const struct pctx *pc)
 		check_ref(pc, r, "connect_trust", r->connect_trust, r->line_connect_trust, 1,
 			  zg_route_tls_out(r));
 	}
+}
+
+/* [admin] identity and trust: only with tls = on, and naming sections of
+ * the file. */
+void conf_check_admin_domain(const struct pctx *pc)
+{
+	const struct zg_conf_admin *a = &pc->conf->admin;
+
+	if (a->identity[0] && !a->tls)
+		conf_perr(pc, a->line_identity, "identity", "needs tls = on in [admin]");
+	else if (a->identity[0] && !identity_named(pc->conf, a->identity))
+		conf_perr(pc, a->line_identity, "identity", "[admin]: no [identity %s] in this file",
+			  a->identity);
+	if (a->trust[0] && !a->tls)
+		conf_perr(pc, a->line_trust, "trust", "needs tls = on in [admin]");
+	else if (a->trust[0] && !trust_named(pc->conf, a->trust))
+		conf_perr(pc, a->line_trust, "trust", "[admin]: no [trust %s] in this file", a->trust);
 }
 
 void conf_fill_tls_domain(struct zg_conf *c)

@@ -389,8 +389,10 @@ static struct zg_conf *conf_parse(const char *text, const char *name, const char
 	conf_check_tls_needs(pc);
 	conf_check_ticket_keys(pc);
 	conf_check_ocsp(pc);
+	conf_check_admin_tls(pc);
 	conf_check_directory(pc);
 	conf_check_domains(pc);
+	conf_check_admin_domain(pc);
 	conf_check_crl_fetch(pc);
 	conf_check_classes(pc);
 	if (conf->n_routes == 0 && errs->n + errs->dropped == before)

@@ -210,6 +210,32 @@ void conf_check_tls_needs(const struct pctx *pc)
 	}
 }
 
+/* [admin] tls = on without a listener would protect nothing; one that
+ * presents [tls]'s identity or trusts [tls]'s store needs what it uses
+ * there (every route may have its own [identity] and [trust]). */
+void conf_check_admin_tls(const struct pctx *pc)
+{
+	static const char *const needs[] = {"certificate", "key", "trust_anchors"};
+	const struct section_def *tdef = section_named("tls");
+	const struct inst *tls = inst_of(pc, tdef);
+	const struct zg_conf_admin *a = &pc->conf->admin;
+
+	if (!a->tls)
+		return;
+	if (!a->listen.port[0])
+		conf_perr(pc, a->line_tls, "tls", "needs listen in [admin]");
+	for (size_t k = 0; k < N_KWS(needs); k++) {
+		int ki = kw_index(tdef, needs[k]);
+		int of_trust = strcmp(needs[k], "trust_anchors") == 0;
+		const char *named = of_trust ? a->trust : a->identity;
+		if (ki < 0 || (tls && tls->key_line[ki] != 0) ||
+		    (named[0] && strcmp(named, "tls") != 0))
+			continue;
+		conf_perr(pc, a->line_tls, "tls", "needs %s in [tls] (or [admin] %s naming an [%s])",
+			  needs[k], of_trust ? "trust" : "identity", of_trust ? "trust" : "identity");
+	}
+}
+
 /* Shared ticket keys seal tickets; without session_tickets = on there are
  * none, and a key file that silently does nothing misleads the operator
  * who set up a pair of gateways to resume across nodes. */

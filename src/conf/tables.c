@@ -266,6 +266,11 @@ static const struct kw control_kws[] = {
 
 static const struct kw admin_kws[] = {
 	{"listen", &T_ENDPOINT, ADM(listen), 0, NO_OFF, NO_OFF, 0, 0, NULL, 0},
+	{"tls", &T_BOOL, ADM(tls), 0, NO_OFF, ADM(line_tls), 0, 0, "off", 0},
+	{"identity", &T_NAME, ADM(identity), STR(struct zg_conf_admin, identity), NO_OFF,
+	 ADM(line_identity), 0, 0, NULL, 0},
+	{"trust", &T_NAME, ADM(trust), STR(struct zg_conf_admin, trust), NO_OFF, ADM(line_trust), 0, 0,
+	 NULL, 0},
 	{"expiry_warn", &T_DAYS_LIST, ADM(expiry_warn), ZG_EXPIRY_WARN_MAX, ADM(n_expiry_warn), NO_OFF,
 	 0, 0, "30d 7d 1d", 0},
 };

@@ -157,8 +157,38 @@ static int build_route(struct zg_snapshot *s, const struct zg_snapshot *prev, un
 	return bad ? -1 : 0;
 }
 
+/* [admin] tls = on: a server context built exactly as an unwrap route's
+ * (the identity [admin] names, a client certificate required and judged by
+ * the anchors, CRLs and profile rules of the store it names; [tls]'s by
+ * default), named "admin" in messages and keeping its sessions apart from
+ * every route's. 0, or -1 reported. */
+static int build_admin_tls(struct zg_snapshot *s, struct zg_tls_trust *const *trusts,
+			   struct zg_errlist *errs)
+{
+	const struct zg_conf *c = s->conf;
+	const struct zg_tls_trust *trust = trusts[zg_conf_trust_index(c, zg_admin_trust(c))];
+	struct zg_conf_route *r;
+
+	if (!c->admin.tls)
+		return 0;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		zg_errlist_add(errs, c->path, c->admin.line_tls, "tls", "out of memory");
+		return -1;
+	}
+	snprintf(r->name, sizeof(r->name), "admin");
+	r->mode = ZG_MODE_UNWRAP;
+	r->line = c->admin.line_tls;
+	memcpy(r->listen_identity, c->admin.identity, sizeof(r->listen_identity));
+	memcpy(r->listen_trust, c->admin.trust, sizeof(r->listen_trust));
+	s->admin_tls = trust ? zg_tls_server_ctx(c, r, trust, errs) : NULL;
+	free(r);
+	return s->admin_tls ? 0 : -1;
+}
+
 static void snapshot_free(struct zg_snapshot *s)
 {
+	SSL_CTX_free(s->admin_tls);
 	for (unsigned i = 0; s->routes && i < s->n_routes; i++) {
 		SSL_CTX_free(s->routes[i].tls_in);
 		SSL_CTX_free(s->routes[i].tls_out);
@@ -241,6 +271,7 @@ struct zg_snapshot *zg_snapshot_build(struct zg_conf *conf, const struct zg_snap
 	load_trusts(conf, trusts, errs);
 	for (unsigned i = 0; i < conf->n_routes; i++)
 		(void)build_route(s, prev, i, trusts, stats, stats_ctx, errs);
+	(void)build_admin_tls(s, trusts, errs);
 	for (unsigned i = 0; i <= ZG_TRUSTS_MAX; i++)
 		zg_tls_trust_free(trusts[i]);
 	if (errs->n + errs->dropped != before)
@@ -289,6 +320,9 @@ struct zg_snapshot *zg_snapshot_reresolve(const struct zg_snapshot *old, uint64_
 	s->tls_generation = old->tls_generation;
 	s->n_routes = old->n_routes;
 	s->dir = old->dir ? zg_directory_ref(old->dir) : NULL;
+	s->admin_tls = old->admin_tls;
+	if (s->admin_tls)
+		SSL_CTX_up_ref(s->admin_tls);
 	*changed = 0;
 	for (unsigned i = 0; i < s->n_routes; i++) {
 		struct zg_route_rt *rt = &s->routes[i];

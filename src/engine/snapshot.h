@@ -75,6 +75,7 @@ struct zg_snapshot {
 	_Atomic unsigned **dir_slots;     /* per-participant connection counters by
 	                                     participant index (owned array; the
 	                                     counters belong to the gateway) */
+	SSL_CTX *admin_tls;               /* [admin] tls = on; NULL: plain HTTP */
 };
 
 /* Find or add the stats slot for route @name. Called from the main thread

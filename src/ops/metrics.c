@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -17,6 +18,7 @@
 #include "base/relax.h"
 #include "engine/net.h"
 #include "ops/metrics.h"
+#include "tls/tls.h"
 
 #define HTTP_REQ_MAX 4096
 #define HTTP_CLIENTS_MAX 32
@@ -28,6 +30,13 @@ struct http_client {
 	char buf[HTTP_REQ_MAX];
 	size_t len;
 	uint64_t deadline_ms;
+	/* [admin] tls = on: the scraper's TLS session, judged like a route's client */
+	SSL *ssl;                    /* NULL: plain HTTP */
+	struct zg_snapshot *snap;    /* one reference: its admin_tls made @ssl */
+	struct zg_tls_verdict v;     /* what the verify callback found */
+	int verified;                /* the handshake finished */
+	int want_write;              /* the handshake waits to write */
+	char peer[64];
 };
 
 struct zg_metrics {
@@ -441,25 +450,72 @@ void zg_metrics_render(struct zg_gateway *gw, const struct zg_metrics_src *src, 
 
 /* ---- HTTP ----------------------------------------------------------------- */
 
-static void send_all(int fd, const char *p, size_t n)
+/* One write of at most @n bytes to @cl: bytes written, 0 to wait for
+ * *@ev (POLLIN or POLLOUT), -1 on an error. */
+static ssize_t write_some(struct http_client *cl, const char *p, size_t n, short *ev)
+{
+	ssize_t k;
+	int r, err;
+
+	*ev = POLLOUT;
+	if (!cl->ssl) {
+		k = send(cl->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return 0;
+		return k > 0 ? k : -1;
+	}
+	r = SSL_write(cl->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	err = SSL_get_error(cl->ssl, r);
+	ERR_clear_error();
+	if (err == SSL_ERROR_WANT_READ)
+		*ev = POLLIN;
+	return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
+/* Write all of @p to @cl within SEND_TIMEOUT_MS; a client that does not
+ * read its answer loses it. */
+static void send_all(struct http_client *cl, const char *p, size_t n)
 {
 	uint64_t deadline = zg_now_ms() + SEND_TIMEOUT_MS;
 
 	while (n > 0) {
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct pollfd pfd = {.fd = cl->fd};
+		ssize_t k = write_some(cl, p, n, &pfd.events);
 		uint64_t now;
 		if (k > 0) {
 			p += k;
 			n -= (size_t)k;
 			continue;
 		}
-		if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		if (k < 0)
 			return;
 		now = zg_now_ms();
 		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) < 0)
 			return;
 	}
+}
+
+/* Close @cl and free its slot (TLS session and snapshot reference too). */
+static void client_close(struct http_client *cl)
+{
+	if (cl->fd < 0)
+		return;
+	if (cl->ssl) {
+		if (cl->verified)
+			(void)SSL_shutdown(cl->ssl); /* close_notify, best effort: non-blocking */
+		SSL_free(cl->ssl);
+		ERR_clear_error();
+	}
+	zg_snapshot_unref(cl->snap);
+	close(cl->fd);
+	cl->fd = -1;
+	cl->len = 0;
+	cl->ssl = NULL;
+	cl->snap = NULL;
+	cl->verified = 0;
+	cl->want_write = 0;
 }
 
 static void reply(struct http_client *cl, int code, const char *ctype, const char *body, size_t n,
@@ -473,13 +529,12 @@ static void reply(struct http_client *cl, int code, const char *ctype, const cha
 			 "Connection: close\r\n\r\n",
 			 code, text, ctype, n);
 
-	send_all(cl->fd, hdr, (size_t)k);
+	send_all(cl, hdr, (size_t)k);
 	if (with_body)
-		send_all(cl->fd, body, n);
-	(void)shutdown(cl->fd, SHUT_WR);
-	close(cl->fd);
-	cl->fd = -1;
-	cl->len = 0;
+		send_all(cl, body, n);
+	if (!cl->ssl)
+		(void)shutdown(cl->fd, SHUT_WR);
+	client_close(cl);
 }
 
 /* Why the gateway is not ready, or NULL when it is. */
@@ -532,39 +587,110 @@ static void serve(struct zg_metrics *m, struct http_client *cl)
 	}
 }
 
-static void client_read(struct zg_metrics *m, struct http_client *cl)
+/* Move @cl's TLS handshake on. 1 once done, 0 to wait, -1 refused (logged,
+ * closed): the client is judged as a route's would be, reason code and all. */
+static int client_handshake(struct http_client *cl)
 {
-	ssize_t k = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len, MSG_DONTWAIT);
+	char detail[200], q[240];
+	enum zg_reason why;
+	int r = SSL_do_handshake(cl->ssl), err;
 
-	if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
+	cl->want_write = 0;
+	if (r == 1) {
+		cl->verified = 1;
+		return 1;
+	}
+	err = SSL_get_error(cl->ssl, r);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		cl->want_write = err == SSL_ERROR_WANT_WRITE;
+		ERR_clear_error();
+		return 0;
+	}
+	why = zg_tls_handshake_reason(cl->ssl, err, &cl->v, detail, sizeof(detail));
+	zg_info("event=admin_refused peer=%s reason=%s detail=%s", cl->peer, zg_reason_code(why),
+		zg_log_quote(q, sizeof(q), detail));
+	client_close(cl);
+	return -1;
+}
+
+/* Read what @cl sent: 1 with bytes added, 0 nothing yet, -1 closed. */
+static int client_recv(struct http_client *cl)
+{
+	size_t cap = sizeof(cl->buf) - 1 - cl->len;
+	ssize_t k;
+
+	if (cl->ssl) {
+		int r = SSL_read(cl->ssl, cl->buf + cl->len, (int)cap), err;
+		if (r > 0) {
+			k = r;
+		} else {
+			err = SSL_get_error(cl->ssl, r);
+			ERR_clear_error();
+			if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+				return 0;
+			k = 0;
+		}
+	} else {
+		k = recv(cl->fd, cl->buf + cl->len, cap, MSG_DONTWAIT);
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return 0;
+	}
 	if (k <= 0) {
-		close(cl->fd);
-		cl->fd = -1;
-		cl->len = 0;
-		return;
+		client_close(cl);
+		return -1;
 	}
 	cl->len += (size_t)k;
 	cl->buf[cl->len] = '\0';
+	return 1;
+}
+
+static void client_read(struct zg_metrics *m, struct http_client *cl)
+{
+	if (cl->ssl && !cl->verified && client_handshake(cl) <= 0)
+		return;
+	if (client_recv(cl) <= 0)
+		return;
 	if (strstr(cl->buf, "\r\n\r\n") || strstr(cl->buf, "\n\n"))
 		serve(m, cl);
 	else if (cl->len == sizeof(cl->buf) - 1)
 		reply(cl, 400, "text/plain", "request head too large\n", 23, 1);
 }
 
+/* [admin] tls = on: put a server TLS session of the configuration in
+ * force on @cl. 0, or -1 (the caller closes). */
+static int client_tls(struct zg_metrics *m, struct http_client *cl)
+{
+	struct zg_snapshot *s = zg_fleet_snapshot(&m->gw->fleet);
+
+	if (!s->admin_tls) {
+		zg_snapshot_unref(s);
+		return 0;
+	}
+	memset(&cl->v, 0, sizeof(cl->v));
+	cl->snap = s;
+	cl->ssl = zg_tls_server_new(s->admin_tls, cl->fd, &cl->v);
+	return cl->ssl ? 0 : -1;
+}
+
 static void accept_one(struct zg_metrics *m)
 {
-	int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct zg_sockaddr peer = {.len = sizeof(peer.ss)};
+	int fd = accept4(m->fd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
-	for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
-		if (m->clients[i].fd < 0) {
-			m->clients[i].fd = fd;
-			m->clients[i].len = 0;
-			m->clients[i].deadline_ms = zg_now_ms() + HTTP_IDLE_MS;
-			return;
-		}
+	for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++) {
+		struct http_client *cl = &m->clients[i];
+		if (cl->fd >= 0)
+			continue;
+		cl->fd = fd;
+		cl->len = 0;
+		cl->deadline_ms = zg_now_ms() + HTTP_IDLE_MS;
+		zg_sockaddr_format((const struct sockaddr *)&peer.ss, cl->peer, sizeof(cl->peer));
+		if (client_tls(m, cl) < 0)
+			client_close(cl);
+		return;
+	}
 	close(fd); /* more scrapers than a loopback admin port should ever see */
 }
 
@@ -581,8 +707,9 @@ static void *metrics_main(void *arg)
 		pfd[1] = (struct pollfd){.fd = m->fd, .events = POLLIN};
 		for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
 			if (m->clients[i].fd >= 0) {
+				short ev = m->clients[i].want_write ? POLLOUT : POLLIN;
 				who[n] = &m->clients[i];
-				pfd[n++] = (struct pollfd){.fd = m->clients[i].fd, .events = POLLIN};
+				pfd[n++] = (struct pollfd){.fd = m->clients[i].fd, .events = ev};
 			}
 		if (poll(pfd, n, 250) < 0 && errno != EINTR) {
 			zg_err("event=admin_failed error=%s", strerror(errno));
@@ -595,10 +722,8 @@ static void *metrics_main(void *arg)
 				client_read(m, who[i]);
 		now = zg_now_ms();
 		for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
-			if (m->clients[i].fd >= 0 && now >= m->clients[i].deadline_ms) {
-				close(m->clients[i].fd);
-				m->clients[i].fd = -1;
-			}
+			if (m->clients[i].fd >= 0 && now >= m->clients[i].deadline_ms)
+				client_close(&m->clients[i]);
 		if (pfd[1].revents & POLLIN)
 			for (int k = 0; k < 8; k++)
 				accept_one(m);
@@ -684,8 +809,7 @@ void zg_metrics_stop(struct zg_metrics *m)
 		pthread_join(m->thread, NULL);
 	}
 	for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
-		if (m->clients[i].fd >= 0)
-			close(m->clients[i].fd);
+		client_close(&m->clients[i]);
 	if (m->fd >= 0)
 		close(m->fd);
 	if (m->stop_fd >= 0)

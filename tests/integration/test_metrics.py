@@ -220,3 +220,96 @@ def test_class_counters_and_override_state(pki, gateway, port, echo_server, tmp_
     text = http_get(admin, "/metrics")[1]
     assert metric(text, "zonegate_override_active", route="in", relaxed="") == 0, text
     assert metric(text, "zonegate_override_seconds_left", route="in") == 0
+
+
+def curl(admin, *args):
+    """curl https://site-b.zonegate.test:admin/metrics (resolved to loopback)."""
+    return subprocess.run(["curl", "-sS", "--max-time", "10", "--resolve",
+                           f"site-b.zonegate.test:{admin}:127.0.0.1", *args,
+                           f"https://site-b.zonegate.test:{admin}/metrics"],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_admin_listener_mutual_tls(pki, gateway, port, echo_server, tmp_path):
+    """[admin] tls = on: the admin listener serves with the [tls] identity and
+    wants a client certificate judged as a route's clients are: curl with
+    one scrapes, curl without one, with an untrusted one, or plain HTTP is
+    refused with a reason code in the log."""
+    echo = echo_server()
+    admin = port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{port()}",
+                                   "connect": echo.addr}}, name="site-b")
+    cfg["admin"] = {"listen": f"127.0.0.1:{admin}", "tls": "on"}
+    gw = gateway(cfg, name="site-b")
+    gw.wait_for_log(r"event=admin_listening")
+    r = curl(admin, "--cacert", pki.roots, "--cert", pki.chain("client"), "--key",
+             pki.key("client"))
+    assert r.returncode == 0, r.stderr
+    assert "zonegate_build_info{" in r.stdout
+
+    r = curl(admin, "--cacert", pki.roots)  # no client certificate
+    assert r.returncode != 0 and "zonegate_build_info" not in r.stdout
+    ev = gw.wait_for_event("admin_refused")
+    assert ev[-1]["reason"] == "tls_no_client_certificate", ev
+
+    key, crt = tmp_path / "self.key", tmp_path / "self.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj",
+                    "/CN=not ours", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True)
+    r = curl(admin, "--cacert", pki.roots, "--cert", str(crt), "--key", str(key))
+    assert r.returncode != 0 and "zonegate_build_info" not in r.stdout
+    ev = gw.wait_for_event("admin_refused", count=2)
+    assert ev[-1]["reason"] == "tls_untrusted_chain", ev
+
+    with pytest.raises(OSError):  # plain HTTP to the TLS listener
+        http_get(admin, "/metrics", timeout=5)
+    gw.wait_for_event("admin_refused", count=3)
+    # the data path still serves
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    with util.tls_connect(ctx, "127.0.0.1", gw_port(cfg)) as s:
+        assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD
+
+
+def gw_port(cfg):
+    return int(cfg["route in"]["listen"].rsplit(":", 1)[1])
+
+
+def test_admin_tls_needs_a_listener(pki, tmp_path, zonegate_bin):
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": "127.0.0.1:1",
+                                   "connect": "127.0.0.1:2"}}, name="site-b")
+    cfg["admin"] = {"tls": "on"}
+    path = tmp_path / "z.conf"
+    path.write_text("".join(f"[{s}]\n" + "".join(f"{k} = {v}\n" for k, v in kv.items()) + "\n"
+                            for s, kv in cfg.items()))
+    os.chmod(path, 0o600)
+    r = subprocess.run([zonegate_bin, "check", "-c", str(path)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert f"{path}:" in r.stderr and "tls: needs listen in [admin]" in r.stderr, r.stderr
+
+
+def test_admin_listener_has_its_own_trust_store(pki, gateway, port, echo_server):
+    """[admin] trust = scrapers: only certificates of that store's CA may
+    scrape; a client the routes accept (another CA of [tls]) may not."""
+    echo = echo_server()
+    admin = port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{port()}",
+                                   "connect": echo.addr}}, name="site-b")
+    cfg["trust scrapers"] = {"trust_anchors": pki.path("root-rsa.pem")}
+    cfg["admin"] = {"listen": f"127.0.0.1:{admin}", "tls": "on", "trust": "scrapers"}
+    gw = gateway(cfg, name="site-b")
+    gw.wait_for_log(r"event=admin_listening")
+    r = curl(admin, "--cacert", pki.roots, "--cert", pki.chain("client", "rsa"), "--key",
+             pki.key("client", "rsa"))
+    assert r.returncode == 0, r.stderr
+    assert "zonegate_build_info{" in r.stdout
+    r = curl(admin, "--cacert", pki.roots, "--cert", pki.chain("client"), "--key",
+             pki.key("client"))
+    assert r.returncode != 0 and "zonegate_build_info" not in r.stdout
+    ev = gw.wait_for_event("admin_refused")
+    assert ev[-1]["reason"] == "tls_untrusted_chain", ev
+    # the route still takes the EC client: its store is [tls]'s
+    ctx = util.tls_context(pki, pki.chain("client"), pki.key("client"))
+    with util.tls_connect(ctx, "127.0.0.1", gw_port(cfg)) as s:
+        assert util.echo_roundtrip(s, PAYLOAD) == PAYLOAD

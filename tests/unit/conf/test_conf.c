@@ -413,6 +413,25 @@ static void expiry_warn_thresholds(void **state)
 		      "t.conf:2: expiry_warn: '-1d' is not a number of days (expected e.g. 30d)\n");
 }
 
+/* [admin] tls = on needs a listener; identity and trust need tls = on and
+ * name sections of the file. */
+static void admin_tls_needs(void **state)
+{
+	char text[1024];
+
+	(void)state;
+	snprintf(text, sizeof(text), "%s[admin]\ntls = on\n[route r]\nmode = unwrap\n"
+		 "listen = [::]:1\nconnect = h:1\n", base_tls);
+	expect_errors(text, "t.conf:6: tls: needs listen in [admin]\n");
+	snprintf(text, sizeof(text), "%s[admin]\nlisten = 127.0.0.1:9\nidentity = x\ntrust = tls\n"
+		 "[route r]\nmode = unwrap\nlisten = [::]:1\nconnect = h:1\n", base_tls);
+	expect_errors(text, "t.conf:7: identity: needs tls = on in [admin]\n"
+		      "t.conf:8: trust: needs tls = on in [admin]\n");
+	snprintf(text, sizeof(text), "%s[admin]\nlisten = 127.0.0.1:9\ntls = on\ntrust = scrapers\n"
+		 "[route r]\nmode = unwrap\nlisten = [::]:1\nconnect = h:1\n", base_tls);
+	expect_errors(text, "t.conf:8: trust: [admin]: no [trust scrapers] in this file\n");
+}
+
 /* 0.0.0.0 takes only IPv4; [::] and * take both families; an IPv4-mapped
  * IPv6 address is the IPv4 address. */
 static void listen_collisions(void **state)
@@ -944,6 +963,7 @@ int main(void)
 		cmocka_unit_test(syntax_variants),
 		cmocka_unit_test(durations_and_units),
 		cmocka_unit_test(expiry_warn_thresholds),
+		cmocka_unit_test(admin_tls_needs),
 		cmocka_unit_test(listen_collisions),
 		cmocka_unit_test(too_many_routes),
 		cmocka_unit_test(many_errors_are_bounded),

@@ -284,3 +284,43 @@ def test_wrap_route_uses_the_upstreams_staple(ocsp_pki, responder, gateway, port
         a.wait_for_reason("cert_ocsp_unavailable")
     for g in (a, b):
         assert g.stop() == 0
+
+
+def test_a_silent_responder_never_stalls_the_worker(ocsp_pki, gateway, port, echo_server):
+    """A responder that accepts and never answers: the one worker keeps
+    relaying other clients while a hard-fail client waits for the query's
+    3 s bound, after which that client is refused (cert_ocsp_unavailable)."""
+    d, _ = ocsp_pki
+    echo = echo_server()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connects complete in the backlog; nothing is ever read
+    hard, free = port(), port()
+    cfg = config(d, {"hard": unwrap(hard, echo),
+                     "free": unwrap(free, echo, listen_trust="free")},
+                 tls={"ocsp": "hard",
+                      "ocsp_responder": f"http://127.0.0.1:{silent.getsockname()[1]}/"},
+                 sections={"trust free": {"trust_anchors": str(d / "root.pem")}})
+    cfg["gateway"]["workers"] = 1
+    gw = gateway(cfg)
+    result = {}
+
+    def waiting_client():
+        result["hard"] = relay_as(d, "good", hard)
+
+    t = threading.Thread(target=waiting_client)
+    t.start()
+    silent.settimeout(20)
+    asked, _ = silent.accept()  # the query is in flight: the hard client is parked
+    # the worker that parked it relays another client meanwhile
+    assert relay_as(d, "good", free, b"meanwhile\n") == b"meanwhile\n"
+    assert "hard" not in result, "the hard client was decided before the responder timed out"
+    for i in range(3):
+        assert relay_as(d, "good", free, b"again %d\n" % i) == b"again %d\n" % i
+    t.join(30)
+    asked.close()
+    silent.close()
+    assert result["hard"] is None
+    gw.wait_for_reason("cert_ocsp_unavailable", route="hard")
+    gw.wait_for_log(r"event=ocsp_query .*result=cert_ocsp_unavailable")
+    assert gw.stop() == 0

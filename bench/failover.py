@@ -7,7 +7,7 @@ never answers). Run against zonegate (pool + passive failover + tcp health
 checks) and HAProxy (`option redispatch`, `retries`, health checks) with the
 same timings, then the CPU cost of tcp-checking 104 endpoints.
 
-    bench/failover.py --zonegate build-bench/zonegate [--rate 200] [--out DIR]
+    bench/failover.py --zonegate build-bench/zonegate [--rate 200] [--rounds 3] [--out DIR]
 
 Everything listens on 127.0.0.1; every loop is bounded in count and time.
 Prints one Markdown table (also OUT/failover.md); not a test.
@@ -307,6 +307,16 @@ trust_anchors = {pki}/root.pem
         sinks.wait(10)
 
 
+def spread(values):
+    """'median [min-max]' of the numbers in @values ('-' for none)."""
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return "-"
+    med = v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+    fmt = (lambda x: f"{x:.2f}") if any(isinstance(x, float) for x in v) else str
+    return fmt(med) if len(v) == 1 else f"{fmt(med)} [{fmt(v[0])}-{fmt(v[-1])}]"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--zonegate", required=True)
@@ -314,6 +324,9 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--phase", type=float, default=6.0,
                     help="seconds per fault phase (the CPU sample takes 5 x this)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="interleaved rounds (zonegate, HAProxy, zonegate, ...); "
+                         "figures are medians [min-max]")
     args = ap.parse_args()
     work = Path(args.out or f"build-bench/failover-{int(time.time())}")
     work.mkdir(parents=True, exist_ok=True)
@@ -321,24 +334,32 @@ def main():
     subprocess.run([str(HERE / "mkcerts.sh"), str(pki_root)], check=True,
                    stdout=subprocess.DEVNULL)
     pki = pki_root / "ec"
-    rows = [scenario("zonegate", lambda w, k, p, a, b: zonegate(args, w, k, p, a, b), args, work,
-                     pki),
-            scenario("haproxy", haproxy, args, work, pki)]
-    cost = check_cost(args, work, pki)
-    out = [f"failover scenario, {args.rate} new mTLS connections/s, 1 KiB request + echo",
+    runs = {"zonegate": [], "haproxy": []}
+    costs = []
+    for r in range(args.rounds):
+        rw = work / f"round-{r + 1}"
+        rw.mkdir(exist_ok=True)
+        runs["zonegate"].append(scenario(
+            "zonegate", lambda w, k, p, a, b: zonegate(args, w, k, p, a, b), args, rw, pki))
+        runs["haproxy"].append(scenario("haproxy", haproxy, args, rw, pki))
+        costs.append(check_cost(args, rw, pki))
+    keys = ["connections", "kill_failed", "kill_recover_s", "stop_failed", "stop_recover_s",
+            "total_failed"]
+    out = [f"failover scenario, {args.rate} new mTLS connections/s, 1 KiB request + echo, "
+           f"{args.rounds} round(s): median [min-max]",
            "", "| proxy | connections | failed: primary killed | recovered after (s) | "
            "failed: primary stopped | recovered after (s) | failed in all |",
            "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        out.append(f"| {r['proxy']} | {r['connections']} | {r['kill_failed']} | "
-                   f"{r['kill_recover_s']:.2f} | {r['stop_failed']} | {r['stop_recover_s']:.2f} | "
-                   f"{r['total_failed']} |")
-    for r in rows:
-        if r["back_to_primary_s"] is not None:
-            out.append(f"\n{r['proxy']}: primary back in the pool {r['back_to_primary_s']:.2f} s "
-                       "after it listened again (event=upstream_up)")
+    for proxy, rows in runs.items():
+        out.append(f"| {proxy} | " + " | ".join(spread([row[k] for row in rows]) for k in keys)
+                   + " |")
+    for proxy, rows in runs.items():
+        back = [row["back_to_primary_s"] for row in rows]
+        if any(b is not None for b in back):
+            out.append(f"\n{proxy}: primary back in the pool {spread(back)} s after it listened "
+                       "again (event=upstream_up)")
     out += ["", f"zonegate CPU, 104 endpoints tcp-checked every 2 s, idle otherwise: "
-                f"{cost:.2f} % of one core"]
+                f"{spread(costs)} % of one core"]
     text = "\n".join(out) + "\n"
     (work / "failover.md").write_text(text)
     print(text)

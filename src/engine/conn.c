@@ -1026,11 +1026,18 @@ static enum zg_reason judge_hop(const struct zg_conn *c, const struct zg_snapsho
 {
 	SSL *ssl = outbound ? c->up.ssl : c->down.ssl;
 	SSL_CTX *own = rt ? (outbound ? rt->tls_out : rt->tls_in) : NULL;
-	const char *store = hop_store(c, outbound);
+	const char *store = hop_store(c, outbound), *now;
 	SSL_CTX *ctx = own;
+	enum zg_reason r;
+	char d[160];
 
-	if (own && strcmp(zg_route_trust(snap->conf, rt->conf, outbound)->name, store) != 0)
-		return zg_tls_rejudge(ssl, own, outbound ? rt->conf->server_name : NULL, detail, cap);
+	if (own && strcmp((now = zg_route_trust(snap->conf, rt->conf, outbound)->name), store) != 0) {
+		/* the log names the move: the rejudge's own text speaks of handshakes */
+		r = zg_tls_rejudge(ssl, own, outbound ? rt->conf->server_name : NULL, d, sizeof(d));
+		if (r != ZG_R_OK)
+			snprintf(detail, cap, "trust %.20s -> %.20s: %.100s", store, now, d);
+		return r;
+	}
 	if (!ctx)
 		ctx = store_ctx(snap, store);
 	if (ctx && zg_tls_peer_revoked(ssl, ctx, detail, cap))

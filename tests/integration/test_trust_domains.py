@@ -374,7 +374,7 @@ def test_live_connection_closed_when_its_route_moves_to_another_store(pki, pki_b
         mark = gw.reload(cfg)
         gw.wait_for_event("reload", since=mark, result="ok")
         rev = gw.wait_for_event("revoked", since=mark, route="a-in", reason="tls_untrusted_chain")
-        assert len(rev) == 1, rev
+        assert len(rev) == 1 and rev[0]["detail"].startswith("trust tls -> b: "), rev
         gw.wait_for_event("conn_close", since=mark, route="a-in", reason="tls_untrusted_chain")
         assert not gw.events("revoked", since=mark, route="b-in")
         on_b.send(PAYLOAD)

@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "ops/ctl.h"
+#include "ops/loop.h"
 #include "ops/out.h"
 #include "ops/override.h"
 #include "audit/audit.h"
@@ -826,41 +827,47 @@ static void accept_one(struct zg_ctl *ctl)
 	*slot = tmp;
 }
 
+_Static_assert(ZG_CTL_CLIENTS_MAX <= ZG_OPS_LOOP_CLIENTS_MAX, "ctl clients exceed the loop");
+
+/* zg_ops_loop hooks: the control clients' slots. */
+static int ctl_watch(void *ctx, unsigned i, short *events)
+{
+	*events = POLLIN;
+	return ((struct zg_ctl *)ctx)->clients[i].fd;
+}
+
+static void ctl_ready(void *ctx, unsigned i)
+{
+	client_read(ctx, &((struct zg_ctl *)ctx)->clients[i]);
+}
+
+/* Overrides whose time is up end; a client silent too long is refused. */
+static void ctl_turn(void *ctx, uint64_t now)
+{
+	struct zg_ctl *ctl = ctx;
+
+	overrides_expire(ctl);
+	for (unsigned i = 0; i < ZG_CTL_CLIENTS_MAX; i++)
+		if (ctl->clients[i].fd >= 0 && now >= ctl->clients[i].deadline_ms)
+			client_refuse(&ctl->clients[i], "timeout: no complete request within 5 s");
+}
+
+static void ctl_accept(void *ctx)
+{
+	accept_one(ctx);
+}
+
 /* The thread: one poll over the socket, the clients and the stop bell. */
 static void *ctl_main(void *arg)
 {
 	struct zg_ctl *ctl = arg;
-	struct pollfd pfd[ZG_CTL_CLIENTS_MAX + 2];
-	struct client *who[ZG_CTL_CLIENTS_MAX + 2];
+	const struct zg_ops_loop l = {
+		.stop_fd = ctl->stop_fd, .listen_fd = ctl->fd, .n_slots = ZG_CTL_CLIENTS_MAX,
+		.accepts = 16, .fail_event = "ctl_failed", .ctx = ctl, .watch = ctl_watch,
+		.ready = ctl_ready, .turn = ctl_turn, .accept = ctl_accept,
+	};
 
-	for (;;) {
-		unsigned n = 2;
-		uint64_t now;
-		pfd[0] = (struct pollfd){.fd = ctl->stop_fd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = ctl->fd, .events = POLLIN};
-		for (unsigned i = 0; i < ZG_CTL_CLIENTS_MAX; i++)
-			if (ctl->clients[i].fd >= 0) {
-				who[n] = &ctl->clients[i];
-				pfd[n++] = (struct pollfd){.fd = ctl->clients[i].fd, .events = POLLIN};
-			}
-		if (poll(pfd, n, 250) < 0 && errno != EINTR) {
-			zg_err("event=ctl_failed error=%s", strerror(errno));
-			break;
-		}
-		if (pfd[0].revents)
-			break;
-		for (unsigned i = 2; i < n; i++)
-			if (pfd[i].revents)
-				client_read(ctl, who[i]);
-		overrides_expire(ctl);
-		now = zg_now_ms();
-		for (unsigned i = 0; i < ZG_CTL_CLIENTS_MAX; i++)
-			if (ctl->clients[i].fd >= 0 && now >= ctl->clients[i].deadline_ms)
-				client_refuse(&ctl->clients[i], "timeout: no complete request within 5 s");
-		if (pfd[1].revents & POLLIN)
-			for (int k = 0; k < 16; k++)
-				accept_one(ctl);
-	}
+	zg_ops_loop_run(&l);
 	return NULL;
 }
 

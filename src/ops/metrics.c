@@ -17,6 +17,7 @@
 #include "base/prefix.h"
 #include "base/relax.h"
 #include "engine/net.h"
+#include "ops/loop.h"
 #include "ops/metrics.h"
 #include "tls/tls.h"
 
@@ -694,40 +695,47 @@ static void accept_one(struct zg_metrics *m)
 	close(fd); /* more scrapers than a loopback admin port should ever see */
 }
 
+_Static_assert(HTTP_CLIENTS_MAX <= ZG_OPS_LOOP_CLIENTS_MAX, "admin clients exceed the loop");
+
+/* zg_ops_loop hooks: the HTTP clients' slots. */
+static int http_watch(void *ctx, unsigned i, short *events)
+{
+	const struct http_client *cl = &((struct zg_metrics *)ctx)->clients[i];
+
+	*events = cl->want_write ? POLLOUT : POLLIN;
+	return cl->fd;
+}
+
+static void http_ready(void *ctx, unsigned i)
+{
+	client_read(ctx, &((struct zg_metrics *)ctx)->clients[i]);
+}
+
+/* A scraper that does not finish its request in time loses its slot. */
+static void http_turn(void *ctx, uint64_t now)
+{
+	struct zg_metrics *m = ctx;
+
+	for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
+		if (m->clients[i].fd >= 0 && now >= m->clients[i].deadline_ms)
+			client_close(&m->clients[i]);
+}
+
+static void http_accept(void *ctx)
+{
+	accept_one(ctx);
+}
+
 static void *metrics_main(void *arg)
 {
 	struct zg_metrics *m = arg;
-	struct pollfd pfd[HTTP_CLIENTS_MAX + 2];
-	struct http_client *who[HTTP_CLIENTS_MAX + 2];
+	const struct zg_ops_loop l = {
+		.stop_fd = m->stop_fd, .listen_fd = m->fd, .n_slots = HTTP_CLIENTS_MAX, .accepts = 8,
+		.fail_event = "admin_failed", .ctx = m, .watch = http_watch, .ready = http_ready,
+		.turn = http_turn, .accept = http_accept,
+	};
 
-	for (;;) {
-		unsigned n = 2;
-		uint64_t now;
-		pfd[0] = (struct pollfd){.fd = m->stop_fd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = m->fd, .events = POLLIN};
-		for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
-			if (m->clients[i].fd >= 0) {
-				short ev = m->clients[i].want_write ? POLLOUT : POLLIN;
-				who[n] = &m->clients[i];
-				pfd[n++] = (struct pollfd){.fd = m->clients[i].fd, .events = ev};
-			}
-		if (poll(pfd, n, 250) < 0 && errno != EINTR) {
-			zg_err("event=admin_failed error=%s", strerror(errno));
-			break;
-		}
-		if (pfd[0].revents)
-			break;
-		for (unsigned i = 2; i < n; i++)
-			if (pfd[i].revents && who[i]->fd >= 0)
-				client_read(m, who[i]);
-		now = zg_now_ms();
-		for (unsigned i = 0; i < HTTP_CLIENTS_MAX; i++)
-			if (m->clients[i].fd >= 0 && now >= m->clients[i].deadline_ms)
-				client_close(&m->clients[i]);
-		if (pfd[1].revents & POLLIN)
-			for (int k = 0; k < 8; k++)
-				accept_one(m);
-	}
+	zg_ops_loop_run(&l);
 	return NULL;
 }
 

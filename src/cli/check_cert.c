@@ -198,7 +198,7 @@ struct inputs {
 
 static int load(const struct opts *o, struct inputs *in)
 {
-	char why[512];
+	char why[ZG_PATH_MAX + 64]; /* a path and what failed with it */
 
 	in->certs = sk_X509_new_null();
 	in->store = X509_STORE_new();

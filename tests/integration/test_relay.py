@@ -345,4 +345,6 @@ def test_tls13_echo_has_no_delayed_ack_stall(pki, gateway, port, echo_server):
         s.close()
     durations = sorted(int(e["duration_ms"]) for e in
                        gw.wait_for_event("conn_close", route="in", count=10))
-    assert durations[5] < 30, f"median connection took {durations[5]} ms: {durations}"
+    # The stall costs every connection its 40 ms, so even the fastest of ten
+    # shows it; the median also shows a busy machine (31 ms at load 11).
+    assert durations[0] < 30, f"the fastest connection took {durations[0]} ms: {durations}"

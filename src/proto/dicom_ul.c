@@ -343,6 +343,148 @@ enum zg_dul_status zg_dul_frame_feed(struct zg_dul_frame *f, const uint8_t *p, s
 	return ZG_DUL_OK;
 }
 
+static void put_be16(uint8_t *p, size_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put_be32(uint8_t *p, size_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	put_be16(p + 2, v);
+}
+
+/* The items of the one PDU of type @type filling exactly @len bytes at
+ * @p, after the fixed fields; -1 if the header says otherwise. */
+static int pdu_items(const uint8_t *p, size_t len, uint8_t type, struct span *items)
+{
+	uint32_t length;
+	uint8_t t;
+
+	if (zg_dul_header(p, len, &t, &length) < 0 || t != type || length != len - ZG_DUL_HDR ||
+	    length < ZG_DUL_RQ_FIXED)
+		return -1;
+	items->p = p + ZG_DUL_HDR + ZG_DUL_RQ_FIXED;
+	items->n = length - ZG_DUL_RQ_FIXED;
+	return 0;
+}
+
+/* Walk the RQ's items: how many presentation contexts stay; -1 if an item
+ * overruns, a context item is too short to hold its id, or the sequence is
+ * not application context, contexts, user information (once, last). */
+static int rq_count_kept(struct span items, const uint8_t drop[256])
+{
+	struct span v = {NULL, 0};
+	uint8_t t = 0;
+	int kept = 0, user = 0;
+
+	if (next_item(&items, &t, &v) < 0 || t != 0x10)
+		return -1;
+	while (items.n) {
+		if (user || next_item(&items, &t, &v) < 0 || (t != 0x20 && t != 0x50) ||
+		    (t == 0x20 && v.n < 4))
+			return -1;
+		user = t == 0x50;
+		if (t == 0x20 && !drop[v.p[0]])
+			kept++;
+	}
+	return user ? kept : -1;
+}
+
+int zg_dul_rq_drop_pcs(uint8_t *p, size_t len, const uint8_t drop[256], size_t *out_len)
+{
+	struct span items, v = {NULL, 0};
+	uint8_t *w;
+	uint8_t t = 0;
+
+	if (pdu_items(p, len, ZG_DUL_ASSOCIATE_RQ, &items) < 0 || rq_count_kept(items, drop) <= 0)
+		return -1;
+	/* The write position never passes the read position, so each kept
+	 * item moves down over bytes already read. */
+	w = (uint8_t *)items.p;
+	while (items.n) { /* the application context item is kept like any other */
+		const uint8_t *item = items.p;
+		if (next_item(&items, &t, &v) < 0)
+			return -1; /* rq_count_kept walked these very bytes: cannot happen */
+		if (t == 0x20 && drop[v.p[0]])
+			continue;
+		memmove(w, item, 4 + v.n);
+		w += 4 + v.n;
+	}
+	*out_len = (size_t)(w - p);
+	put_be32(p + 2, *out_len - ZG_DUL_HDR);
+	return 0;
+}
+
+/* Append @n bytes to the output, -1 when they do not fit. */
+static int emit(uint8_t *out, size_t cap, size_t *w, const void *v, size_t n)
+{
+	if (cap - *w < n)
+		return -1;
+	memcpy(out + *w, v, n);
+	*w += n;
+	return 0;
+}
+
+/* The rejected items for every id in @ids[*@next..@n) below @below. */
+static int emit_rejected(uint8_t *out, size_t cap, size_t *w, const uint8_t *ids, unsigned n,
+			 unsigned *next, unsigned below)
+{
+	uint8_t item[ZG_DUL_AC_REJECTED_ITEM] = {0x21, 0, 0, ZG_DUL_AC_REJECTED_ITEM - 4, 0, 0,
+						 ZG_DUL_PC_ABSTRACT_NOT_SUPPORTED, 0, 0x40, 0, 0,
+						 sizeof(ZG_DUL_DEFAULT_TS) - 1};
+
+	memcpy(item + 12, ZG_DUL_DEFAULT_TS, sizeof(ZG_DUL_DEFAULT_TS) - 1);
+	for (; *next < n && ids[*next] < below; (*next)++) {
+		item[4] = ids[*next];
+		if (emit(out, cap, w, item, sizeof(item)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* 1 if @id is among the @n @ids. */
+static int id_listed(const uint8_t *ids, unsigned n, uint8_t id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ids[i] == id)
+			return 1;
+	return 0;
+}
+
+int zg_dul_ac_add_rejected(const uint8_t *p, size_t len, const uint8_t *ids, unsigned n,
+			   uint8_t *out, size_t cap, size_t *out_len)
+{
+	struct span items, v = {NULL, 0};
+	size_t w = 0;
+	unsigned next = 0;
+	int user = 0;
+	uint8_t t = 0;
+
+	if (pdu_items(p, len, ZG_DUL_ASSOCIATE_AC, &items) < 0 ||
+	    emit(out, cap, &w, p, ZG_DUL_HDR + ZG_DUL_RQ_FIXED) < 0)
+		return -1;
+	if (next_item(&items, &t, &v) < 0 || t != 0x10 || emit(out, cap, &w, v.p - 4, v.n + 4) < 0)
+		return -1;
+	while (items.n) {
+		if (user || next_item(&items, &t, &v) < 0 || (t != 0x21 && t != 0x50))
+			return -1;
+		user = t == 0x50;
+		if (t == 0x21 && (v.n < 4 || !(v.p[0] & 1) || id_listed(ids, n, v.p[0])))
+			return -1;
+		if (emit_rejected(out, cap, &w, ids, n, &next, t == 0x21 ? v.p[0] : 256) < 0 ||
+		    emit(out, cap, &w, v.p - 4, v.n + 4) < 0)
+			return -1;
+	}
+	if (!user || emit_rejected(out, cap, &w, ids, n, &next, 256) < 0 || w - ZG_DUL_HDR > UINT32_MAX)
+		return -1;
+	put_be32(out + 2, w - ZG_DUL_HDR);
+	*out_len = w;
+	return 0;
+}
+
 void zg_dul_build_rj(uint8_t out[ZG_DUL_RJ_LEN], uint8_t result, uint8_t source, uint8_t reason)
 {
 	static const uint8_t head[6] = {ZG_DUL_ASSOCIATE_RJ, 0, 0, 0, 0, 4};

@@ -117,6 +117,33 @@ struct zg_dul_frame {
 enum zg_dul_status zg_dul_frame_feed(struct zg_dul_frame *f, const uint8_t *p, size_t n,
 				     uint32_t max_pdu, const char **why);
 
+/* A presentation context the gateway refused itself (PS3.8 9.3.3.2): an
+ * A-ASSOCIATE-AC item 0x21 with result 3, "abstract-syntax-not-supported
+ * (provider rejection)", and the one transfer syntax sub-item the AC item
+ * must carry; its value is "not significant" for a rejection, so it names
+ * Implicit VR Little Endian, the default every node knows. */
+#define ZG_DUL_PC_ABSTRACT_NOT_SUPPORTED 3
+#define ZG_DUL_DEFAULT_TS "1.2.840.10008.1.2"
+#define ZG_DUL_AC_REJECTED_ITEM (4 + 4 + 4 + 17) /* item, id..reserved, sub-item, UID */
+
+/* Remove from the complete A-ASSOCIATE-RQ at @p (@len bytes, one PDU) the
+ * presentation context items whose id has @drop[id] set, in place: later
+ * items move down and the PDU length shrinks. The whole PDU is walked with
+ * bounds checks (items in RQ order: 0x10, 0x20..., one 0x50 last) before a
+ * byte moves; item contents are the parser's business. 0 with *@out_len the new size; -1
+ * (@p untouched) if it is not one well-formed RQ of exactly @len bytes, or
+ * if no presentation context would remain. */
+int zg_dul_rq_drop_pcs(uint8_t *p, size_t len, const uint8_t drop[256], size_t *out_len);
+
+/* Write into @out (@cap bytes) the A-ASSOCIATE-AC at @p (@len bytes, one
+ * PDU) with a rejected item (above) for each of the @n ids in @ids
+ * (ascending, odd, distinct), merged so that the items stay in id order
+ * when the upstream's were. 0 with *@out_len; -1 if the AC is malformed
+ * (bounds, items not 0x10, 0x21..., one 0x50 last, even or short 0x21),
+ * already answers one of @ids, or the result does not fit @cap. */
+int zg_dul_ac_add_rejected(const uint8_t *p, size_t len, const uint8_t *ids, unsigned n,
+			   uint8_t *out, size_t cap, size_t *out_len);
+
 #define ZG_DUL_RJ_LEN 10
 #define ZG_DUL_ABORT_LEN 10
 

@@ -152,7 +152,7 @@ enum zg_class {
 	X(DICOM_CALLED_AE, POLICY, "dicom_called_ae_not_served",                        \
 	  "called AE title is not in the route's dicom_called_ae; A-ASSOCIATE-RJ")     \
 	X(DICOM_ABSTRACT_SYNTAX, POLICY, "dicom_abstract_syntax_not_allowed",           \
-	  "a proposed abstract syntax is not in dicom_abstract_syntaxes; A-ASSOCIATE-RJ") \
+	  "proposed abstract syntax not in dicom_abstract_syntaxes; RJ if none is, else refused in the AC") \
 	X(HL7_MALFORMED, PROTO, "hl7_malformed",                                        \
 	  "MLLP framing broken or MSH segment unreadable")                             \
 	X(HL7_TOO_LARGE, PROTO, "hl7_message_too_large",                                \

@@ -1,4 +1,5 @@
 /* clinical.c - see clinical.h. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,27 @@ static size_t missing(const struct zg_clinical *k)
 	return ZG_DUL_HDR + (size_t)len - k->held_len;
 }
 
+/* Accepted with contexts refused: take them out of the held request (the
+ * upstream never sees them) and record the refusal, once for all of them. */
+static int drop_contexts(struct zg_conn *c, const struct zg_inspect_verdict *v)
+{
+	struct zg_clinical *k = &c->clin;
+	uint8_t drop[256] = {0};
+	size_t len;
+
+	for (unsigned i = 0; i < v->n_refused_pc; i++)
+		drop[v->refused_pc[i]] = 1;
+	if (zg_dul_rq_drop_pcs(k->held, k->held_len, drop, &len) < 0) {
+		/* the parser accepted this very PDU: cannot happen */
+		return refuse_abort(c, ZG_DUL_MALFORMED, "A-ASSOCIATE-RQ could not be rewritten");
+	}
+	k->held_len = (uint32_t)len;
+	memcpy(k->refused_pc, v->refused_pc, v->n_refused_pc);
+	k->n_refused_pc = v->n_refused_pc;
+	zg_record_message_refusal(c, ZG_R_DICOM_ABSTRACT_SYNTAX, v->detail);
+	return 1;
+}
+
 /* Judge the complete request: accept, or answer A-ASSOCIATE-RJ and close. */
 static int judge_rq(struct zg_conn *c, const struct zg_dul_rq *rq)
 {
@@ -64,7 +86,7 @@ static int judge_rq(struct zg_conn *c, const struct zg_dul_rq *rq)
 	snprintf(k->calling_ae, sizeof(k->calling_ae), "%s", rq->calling_ae);
 	snprintf(k->called_ae, sizeof(k->called_ae), "%s", rq->called_ae);
 	if (zg_inspect_dicom(rq, c->participant, &c->route->conf->insp, &v) == ZG_R_OK)
-		return 1;
+		return v.n_refused_pc ? drop_contexts(c, &v) : 1;
 	zg_dul_build_rj(rj, ZG_DUL_RJ_PERMANENT, v.rj_source, v.rj_reason);
 	answer(c, rj, sizeof(rj));
 	zg_conn_close(c, v.reason, v.detail);
@@ -124,6 +146,81 @@ static enum zg_reason dicom_d2u(void *arg, const uint8_t *in, size_t n, uint8_t 
 	st = zg_dul_frame_feed(&c->clin.dul, in, n, max > UINT32_MAX ? UINT32_MAX : (uint32_t)max,
 			       &c->clin.why);
 	return zg_inspect_dicom_status_reason(st);
+}
+
+/* Up to the filter's headroom of what waits for the client, at @out. */
+static size_t ac_emit(struct zg_dicom_ac *a, uint8_t *out)
+{
+	size_t k = a->out_len - a->out_off;
+
+	if (k > ZG_DICOM_AC_HEADROOM)
+		k = ZG_DICOM_AC_HEADROOM;
+	memcpy(out, a->out + a->out_off, k);
+	a->out_off += k;
+	if (a->out_off == a->out_len)
+		a->out_off = a->out_len = 0;
+	return k;
+}
+
+/* The upstream's first PDU is complete in a->in (@pdu of a->held bytes):
+ * queue it, an AC with the refused contexts added, then what followed. */
+static enum zg_reason ac_rewrite(struct zg_conn *c, struct zg_dicom_ac *a, size_t pdu)
+{
+	size_t n = pdu, rest = a->held - pdu;
+
+	if (a->in[0] == ZG_DUL_ASSOCIATE_AC) {
+		if (zg_dul_ac_add_rejected(a->in, pdu, a->ids, a->n_ids, a->out, sizeof(a->out), &n) < 0)
+			return c->clin.why = "upstream's A-ASSOCIATE-AC malformed or answers a removed one",
+			       ZG_R_DICOM_MALFORMED;
+	} else if (a->in[0] == ZG_DUL_ASSOCIATE_RJ || a->in[0] == ZG_DUL_ABORT) {
+		memcpy(a->out, a->in, pdu);
+	} else {
+		return c->clin.why = "upstream's first PDU is not an A-ASSOCIATE-AC, -RJ or A-ABORT",
+		       ZG_R_DICOM_UNEXPECTED_PDU;
+	}
+	memcpy(a->out + n, a->in + pdu, rest); /* out holds in + the added items */
+	a->out_len = n + rest;
+	a->out_off = 0;
+	a->passing = 1;
+	return ZG_R_OK;
+}
+
+/* The upstream's stream on an association with refused contexts: its
+ * first PDU is held and rewritten (struct zg_dicom_ac), then bytes pass.
+ * The relay hands input only when nothing is pending (it flushes first). */
+static enum zg_reason dicom_u2d(void *arg, const uint8_t *in, size_t n, uint8_t *out, size_t *produced)
+{
+	struct zg_conn *c = arg;
+	struct zg_dicom_ac *a = c->clin.ac;
+	enum zg_reason rc;
+	uint8_t type;
+	uint32_t len;
+
+	*produced = 0;
+	if (a->passing && !a->out_len) {
+		if (n)
+			memmove(out, in, n);
+		*produced = n;
+		return ZG_R_OK;
+	}
+	if (n && (a->passing || n > sizeof(a->in) - a->held))
+		return c->clin.why = a->passing ? "relay fed input with output pending"
+						: "upstream's first PDU longer than the gateway holds",
+		       ZG_R_DICOM_PDU_TOO_LARGE;
+	if (n)
+		memcpy(a->in + a->held, in, n);
+	a->held += (uint32_t)n;
+	if (!a->passing && zg_dul_header(a->in, a->held, &type, &len) == 0) {
+		if (len > sizeof(a->in) - ZG_DUL_HDR)
+			return c->clin.why = "upstream's first PDU longer than the gateway holds",
+			       ZG_R_DICOM_PDU_TOO_LARGE;
+		if (a->held >= ZG_DUL_HDR + (size_t)len &&
+		    (rc = ac_rewrite(c, a, ZG_DUL_HDR + (size_t)len)) != ZG_R_OK)
+			return rc;
+	}
+	if (a->out_len)
+		*produced = ac_emit(a, out);
+	return ZG_R_OK;
 }
 
 /* A refused message: queue its AR ACK (MSH-10 "ZG" + connection id + count)
@@ -265,6 +362,14 @@ int zg_clinical_relay(struct zg_conn *c)
 		k->held_len = 0;
 	}
 	c->relay.f_d2u = (struct zg_relay_filter){dicom_d2u, c, 0, NULL};
+	if (!k->n_refused_pc)
+		return 0;
+	if (!k->ac && !(k->ac = malloc(sizeof(*k->ac))))
+		return -1;
+	memset(k->ac, 0, offsetof(struct zg_dicom_ac, in)); /* a retry starts over */
+	memcpy(k->ac->ids, k->refused_pc, k->n_refused_pc);
+	k->ac->n_ids = k->n_refused_pc;
+	c->relay.f_u2d = (struct zg_relay_filter){dicom_u2d, c, ZG_DICOM_AC_HEADROOM, &k->ac->out_len};
 	return 0;
 }
 
@@ -281,6 +386,8 @@ void zg_clinical_free(struct zg_clinical *k)
 {
 	free(k->held);
 	free(k->hl7);
+	free(k->ac);
+	k->ac = NULL;
 	k->held = NULL;
 	k->hl7 = NULL;
 }

@@ -7,7 +7,9 @@
  * the relay's first client->upstream buffer. An A-ASSOCIATE-RQ that passes
  * zg_inspect_dicom() goes upstream; one that does not is answered with
  * A-ASSOCIATE-RJ, anything unreadable with A-ABORT, and the connection
- * closes with the reason. While relaying, every later client PDU's header
+ * closes with the reason. A request accepted with some contexts refused
+ * goes on without them, and the upstream's A-ASSOCIATE-AC comes back with
+ * those answered as rejected (struct zg_dicom_ac). While relaying, every later client PDU's header
  * is checked as its bytes pass (zg_dul_frame_feed); nothing is buffered.
  *
  * inspect = hl7-mllp: the relay filters the client's stream message by
@@ -28,6 +30,9 @@
 
 struct zg_conn;
 
+#define ZG_DICOM_AC_HOLD (16 * 1024)
+#define ZG_DICOM_AC_HEADROOM 4096 /* bytes of the rewritten AC emitted per filter call */
+
 /* Per-connection HL7 state, allocated when an hl7-mllp route relays. */
 struct zg_hl7_conn {
 	struct zg_mllp in;          /* the client's frames */
@@ -38,6 +43,21 @@ struct zg_hl7_conn {
 	uint8_t acks[2 * ZG_HL7_ACK_MAX];
 };
 
+/* The upstream's answer to a request the gateway removed presentation
+ * contexts from: its first PDU is held (at most ZG_RELAY_BUF bytes) and,
+ * when it is an A-ASSOCIATE-AC, goes on with a rejected item for each
+ * removed context; an RJ or A-ABORT goes on unchanged. Allocated when
+ * relaying starts, on such associations only. */
+struct zg_dicom_ac {
+	uint8_t ids[ZG_DUL_PC_MAX];  /* the removed contexts, ascending */
+	unsigned n_ids;
+	int passing;                 /* the first PDU went on: bytes pass as read */
+	uint32_t held;
+	size_t out_len, out_off;     /* what still waits to go to the client */
+	uint8_t in[ZG_DICOM_AC_HOLD];
+	uint8_t out[ZG_DICOM_AC_HOLD + ZG_DUL_PC_MAX * ZG_DUL_AC_REJECTED_ITEM];
+};
+
 struct zg_clinical {
 	uint8_t *held;               /* the first PDU, read while INSPECTING */
 	uint32_t held_len;
@@ -45,6 +65,9 @@ struct zg_clinical {
 	const char *why;             /* static text of the last framing error */
 	char calling_ae[ZG_AE_TITLE_MAX], called_ae[ZG_AE_TITLE_MAX];
 	struct zg_hl7_conn *hl7;     /* hl7-mllp routes while relaying */
+	uint8_t refused_pc[ZG_DUL_PC_MAX]; /* contexts removed from the request */
+	unsigned n_refused_pc;
+	struct zg_dicom_ac *ac;      /* their answer, while relaying */
 	char facility[64];           /* MSH-4 of the last message, for the close line */
 	char msg_type[ZG_HL7_TYPE_MAX + 1]; /* its MSH-9 */
 };

@@ -30,26 +30,86 @@ static int called_served(const struct zg_inspect_conf *r, const char *ae)
 	return 0;
 }
 
-/* The first proposed abstract syntax outside the route's allowlist, or
- * NULL when all are in it (or there is no allowlist). */
-static const char *syntax_refused(const struct zg_dul_rq *rq, const struct zg_inspect_conf *r)
+/* 1 if @uid is in the route's allowlist, or there is none. */
+static int syntax_allowed(const struct zg_inspect_conf *r, const char *uid)
 {
-	for (unsigned i = 0; r->n_abstract_syntaxes && i < rq->n_pc; i++) {
-		unsigned k = 0;
-		while (k < r->n_abstract_syntaxes &&
-		       strcmp(r->abstract_syntaxes[k], rq->pc[i].abstract_syntax) != 0)
-			k++;
-		if (k == r->n_abstract_syntaxes)
-			return rq->pc[i].abstract_syntax;
+	for (unsigned k = 0; k < r->n_abstract_syntaxes; k++)
+		if (strcmp(r->abstract_syntaxes[k], uid) == 0)
+			return 1;
+	return r->n_abstract_syntaxes == 0;
+}
+
+/* room kept in the detail for the count put in front of the list */
+#define REFUSED_PREFIX "nnn of nnn contexts refused, abstract syntaxes:"
+
+/* Append the abstract syntax of @rq's context @i to the refused list in
+ * @v->detail unless an earlier refused context named it already: one
+ * line, each syntax once, ending in "..." when the rest does not fit. */
+static void list_refused(struct zg_inspect_verdict *v, const struct zg_dul_rq *rq, unsigned i)
+{
+	const char *uid = rq->pc[i].abstract_syntax;
+	size_t used = strlen(v->detail);
+
+	for (unsigned j = 0; j < i; j++)
+		if (strcmp(rq->pc[j].abstract_syntax, uid) == 0)
+			return; /* same syntax, so refused too and listed */
+	if (used + 1 + strlen(uid) + 4 >= sizeof(v->detail)) {
+		if (strcmp(v->detail + used - 3, "...") != 0)
+			snprintf(v->detail + used, sizeof(v->detail) - used, " ...");
+		return;
 	}
-	return NULL;
+	snprintf(v->detail + used, sizeof(v->detail) - used, " %s", uid);
+}
+
+/* Sort the refused ids ascending: the A-ASSOCIATE-AC answers in id order. */
+static void sort_ids(uint8_t *ids, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+			uint8_t t = ids[j];
+			ids[j] = ids[j - 1];
+			ids[j - 1] = t;
+		}
+}
+
+/* Sort @rq's contexts by the allowlist: the refused ones' ids into @v,
+ * their syntaxes into v->detail. The number of allowed contexts. */
+static unsigned split_contexts(const struct zg_dul_rq *rq, const struct zg_inspect_conf *r,
+			       struct zg_inspect_verdict *v)
+{
+	unsigned allowed = 0;
+
+	snprintf(v->detail, sizeof(v->detail), "%s", REFUSED_PREFIX);
+	for (unsigned i = 0; i < rq->n_pc; i++) {
+		if (syntax_allowed(r, rq->pc[i].abstract_syntax)) {
+			allowed++;
+			continue;
+		}
+		v->refused_pc[v->n_refused_pc++] = rq->pc[i].id;
+		list_refused(v, rq, i);
+	}
+	sort_ids(v->refused_pc, v->n_refused_pc);
+	if (!v->n_refused_pc) {
+		v->detail[0] = '\0';
+	} else {
+		/* the count first (the list may not fit); it takes no more room
+		 * than the placeholder, as counts have at most 3 digits */
+		char head[sizeof(REFUSED_PREFIX)];
+		size_t room = strlen(REFUSED_PREFIX);
+		int h = snprintf(head, sizeof(head), "%u of %u contexts refused, abstract syntaxes:",
+				 v->n_refused_pc, rq->n_pc);
+		if (h > 0 && (size_t)h <= room) {
+			memmove(v->detail + h, v->detail + room, strlen(v->detail + room) + 1);
+			memcpy(v->detail, head, (size_t)h);
+		}
+	}
+	return allowed;
 }
 
 enum zg_reason zg_inspect_dicom(const struct zg_dul_rq *rq, const struct zg_participant *who,
 				const struct zg_inspect_conf *r, struct zg_inspect_verdict *v)
 {
 	char d[ZG_INSPECT_DETAIL_MAX];
-	const char *uid;
 
 	memset(v, 0, sizeof(*v));
 	if (!(rq->protocol_version & 1))
@@ -70,8 +130,11 @@ enum zg_reason zg_inspect_dicom(const struct zg_dul_rq *rq, const struct zg_part
 			 who->id);
 		return refuse(v, ZG_R_DICOM_CALLING_AE, ZG_DUL_RJ_SRC_USER, ZG_DUL_RJ_USER_CALLING_AE, d);
 	}
-	if ((uid = syntax_refused(rq, r)) != NULL) {
-		snprintf(d, sizeof(d), "abstract syntax %s is not allowed", uid);
+	/* PS3.8 9.3.2.2: an association needs one usable context; the others
+	 * a node may reject one by one in its A-ASSOCIATE-AC. */
+	if (split_contexts(rq, r, v) == 0) {
+		v->n_refused_pc = 0;
+		snprintf(d, sizeof(d), "abstract syntax %s is not allowed", rq->pc[0].abstract_syntax);
 		return refuse(v, ZG_R_DICOM_ABSTRACT_SYNTAX, ZG_DUL_RJ_SRC_USER, ZG_DUL_RJ_USER_NO_REASON, d);
 	}
 	return ZG_R_OK;

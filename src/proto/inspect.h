@@ -49,6 +49,11 @@ struct zg_inspect_verdict {
 	enum zg_reason reason;      /* ZG_R_OK to accept */
 	uint8_t rj_source, rj_reason; /* DICOM refusal: A-ASSOCIATE-RJ (permanent) with these */
 	unsigned hl7_error;         /* HL7 refusal: ERR-3 code (table 0357) */
+	/* DICOM acceptance with some presentation contexts refused (their
+	 * abstract syntax is outside the allowlist): their ids, ascending;
+	 * detail then lists the refused abstract syntaxes. */
+	uint8_t refused_pc[ZG_DUL_PC_MAX];
+	unsigned n_refused_pc;
 	char detail[ZG_INSPECT_DETAIL_MAX];
 };
 
@@ -57,7 +62,11 @@ struct zg_inspect_verdict {
  * the calling AE is not checked). Order: protocol version, application
  * context, called AE in r->called_ae, calling AE among who's
  * dicom_ae_titles, every abstract syntax in r->abstract_syntaxes
- * (when given). Fills @v and returns v->reason. */
+ * (when given): a request none of whose contexts is allowed is refused;
+ * one with some allowed is accepted with the others in v->refused_pc, for
+ * the caller to remove from the request and answer as rejected in the
+ * A-ASSOCIATE-AC (PS3.8 9.3.3.2, PS3.7 D.3.3.2). Fills @v and returns
+ * v->reason. */
 enum zg_reason zg_inspect_dicom(const struct zg_dul_rq *rq, const struct zg_participant *who,
 				const struct zg_inspect_conf *r, struct zg_inspect_verdict *v);
 

@@ -10,6 +10,7 @@ reports them; unreadable first PDUs get A-ABORT. DICOM files are made at
 test time with dump2dcm.
 """
 import json
+import re
 import shutil
 import socket
 import struct
@@ -94,18 +95,22 @@ def run(*argv, timeout=60):
 
 @pytest.fixture
 def chain(request, tmp_path, zonegate_bin, pki, gateway, port):
-    """(a_port, b_port, pacs, gw_a, gw_b): wrap A -> unwrap B (inspect = dicom) -> storescp."""
+    """(a_port, b_port, pacs, gw_a, gw_b, store_port): wrap A -> unwrap B (inspect = dicom) -> storescp."""
     op = Operator(zonegate_bin, tmp_path)
     op.publish(directory_doc(1, [
         participant("site-a", ["site-a.zonegate.test"], ["127.0.0.0/8"], dicom_ae_titles=["MODALITY1"]),
         participant("site-c", ["client.zonegate.test"], ["192.0.2.0/24"], dicom_ae_titles=["OTHERSITE"]),
     ]))
     pacs = Pacs(tmp_path, port())
-    a_port, b_port = port(), port()
+    a_port, b_port, store_port = port(), port(), port()
     b_cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{b_port}",
                                      "connect": f"127.0.0.1:{pacs.port}", "inspect": "dicom",
                                      "dicom_called_ae": "PACS, PACS2",
-                                     "dicom_abstract_syntaxes": f"{VERIFICATION}, {SC_STORAGE}"}},
+                                     "dicom_abstract_syntaxes": f"{VERIFICATION}, {SC_STORAGE}"},
+                              # storage only: DCMTK's own TLS reaches it directly
+                              "store": {"mode": "unwrap", "listen": f"127.0.0.1:{store_port}",
+                                        "connect": f"127.0.0.1:{pacs.port}", "inspect": "dicom",
+                                        "dicom_called_ae": "PACS", "dicom_abstract_syntaxes": SC_STORAGE}},
                         name="site-b", leaf="site-b")
     b_cfg["directory"] = {"file": str(op.json), "public_key": op.pub}
     # B keeps an ATNA trail (local file only) so records can be read back
@@ -118,7 +123,7 @@ def chain(request, tmp_path, zonegate_bin, pki, gateway, port):
                         name="site-a", leaf="site-a")
     gw_b = gateway(b_cfg, name="site-b")
     gw_a = gateway(a_cfg, name="site-a")
-    yield a_port, b_port, pacs, gw_a, gw_b
+    yield a_port, b_port, pacs, gw_a, gw_b, store_port
     pacs.stop()
 
 
@@ -128,7 +133,7 @@ def wait_log(gw, pattern, timeout=10):
 
 
 def test_storescu_through_wrap_and_unwrap_stores_byte_identical(chain, tmp_path):
-    a_port, _, pacs, gw_a, gw_b = chain
+    a_port, _, pacs, gw_a, gw_b = chain[:5]
     files = [make_dicom(tmp_path / f"sc{i}.dcm", i) for i in range(3)]
     cp = run("storescu", "-R", "-aet", "MODALITY1", "-aec", "PACS", "127.0.0.1", a_port, *files)
     assert cp.returncode == 0, cp.stderr
@@ -150,7 +155,7 @@ def test_echoscu_passes(chain):
 
 
 def test_calling_ae_of_another_participant_is_rejected(chain, tmp_path):
-    a_port, _, pacs, _, gw_b = chain
+    a_port, _, pacs, _, gw_b = chain[:5]
     cp = run("echoscu", "-aet", "OTHERSITE", "-aec", "PACS", "127.0.0.1", a_port)
     assert cp.returncode != 0
     assert "Calling AE Title Not Recognized" in cp.stdout + cp.stderr
@@ -163,7 +168,7 @@ def test_calling_ae_of_another_participant_is_rejected(chain, tmp_path):
 
 
 def test_called_ae_not_served_is_rejected(chain):
-    a_port, _, _, gw_a, _ = chain
+    a_port, _, _, gw_a, _ = chain[:5]
     cp = run("echoscu", "-aet", "MODALITY1", "-aec", "ARCHIVE", "127.0.0.1", a_port)
     assert cp.returncode != 0
     assert "Called AE Title Not Recognized" in cp.stdout + cp.stderr
@@ -172,7 +177,7 @@ def test_called_ae_not_served_is_rejected(chain):
 
 
 def test_disallowed_sop_class_is_refused(chain, tmp_path):
-    a_port, _, pacs, _, gw_b = chain
+    a_port, _, pacs, _, gw_b = chain[:5]
     ct = make_dicom(tmp_path / "ct.dcm", 9, sop=CT_STORAGE)  # a class outside B's allowlist
     cp = run("storescu", "-R", "-aet", "MODALITY1", "-aec", "PACS", "127.0.0.1", a_port, ct)
     assert cp.returncode != 0
@@ -181,9 +186,91 @@ def test_disallowed_sop_class_is_refused(chain, tmp_path):
     assert pacs.files() == []
 
 
+def test_storescu_proposing_every_storage_class_stores_the_allowed_one(chain, tmp_path):
+    """storescu without -R proposes its whole list of storage classes (one
+    context each); B allows Secondary Capture only, so it removes the others
+    from the request storescp gets and answers them as rejected (result 3)
+    in the A-ASSOCIATE-AC: the association and the store go through."""
+    a_port, _, pacs, _, gw_b = chain[:5]
+    f = make_dicom(tmp_path / "many.dcm", 11)
+    cp = run("storescu", "-aet", "MODALITY1", "-aec", "PACS", "127.0.0.1", a_port, f)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    util.wait_until(lambda: len(pacs.files()) == 1, what="stored file")
+    assert dataset_bytes(pacs.files()[0]) == dataset_bytes(f)
+    # one line counts and names the refused classes, Secondary Capture not
+    refused = wait_log(gw_b, "event=message_refused")
+    assert len(refused) == 1, refused
+    assert "reason=dicom_abstract_syntax_not_allowed" in refused[0] and "calling_ae=MODALITY1" in refused[0]
+    assert re.search(r"detail=\"(\d+) of \1 contexts refused", refused[0]) is None  # not all of them
+    assert re.search(r"detail=\"\d+ of \d+ contexts refused, abstract syntaxes: 1\.2\.840", refused[0])
+    assert f" {SC_STORAGE} " not in refused[0].replace('"', " ")
+    assert "reason=client_closed" in wait_log(gw_b, "event=conn_close")[-1]
+    trail = tmp_path / "audit-b.log"
+    util.wait_until(lambda: trail.exists() and "contexts refused, abstract syntaxes" in trail.read_text(errors="replace"),
+                    what="the refused classes in the audit trail")
+
+
+def _store_all_rq():
+    """storescu's recorded request (every storage class, ids 1, 3, ...), readdressed MODALITY1 -> PACS."""
+    rq = (CORPUS / "dcmtk_store_all").read_bytes()
+    plen = struct.unpack(">I", rq[2:6])[0]
+    return rq[:10] + b"PACS".ljust(16) + b"MODALITY1".ljust(16) + rq[42:6 + plen]
+
+
+def _contexts(pdu, item_type):
+    """{id: (abstract syntax or result, ...)} of an RQ's (0x20) or AC's (0x21) presentation context items."""
+    out, at = {}, 6 + 68
+    while at < len(pdu):
+        t, length = pdu[at], struct.unpack(">H", pdu[at + 2:at + 4])[0]
+        if t == item_type:
+            v = pdu[at + 4:at + 4 + length]
+            out[v[0]] = v[2] if item_type == 0x21 else v[8:8 + struct.unpack(">H", v[6:8])[0]].rstrip(b"\0")
+            if item_type == 0x21:
+                assert v[4] == 0x40 and 4 + 4 + struct.unpack(">H", v[6:8])[0] == length
+        at += 4 + length
+    assert at == len(pdu)
+    return out
+
+
+def test_a_associate_ac_answers_every_proposed_context(chain):
+    """Byte level: the AC storescp sends back through B answers every id of
+    the request, in id order; the allowed ones as storescp decided, every
+    other one 3 (abstract syntax not supported, provider rejection)."""
+    a_port = chain[0]
+    rq = _store_all_rq()
+    proposed = _contexts(rq, 0x20)
+    assert len(proposed) > 100
+    s = util.connect("127.0.0.1", a_port)
+    try:
+        s.sendall(rq)
+        head = util.recv_exactly(s, 6, timeout=15)
+        assert head[0] == 2, "A-ASSOCIATE-AC expected"
+        ac = head + util.recv_exactly(s, struct.unpack(">I", head[2:6])[0], timeout=15)
+    finally:
+        s.close()
+    answered = _contexts(ac, 0x21)
+    assert list(answered) == sorted(proposed)
+    for pc_id, uid in proposed.items():
+        if uid.decode() in (VERIFICATION, SC_STORAGE):
+            assert answered[pc_id] == 0, uid  # storescp accepts what it was asked for
+        else:
+            assert answered[pc_id] == 3, uid
+
+
+def test_echoscu_on_a_storage_only_route_is_rejected(chain, pki):
+    """No proposed context allowed: the whole association is refused, as before."""
+    store_port, gw_b = chain[5], chain[4]
+    tls = ["+tls", pki.key("site-a"), pki.chain("site-a"), "+cf", pki.roots]
+    cp = run("echoscu", *tls, "-aet", "MODALITY1", "-aec", "PACS", "127.0.0.1", store_port)
+    assert cp.returncode != 0
+    assert "Association Rejected" in cp.stdout + cp.stderr
+    line = wait_log(gw_b, "reason=dicom_abstract_syntax_not_allowed")[-1]
+    assert "route=store" in line and VERIFICATION in line
+
+
 def test_dcmtk_tls_client_on_the_unwrap_route(chain, pki, tmp_path):
     """storescu's own TLS (+tls) with site-a's certificate straight to B."""
-    _, b_port, pacs, _, gw_b = chain
+    _, b_port, pacs, _, gw_b = chain[:5]
     f = make_dicom(tmp_path / "tls.dcm", 5)
     common = ["+tls", pki.key("site-a"), pki.chain("site-a"), "+cf", pki.roots, "-R", "-aec", "PACS"]
     cp = run("storescu", *common, "-aet", "MODALITY1", "127.0.0.1", b_port, f)
@@ -216,14 +303,14 @@ ABORT = bytes([7, 0, 0, 0, 0, 4, 0, 0, 2])
     (bytes([1, 0, 0, 0, 0, 10]) + b"\0" * 10, "dicom_malformed", 6),  # shorter than its fields
 ])
 def test_unreadable_first_pdu_gets_a_abort(chain, data, reason, abort_reason):
-    a_port, _, _, gw_a, _ = chain
+    a_port, _, _, gw_a, _ = chain[:5]
     got = raw(a_port, data)
     assert got == ABORT + bytes([abort_reason])
     wait_log(gw_a, f"reason={reason}")
 
 
 def test_truncated_request_is_closed_with_a_reason(chain):
-    a_port, _, _, gw_a, _ = chain
+    a_port, _, _, gw_a, _ = chain[:5]
     rq = (CORPUS / "dcmtk_echo").read_bytes()
     assert raw(a_port, rq[:50], shut=True) == b""
     line = wait_log(gw_a, "before a complete A-ASSOCIATE-RQ")[-1]
@@ -238,7 +325,7 @@ def test_truncated_request_is_closed_with_a_reason(chain):
 def test_bad_pdu_after_the_association_closes_with_a_reason(chain, pdu, reason):
     """echoscu's recorded request, readdressed MODALITY1 -> PACS, is accepted
     end to end; the PDU after it breaks the framing A follows."""
-    a_port, _, _, gw_a, _ = chain
+    a_port, _, _, gw_a, _ = chain[:5]
     rq = (CORPUS / "dcmtk_echo").read_bytes()
     plen = struct.unpack(">I", rq[2:6])[0]
     rq = rq[:10] + b"PACS".ljust(16) + b"MODALITY1".ljust(16) + rq[42:6 + plen]
@@ -282,7 +369,7 @@ def test_unsupported_version_or_context_gets_a_associate_rj(chain, mutate, reaso
     """An association request a DICOM node would not accept for its version
     or application context is answered with A-ASSOCIATE-RJ (PDU type 3),
     never forwarded, and the refusal names the check."""
-    a_port, _, _, gw_a, _ = chain
+    a_port, _, _, gw_a, _ = chain[:5]
     got = raw(a_port, mutate(_echo_rq()))
     assert got[:1] == b"\x03", got
     wait_log(gw_a, f"reason={reason}")

@@ -11,9 +11,12 @@ at 127.0.0.1 (DicomAlwaysAllowStore false, DicomCheckModalityHost true).
     Orthanc A (ORTHANCA) ─┴▶ site A (wrap) ─TLS─▶ site B (unwrap, inspect = dicom) ─▶ Orthanc B (ORTHANCB)
 
 B's directory gives participant site-a the AE titles MODALITY1 and
-ORTHANCA. The route has no dicom_abstract_syntaxes: Orthanc's C-STORE SCU
-proposes storage classes beyond the instance's (1.2.840.10008.5.1.4.1.1.9.1.3
-first), and an allowlist refuses the whole association (docs/protocols.md). What arrives is read back through Orthanc B's REST API and
+ORTHANCA. The route allows Verification and Secondary Capture Storage
+only (dicom_abstract_syntaxes). Orthanc's C-STORE SCU proposes storage
+classes beyond the instance's (1.2.840.10008.5.1.4.1.1.9.1.3 first): B
+removes those from the request and answers them as rejected in the
+A-ASSOCIATE-AC (docs/protocols.md), and the store goes through. What arrives
+is read back through Orthanc B's REST API and
 compared with what was sent, data set byte for byte; a calling AE title
 that is not site-a's gets A-ASSOCIATE-RJ and nothing is stored.
 """
@@ -27,7 +30,7 @@ import pytest
 
 import util
 from conftest import make_config
-from test_dicom import dataset_bytes, make_dicom, run, wait_log
+from test_dicom import SC_STORAGE, VERIFICATION, dataset_bytes, make_dicom, run, wait_log
 from test_directory import Operator, directory_doc, participant
 
 pytestmark = pytest.mark.skipif(shutil.which("Orthanc") is None, reason="orthanc not installed")
@@ -108,7 +111,8 @@ def chain(tmp_path, zonegate_bin, pki, gateway, port):
     try:
         b_cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{b_port}",
                                          "connect": f"127.0.0.1:{orthanc_b.port_dicom}",
-                                         "inspect": "dicom", "dicom_called_ae": "ORTHANCB"}},
+                                         "inspect": "dicom", "dicom_called_ae": "ORTHANCB",
+                                         "dicom_abstract_syntaxes": f"{VERIFICATION}, {SC_STORAGE}"}},
                             name="site-b", leaf="site-b")
         b_cfg["directory"] = {"file": str(op.json), "public_key": op.pub}
         a_cfg = make_config(pki, {"out": {"mode": "wrap", "listen": f"127.0.0.1:{a_port}",
@@ -156,6 +160,10 @@ def test_orthanc_c_store_from_another_orthanc_passes(chain, tmp_path):
     assert dataset_bytes(stored) == dataset_bytes(f)
     line = wait_log(gw_b, "calling_ae=ORTHANCA")[-1]
     assert "called_ae=ORTHANCB" in line
+    # the classes beyond the route's allowlist were refused one by one, on one line
+    refused = wait_log(gw_b, "event=message_refused")
+    assert len(refused) == 1 and "reason=dicom_abstract_syntax_not_allowed" in refused[0]
+    assert "1.2.840.10008.5.1.4.1.1.9.1.3" in refused[0] and SC_STORAGE + " " not in refused[0]
 
 
 def test_wrong_calling_ae_is_refused_with_a_associate_rj(chain, tmp_path):

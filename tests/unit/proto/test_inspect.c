@@ -77,6 +77,39 @@ static void dicom_verdicts(void **state)
 	r.n_abstract_syntaxes = 1;
 	assert_int_equal(zg_inspect_dicom(&rq, &p, &r, &v), ZG_R_DICOM_ABSTRACT_SYNTAX);
 	assert_int_equal(v.rj_reason, ZG_DUL_RJ_USER_NO_REASON);
+	assert_int_equal(v.n_refused_pc, 0);
+	/* one allowed context among refused ones: accepted, the others listed
+	 * once each, ids ascending */
+	rq.n_pc = 4;
+	rq.pc[0].id = 7;
+	for (unsigned i = 1; i < 4; i++) {
+		rq.pc[i] = rq.pc[0];
+		rq.pc[i].id = (uint8_t)(7 - 2 * i);
+	}
+	snprintf(rq.pc[2].abstract_syntax, sizeof(rq.pc[2].abstract_syntax), "%s", "1.2.840.10008.1.1");
+	snprintf(rq.pc[3].abstract_syntax, sizeof(rq.pc[3].abstract_syntax), "%s", "1.2.840.10008.5.1.4.1.1.4");
+	assert_int_equal(zg_inspect_dicom(&rq, &p, &r, &v), ZG_R_OK);
+	assert_int_equal(v.n_refused_pc, 3);
+	assert_int_equal(v.refused_pc[0], 1);
+	assert_int_equal(v.refused_pc[1], 5);
+	assert_int_equal(v.refused_pc[2], 7);
+	assert_string_equal(v.detail,
+			    "3 of 4 contexts refused, abstract syntaxes: 1.2.840.10008.5.1.4.1.1.2 "
+			    "1.2.840.10008.5.1.4.1.1.4");
+	/* a long list ends in "..." within the detail */
+	rq.n_pc = ZG_DUL_PC_MAX;
+	for (unsigned i = 4; i < ZG_DUL_PC_MAX; i++) {
+		rq.pc[i] = rq.pc[0];
+		rq.pc[i].id = (uint8_t)(2 * i + 1);
+		snprintf(rq.pc[i].abstract_syntax, sizeof(rq.pc[i].abstract_syntax), "1.2.840.10008.5.1.4.1.1.%u", i);
+	}
+	assert_int_equal(zg_inspect_dicom(&rq, &p, &r, &v), ZG_R_OK);
+	assert_int_equal(v.n_refused_pc, ZG_DUL_PC_MAX - 1);
+	assert_true(strlen(v.detail) < sizeof(v.detail));
+	assert_string_equal(v.detail + strlen(v.detail) - 4, " ...");
+	assert_memory_equal(v.detail, "127 of 128 contexts refused,", 28);
+	rq.n_pc = 1;
+	rq.pc[0].id = 1;
 	/* protocol and application context come first */
 	rq.protocol_version = 2;
 	assert_int_equal(zg_inspect_dicom(&rq, &p, &r, &v), ZG_R_DICOM_PROTOCOL_VERSION);

@@ -2,7 +2,7 @@
  * SSL in one process, joined by a BIO pair (no sockets, no event loop),
  * doing the same mTLS handshake and 100-byte echo the load generator does.
  *
- *   inproc -d PKI_DIR [-n N] [-t ec|rsa] [-v 1.2|1.3] [-m full|cache|ticket]
+ *   inproc [-b] -d PKI_DIR [-n N] [-t ec|rsa] [-v 1.2|1.3] [-m full|cache|ticket]
  *
  * PKI_DIR is the mkcerts.sh output (PKI_DIR/ec, PKI_DIR/rsa). Without -t/-v/-m
  * every combination is run. For each it prints one line:
@@ -13,6 +13,8 @@
  * server_bytes heap bytes the server SSL holds after the handshake and echo,
  *              with SSL_MODE_RELEASE_BUFFERS (the floor for an idle
  *              connection's TLS state), counted by OpenSSL's allocator hooks.
+ * -b           also list, once, the server's allocations still live after the
+ *              handshake and echo, by allocating source line.
  * Modes: full = no resumption (server cache off, no tickets); cache =
  * server-side session cache, no tickets; ticket = stateless tickets only.
  *
@@ -49,22 +51,46 @@ enum mode { MODE_FULL, MODE_CACHE, MODE_TICKET };
 static enum side cur_side;
 static long long live[3];
 
+/* Every live allocation, so -b can list what the server SSL holds by the
+ * allocating source line (OpenSSL passes file and line to the hooks). */
 struct hdr {
+	struct hdr *prev, *next;
+	const char *file;
 	size_t size;
+	unsigned long seq;
 	int side;
-	int pad;
+	int line;
 };
+
+static struct hdr live_list = {&live_list, &live_list, NULL, 0, 0, 0, 0};
+static unsigned long alloc_seq;
+
+static void link_hdr(struct hdr *h)
+{
+	h->seq = ++alloc_seq;
+	h->next = &live_list;
+	h->prev = live_list.prev;
+	live_list.prev->next = h;
+	live_list.prev = h;
+}
+
+static void unlink_hdr(struct hdr *h)
+{
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+}
 
 static void *m_malloc(size_t n, const char *file, int line)
 {
-	(void)file;
-	(void)line;
 	struct hdr *h = malloc(sizeof(*h) + n);
 
 	if (!h)
 		return NULL;
 	h->size = n;
 	h->side = cur_side;
+	h->file = file;
+	h->line = line;
+	link_hdr(h);
 	live[cur_side] += (long long)n;
 	return h + 1;
 }
@@ -79,6 +105,7 @@ static void m_free(void *p, const char *file, int line)
 		return;
 	h = (struct hdr *)p - 1;
 	live[h->side] -= (long long)h->size;
+	unlink_hdr(h);
 	free(h);
 }
 
@@ -96,14 +123,69 @@ static void *m_realloc(void *p, size_t n, const char *file, int line)
 	}
 	h = (struct hdr *)p - 1;
 	live[h->side] -= (long long)h->size;
+	unlink_hdr(h);
 	nh = realloc(h, sizeof(*nh) + n);
 	if (!nh) {
 		live[h->side] += (long long)h->size;
+		link_hdr(h);
 		return NULL;
 	}
 	nh->size = n;
+	nh->file = file;
+	nh->line = line;
+	link_hdr(nh);
 	live[nh->side] += (long long)n;
 	return nh + 1;
+}
+
+static int breakdown; /* -b: list the server's live allocations once */
+
+struct site {
+	const char *file;
+	int line;
+	unsigned count;
+	long long bytes;
+};
+
+/* Print the server-side allocations made since @seq0 and still live,
+ * grouped by allocating source line, largest first. */
+static void print_breakdown(unsigned long seq0)
+{
+	static struct site sites[512];
+	unsigned n = 0;
+	long long total = 0;
+
+	for (struct hdr *h = live_list.next; h != &live_list; h = h->next) {
+		unsigned i;
+		if (h->side != SIDE_SERVER || h->seq <= seq0)
+			continue;
+		for (i = 0; i < n; i++)
+			if (sites[i].line == h->line && !strcmp(sites[i].file, h->file ? h->file : "?"))
+				break;
+		if (i == n) {
+			if (n == sizeof(sites) / sizeof(sites[0]))
+				continue;
+			sites[n].file = h->file ? h->file : "?";
+			sites[n].line = h->line;
+			sites[n].count = 0;
+			sites[n].bytes = 0;
+			n++;
+		}
+		sites[i].count++;
+		sites[i].bytes += (long long)h->size;
+		total += (long long)h->size;
+	}
+	for (unsigned a = 0; a < n; a++)
+		for (unsigned b = a + 1; b < n; b++)
+			if (sites[b].bytes > sites[a].bytes) {
+				struct site t = sites[a];
+				sites[a] = sites[b];
+				sites[b] = t;
+			}
+	printf("breakdown total=%lld allocations held by the server after handshake + echo:\n", total);
+	for (unsigned i = 0; i < n; i++)
+		printf("  %7lld B %4u x  %s:%d\n", sites[i].bytes, sites[i].count, sites[i].file,
+		       sites[i].line);
 }
 
 static uint64_t cpu_ns(void)
@@ -211,9 +293,11 @@ static void one(SSL_CTX *sctx, SSL_CTX *cctx, enum mode m, SSL_SESSION **sess, s
 	SSL *c, *s;
 	BIO *cb = NULL, *sb = NULL;
 	long long before;
+	unsigned long seq0;
 	int cd = 0, sd = 0;
 
 	before = live[SIDE_SERVER];
+	seq0 = alloc_seq;
 	cur_side = SIDE_SERVER;
 	t0 = cpu_ns();
 	s = SSL_new(sctx);
@@ -243,6 +327,10 @@ static void one(SSL_CTX *sctx, SSL_CTX *cctx, enum mode m, SSL_SESSION **sess, s
 	if (count) {
 		t->server_bytes += live[SIDE_SERVER] - before;
 		t->resumed += (unsigned)SSL_session_reused(s);
+		if (breakdown) {
+			print_breakdown(seq0);
+			breakdown = 0;
+		}
 	}
 	SSL_SESSION_free(*sess);
 	*sess = NULL;
@@ -297,8 +385,9 @@ int main(int argc, char **argv)
 
 	if (!CRYPTO_set_mem_functions(m_malloc, m_realloc, m_free))
 		die("CRYPTO_set_mem_functions");
-	while ((opt = getopt(argc, argv, "d:n:t:v:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "bd:n:t:v:m:")) != -1) {
 		switch (opt) {
+		case 'b': breakdown = 1; break;
 		case 'd': dir = optarg; break;
 		case 'n': n = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 't': type = optarg; break;
@@ -319,6 +408,6 @@ int main(int argc, char **argv)
 			}
 	return 0;
 usage:
-	fprintf(stderr, "usage: inproc -d PKI_DIR [-n N] [-t ec|rsa] [-v 1.2|1.3] [-m full|cache|ticket]\n");
+	fprintf(stderr, "usage: inproc [-b] -d PKI_DIR [-n N] [-t ec|rsa] [-v 1.2|1.3] [-m full|cache|ticket]\n");
 	return 2;
 }

@@ -8,13 +8,14 @@
 # ZGB_ZG_KEY_PROCESS = on (default) | off: [tls] key_process, to measure the
 # key process's cost (its CPU counts: the figures take the process tree).
 # ZGB_ZG_ADMIN_PORT set: an [admin] listener on that loopback port (metrics).
+# ZGB_ZG_WORKERS = number of workers (default 1; zonegate-2w: 2 on CPUs 0,1).
 . "$(dirname "$0")/common.sh"
 start() {
 	umask 022
 	cat > "$ZGB_WORK/zonegate.conf" <<CFG
 [gateway]
 name = bench
-workers = 1
+workers = ${ZGB_ZG_WORKERS:-1}
 log_level = ${ZGB_ZG_LOG_LEVEL:-info}
 max_connections = $ZGB_MAXCONN
 

@@ -12,7 +12,8 @@
 # is the median of --reps runs (default 3) with min-max shown.
 # --quick: ECDSA + TLS 1.3 only, small counts, one run each (about 1.5 minutes).
 # ZGB_TYPES ("ec rsa") and ZGB_VERSIONS ("1.2 1.3") narrow a full run's
-# handshake tables, e.g. ZGB_TYPES=ec ZGB_VERSIONS=1.3 for one column.
+# handshake tables, e.g. ZGB_TYPES=ec ZGB_VERSIONS=1.3 for one column;
+# ZGB_IDLE_LEVELS ("2000 5000 9900") the idle scenario's levels.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -49,7 +50,7 @@ if [ $QUICK = 1 ]; then
 else
 	REPS=${REPS:-3}
 	TYPES=${ZGB_TYPES:-ec rsa}; VERSIONS=${ZGB_VERSIONS:-1.2 1.3}
-	HS_N=1500; HS_C=32; BULK_MB=256; IDLE_LEVELS="2000 5000 9900"; PP_REQS=2000
+	HS_N=1500; HS_C=32; BULK_MB=256; IDLE_LEVELS=${ZGB_IDLE_LEVELS:-2000 5000 9900}; PP_REQS=2000
 fi
 BULK_CONNS=4
 # storm: STORM_CONNS bulk uploads of STORM_MB each beside a clinical ping-pong

@@ -348,6 +348,7 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 		return;
 	}
 	c->magic = ZG_CONN_MAGIC;
+	c->subject = c->sans = c->up_subject = c->up_sans = "";
 	c->spare_fd = -1;
 	c->h = h;
 	c->id = id;
@@ -753,16 +754,35 @@ static void update_interest(struct zg_conn *c)
 	}
 }
 
+/* Replace identity string *@dst (heap or the static "") by a copy of
+ * @src at its length; "" needs no copy. 0, or -1 out of memory (*@dst
+ * is then ""). */
+static int ident_set(const char **dst, const char *src)
+{
+	char *copy = NULL;
+
+	if (**dst)
+		free((char *)*dst);
+	*dst = "";
+	if (!src[0])
+		return 0;
+	if (!(copy = strdup(src)))
+		return -1;
+	*dst = copy;
+	return 0;
+}
+
 /* Keep the certificate identity of the hop @s just authenticated in that
  * hop's own fields: a client certificate with an empty subject must not
- * let the upstream's identity stand in for it. */
-static void note_identity(struct zg_conn *c, const struct zg_side *s)
+ * let the upstream's identity stand in for it. 0, or -1 out of memory. */
+static int note_identity(struct zg_conn *c, const struct zg_side *s)
 {
-	if (s == &c->down)
-		zg_tls_peer_identity(s->ssl, c->subject, sizeof(c->subject), c->sans, sizeof(c->sans));
-	else
-		zg_tls_peer_identity(s->ssl, c->up_subject, sizeof(c->up_subject), c->up_sans,
-				     sizeof(c->up_sans));
+	char subject[ZG_IDENT_MAX], sans[ZG_IDENT_MAX];
+	const char **ps = s == &c->down ? &c->subject : &c->up_subject;
+	const char **pn = s == &c->down ? &c->sans : &c->up_sans;
+
+	zg_tls_peer_identity(s->ssl, subject, sizeof(subject), sans, sizeof(sans));
+	return ident_set(ps, subject) < 0 || ident_set(pn, sans) < 0 ? -1 : 0;
 }
 
 /* Identity binding for a resumed session, which skipped the verification
@@ -836,7 +856,10 @@ static void step_handshake_in(struct zg_conn *c)
 		zg_conn_close(c, r, detail);
 	if (rc != 1)
 		return;
-	note_identity(c, &c->down);
+	if (note_identity(c, &c->down) < 0) {
+		zg_conn_close(c, ZG_R_NO_MEMORY, "cannot keep the peer identity");
+		return;
+	}
 	r = bind_identity(c, c->down.ssl, c->peer16, &c->route->conf->peers, detail, sizeof(detail));
 	if (r != ZG_R_OK) {
 		zg_conn_close(c, r, detail);
@@ -870,7 +893,10 @@ static void step_handshake_out(struct zg_conn *c)
 		attempt_failed(c, r, detail, 1);
 		return;
 	}
-	note_identity(c, &c->up);
+	if (note_identity(c, &c->up) < 0) {
+		zg_conn_close(c, ZG_R_NO_MEMORY, "cannot keep the upstream identity");
+		return;
+	}
 	start_relay(c);
 }
 
@@ -1203,6 +1229,10 @@ void zg_conn_free(struct zg_conn *c)
 	zg_relay_free(&c->relay);
 	zg_clinical_free(&c->clin);
 	zg_snapshot_unref(c->snap);
+	(void)ident_set(&c->subject, "");
+	(void)ident_set(&c->sans, "");
+	(void)ident_set(&c->up_subject, "");
+	(void)ident_set(&c->up_sans, "");
 	c->magic = 0;
 	c->down.magic = c->up.magic = 0;
 	free(c);

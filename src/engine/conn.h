@@ -173,9 +173,12 @@ struct zg_conn {
 	enum zg_reason revoke_reason;
 	struct zg_tls_verdict verdict_in, verdict_out;
 	/* certificate identities, one per hop, never mixed: the client's
-	 * (unwrap, bridge) and the upstream's (wrap, bridge); "" if none */
-	char subject[ZG_IDENT_MAX], sans[ZG_IDENT_MAX];
-	char up_subject[ZG_IDENT_MAX], up_sans[ZG_IDENT_MAX];
+	 * (unwrap, bridge) and the upstream's (wrap, bridge); "" if none.
+	 * Heap copies at their length (an idle connection holds them all
+	 * its life; four fixed 256-byte arrays were 1 KiB of it), or the
+	 * static "" (never freed) */
+	const char *subject, *sans;
+	const char *up_subject, *up_sans;
 };
 
 /* Take ownership of accepted socket @fd from @peer on @route and start its

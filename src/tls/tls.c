@@ -792,8 +792,16 @@ SSL_CTX *zg_tls_server_ctx(const struct zg_conf *c, const struct zg_conf_route *
 	 * the client certificate in it. */
 	if (!c->tls.session_tickets) {
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-		if (!c->tls.session_cache)
-			SSL_CTX_set_num_tickets(ctx, 0);
+		/* One stateful ticket per full handshake, not OpenSSL's two:
+		 * each is a session held in the cache (≈1 KiB) and a message
+		 * built and sent; a resumption already issues one, so a
+		 * client always holds a ticket for its next connection. */
+		if (!SSL_CTX_set_num_tickets(ctx, c->tls.session_cache ? 1 : 0)) {
+			zg_errlist_add(errs, c->path, r->line, NULL, "route %s: cannot set the ticket count",
+				       r->name);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
 	} else if (c->tls.n_ticket_key) {
 		const char *paths[ZG_TICKET_KEYS_MAX];
 		char why[ZG_PATH_MAX + 128];

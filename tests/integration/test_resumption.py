@@ -70,3 +70,28 @@ def test_server_tickets_when_enabled(pki, gateway, port, echo_server, tmp_path, 
     closes = gw.wait_for_event("conn_close", route="in", count=2)
     assert [e["resumed"] for e in closes] == ["0", "1"], closes
     assert closes[1]["chain"] == "resumed"
+
+
+def test_cache_issues_one_ticket_per_handshake(pki, gateway, port, echo_server, tmp_path):
+    """Server cache on, tickets off (the defaults), TLS 1.3: one stateful
+    ticket per handshake, not OpenSSL's two (each is a session the cache
+    holds, issue 17), and the client still resumes with it."""
+    echo = echo_server()
+    p = port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": echo.addr}}, name="site-b")
+    gw = gateway(cfg, name="site-b")
+    sess = tmp_path / "sess.pem"
+    tickets = []
+    for flag in ("-sess_out", "-sess_in"):
+        c = util.SClient("127.0.0.1", p, ["-tls1_3", flag, str(sess)], pki=pki,
+                         cert=pki.cert("client"), key=pki.key("client"), chain=pki.intermediate())
+        c.send(b"one ticket\n")
+        got = c.read_until(b"one ticket\n", timeout=15)
+        rc, out, err = c.finish()
+        assert got, err[-1500:]
+        text = out if isinstance(out, str) else out.decode(errors="replace")
+        tickets.append(text.count("New Session Ticket arrived"))
+    closes = gw.wait_for_event("conn_close", route="in", count=2)
+    assert [e["resumed"] for e in closes] == ["0", "1"], closes
+    assert tickets == [1, 1], tickets

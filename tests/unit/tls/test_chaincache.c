@@ -164,6 +164,51 @@ static void test_second_verification_is_a_hit_with_the_full_chain(void **state)
 	assert_true(k->cc.hits == 1 && k->cc.misses == 1);
 }
 
+/* A fresh parse of @x, owned by the caller, as libssl makes one from the
+ * bytes a peer sent. */
+static X509 *reparse(X509 *x)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int n = i2d_X509(x, &der);
+	X509 *copy;
+
+	assert_true(n > 0);
+	p = der;
+	copy = d2i_X509(NULL, &p, n);
+	OPENSSL_free(der);
+	assert_non_null(copy);
+	return copy;
+}
+
+/* On a hit the connection keeps the cache's parsed certificates, not its
+ * own copies (one parse per returning peer, not per connection: the idle
+ * memory of issue 17); the copies are released and the references stay
+ * balanced (ASan: no leak, no double free). */
+static void test_hit_hands_over_the_cached_parse(void **state)
+{
+	struct pki *k = *state;
+	uint64_t tag = zg_chaincache_tag(1, 0, 0);
+	int cached, depth;
+	X509_STORE_CTX *xs = X509_STORE_CTX_new();
+	STACK_OF(X509) *sent = sk_X509_new_null();
+	X509 *leaf = reparse(k->leaf);
+
+	assert_int_equal(verify(k, k->store, k->leaf, tag, &cached, &depth), 1);
+	assert_non_null(xs);
+	assert_non_null(sent);
+	assert_true(sk_X509_push(sent, leaf) > 0);
+	assert_true(sk_X509_push(sent, reparse(k->inter)) > 0);
+	assert_int_equal(X509_STORE_CTX_init(xs, k->store, leaf, sent), 1);
+	assert_int_equal(zg_chaincache_verify(&k->cc, tag, xs, &cached), 1);
+	assert_int_equal(cached, 1);
+	assert_ptr_equal(sk_X509_value(sent, 0), k->leaf);
+	assert_ptr_equal(sk_X509_value(sent, 1), k->inter);
+	assert_ptr_equal(X509_STORE_CTX_get0_cert(xs), k->leaf);
+	X509_STORE_CTX_free(xs);
+	sk_X509_pop_free(sent, X509_free);
+}
+
 /* A reload (new generation), another route or the other direction each
  * have their own tag: what was verified under one proves nothing under
  * another (new trust anchors, CRLs, policy). */
@@ -271,6 +316,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_second_verification_is_a_hit_with_the_full_chain,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hit_hands_over_the_cached_parse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_tag_misses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_tag_in_the_same_slot_misses, setup,
 						teardown),

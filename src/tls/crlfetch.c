@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "tls/crlfetch.h"
+#include "tls/http.h"
 #include "policy/crl.h"
 
 #define CRL_BODY_MAX (4u << 20) /* a CRL of a few hundred thousand serials; more is not a CRL */
@@ -38,83 +39,15 @@ struct zg_crlfetch {
 	void *arg;
 };
 
-struct body {
-	unsigned char *p;
-	size_t len;
-	int too_big;
-};
-
-static size_t on_data(char *data, size_t size, size_t n, void *arg)
+/* GET @j's URL into @b, given up as soon as @f is told to stop; 0, or -1
+ * with the reason in @why. */
+static int fetch(struct zg_crlfetch *f, const struct zg_conf_crl *j, struct zg_http_body *b,
+		 char *why, size_t cap)
 {
-	struct body *b = arg;
-	size_t add = size * n;
-	unsigned char *p;
+	struct zg_http_req r = {.url = j->url, .timeout_ms = j->timeout_ms, .max_bytes = CRL_BODY_MAX,
+				.stop = &f->stop};
 
-	if (add > CRL_BODY_MAX - b->len) {
-		b->too_big = 1;
-		return 0; /* aborts the transfer */
-	}
-	if (!(p = realloc(b->p, b->len + add)))
-		return 0;
-	memcpy(p + b->len, data, add);
-	b->p = p;
-	b->len += add;
-	return add;
-}
-
-/* libcurl's progress callback: non-zero aborts the transfer. It runs
- * often while bytes move and about once a second while they do not, so a
- * stop (a reload that changes [crl], or shutdown, both on the main thread)
- * waits for that, not for a hung server's whole `timeout`. */
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		       curl_off_t ulnow)
-{
-	const struct zg_crlfetch *f = arg;
-
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	return atomic_load(&f->stop) ? 1 : 0;
-}
-
-/* GET @url into @b, given up as soon as @f is told to stop; 0, or -1 with
- * the reason in @why. */
-static int fetch(struct zg_crlfetch *f, const struct zg_conf_crl *j, struct body *b, char *why,
-		 size_t cap)
-{
-	CURL *h = curl_easy_init();
-	long status = 0;
-	CURLcode rc;
-
-	if (!h) {
-		snprintf(why, cap, "out of memory");
-		return -1;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, j->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)j->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)j->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE, (long)CRL_BODY_MAX);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, f);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	if (b->too_big) {
-		snprintf(why, cap, "more than %u bytes", CRL_BODY_MAX);
-		return -1;
-	}
-	if (rc != CURLE_OK) {
-		snprintf(why, cap, "%s", curl_easy_strerror(rc));
-		return -1;
-	}
-	if (status != 200) {
-		snprintf(why, cap, "HTTP status %ld", status);
-		return -1;
-	}
-	return 0;
+	return zg_http_fetch(&r, b, why, cap);
 }
 
 /* The first CRL in the file @path (the one in force), or NULL. */
@@ -161,7 +94,7 @@ static int replace_file(const char *path, X509_CRL *crl, char *why, size_t cap)
 /* One fetch of @j. 1 the file was replaced, 0 unchanged, -1 failed. */
 static int run_job(struct zg_crlfetch *f, const struct job *j, char *why, size_t cap)
 {
-	struct body b = {0};
+	struct zg_http_body b = {0};
 	X509_CRL *crl = NULL, *old = NULL;
 	int rc = -1, verdict;
 

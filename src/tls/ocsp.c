@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "tls/http.h"
 #include "tls/ocsp.h"
 
 #define BODY_MAX (64u * 1024u)      /* an OCSP response for one certificate is < 4 KiB */
@@ -57,7 +59,7 @@ struct zg_ocsp {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	int stop;
+	atomic_int stop; /* also read by a query in flight, without the lock */
 	struct entry *cache; /* ZG_OCSP_CACHE_MAX */
 	struct staple_job jobs[STAPLE_JOBS_MAX];
 	unsigned n_jobs;
@@ -65,81 +67,11 @@ struct zg_ocsp {
 	void *arg;
 };
 
-/* ---- HTTP ----------------------------------------------------------------- */
-
-struct body {
-	unsigned char *p;
-	size_t len;
-	int too_big;
-};
-
-static size_t on_data(char *data, size_t size, size_t n, void *arg)
-{
-	struct body *b = arg;
-	size_t add = size * n;
-	unsigned char *p;
-
-	if (add > BODY_MAX - b->len) {
-		b->too_big = 1;
-		return 0; /* aborts the transfer */
-	}
-	if (!(p = realloc(b->p, b->len + add)))
-		return 0;
-	memcpy(p + b->len, data, add);
-	b->p = p;
-	b->len += add;
-	return add;
-}
-
-/* POST the DER request @req to @url (RFC 6960 A.1), the answer into @b.
- * 0, or -1 with why. */
-static int post(const char *url, const unsigned char *req, size_t len, struct body *b, char *why,
-		size_t cap)
-{
-	CURL *h = curl_easy_init();
-	struct curl_slist *hdr = NULL, *h2;
-	long status = 0;
-	CURLcode rc;
-
-	if (!h || !(hdr = curl_slist_append(NULL, "Content-Type: application/ocsp-request"))) {
-		curl_easy_cleanup(h);
-		snprintf(why, cap, "out of memory");
-		return -1;
-	}
-	if ((h2 = curl_slist_append(hdr, "Accept: application/ocsp-response")))
-		hdr = h2;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)ZG_OCSP_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)ZG_OCSP_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)req);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)len);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	curl_slist_free_all(hdr);
-	if (b->too_big) {
-		snprintf(why, cap, "answer larger than %u bytes", BODY_MAX);
-		return -1;
-	}
-	if (rc != CURLE_OK) {
-		snprintf(why, cap, "%s: %s", url, curl_easy_strerror(rc));
-		return -1;
-	}
-	if (status != 200) {
-		snprintf(why, cap, "%s: HTTP status %ld", url, status);
-		return -1;
-	}
-	return 0;
-}
-
-/* Ask @url about @cert (issued by @issuer); the DER answer in @b. No nonce:
- * answers are cached and shared, and many responders precompute them. */
-static int query(const char *url, X509 *cert, X509 *issuer, struct body *b, char *why, size_t cap)
+/* Ask @url about @cert (issued by @issuer) by POST (RFC 6960 A.1); the DER
+ * answer in @b; a non-zero @stop aborts it. No nonce: answers are cached
+ * and shared, and many responders precompute them. */
+static int query(const char *url, X509 *cert, X509 *issuer, const atomic_int *stop,
+		 struct zg_http_body *b, char *why, size_t cap)
 {
 	OCSP_REQUEST *req = OCSP_REQUEST_new();
 	OCSP_CERTID *id = OCSP_cert_to_id(NULL, cert, issuer);
@@ -155,7 +87,11 @@ static int query(const char *url, X509 *cert, X509 *issuer, struct body *b, char
 		snprintf(why, cap, "cannot encode the request");
 		goto out;
 	}
-	rc = post(url, der, (size_t)n, b, why, cap);
+	struct zg_http_req r = {.url = url, .timeout_ms = ZG_OCSP_TIMEOUT_MS, .max_bytes = BODY_MAX,
+				.post = der, .post_len = (size_t)n,
+				.content_type = "application/ocsp-request",
+				.accept = "application/ocsp-response", .stop = stop};
+	rc = zg_http_fetch(&r, b, why, cap);
 out:
 	OPENSSL_free(der);
 	OCSP_REQUEST_free(req);
@@ -289,7 +225,7 @@ static void run_query(struct zg_ocsp *o, struct entry *e)
 	unsigned char key[SHA256_DIGEST_LENGTH];
 	char url[ZG_PATH_MAX], detail[120], q[160];
 	X509 *cert = e->cert, *issuer = e->issuer;
-	struct body b = {0};
+	struct zg_http_body b = {0};
 	time_t next = 0, now;
 	enum zg_reason r;
 	int found;
@@ -299,7 +235,7 @@ static void run_query(struct zg_ocsp *o, struct entry *e)
 	e->cert = e->issuer = NULL;
 	e->state = E_FLIGHT;
 	pthread_mutex_unlock(&o->lock);
-	if (query(url, cert, issuer, &b, detail, sizeof(detail)) < 0)
+	if (query(url, cert, issuer, &o->stop, &b, detail, sizeof(detail)) < 0)
 		r = ZG_R_CERT_OCSP_UNAVAILABLE;
 	else
 		r = zg_ocsp_judge(b.p, b.len, cert, issuer, time(NULL), &next, detail, sizeof(detail));
@@ -568,9 +504,10 @@ static int replace_file(const char *path, const unsigned char *der, size_t len, 
 }
 
 /* One staple fetch of @j. 0 replaced (*next set), -1 failed with why. */
-static int staple_fetch(const struct staple_job *j, time_t *next, char *why, size_t cap)
+static int staple_fetch(struct zg_ocsp *o, const struct staple_job *j, time_t *next, char *why,
+			size_t cap)
 {
-	struct body b = {0};
+	struct zg_http_body b = {0};
 	char url[ZG_PATH_MAX], d[160];
 	enum zg_reason r;
 	int rc = -1;
@@ -581,7 +518,7 @@ static int staple_fetch(const struct staple_job *j, time_t *next, char *why, siz
 		snprintf(why, cap, "our certificate names no OCSP responder (AIA)");
 		return -1;
 	}
-	if (query(url, j->leaf, j->issuer, &b, why, cap) < 0)
+	if (query(url, j->leaf, j->issuer, &o->stop, &b, why, cap) < 0)
 		goto out;
 	r = zg_ocsp_judge(b.p, b.len, j->leaf, j->issuer, time(NULL), next, d, sizeof(d));
 	if (r != ZG_R_OK) {
@@ -646,7 +583,7 @@ static uint64_t run_staple(struct zg_ocsp *o)
 		X509_up_ref(j.leaf);
 		X509_up_ref(j.issuer);
 		pthread_mutex_unlock(&o->lock);
-		rc = staple_fetch(&j, &next, why, sizeof(why));
+		rc = staple_fetch(o, &j, &next, why, sizeof(why));
 		if (rc < 0)
 			zg_warn("event=ocsp_staple_fetch result=failed identity=%s url=%s failures=%u "
 				"error=%s", j.name, j.url, j.failures + 1, zg_log_quote(q, sizeof(q), why));

@@ -10,6 +10,14 @@
 #include "engine/conn.h"
 #include "engine/record.h"
 
+/* Give up on @c: the caller (conn.c) closes it with @r and @detail. -1. */
+static int end(struct zg_conn *c, enum zg_reason r, const char *detail)
+{
+	c->clin.end = r;
+	snprintf(c->clin.end_detail, sizeof(c->clin.end_detail), "%s", detail ? detail : "");
+	return -1;
+}
+
 int zg_clinical_first(const struct zg_conn *c)
 {
 	return c->route->conf->insp.kind == ZG_INSPECT_DICOM;
@@ -36,8 +44,7 @@ static int refuse_abort(struct zg_conn *c, enum zg_dul_status st, const char *wh
 
 	zg_dul_build_abort(ab, ZG_DUL_AB_SRC_PROVIDER, zg_dul_abort_reason(st));
 	answer(c, ab, sizeof(ab));
-	zg_conn_close(c, zg_inspect_dicom_status_reason(st), why);
-	return -1;
+	return end(c, zg_inspect_dicom_status_reason(st), why);
 }
 
 /* Bytes still missing for a complete first PDU: its header, then its body
@@ -89,8 +96,7 @@ static int judge_rq(struct zg_conn *c, const struct zg_dul_rq *rq)
 		return v.n_refused_pc ? drop_contexts(c, &v) : 1;
 	zg_dul_build_rj(rj, ZG_DUL_RJ_PERMANENT, v.rj_source, v.rj_reason);
 	answer(c, rj, sizeof(rj));
-	zg_conn_close(c, v.reason, v.detail);
-	return -1;
+	return end(c, v.reason, v.detail);
 }
 
 int zg_clinical_step(struct zg_conn *c)
@@ -102,15 +108,10 @@ int zg_clinical_step(struct zg_conn *c)
 	size_t used = 0;
 	int rc;
 
-	if (!k->held && !(k->held = malloc(ZG_RELAY_BUF))) {
-		zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
-		return -1;
-	}
-	rq = malloc(sizeof(*rq));
-	if (!rq) {
-		zg_conn_close(c, ZG_R_NO_MEMORY, NULL);
-		return -1;
-	}
+	if (!k->held && !(k->held = malloc(ZG_RELAY_BUF)))
+		return end(c, ZG_R_NO_MEMORY, NULL);
+	if (!(rq = malloc(sizeof(*rq))))
+		return end(c, ZG_R_NO_MEMORY, NULL);
 	while (st == ZG_DUL_NEED_MORE) {
 		size_t want = missing(k);
 		ssize_t n = want ? zg_side_read(&c->down, k->held + k->held_len, want) : 0;
@@ -120,10 +121,9 @@ int zg_clinical_step(struct zg_conn *c)
 			return 0;
 		}
 		if (want && n <= 0) {
-			zg_conn_close(c, n == 0 ? ZG_R_CLIENT_CLOSED : ZG_R_CLIENT_RESET,
-				      "before a complete A-ASSOCIATE-RQ");
 			free(rq);
-			return -1;
+			return end(c, n == 0 ? ZG_R_CLIENT_CLOSED : ZG_R_CLIENT_RESET,
+				   "before a complete A-ASSOCIATE-RQ");
 		}
 		k->held_len += (uint32_t)n;
 		st = zg_dul_parse_rq(k->held, k->held_len, ZG_RELAY_BUF - ZG_DUL_HDR, rq, &used, &why);

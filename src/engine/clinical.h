@@ -70,6 +70,8 @@ struct zg_clinical {
 	struct zg_dicom_ac *ac;      /* their answer, while relaying */
 	char facility[64];           /* MSH-4 of the last message, for the close line */
 	char msg_type[ZG_HL7_TYPE_MAX + 1]; /* its MSH-9 */
+	enum zg_reason end;          /* why zg_clinical_step gave up (-1) */
+	char end_detail[ZG_INSPECT_DETAIL_MAX]; /* and its detail, "" for none */
 };
 
 /* 1 if @c's route reads the start of the stream before going upstream. */
@@ -77,7 +79,9 @@ int zg_clinical_first(const struct zg_conn *c);
 
 /* INSPECTING: read on towards a complete first PDU and judge it. 1 when
  * accepted (the caller connects upstream), 0 while waiting (c->down.want
- * set), -1 after closing @c (refused, malformed, failed). */
+ * set), -1 when @c must close (refused and answered, malformed, failed)
+ * with c->clin.end and end_detail: the caller closes, so this room never
+ * calls back into conn.c. */
 int zg_clinical_step(struct zg_conn *c);
 
 /* Relaying starts: the held PDU becomes the relay's first client bytes and

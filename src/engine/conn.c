@@ -912,8 +912,15 @@ static void step(struct zg_conn *c)
 			step_handshake_in(c);
 			break;
 		case ZG_CS_INSPECTING:
-			if (zg_clinical_step(c) == 1)
+			switch (zg_clinical_step(c)) {
+			case 1:
 				start_upstream(c);
+				break;
+			case -1:
+				zg_conn_close(c, c->clin.end,
+					      c->clin.end_detail[0] ? c->clin.end_detail : NULL);
+				break;
+			}
 			break;
 		case ZG_CS_CONNECTING:
 			break; /* waits for the upstream socket to become writable */

@@ -81,12 +81,24 @@ def test_check_does_not_serve(pki, port, zonegate_check, zonegate_bin, tmp_path)
         util.wait_until(lambda: trace.exists() and "listen(" in trace.read_text(), 30,
                         what="zonegate run to listen under strace")
     finally:
-        p.send_signal(signal.SIGTERM)
+        # Stop the gateway itself: a signal to strace only detaches it, and
+        # the traced gateway ran on after the test (found left running).
+        try:
+            with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                traced = [int(x) for x in f.read().split()]
+        except OSError:
+            traced = []
+        for pid in traced:
+            os.kill(pid, signal.SIGTERM)
         try:
             p.wait(30)
         except subprocess.TimeoutExpired:
+            for pid in traced:
+                os.kill(pid, signal.SIGKILL)
             p.kill()
             p.wait()
+        assert not [pid for pid in traced if os.path.exists(f"/proc/{pid}")], \
+            "the traced zonegate run is still running"
 
 
 def _assert_line_error(cp, line, key, *phrases):

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "tls/crlfetch.h"
 #include "tls/http.h"
+#include "policy/certcheck.h"
 #include "policy/crl.h"
 
 #define CRL_BODY_MAX (4u << 20) /* a CRL of a few hundred thousand serials; more is not a CRL */
@@ -185,25 +186,13 @@ static void *fetch_main(void *arg)
 	return NULL;
 }
 
-/* The CA certificates of @path appended to @cas; -1 if unreadable. */
+/* The CA certificates of @path appended to @cas (a missing path adds
+ * none); -1 if unreadable or empty. */
 static int load_cas(STACK_OF(X509) *cas, const char *path)
 {
-	FILE *fp;
-	X509 *x;
+	char why[ZG_PATH_MAX + 64];
 
-	if (!path[0])
-		return 0;
-	if (!(fp = fopen(path, "re")))
-		return -1;
-	while ((x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL) {
-		if (!sk_X509_push(cas, x)) {
-			X509_free(x);
-			fclose(fp);
-			return -1;
-		}
-	}
-	fclose(fp);
-	return 0;
+	return !path[0] || zg_certcheck_load_pem(cas, path, why, sizeof(why)) > 0 ? 0 : -1;
 }
 
 /* Whether @x is issued (name and signature) by a certificate of @cas. */

@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "policy/certcheck.h"
 #include "tls/http.h"
 #include "tls/ocsp.h"
 
@@ -259,25 +260,12 @@ static void run_query(struct zg_ocsp *o, struct entry *e)
 /* ---- stapling ---------------------------------------------------------------- */
 
 /* The certificates of PEM file @path appended to @sk (a missing path adds
- * none). -1 if it cannot be read. */
+ * none). -1 if it cannot be read or holds none. */
 static int load_certs(STACK_OF(X509) *sk, const char *path)
 {
-	FILE *fp;
-	X509 *x;
+	char why[ZG_PATH_MAX + 64];
 
-	if (!path[0])
-		return 0;
-	if (!(fp = fopen(path, "re")))
-		return -1;
-	while ((x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL) {
-		if (!sk_X509_push(sk, x)) {
-			X509_free(x);
-			break;
-		}
-	}
-	fclose(fp);
-	ERR_clear_error();
-	return 0;
+	return !path[0] || zg_certcheck_load_pem(sk, path, why, sizeof(why)) > 0 ? 0 : -1;
 }
 
 /* The certificate of identity @id (the first of its file) and its issuer,

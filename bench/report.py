@@ -131,6 +131,8 @@ class Table:
     def rows(self, refs, floor=None, lower_is_better=True):
         lines = []
         for p in ORDER:
+            if p not in ["zonegate"] + PEERS and not any(self.vals(p, v) for v in self.variants):
+                continue
             lines.append([p] + [cell(self.vals(p, v), self.fmt) for v in self.variants])
         bp = [self.best_peer(v) for v in self.variants]
         lines.append(["best peer"] + [f"{self.fmt(b[1])} ({b[0]})" if b else "—" for b in bp])
@@ -162,6 +164,9 @@ def main():
     res, sp, ip, mt = load(out), speed(out), inproc(out), meta(out)
     for more in sys.argv[2:]:
         res.update(load(Path(more)))
+    # zonegate variants run beside it (zonegate-base, -nokp, ...) get rows too
+    global ORDER
+    ORDER = ["zonegate"] + sorted({k[1] for k in res if k[1].startswith("zonegate-")}) + PEERS
     variants = [v for v in ["ec-1.2", "ec-1.3", "rsa-1.2", "rsa-1.3"]
                 if any(k[0] == "hs" and k[2] == v for k in res)]
     us = lambda rate: 1e6 / rate if rate else None  # noqa: E731
@@ -277,7 +282,13 @@ def main():
     base = {c: (med(res.get(("pingpong", "direct", c, "p50_us"), [])),
                 med(res.get(("pingpong", "direct", c, "p99_us"), []))) for c in ["c1", "c32"]}
     best = {}
+    bestcpu = {}
+
+    def cpu(p, c):  # schedstat (ns) where the run has it, else ticks
+        return res.get(("pingpong", p, c, "sched_us_per_req")) or res.get(("pingpong", p, c, "cpu_us_per_req"), [])
     for p in ORDER + ["relay", "direct"]:
+        if p not in ["zonegate"] + PEERS + ["relay", "direct"] and not any(k[:2] == ("pingpong", p) for k in res):
+            continue
         row = [p]
         for c in ["c1", "c32"]:
             p50 = med(res.get(("pingpong", p, c, "p50_us"), []))
@@ -285,12 +296,14 @@ def main():
             if p50 is None:
                 row += ["—", "—", "—"]
                 continue
+            if p in PEERS and cpu(p, c) and (c not in bestcpu or med(cpu(p, c)) < bestcpu[c][1]):
+                bestcpu[c] = (p, med(cpu(p, c)))
             b50, b99 = base[c]
             add50 = p50 - b50 if b50 is not None else None
             add99 = p99 - b99 if b99 is not None else None
             row += [f"{f0(p50)} / {f0(p99)}",
                     f"+{f0(add50)} / +{f0(add99)}" if add50 is not None and p != "direct" else "—",
-                    cell(res.get(("pingpong", p, c, "cpu_us_per_req"), []), f1)]
+                    cell(cpu(p, c), f1)]
             if p in PEERS and add50 is not None:
                 cur = best.get(c)
                 if cur is None or add50 < cur[1]:
@@ -304,7 +317,9 @@ def main():
         if z50 is None or b is None or base[c][0] is None:
             row += ["—", "—", "—"]
             continue
-        row += [f"best peer {b[0]}", f"**{ratio(z50 - base[c][0], b[1])} / {ratio(z99 - base[c][1], b[2])}**", ""]
+        bc = bestcpu.get(c)
+        row += [f"best peer {b[0]}", f"**{ratio(z50 - base[c][0], b[1])} / {ratio(z99 - base[c][1], b[2])}**",
+                f"**{ratio(med(cpu('zonegate', c)), bc[1])}** ({bc[0]})" if bc and cpu("zonegate", c) else ""]
     lines.append(row)
     row = ["zonegate added / plain relay added (the floor: one more hop, no TLS)"]
     for c in ["c1", "c32"]:
@@ -316,7 +331,26 @@ def main():
     print(md(["proxy", "1 conn: RTT p50 / p99", "1 conn: added vs direct", "1 conn: proxy CPU µs/req",
               "32 conns: RTT p50 / p99", "32 conns: added vs direct", "32 conns: proxy CPU µs/req"], lines))
     print("\n`direct` = load generator to the echo backend in plain TCP; the proxies' figures include the "
-          "load generator's own TLS work, the relay's do not.\n")
+          "load generator's own TLS work, the relay's do not. CPU per request from the threads' schedstat "
+          "(ns) where the run recorded it, else from 10 ms ticks.\n")
+
+    scp = [p for p in ORDER if any(k[:2] == ("syscalls", p) for k in res)]
+    for c in ["c1", "c32"]:
+        names = sorted({k[3] for k in res if k[0] == "syscalls" and k[2] == c and k[3] != "total"},
+                       key=lambda n: -max(med(res.get(("syscalls", p, c, n), [0])) for p in scp))
+        if not names:
+            continue
+        n = c[1:]
+        print(f"## 7. System calls per 1 KiB round trip (TLS 1.3), {n} connection{'s' if n != '1' else ''}\n")
+        lines = [[nm] + [cell(res.get(("syscalls", p, c, nm), []), f2) for p in scp] for nm in names]
+        lines.append(["**total**"] + [f"**{cell(res.get(('syscalls', p, c, 'total'), []), f2)}**" for p in scp])
+        print(md(["system call"] + scp, lines))
+        print()
+    if scp:
+        print("From `perf stat` on every syscalls:sys_enter_* tracepoint of the proxy's process tree; "
+              "(EAGAIN) rows are those calls that returned EAGAIN (already counted in their own row). "
+              "Per round trip = difference between two ping-pongs of different lengths, divided by the "
+              "extra round trips.\n")
 
     storm = sorted({k[1] for k in res if k[0] == "storm"})
     if storm:

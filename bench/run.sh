@@ -2,7 +2,7 @@
 # run.sh - zonegate's benchmark against stunnel, HAProxy, nginx and hitch
 # (issue #6). See bench/README.md for what each figure means.
 #
-#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--scenarios "hs hsmany bulk pingpong idle storm"]
+#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--scenarios "hs hsmany bulk pingpong idle storm syscalls"]
 #                [--reps N] [--out DIR]
 #
 # Every proxy runs alone, pinned to CPU 0, one thread/worker; the load
@@ -13,7 +13,8 @@
 # --quick: ECDSA + TLS 1.3 only, small counts, one run each (about 1.5 minutes).
 # ZGB_TYPES ("ec rsa") and ZGB_VERSIONS ("1.2 1.3") narrow a full run's
 # handshake tables, e.g. ZGB_TYPES=ec ZGB_VERSIONS=1.3 for one column;
-# ZGB_IDLE_LEVELS ("2000 5000 9900") the idle scenario's levels.
+# ZGB_IDLE_LEVELS ("2000 5000 9900") the idle scenario's levels;
+# ZGB_PP_REQS the ping-pong's round trips per connection (2000; --quick 300).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -46,11 +47,13 @@ LOG="$OUT/run.log"
 if [ $QUICK = 1 ]; then
 	REPS=${REPS:-1}
 	TYPES="ec"; VERSIONS="1.3"
-	HS_N=200; HS_C=32; BULK_MB=32; IDLE_LEVELS="500"; PP_REQS=300
+	HS_N=200; HS_C=32; BULK_MB=32; IDLE_LEVELS="500"; PP_REQS=${ZGB_PP_REQS:-300}
+	SC_R1=100; SC_R2=600
 else
 	REPS=${REPS:-3}
 	TYPES=${ZGB_TYPES:-ec rsa}; VERSIONS=${ZGB_VERSIONS:-1.2 1.3}
-	HS_N=1500; HS_C=32; BULK_MB=256; IDLE_LEVELS=${ZGB_IDLE_LEVELS:-2000 5000 9900}; PP_REQS=2000
+	HS_N=1500; HS_C=32; BULK_MB=256; IDLE_LEVELS=${ZGB_IDLE_LEVELS:-2000 5000 9900}; PP_REQS=${ZGB_PP_REQS:-2000}
+	SC_R1=200; SC_R2=2200
 fi
 BULK_CONNS=4
 # storm: STORM_CONNS bulk uploads of STORM_MB each beside a clinical ping-pong
@@ -118,6 +121,13 @@ cpu_us() { # PID: utime+stime of the tree in microseconds
 		t=$((t + ${v:-0}))
 	done
 	echo $((t * 1000000 / CLK_TCK))
+}
+cpu_ns() { # PID: on-CPU time of every thread of the tree in ns (schedstat:
+	# to the nanosecond, where utime+stime counts 10 ms ticks)
+	local p
+	for p in $(tree "$1"); do
+		cat /proc/"$p"/task/*/schedstat 2>/dev/null || true
+	done | awk '{t += $1} END {printf "%.0f\n", t}'
 }
 rss_kib() { # PID: VmRSS of the tree in KiB
 	local t=0 p v
@@ -305,28 +315,91 @@ scen_idle() { # NAME
 	done
 }
 
-# (5) 1 KiB ping-pong, 1 and 32 connections: round-trip latency.
+# (5) 1 KiB ping-pong, 1 and 32 connections: round-trip latency, and the
+# proxy's CPU per round trip both from ticks (as the other scenarios) and
+# from schedstat (ns: a 1-connection run holds only ~10 ticks).
 scen_pingpong() { # NAME
-	local name=$1 k r out line target=$P_PROXY
+	local name=$1 k r out line n0 n1 target=$P_PROXY
 	if [ "$name" = direct ]; then
 		target=$P_ECHO
 		PROXY_PID=$$
 	else
 		start_proxy "$name" ec "$P_ECHO" || return 0
+		# warm-up: lazy initialisation, the first (full) handshake
+		loadgen "$name" ec -s pingpong -t "127.0.0.1:$target" -n 1 --reqs 50 --size 1024 --tls 1.3 \
+			>/dev/null || true
 	fi
 	for k in 1 32; do
 		for r in $REP; do
+			n0=$(cpu_ns "$PROXY_PID")
 			out=$(measure "$name" ec -s pingpong -t "127.0.0.1:$target" -n $k --reqs "$PP_REQS" --size 1024 --tls 1.3)
+			n1=$(cpu_ns "$PROXY_PID")
 			line=${out#* }
 			[ "$(kv fail "$line")" = 0 ] || { say "$name pingpong $k: $line"; continue; }
 			record pingpong "$name" "c$k" p50_us "$(kv p50_us "$line")"
 			record pingpong "$name" "c$k" p99_us "$(kv p99_us "$line")"
-			[ "$name" = direct ] || record pingpong "$name" "c$k" cpu_us_per_req \
-				"$(awk -v c="${out%% *}" -v n="$(kv reqs "$line")" 'BEGIN {printf "%.1f", c / n}')"
+			if [ "$name" != direct ]; then
+				record pingpong "$name" "c$k" cpu_us_per_req \
+					"$(awk -v c="${out%% *}" -v n="$(kv reqs "$line")" 'BEGIN {printf "%.1f", c / n}')"
+				record pingpong "$name" "c$k" sched_us_per_req \
+					"$(awk -v a="$n0" -v b="$n1" -v n="$(kv reqs "$line")" 'BEGIN {printf "%.2f", (b - a) / 1000 / n}')"
+			fi
 			say "$name pingpong c$k rep$r: p50 $(kv p50_us "$line") p99 $(kv p99_us "$line")"
 		done
 	done
 	[ "$name" = direct ] || stop_proxy
+}
+
+# (7) system calls per 1 KiB round trip (TLS 1.3), 1 and 32 connections:
+# perf stat counts every syscalls:sys_enter_* tracepoint of the proxy's
+# tree (no ptrace, so the proxy keeps its pace and its epoll batching), and
+# the reads that ended in EAGAIN (sys_exit ret == -11). Two ping-pongs of
+# SC_R1 and SC_R2 round trips per connection; their difference divided by
+# the extra round trips, so handshakes, connection set-up and close cancel.
+SC_EAGAIN="read recvfrom recvmsg readv"
+sc_count() { # NAME K REQS FILE: count the proxy tree's system calls during one ping-pong
+	local pids perf i ev=(-e 'syscalls:sys_enter_*')
+	for i in $SC_EAGAIN; do
+		ev+=(-e "syscalls:sys_exit_$i" --filter 'ret == -11')
+	done
+	pids=$(tree "$PROXY_PID" | paste -sd, -)
+	perf stat -x, -o "$4" "${ev[@]}" -p "$pids" 2>>"$LOG" &
+	perf=$!
+	sleep 1 # perf has opened its counters
+	loadgen "$1" ec -s pingpong -t "127.0.0.1:$P_PROXY" -n "$2" --reqs "$3" --size 1024 --tls 1.3 \
+		>/dev/null || true
+	settle "$PROXY_PID"
+	kill -INT "$perf"
+	wait "$perf" || true
+}
+scen_syscalls() { # NAME
+	local name=$1 k f1 f2
+	[ "$name" = relay ] && return 0
+	command -v perf >/dev/null || { say "syscalls: no perf (linux-perf)"; return 0; }
+	start_proxy "$name" ec "$P_ECHO" || return 0
+	loadgen "$name" ec -s pingpong -t "127.0.0.1:$P_PROXY" -n 1 --reqs 50 --size 1024 --tls 1.3 \
+		>/dev/null || true
+	for k in 1 32; do
+		f1="$OUT/work/sc-$name-$k-1.csv"; f2="$OUT/work/sc-$name-$k-2.csv"
+		sc_count "$name" "$k" "$SC_R1" "$f1"
+		sc_count "$name" "$k" "$SC_R2" "$f2"
+		# per syscall: (count in run 2 - count in run 1) / extra round trips
+		awk -F, -v rt=$((k * (SC_R2 - SC_R1))) '
+			function key(ev) {
+				if (ev ~ /sys_exit_/) { sub(/.*sys_exit_/, "", ev); return ev "(EAGAIN)" }
+				sub(/.*sys_enter_/, "", ev); return ev
+			}
+			FNR == 1 { file++ }
+			$1 ~ /^[0-9]+$/ { c[key($3)] += (file == 2 ? $1 : -$1); if ($3 ~ /sys_enter_/) t += (file == 2 ? $1 : -$1) }
+			END {
+				for (s in c) if (c[s] / rt >= 0.005 || c[s] / rt <= -0.005) printf "%s %.3f\n", s, c[s] / rt
+				printf "total %.3f\n", t / rt
+			}' "$f1" "$f2" | while read -r sys v; do
+			record syscalls "$name" "c$k" "$sys" "$v"
+		done
+		say "$name syscalls c$k rep$REP: $(awk -F'\t' -v p="$name" -v c="c$k" '$1 == "syscalls" && $2 == p && $3 == c && $4 == "total" {v = $5} END {print v}' "$RES") per round trip"
+	done
+	stop_proxy
 }
 
 # (6) storm: STORM_CONNS bulk uploads (an OS-update storm) through one route
@@ -423,9 +496,10 @@ run_meta() {
 say "results in $OUT"
 run_meta
 start_backends
-run_speed
-run_inproc
 want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
+# the reference rows only where a table shows them (a short run stays short)
+{ want hs || want hsmany || want bulk; } && run_speed
+{ want hs || want hsmany || want idle; } && run_inproc
 # Repetitions are the outer loop and every proxy takes its turn within each,
 # so a disturbance on the machine (another job, a frequency change) spreads
 # over all proxies instead of landing on one.
@@ -440,6 +514,7 @@ for REP in $(seq "$REPS"); do
 		want bulk && scen_bulk "$name"
 		want pingpong && scen_pingpong "$name"
 		want storm && scen_storm "$name"
+		want syscalls && scen_syscalls "$name"
 	done
 	want pingpong && scen_pingpong direct
 done

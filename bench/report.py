@@ -86,7 +86,7 @@ def cell(vals, fmt):
     if not vals:
         return "—"
     m = med(vals)
-    if len(vals) > 1 and min(vals) != max(vals):
+    if len(vals) > 1 and fmt(min(vals)) != fmt(max(vals)):
         return f"{fmt(m)} [{fmt(min(vals))}–{fmt(max(vals))}]"
     return fmt(m)
 
@@ -347,7 +347,8 @@ def main():
         print(md(["system call"] + scp, lines))
         print()
     if scp:
-        print("From `perf stat` on every syscalls:sys_enter_* tracepoint of the proxy's process tree; "
+        print("From `perf stat` on the syscalls:sys_enter_* tracepoints of the proxy's process tree "
+              "(\"other\": every call not counted by name, from raw_syscalls:sys_enter); "
               "(EAGAIN) rows are those calls that returned EAGAIN (already counted in their own row). "
               "Per round trip = difference between two ping-pongs of different lengths, divided by the "
               "extra round trips.\n")

@@ -103,7 +103,9 @@ else
 	done
 fi
 [ -x "$BUILD/zonegate" ] || { say "no zonegate binary: zonegate rows will be empty"; PROXIES=${PROXIES/zonegate/}; }
-export ZGB_BIN="$BIN" ZGB_ZONEGATE="$BUILD/zonegate"
+# ZGB_ZONEGATE_BIN: run this zonegate binary instead of the tree's (an A/B
+# pair of fixed binaries with zonegate-base, whatever the tree holds then)
+export ZGB_BIN="$BIN" ZGB_ZONEGATE="${ZGB_ZONEGATE_BIN:-$BUILD/zonegate}"
 PKI="$BUILD/bench-pki"
 "$HERE/mkcerts.sh" "$PKI" "$HS_N"
 CLK_TCK=$(getconf CLK_TCK)
@@ -357,18 +359,38 @@ scen_pingpong() { # NAME
 # SC_R1 and SC_R2 round trips per connection; their difference divided by
 # the extra round trips, so handshakes, connection set-up and close cancel.
 SC_EAGAIN="read recvfrom recvmsg readv"
+# Counted one by one (the rest lands in "other", from raw_syscalls): every
+# tracepoint costs perf an event per thread to open.
+SC_CALLS="read write readv writev recvfrom sendto recvmsg sendmsg recvmmsg sendmmsg splice
+	epoll_wait epoll_pwait epoll_pwait2 epoll_ctl poll ppoll select pselect6 io_uring_enter
+	clock_gettime gettimeofday getpid gettid getrusage times futex sched_yield nanosleep
+	clock_nanosleep brk mmap munmap mremap madvise mprotect accept accept4 close shutdown
+	setsockopt getsockopt ioctl fcntl"
 sc_count() { # NAME K REQS FILE: count the proxy tree's system calls during one ping-pong
-	local pids perf i ev=(-e 'syscalls:sys_enter_*')
+	local pids perf i ev=(-e raw_syscalls:sys_enter)
+	for i in $SC_CALLS; do
+		ev+=(-e "syscalls:sys_enter_$i")
+	done
 	for i in $SC_EAGAIN; do
 		ev+=(-e "syscalls:sys_exit_$i" --filter 'ret == -11')
 	done
 	pids=$(tree "$PROXY_PID" | paste -sd, -)
-	perf stat -x, -o "$4" "${ev[@]}" -p "$pids" 2>>"$LOG" &
+	rm -f "$OUT/work/perf.ctl" "$OUT/work/perf.ack"
+	mkfifo "$OUT/work/perf.ctl" "$OUT/work/perf.ack"
+	# counters open disabled and are enabled once all are in place
+	perf stat -x, -o "$4" -D -1 --control "fifo:$OUT/work/perf.ctl,$OUT/work/perf.ack" \
+		"${ev[@]}" -p "$pids" 2>>"$LOG" &
 	perf=$!
-	sleep 1 # perf has opened its counters
+	exec 8<>"$OUT/work/perf.ctl" 9<>"$OUT/work/perf.ack" # read-write: never blocks
+	echo enable >&8
+	read -r -t 30 i <&9 || say "perf stat did not acknowledge"
 	loadgen "$1" ec -s pingpong -t "127.0.0.1:$P_PROXY" -n "$2" --reqs "$3" --size 1024 --tls 1.3 \
 		>/dev/null || true
 	settle "$PROXY_PID"
+	say "syscalls: $1 $2 x $3 done"
+	echo disable >&8
+	read -r -t 30 i <&9 || true
+	exec 8>&- 9<&-
 	kill -INT "$perf"
 	wait "$perf" || true
 }
@@ -376,6 +398,7 @@ scen_syscalls() { # NAME
 	local name=$1 k f1 f2
 	[ "$name" = relay ] && return 0
 	command -v perf >/dev/null || { say "syscalls: no perf (linux-perf)"; return 0; }
+	say "$name syscalls: start"
 	start_proxy "$name" ec "$P_ECHO" || return 0
 	loadgen "$name" ec -s pingpong -t "127.0.0.1:$P_PROXY" -n 1 --reqs 50 --size 1024 --tls 1.3 \
 		>/dev/null || true
@@ -386,14 +409,18 @@ scen_syscalls() { # NAME
 		# per syscall: (count in run 2 - count in run 1) / extra round trips
 		awk -F, -v rt=$((k * (SC_R2 - SC_R1))) '
 			function key(ev) {
+				if (ev ~ /raw_syscalls/) return "total"
 				if (ev ~ /sys_exit_/) { sub(/.*sys_exit_/, "", ev); return ev "(EAGAIN)" }
 				sub(/.*sys_enter_/, "", ev); return ev
 			}
 			FNR == 1 { file++ }
-			$1 ~ /^[0-9]+$/ { c[key($3)] += (file == 2 ? $1 : -$1); if ($3 ~ /sys_enter_/) t += (file == 2 ? $1 : -$1) }
+			$1 ~ /^[0-9]+$/ {
+				d = (file == 2 ? $1 : -$1); c[key($3)] += d
+				if ($3 ~ /syscalls:sys_enter_/) named += d
+			}
 			END {
-				for (s in c) if (c[s] / rt >= 0.005 || c[s] / rt <= -0.005) printf "%s %.3f\n", s, c[s] / rt
-				printf "total %.3f\n", t / rt
+				c["other"] = c["total"] - named
+				for (s in c) if (s == "total" || c[s] / rt >= 0.005 || c[s] / rt <= -0.005) printf "%s %.3f\n", s, c[s] / rt
 			}' "$f1" "$f2" | while read -r sys v; do
 			record syscalls "$name" "c$k" "$sys" "$v"
 		done
@@ -484,7 +511,7 @@ run_meta() {
 		echo "cpu	$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}') ($(nproc) cores, $(lscpu | awk -F: '/Hypervisor vendor/ {gsub(/^ +/, "", $2); print $2}'))"
 		echo "kernel	$(uname -r)"
 		echo "openssl	$(openssl version)"
-		echo "zonegate	$(git -C "$ROOT" describe --always --dirty 2>/dev/null) ($("$BUILD/zonegate" version 2>/dev/null | head -1))"
+		echo "zonegate	$(git -C "$ROOT" describe --always --dirty 2>/dev/null) ($("$ZGB_ZONEGATE" version 2>/dev/null | head -1))${ZGB_ZONEGATE_BIN:+ binary $ZGB_ZONEGATE_BIN}${ZGB_BASE_ZONEGATE:+, base $ZGB_BASE_ZONEGATE}"
 		for p in stunnel4 haproxy nginx libnginx-mod-stream hitch; do
 			echo "$p	$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
 		done

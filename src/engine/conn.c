@@ -364,6 +364,7 @@ void zg_conn_start(struct zg_conn_host *h, struct zg_snapshot *snap, const struc
 		c->relax_expired_s = ovr->cert_expired_max_s;
 	}
 	c->started_ms = h->now_ms;
+	c->relay.spares = h->spares;
 	side_init(&c->down, c);
 	side_init(&c->up, c);
 	c->down.fd = fd;

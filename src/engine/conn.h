@@ -127,6 +127,7 @@ struct zg_conn_host {
 	struct zg_shape_table *shape;    /* traffic classes, shared by every loop (gateway's) */
 	struct zg_agg *log_fold;         /* refusal log lines folded per key; this loop's, or NULL */
 	struct zg_ocsp *ocsp;            /* OCSP answers, shared by every loop (gateway's), or NULL */
+	struct zg_relay_spares *spares;  /* this loop's spare relay buffers, or NULL */
 };
 
 struct zg_conn {

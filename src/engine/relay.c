@@ -186,6 +186,24 @@ static int shaper_allows(struct zg_dir *d, struct zg_relay *r, uint64_t *now_ns)
 	return 0;
 }
 
+/* A buffer of ZG_RELAY_BUF bytes: a spare of the worker, or a new one. */
+static char *buf_get(struct zg_relay *r)
+{
+	if (r->spares && r->spares->n > 0)
+		return r->spares->buf[--r->spares->n];
+	return malloc(ZG_RELAY_BUF);
+}
+
+/* Give @buf (ZG_RELAY_BUF bytes, or NULL) back: kept as a spare while
+ * there is room, else freed. */
+static void buf_put(struct zg_relay *r, char *buf)
+{
+	if (buf && r->spares && r->spares->n < ZG_RELAY_SPARES_MAX)
+		r->spares->buf[r->spares->n++] = buf;
+	else
+		free(buf);
+}
+
 /* Room to read into, after making it: the buffer compacted when its free
  * tail is no more than the filter's headroom. 0 when full (backpressure). */
 static size_t read_room(struct zg_dir *d, uint32_t hr)
@@ -200,13 +218,14 @@ static size_t read_room(struct zg_dir *d, uint32_t hr)
 
 /* A filter with something to emit (an answer it injects) gets the chance
  * before the next read. 1 if it emitted, 0 if not, -1 with *@rc set. */
-static int filter_flush(struct zg_relay_filter *f, struct zg_dir *d, enum zg_reason *rc)
+static int filter_flush(struct zg_relay_filter *f, struct zg_dir *d, struct zg_relay *r,
+			enum zg_reason *rc)
 {
 	size_t out = 0;
 
 	if (!f->fn || !f->pending || !*f->pending || read_room(d, f->headroom) == 0)
 		return 0;
-	if (!d->buf && !(d->buf = malloc(ZG_RELAY_BUF))) {
+	if (!d->buf && !(d->buf = buf_get(r))) {
 		*rc = ZG_R_NO_MEMORY;
 		return -1;
 	}
@@ -243,7 +262,7 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 				continue;
 			}
 		}
-		if ((fl = filter_flush(f, d, &rc)) < 0)
+		if ((fl = filter_flush(f, d, r, &rc)) < 0)
 			return rc;
 		if (fl > 0) {
 			*progress = 1;
@@ -259,7 +278,7 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 		}
 		if (!shaper_allows(d, r, &now_ns))
 			break;
-		if (!d->buf && !(d->buf = malloc(ZG_RELAY_BUF)))
+		if (!d->buf && !(d->buf = buf_get(r)))
 			return ZG_R_NO_MEMORY;
 		room = ZG_RELAY_BUF - d->tail - hr;
 		n = side_read(src, d->buf + d->tail + hr, room);
@@ -293,7 +312,7 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 	}
 	if (d->tail == d->head && d->buf) {
 		/* Drained: an idle connection keeps no buffer. */
-		free(d->buf);
+		buf_put(r, d->buf);
 		d->buf = NULL;
 		d->head = d->tail = 0;
 	}
@@ -383,7 +402,13 @@ void zg_relay_free(struct zg_relay *r)
 
 	zg_shape_flow_end(&r->d2u.flow, now);
 	zg_shape_flow_end(&r->u2d.flow, now);
-	free(r->d2u.buf);
-	free(r->u2d.buf);
+	buf_put(r, r->d2u.buf);
+	buf_put(r, r->u2d.buf);
 	r->d2u.buf = r->u2d.buf = NULL;
+}
+
+void zg_relay_spares_free(struct zg_relay_spares *s)
+{
+	while (s->n > 0)
+		free(s->buf[--s->n]);
 }

@@ -24,6 +24,17 @@
 
 #define ZG_RELAY_BUF (16 * 1024)
 
+/* Spare relay buffers one worker keeps: a direction that drains hands its
+ * buffer back here rather than to free(), and the next read takes it, so a
+ * request/response exchange allocates nothing per message. Idle
+ * connections still hold no buffer; the worker holds at most this many. */
+#define ZG_RELAY_SPARES_MAX 8
+
+struct zg_relay_spares {
+	char *buf[ZG_RELAY_SPARES_MAX];
+	unsigned n;
+};
+
 /* Bytes one step may read before yielding to other connections of the
  * worker: a bulk transfer must not starve an interactive DICOM exchange. */
 #define ZG_RELAY_STEP_BUDGET (256 * 1024)
@@ -89,6 +100,7 @@ struct zg_relay {
 	size_t budget;      /* bytes this step may still read */
 	int more;           /* budget ran out with input pending: step again soon */
 	uint64_t wake_ns;   /* a direction is throttled: step again at this time (0: none) */
+	struct zg_relay_spares *spares; /* the worker's; NULL: malloc and free each buffer */
 };
 
 /* Move bytes both ways without blocking, up to ZG_RELAY_STEP_BUDGET read;
@@ -126,7 +138,10 @@ ssize_t zg_side_read(struct zg_side *s, void *buf, size_t n);
  * set) or ZG_IO_ERROR. */
 ssize_t zg_side_write(struct zg_side *s, const void *buf, size_t n);
 
-/* Release both buffers. */
+/* Release both buffers (to r->spares while it has room). */
 void zg_relay_free(struct zg_relay *r);
+
+/* Free the spare buffers of @s (the worker ends). */
+void zg_relay_spares_free(struct zg_relay_spares *s);
 
 #endif

@@ -374,6 +374,7 @@ int zg_worker_init(struct zg_worker *w, unsigned index, struct zg_fleet *fleet,
 	w->host.log_fold = &w->log_fold;
 	w->host.out_sessions = w->out_sessions;
 	w->host.ctr = &w->ctr;
+	w->host.spares = &w->spares;
 	w->host.overrides = w->overrides;
 	w->ctr.ends = calloc(ZG_ROUTE_SLOTS, sizeof(*w->ctr.ends));
 	if (!w->ctr.ends) {
@@ -767,6 +768,7 @@ void zg_worker_fini(struct zg_worker *w)
 	zg_snapshot_unref(w->host.snap);
 	w->host.snap = NULL;
 	zg_chaincache_fini(&w->chains);
+	zg_relay_spares_free(&w->spares);
 	for (unsigned i = 0; i < ZG_ROUTES_MAX; i++)
 		zg_tls_session_slot_clear(&w->out_sessions[i]);
 }

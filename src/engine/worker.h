@@ -119,6 +119,7 @@ struct zg_worker {
 	 * Written by this worker alone, read relaxed by the main thread. */
 	_Atomic uint64_t beat_ms;
 	struct zg_conn_counters ctr;     /* metrics; host.ctr points here */
+	struct zg_relay_spares spares;   /* drained relay buffers for reuse; host.spares points here */
 	/* The control plane's question, if any: set and read under ask_lock,
 	 * which the worker takes only when ask_pending says there is one. */
 	pthread_mutex_t ask_lock;

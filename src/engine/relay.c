@@ -176,6 +176,12 @@ static int shaper_allows(struct zg_dir *d, struct zg_relay *r, uint64_t *now_ns)
 		r->more = 1;
 		return 0;
 	}
+	/* The default class always may (zg_shape_decide grants a class with
+	 * no rate, ceil or cap at once): no clock read, no decision per read. */
+	if (d->flow.cls->builtin) {
+		d->flow.granted = ZG_SHAPE_OWN;
+		return 1;
+	}
 	if (!*now_ns)
 		*now_ns = zg_shape_now();
 	if (zg_shape_may_read(&d->flow, *now_ns, &wake))

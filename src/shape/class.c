@@ -202,6 +202,9 @@ void zg_shape_charge_flow(struct zg_shape_flow *f, uint64_t bytes, uint64_t now)
 
 	limits_of(f, &l);
 	atomic_fetch_add_explicit(&f->dir->bytes, bytes, memory_order_relaxed);
+	/* the default class's reads come without the time: only a bucket needs it */
+	if (!now && (l.rate_bps || l.ceil_bps || l.link_bps || l.conn_bps))
+		now = zg_shape_now();
 	if (f->granted == ZG_SHAPE_OWN && l.rate_bps)
 		charge_shared(&f->dir->own_tat, now, zg_shape_cost_ns(bytes, l.rate_bps), own_debt);
 	if (l.ceil_bps)

@@ -129,7 +129,9 @@ void zg_shape_flow_init(struct zg_shape_flow *f, struct zg_shape_table *t, struc
  * is when to ask again (the source must not be read nor watched until then). */
 int zg_shape_may_read(struct zg_shape_flow *f, uint64_t now, uint64_t *wake);
 
-/* @f read @bytes at @now (after a may_read of 1): charge the buckets. */
+/* @f read @bytes at @now (after a may_read of 1): charge the buckets.
+ * @now 0: not read yet (the default class is granted without the time);
+ * the clock is read only if a bucket is to be charged. */
 void zg_shape_charge_flow(struct zg_shape_flow *f, uint64_t bytes, uint64_t now);
 
 /* The connection of @f ends at @now: account time still spent waiting. */

@@ -268,6 +268,36 @@ static void throttled_direction_is_not_read(void **state)
 	rig_close(&g);
 }
 
+/* The default class is granted without reading the clock, and is still
+ * counted, and charged to a link budget at the real time: a link charged
+ * at time 0 would be left with no debt at all. */
+static void default_class_counts_and_charges_the_link(void **state)
+{
+	static struct zg_shape_table t;
+	struct zg_conf_link link = {.to_client_bps = 8000000, .to_upstream_bps = 8000000};
+	struct zg_shape_flow *f;
+	uint64_t before;
+	struct rig g;
+	char buf[16];
+
+	(void)state;
+	zg_shape_init(&t);
+	assert_int_equal(zg_shape_apply(&t, NULL, 0, &link, 0), 0);
+	rig_open(&g);
+	f = &g.r.d2u.flow;
+	zg_shape_flow_init(f, &t, zg_shape_find(&t, ""), ZG_TO_UPSTREAM);
+	assert_true(f->cls->builtin);
+	before = zg_shape_now();
+	assert_int_equal(write(g.client, "0123456789", 10), 10);
+	assert_int_equal(step(&g), ZG_R_OK);
+	assert_int_equal(read(g.upstream, buf, sizeof(buf)), 10);
+	assert_int_equal(atomic_load(&f->dir->bytes), 10);
+	/* 10 bytes at 8 Mbit/s: 10 us of the link, charged from now on */
+	assert_true(atomic_load(&f->link->tat) >= before + 10000);
+	assert_false(g.r.d2u.throttled);
+	rig_close(&g);
+}
+
 /* A filter in the style of the HL7 one: the client's 'x' bytes are dropped
  * and each becomes an answer ("R") the upstream's filter injects. */
 struct drop_x {
@@ -369,6 +399,7 @@ int main(void)
 		cmocka_unit_test(backpressure_bounds_memory),
 		cmocka_unit_test(reset_is_an_error_of_that_side),
 		cmocka_unit_test(throttled_direction_is_not_read),
+		cmocka_unit_test(default_class_counts_and_charges_the_link),
 		cmocka_unit_test(filters_drop_and_inject),
 		cmocka_unit_test(filtered_direction_is_still_shaped),
 	};

@@ -20,6 +20,12 @@ PEERS = ["stunnel", "haproxy", "nginx", "hitch"]
 ORDER = ["zonegate"] + PEERS
 
 
+def link_order(p):
+    """zonegate's stormlink rows first (classes, unshaped, unshaped-150), then the peers."""
+    base = p.split("-unshaped")[0]
+    return (not base.startswith("zonegate"), base, p.endswith("-150"), p)
+
+
 def load(out):
     res = defaultdict(list)
     f = out / "results.tsv"
@@ -371,6 +377,29 @@ def main():
                   "p99 storm / alone", "bulk Mbit/s", "CPU s/GB"], lines))
         print("\nzonegate: classes updates (rate 50, ceil 150 Mbit/s, priority 7) and clinical (rate 50, "
               "ceil 200, priority 0), link 200 Mbit/s. zonegate-unshaped and the peers: no classes.\n")
+
+    link = sorted({k[1] for k in res if k[0] == "stormlink"}, key=link_order)
+    if link:
+        print("## Storm over a 200 Mbit/s link: bulk uploads beside a clinical ping-pong\n")
+        lines = []
+        for p in link:
+            def c(v, m, f):
+                return cell(res.get(("stormlink", p, v, m), []), f)
+            i99, s99 = (med(res.get(("stormlink", p, v, "p99_us"), [])) for v in ("idle", "storm"))
+            lines.append([p, "150" if p.endswith("-150") else "200",
+                          c("idle", "p50_us", f0) + " / " + c("idle", "p99_us", f0),
+                          c("storm", "p50_us", f0) + " / " + c("storm", "p99_us", f0),
+                          ratio(s99, i99) if None not in (s99, i99) else "—",
+                          c("bulk", "mbit_per_s", f1), c("bulk", "cpu_s_per_gb", f3),
+                          c("storm", "pp_end_s", f1) + " / " + c("bulk", "storm_s", f1)])
+        print(md(["proxy", "link Mbit/s", "ping-pong alone p50 / p99 µs", "during the storm p50 / p99 µs",
+                  "p99 storm / alone", "bulk Mbit/s", "CPU s/GB", "ping-pong ended / storm lasted s"],
+                 lines))
+        print("\nBackends in a network namespace behind a veth whose gateway-side egress is a tbf (the "
+              "link, with a 50 ms router buffer). zonegate: classes updates (rate 50, ceil 150 Mbit/s, "
+              "priority 7) and clinical (rate 50, ceil 200, priority 0), link 200 Mbit/s. -unshaped and "
+              "the peers: no classes; -150: the link itself at 150 Mbit/s (the updates ceil), for CPU per "
+              "GB at the shaped rate.\n")
 
     fails = [(k, v) for k, v in res.items() if k[3] == "failed"]
     if fails:

@@ -2,7 +2,8 @@
 # run.sh - zonegate's benchmark against stunnel, HAProxy, nginx and hitch
 # (issue #6). See bench/README.md for what each figure means.
 #
-#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."] [--scenarios "hs hsmany bulk pingpong idle storm syscalls"]
+#   bench/run.sh [--quick] [--proxies "zonegate haproxy ..."]
+#                [--scenarios "hs hsmany bulk pingpong idle storm stormlink syscalls"]
 #                [--reps N] [--out DIR]
 #
 # Every proxy runs alone, pinned to CPU 0, one thread/worker; the load
@@ -59,6 +60,18 @@ BULK_CONNS=4
 # storm: STORM_CONNS bulk uploads of STORM_MB each beside a clinical ping-pong
 STORM_CONNS=8
 STORM_MB=$([ $QUICK = 1 ] && echo 24 || echo 64)
+# stormlink: the same storm with the backends behind a 200 Mbit/s link (a
+# veth into a network namespace, tbf on the gateway's side). 8 x 64 MiB last
+# ~21 s at 200 Mbit/s, ~29 s at 150; the clinical ping-pong (LINK_REQS round
+# trips, ~50 ms each behind a full router buffer) ends well inside that.
+LINK_MB=$([ $QUICK = 1 ] && echo 24 || echo 64)
+LINK_REQS=$([ $QUICK = 1 ] && echo 100 || echo 300)
+# host zgbh --- zgba [router netns zgbrPID] zgbb --tbf--> zgbn [backends netns zgbPID]
+LINK_NS=zgb$$ LINK_RNS=zgbr$$ LINK_VH=zgbh$$ LINK_VRA=zgba$$ LINK_VRB=zgbb$$ LINK_VN=zgbn$$
+LINK_HOST_IP=10.77.0.1 LINK_RA_IP=10.77.0.2 LINK_RB_IP=10.77.0.5 LINK_NS_IP=10.77.0.6
+# The router's buffer: 50 ms at the link's rate (tbf latency), burst 32 KiB
+# (~1.3 ms at 200 Mbit/s; tbf needs >= rate/HZ).
+LINK_BUFFER_MS=50 LINK_BURST=32kb
 
 # Ports: derived from the PID so two runs do not collide; below the
 # ephemeral range (32768-60999) so no outgoing connection holds them.
@@ -171,8 +184,71 @@ CUR_ADAPTER=""
 cleanup() {
 	[ -n "$CUR_ADAPTER" ] && "$HERE/adapters/$CUR_ADAPTER.sh" stop 2>/dev/null || true
 	for p in $BACKENDS; do kill "$p" 2>/dev/null || true; done
+	link_down
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# --- the link (stormlink) -----------------------------------------------------
+# link_up: a network namespace holding an echo and a sink backend (CPU 1),
+# reached through a router namespace whose egress toward the backends gets a
+# tbf by link_rate. The router is a namespace of its own because a qdisc on
+# the gateway's own interface would not fill like a router's: TCP Small
+# Queues lets a socket hold only ~1 ms of its rate in a local qdisc, while a
+# packet forwarded by another IP stack is released (skb_orphan in ip_rcv).
+# Removed by link_down, also on failure (trap above).
+LINK_BACKENDS=""
+LINK_MADE=0
+link_up() {
+	local ns p
+	# a namespace left by a run that was killed (-9) holds the addresses
+	for ns in $(ip netns list 2>/dev/null | awk '/^zgbr?[0-9]+( |$)/ {print $1}'); do
+		p=${ns#zgb}
+		kill -0 "${p#r}" 2>/dev/null || ip netns del "$ns" 2>>"$LOG" || true
+	done
+	if [ -n "$(ip -o addr show to "$LINK_HOST_IP/32" 2>/dev/null)" ]; then
+		say "stormlink: $LINK_HOST_IP is in use on this host; no stormlink rows"
+		return 1
+	fi
+	LINK_MADE=1
+	if ! { ip netns add "$LINK_NS" && ip netns add "$LINK_RNS" &&
+		ip link add "$LINK_VH" type veth peer name "$LINK_VRA" netns "$LINK_RNS" &&
+		ip -n "$LINK_RNS" link add "$LINK_VRB" type veth peer name "$LINK_VN" netns "$LINK_NS" &&
+		ip addr add "$LINK_HOST_IP/30" dev "$LINK_VH" && ip link set "$LINK_VH" up &&
+		ip route add "$LINK_NS_IP/32" via "$LINK_RA_IP" &&
+		ip -n "$LINK_RNS" addr add "$LINK_RA_IP/30" dev "$LINK_VRA" &&
+		ip -n "$LINK_RNS" addr add "$LINK_RB_IP/30" dev "$LINK_VRB" &&
+		ip -n "$LINK_RNS" link set "$LINK_VRA" up && ip -n "$LINK_RNS" link set "$LINK_VRB" up &&
+		ip netns exec "$LINK_RNS" sysctl -qw net.ipv4.ip_forward=1 &&
+		ip -n "$LINK_NS" addr add "$LINK_NS_IP/30" dev "$LINK_VN" &&
+		ip -n "$LINK_NS" link set "$LINK_VN" up && ip -n "$LINK_NS" link set lo up &&
+		ip -n "$LINK_NS" route add default via "$LINK_RB_IP"; } 2>>"$LOG"; then
+		say "stormlink: veth setup failed (see $LOG)"
+		return 1
+	fi
+	ip netns exec "$LINK_NS" taskset -c 1 "$BIN/backend" -m echo -l "$LINK_NS_IP:$P_ECHO" 2>>"$LOG" &
+	LINK_BACKENDS="$LINK_BACKENDS $!"
+	ip netns exec "$LINK_NS" taskset -c 1 "$BIN/backend" -m sink -l "$LINK_NS_IP:$P_SINK" 2>>"$LOG" &
+	LINK_BACKENDS="$LINK_BACKENDS $!"
+	sleep 0.3
+}
+link_rate() { # MBIT: the link's rate toward the backends
+	tc -n "$LINK_RNS" qdisc replace dev "$LINK_VRB" root tbf rate "${1}mbit" burst "$LINK_BURST" \
+		latency "${LINK_BUFFER_MS}ms" 2>>"$LOG" || { say "stormlink: tc tbf failed"; return 1; }
+}
+link_down() {
+	local p
+	for p in $LINK_BACKENDS; do kill "$p" 2>/dev/null || true; done
+	for p in $LINK_BACKENDS; do wait "$p" 2>/dev/null || true; done
+	LINK_BACKENDS=""
+	if [ "$LINK_MADE" = 1 ]; then
+		ip link del "$LINK_VH" 2>/dev/null || true
+		ip netns del "$LINK_NS" 2>/dev/null || true
+		ip netns del "$LINK_RNS" 2>/dev/null || true
+		LINK_MADE=0
+	fi
+}
 
 # start_proxy NAME TYPE BACKEND_PORT: sets PROXY_PID, or returns 1.
 start_proxy() {
@@ -435,17 +511,19 @@ scen_syscalls() { # NAME
 # clinical rate 50 ceil 200, priority 0, link 200 Mbit/s) and without
 # (variant unshaped: what shaping costs per GB). The other proxies have no
 # classes: the reference as deployed today.
+# The storm functions serve both storm scenarios through SC (storm or
+# stormlink), SC_MB (MiB per upload) and SC_REQS (ping-pong round trips).
 storm_pingpong() { # NAME VARIANT: one 1 KiB ping-pong through the second port
 	local line
-	line=$(loadgen "$1" ec -s pingpong -t "127.0.0.1:$P_PROXY2" -n 1 --reqs "$PP_REQS" --size 1024 \
+	line=$(loadgen "$1" ec -s pingpong -t "127.0.0.1:$P_PROXY2" -n 1 --reqs "$SC_REQS" --size 1024 \
 		--tls 1.3 | tail -1) || true
-	[ "$(kv fail "$line")" = 0 ] || { say "$1 storm $2 pingpong: $line"; return 0; }
-	record storm "$1" "$2" p50_us "$(kv p50_us "$line")"
-	record storm "$1" "$2" p99_us "$(kv p99_us "$line")"
-	say "$1 storm $2: ping-pong p50 $(kv p50_us "$line") p99 $(kv p99_us "$line") us"
+	[ "$(kv fail "$line")" = 0 ] || { say "$1 $SC $2 pingpong: $line"; return 0; }
+	record "$SC" "$1" "$2" p50_us "$(kv p50_us "$line")"
+	record "$SC" "$1" "$2" p99_us "$(kv p99_us "$line")"
+	say "$1 $SC $2: ping-pong p50 $(kv p50_us "$line") p99 $(kv p99_us "$line") us"
 }
 scen_storm_one() { # NAME LABEL CLASSES
-	local name=$1 label=$2 c0 c1 lg line ok bytes
+	local name=$1 label=$2 c0 c1 lg line ok bytes t0 t1
 	[ "$name" = relay ] && return 0
 	export ZGB_PORT2=$P_PROXY2 ZGB_BACKEND2=$P_ECHO ZGB_STORM_CLASSES=$3
 	start_proxy "$name" ec "$P_SINK" || { unset ZGB_PORT2 ZGB_BACKEND2 ZGB_STORM_CLASSES; return 0; }
@@ -454,34 +532,70 @@ scen_storm_one() { # NAME LABEL CLASSES
 	storm_pingpong "$label" idle
 	c0=$(cpu_us "$PROXY_PID")
 	lg_args "$name" ec
+	t0=$(date +%s%N)
 	taskset -c 1 "$BIN/loadgen" "${LGA[@]}" -s bulk -t "127.0.0.1:$P_PROXY" -n $STORM_CONNS \
-		-c $STORM_CONNS --bytes "${STORM_MB}M" --tls 1.3 > "$OUT/work/storm.out" 2>>"$LOG" &
+		-c $STORM_CONNS --bytes "${SC_MB}M" --tls 1.3 > "$OUT/work/storm.out" 2>>"$LOG" &
 	lg=$!
 	sleep 1
 	storm_pingpong "$label" storm
+	t1=$(date +%s%N)
 	wait "$lg" || true
 	settle "$PROXY_PID"
 	c1=$(cpu_us "$PROXY_PID")
 	line=$(tail -1 "$OUT/work/storm.out")
 	ok=$(kv ok "$line")
 	if [ -n "$ok" ] && [ "$ok" -gt 0 ]; then
-		bytes=$((ok * STORM_MB * 1048576))
-		record storm "$label" bulk mbit_per_s "$(awk -v m="$(kv mb_per_s "$line")" 'BEGIN {printf "%.1f", m * 8}')"
-		record storm "$label" bulk cpu_s_per_gb "$(awk -v c=$((c1 - c0)) -v b="$bytes" 'BEGIN {printf "%.3f", c / 1e6 / (b / 1e9)}')"
-		say "$label storm: bulk $(kv mb_per_s "$line") MB/s, cpu $((c1 - c0)) us for $bytes bytes"
+		bytes=$((ok * SC_MB * 1048576))
+		record "$SC" "$label" bulk mbit_per_s "$(awk -v m="$(kv mb_per_s "$line")" 'BEGIN {printf "%.1f", m * 8}')"
+		record "$SC" "$label" bulk cpu_s_per_gb "$(awk -v c=$((c1 - c0)) -v b="$bytes" 'BEGIN {printf "%.3f", c / 1e6 / (b / 1e9)}')"
+		# when the ping-pong ended and how long the storm lasted (s after its start)
+		record "$SC" "$label" bulk storm_s "$(kv elapsed_s "$line")"
+		record "$SC" "$label" storm pp_end_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", (b - a) / 1e9}')"
+		say "$label $SC: bulk $(kv mb_per_s "$line") MB/s in $(kv elapsed_s "$line") s, cpu $((c1 - c0)) us for $bytes bytes"
 	else
-		say "$label storm: bulk failed: $line"
+		say "$label $SC: bulk failed: $line"
 	fi
 	stop_proxy
 	unset ZGB_PORT2 ZGB_BACKEND2 ZGB_STORM_CLASSES
 }
 scen_storm() { # NAME
+	local SC=storm SC_MB=$STORM_MB SC_REQS=$PP_REQS
 	if [ "$1" = zonegate ]; then
 		scen_storm_one zonegate zonegate 1
 		scen_storm_one zonegate zonegate-unshaped 0
 	else
 		scen_storm_one "$1" "$1" 0
 	fi
+}
+
+# (7) stormlink: the storm with the backends behind a 200 Mbit/s link with a
+# router's buffer (link_up), so an unshaped storm queues the clinical
+# packets as a WAN would. zonegate (and zonegate-base) run as: classes over
+# the 200 Mbit/s link; unshaped over the same link; unshaped over a
+# 150 Mbit/s link (the updates ceil: CPU per GB at the shaped run's rate,
+# the same link doing the pacing). ZGB_LINK_VARIANTS narrows that list
+# ("classes unshaped unshaped150"). Peers: no classes, 200 Mbit/s.
+scen_stormlink() { # NAME
+	local SC=stormlink SC_MB=$LINK_MB SC_REQS=$LINK_REQS v
+	case "$1" in
+	relay) return 0 ;;
+	hitch) say "hitch has one backend per process: no second route, no stormlink row"; return 0 ;;
+	esac
+	export ZGB_BACKEND_HOST=$LINK_NS_IP
+	case "$1" in
+	zonegate | zonegate-base)
+		for v in ${ZGB_LINK_VARIANTS:-classes unshaped unshaped150}; do
+			case "$v" in
+			classes) link_rate 200 && scen_storm_one "$1" "$1" 1 ;;
+			unshaped) link_rate 200 && scen_storm_one "$1" "$1-unshaped" 0 ;;
+			unshaped150) link_rate 150 && scen_storm_one "$1" "$1-unshaped-150" 0 ;;
+			*) say "ZGB_LINK_VARIANTS: unknown variant $v" ;;
+			esac
+		done
+		;;
+	*) link_rate 200 && scen_storm_one "$1" "$1" 0 ;;
+	esac
+	unset ZGB_BACKEND_HOST
 }
 
 # --- references --------------------------------------------------------------
@@ -516,6 +630,8 @@ run_meta() {
 			echo "$p	$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null)"
 		done
 		echo "nofile	$NOFILE"
+		echo "storm	${STORM_CONNS}x${STORM_MB} MiB, pingpong=$PP_REQS requests; stormlink ${STORM_CONNS}x${LINK_MB} MiB, pingpong=$LINK_REQS requests, tbf burst $LINK_BURST latency ${LINK_BUFFER_MS}ms"
+		echo "load	$(cut -d' ' -f1-3 /proc/loadavg)"
 	} > "$OUT/meta.tsv"
 }
 
@@ -527,6 +643,9 @@ want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 # the reference rows only where a table shows them (a short run stays short)
 { want hs || want hsmany || want bulk; } && run_speed
 { want hs || want hsmany || want idle; } && run_inproc
+if want stormlink && ! link_up; then
+	SCENARIOS=${SCENARIOS/stormlink/}
+fi
 # Repetitions are the outer loop and every proxy takes its turn within each,
 # so a disturbance on the machine (another job, a frequency change) spreads
 # over all proxies instead of landing on one.
@@ -542,6 +661,7 @@ for REP in $(seq "$REPS"); do
 		want pingpong && scen_pingpong "$name"
 		want storm && scen_storm "$name"
 		want syscalls && scen_syscalls "$name"
+		want stormlink && scen_stormlink "$name"
 	done
 	want pingpong && scen_pingpong direct
 done

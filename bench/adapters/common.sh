@@ -4,7 +4,9 @@
 # with these variables set by run.sh:
 #   ZGB_WORK          private directory for the proxy's config, pid and log
 #   ZGB_PORT          TLS port to listen on (127.0.0.1)
-#   ZGB_BACKEND       plain backend port (127.0.0.1)
+#   ZGB_BACKEND       plain backend port (on ZGB_BACKEND_HOST)
+#   ZGB_BACKEND_HOST  the backends' address (default 127.0.0.1; the stormlink
+#                     scenario puts them in a network namespace behind a link)
 #   ZGB_PKI           certificate directory of one key type (see mkcerts.sh)
 #   ZGB_MAXCONN       connection limit to configure (>= the idle scenario)
 #   ZGB_CPU           CPU to pin to (default 0)
@@ -18,6 +20,7 @@ set -eu
 : "${ZGB_WORK:?}" "${ZGB_PORT:?}" "${ZGB_BACKEND:?}" "${ZGB_PKI:?}"
 ZGB_MAXCONN=${ZGB_MAXCONN:-30000}
 ZGB_CPU=${ZGB_CPU:-0}
+ZGB_BACKEND_HOST=${ZGB_BACKEND_HOST:-127.0.0.1}
 
 # The same lists as src/profile.c "cryptrec-high".
 TLS13_SUITES="TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256"

@@ -19,7 +19,7 @@ frontend tls_in
 	bind 127.0.0.1:$ZGB_PORT ssl crt $ZGB_PKI/server-combined.pem ca-file $ZGB_PKI/root.pem verify required curves $GROUPS
 	default_backend plain_out
 backend plain_out
-	server b 127.0.0.1:$ZGB_BACKEND
+	server b $ZGB_BACKEND_HOST:$ZGB_BACKEND
 CFG
 	# storm scenario: a second frontend, no classes (HAProxy as deployed today)
 	if [ -n "${ZGB_PORT2:-}" ]; then
@@ -28,7 +28,7 @@ frontend tls_in2
 	bind 127.0.0.1:$ZGB_PORT2 ssl crt $ZGB_PKI/server-combined.pem ca-file $ZGB_PKI/root.pem verify required curves $GROUPS
 	default_backend plain_out2
 backend plain_out2
-	server b2 127.0.0.1:$ZGB_BACKEND2
+	server b2 $ZGB_BACKEND_HOST:$ZGB_BACKEND2
 CFG
 	fi
 	launch haproxy -db -f "$ZGB_WORK/haproxy.cfg"

@@ -5,7 +5,7 @@
 start() {
 	cat > "$ZGB_WORK/hitch.conf" <<CFG
 frontend = "[127.0.0.1]:$ZGB_PORT"
-backend = "[127.0.0.1]:$ZGB_BACKEND"
+backend = "[$ZGB_BACKEND_HOST]:$ZGB_BACKEND"
 pem-file = "$ZGB_PKI/server-combined.pem"
 workers = 1
 daemon = off

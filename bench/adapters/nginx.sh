@@ -25,10 +25,16 @@ stream {
 		ssl_prefer_server_ciphers on;
 		ssl_conf_command Ciphersuites $TLS13_SUITES;
 		ssl_ecdh_curve $GROUPS;
-		proxy_pass 127.0.0.1:$ZGB_BACKEND;
+		proxy_pass $ZGB_BACKEND_HOST:$ZGB_BACKEND;
 	}
-}
 CFG
+	# storm scenarios: a second server, no classes (nginx as deployed today)
+	if [ -n "${ZGB_PORT2:-}" ]; then
+		sed -n '/^\tserver {/,/^\t}/p' "$ZGB_WORK/nginx.conf" |
+			sed -e "s/:$ZGB_PORT ssl;/:$ZGB_PORT2 ssl;/" -e "s/:$ZGB_BACKEND;/:$ZGB_BACKEND2;/" \
+			>> "$ZGB_WORK/nginx.conf"
+	fi
+	echo "}" >> "$ZGB_WORK/nginx.conf"
 	launch nginx -p "$ZGB_WORK" -e "$ZGB_WORK/error.log" -c "$ZGB_WORK/nginx.conf"
 }
 adapter_main "${1:-}" start

@@ -14,7 +14,7 @@ socket = l:TCP_NODELAY=1
 socket = r:TCP_NODELAY=1
 [bench]
 accept = 127.0.0.1:$ZGB_PORT
-connect = 127.0.0.1:$ZGB_BACKEND
+connect = $ZGB_BACKEND_HOST:$ZGB_BACKEND
 cert = $ZGB_PKI/server-chain.pem
 key = $ZGB_PKI/server.key
 CAfile = $ZGB_PKI/root.pem

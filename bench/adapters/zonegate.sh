@@ -30,7 +30,7 @@ key_process = ${ZGB_ZG_KEY_PROCESS:-on}
 [route bench]
 mode = unwrap
 listen = 127.0.0.1:$ZGB_PORT
-connect = 127.0.0.1:$ZGB_BACKEND
+connect = $ZGB_BACKEND_HOST:$ZGB_BACKEND
 max_connections = $ZGB_MAXCONN
 CFG
 	if [ -n "${ZGB_PORT2:-}" ]; then
@@ -39,7 +39,7 @@ CFG
 [route clinical]
 mode = unwrap
 listen = 127.0.0.1:$ZGB_PORT2
-connect = 127.0.0.1:$ZGB_BACKEND2
+connect = $ZGB_BACKEND_HOST:$ZGB_BACKEND2
 CFG
 	fi
 	if [ -n "${ZGB_ZG_ADMIN_PORT:-}" ]; then

@@ -22,8 +22,8 @@ ORDER = ["zonegate"] + PEERS
 
 def link_order(p):
     """zonegate's stormlink rows first (classes, unshaped, unshaped-150), then the peers."""
-    base = p.split("-unshaped")[0]
-    return (not base.startswith("zonegate"), base, p.endswith("-150"), p)
+    base = p.split("-unshaped")[0].split("-dscp")[0]
+    return (not base.startswith("zonegate"), base, p.endswith("-dscp"), p.endswith("-150"), p)
 
 
 def load(out):
@@ -386,20 +386,24 @@ def main():
             def c(v, m, f):
                 return cell(res.get(("stormlink", p, v, m), []), f)
             i99, s99 = (med(res.get(("stormlink", p, v, "p99_us"), [])) for v in ("idle", "storm"))
-            lines.append([p, "150" if p.endswith("-150") else "200",
+            lines.append([p, "150" if p.endswith("-150") else "200, AF41 first" if p.endswith("-dscp") else "200",
                           c("idle", "p50_us", f0) + " / " + c("idle", "p99_us", f0),
                           c("storm", "p50_us", f0) + " / " + c("storm", "p99_us", f0),
                           ratio(s99, i99) if None not in (s99, i99) else "—",
                           c("bulk", "mbit_per_s", f1), c("bulk", "cpu_s_per_gb", f3),
+                          c("bulk", "user_s_per_gb", f3) + " / " + c("bulk", "sys_s_per_gb", f3),
+                          c("bulk", "sleeps_per_gb", f0), c("bulk", "path_s_per_gb", f3),
                           c("storm", "pp_end_s", f1) + " / " + c("bulk", "storm_s", f1)])
         print(md(["proxy", "link Mbit/s", "ping-pong alone p50 / p99 µs", "during the storm p50 / p99 µs",
-                  "p99 storm / alone", "bulk Mbit/s", "CPU s/GB", "ping-pong ended / storm lasted s"],
-                 lines))
-        print("\nBackends in a network namespace behind a veth whose gateway-side egress is a tbf (the "
+                  "p99 storm / alone", "bulk Mbit/s", "CPU s/GB", "user / sys s/GB", "sleeps/GB",
+                  "path CPU s/GB (proxy + loadgen + sink + softirqd)",
+                  "ping-pong ended / storm lasted s"], lines))
+        print("\nBackends in a network namespace behind a router namespace whose egress toward them is a tbf (the "
               "link, with a 50 ms router buffer). zonegate: classes updates (rate 50, ceil 150 Mbit/s, "
               "priority 7) and clinical (rate 50, ceil 200, priority 0), link 200 Mbit/s. -unshaped and "
               "the peers: no classes; -150: the link itself at 150 Mbit/s (the updates ceil), for CPU per "
-              "GB at the shaped rate.\n")
+              "GB at the shaped rate; -dscp: classes, and the router (an HTB, same rate) serves DSCP AF41 (the clinical "
+              "class's mark) before the rest.\n")
 
     fails = [(k, v) for k, v in res.items() if k[3] == "failed"]
     if fails:

@@ -144,6 +144,30 @@ cpu_ns() { # PID: on-CPU time of every thread of the tree in ns (schedstat:
 		cat /proc/"$p"/task/*/schedstat 2>/dev/null || true
 	done | awk '{t += $1} END {printf "%.0f\n", t}'
 }
+cpu_parts() { # PID: "utime stime" of the tree in microseconds
+	local u=0 k=0 p v
+	for p in $(tree "$1"); do
+		v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12, $13}') || v=""
+		set -- ${v:-0 0}
+		u=$((u + $1)); k=$((k + $2))
+	done
+	echo "$((u * 1000000 / CLK_TCK)) $((k * 1000000 / CLK_TCK))"
+}
+others_us() { # SINK_PID: CPU of the sink and of both CPUs' softirq threads, microseconds
+	local t=0 p
+	for p in "$1" $(pgrep -x 'ksoftirqd/[01]' 2>/dev/null); do t=$((t + $(cpu_us "$p"))); done
+	echo "$t"
+}
+sleeps() { # PID: voluntary context switches of every thread of the tree (each one a sleep)
+	local t=0 p f v
+	for p in $(tree "$1"); do
+		for f in /proc/"$p"/task/*/status; do
+			v=$(awk '/^voluntary_ctxt_switches:/ {print $2}' "$f" 2>/dev/null) || v=0
+			t=$((t + ${v:-0}))
+		done
+	done
+	echo "$t"
+}
 rss_kib() { # PID: VmRSS of the tree in KiB
 	local t=0 p v
 	for p in $(tree "$1"); do
@@ -177,6 +201,7 @@ start_backends() {
 	BACKENDS="$BACKENDS $!"
 	taskset -c 1 "$BIN/backend" -m sink -l "127.0.0.1:$P_SINK" 2>>"$LOG" &
 	BACKENDS="$BACKENDS $!"
+	SINK_PID=$!
 	sleep 0.3
 }
 PROXY_PID=""
@@ -231,11 +256,34 @@ link_up() {
 	LINK_BACKENDS="$LINK_BACKENDS $!"
 	ip netns exec "$LINK_NS" taskset -c 1 "$BIN/backend" -m sink -l "$LINK_NS_IP:$P_SINK" 2>>"$LOG" &
 	LINK_BACKENDS="$LINK_BACKENDS $!"
+	LINK_SINK_PID=$!
 	sleep 0.3
 }
-link_rate() { # MBIT: the link's rate toward the backends
-	tc -n "$LINK_RNS" qdisc replace dev "$LINK_VRB" root tbf rate "${1}mbit" burst "$LINK_BURST" \
-		latency "${LINK_BUFFER_MS}ms" 2>>"$LOG" || { say "stormlink: tc tbf failed"; return 1; }
+link_rate() { # MBIT [dscp]: the link's rate toward the backends, a tbf; dscp:
+	# a router that serves AF41 (zonegate's clinical class) first instead,
+	# an HTB at the same rate and burst with AF41 in a priority-0 class (a
+	# quarter of the rate guaranteed) and the rest in a priority-1 class,
+	# each behind its own 50 ms FIFO (this kernel has no prio qdisc)
+	local q=(tc -n "$LINK_RNS") lim=$(( $1 * 1000000 / 8 * LINK_BUFFER_MS / 1000 ))
+	"${q[@]}" qdisc del dev "$LINK_VRB" root 2>/dev/null || true
+	if [ "${2:-}" != dscp ]; then
+		"${q[@]}" qdisc add dev "$LINK_VRB" root tbf rate "${1}mbit" burst "$LINK_BURST" \
+			latency "${LINK_BUFFER_MS}ms" 2>>"$LOG" && return 0
+		say "stormlink: tc tbf failed"
+		return 1
+	fi
+	{ "${q[@]}" qdisc add dev "$LINK_VRB" root handle 1: htb default 20 &&
+		"${q[@]}" class add dev "$LINK_VRB" parent 1: classid 1:1 htb rate "${1}mbit" burst "$LINK_BURST" &&
+		"${q[@]}" class add dev "$LINK_VRB" parent 1:1 classid 1:10 htb rate "$(($1 / 4))mbit" \
+			ceil "${1}mbit" burst "$LINK_BURST" prio 0 &&
+		"${q[@]}" class add dev "$LINK_VRB" parent 1:1 classid 1:20 htb rate "$(($1 * 3 / 4))mbit" \
+			ceil "${1}mbit" burst "$LINK_BURST" prio 1 &&
+		"${q[@]}" qdisc add dev "$LINK_VRB" parent 1:10 bfifo limit "$lim" &&
+		"${q[@]}" qdisc add dev "$LINK_VRB" parent 1:20 bfifo limit "$lim" &&
+		"${q[@]}" filter add dev "$LINK_VRB" parent 1: protocol ip prio 1 u32 \
+			match ip dsfield 0x88 0xfc flowid 1:10; } 2>>"$LOG" && return 0
+	say "stormlink: tc htb (dscp) failed"
+	return 1
 }
 link_down() {
 	local p
@@ -523,31 +571,57 @@ storm_pingpong() { # NAME VARIANT: one 1 KiB ping-pong through the second port
 	say "$1 $SC $2: ping-pong p50 $(kv p50_us "$line") p99 $(kv p99_us "$line") us"
 }
 scen_storm_one() { # NAME LABEL CLASSES
-	local name=$1 label=$2 c0 c1 lg line ok bytes t0 t1
+	local name=$1 label=$2 c0 c1 lg line ok bytes t0 t1 p0 p1 z0 z1 probe="" o0 o1 sink
 	[ "$name" = relay ] && return 0
 	export ZGB_PORT2=$P_PROXY2 ZGB_BACKEND2=$P_ECHO ZGB_STORM_CLASSES=$3
 	start_proxy "$name" ec "$P_SINK" || { unset ZGB_PORT2 ZGB_BACKEND2 ZGB_STORM_CLASSES; return 0; }
 	loadgen "$name" ec -s pingpong -t "127.0.0.1:$P_PROXY2" -n 1 --reqs 50 --size 1024 --tls 1.3 \
 		>/dev/null || true
 	storm_pingpong "$label" idle
-	c0=$(cpu_us "$PROXY_PID")
+	sink=$SINK_PID
+	[ "$SC" = stormlink ] && sink=$LINK_SINK_PID
+	c0=$(cpu_us "$PROXY_PID"); p0=$(cpu_parts "$PROXY_PID"); z0=$(sleeps "$PROXY_PID")
+	o0=$(others_us "$sink")
 	lg_args "$name" ec
 	t0=$(date +%s%N)
+	/usr/bin/time -f "%U %S" -o "$OUT/work/storm.time" \
 	taskset -c 1 "$BIN/loadgen" "${LGA[@]}" -s bulk -t "127.0.0.1:$P_PROXY" -n $STORM_CONNS \
 		-c $STORM_CONNS --bytes "${SC_MB}M" --tls 1.3 > "$OUT/work/storm.out" 2>>"$LOG" &
 	lg=$!
+	# ZGB_STORM_PROBE: a command given the proxy's PID and the row's label
+	# while the bulk runs (perf record, strace -c); it disturbs the figures
+	if [ -n "${ZGB_STORM_PROBE:-}" ]; then
+		$ZGB_STORM_PROBE "$PROXY_PID" "$label" >>"$LOG" 2>&1 &
+		probe=$!
+	fi
 	sleep 1
 	storm_pingpong "$label" storm
 	t1=$(date +%s%N)
 	wait "$lg" || true
+	[ -z "$probe" ] || { kill -INT "$probe" 2>/dev/null || true; wait "$probe" 2>/dev/null || true; }
 	settle "$PROXY_PID"
-	c1=$(cpu_us "$PROXY_PID")
+	c1=$(cpu_us "$PROXY_PID"); p1=$(cpu_parts "$PROXY_PID"); z1=$(sleeps "$PROXY_PID")
+	o1=$(others_us "$sink")
 	line=$(tail -1 "$OUT/work/storm.out")
 	ok=$(kv ok "$line")
 	if [ -n "$ok" ] && [ "$ok" -gt 0 ]; then
 		bytes=$((ok * SC_MB * 1048576))
 		record "$SC" "$label" bulk mbit_per_s "$(awk -v m="$(kv mb_per_s "$line")" 'BEGIN {printf "%.1f", m * 8}')"
 		record "$SC" "$label" bulk cpu_s_per_gb "$(awk -v c=$((c1 - c0)) -v b="$bytes" 'BEGIN {printf "%.3f", c / 1e6 / (b / 1e9)}')"
+		# user and system time apart: the shaper is user code; and the
+		# proxy's sleeps (wake-ups) per GB, which pacing multiplies
+		record "$SC" "$label" bulk user_s_per_gb "$(awk -v a="${p0% *}" -v c="${p1% *}" -v b="$bytes" 'BEGIN {printf "%.3f", (c - a) / 1e6 / (b / 1e9)}')"
+		record "$SC" "$label" bulk sys_s_per_gb "$(awk -v a="${p0#* }" -v c="${p1#* }" -v b="$bytes" 'BEGIN {printf "%.3f", (c - a) / 1e6 / (b / 1e9)}')"
+		# The whole path: proxy + load generator + sink + the softirq
+		# threads. The kernel's TCP work lands on whichever process's
+		# context runs it (a sendto into an open window transmits at
+		# once, a full window leaves it to the ACK's softirq on the other
+		# CPU), so only the sum compares pacing by the proxy with pacing
+		# by the link; softirq run while a CPU idles is in none of them.
+		record "$SC" "$label" bulk path_s_per_gb "$(awk -v c=$((c1 - c0)) -v o=$((o1 - o0)) -v b="$bytes" \
+			-v lg="$(cat "$OUT/work/storm.time" 2>/dev/null | tail -1)" \
+			'BEGIN {split(lg, t, " "); printf "%.3f", (c + o) / 1e6 / (b / 1e9) + (t[1] + t[2]) / (b / 1e9)}')"
+		record "$SC" "$label" bulk sleeps_per_gb "$(awk -v a="$z0" -v c="$z1" -v b="$bytes" 'BEGIN {printf "%.0f", (c - a) / (b / 1e9)}')"
 		# when the ping-pong ended and how long the storm lasted (s after its start)
 		record "$SC" "$label" bulk storm_s "$(kv elapsed_s "$line")"
 		record "$SC" "$label" storm pp_end_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", (b - a) / 1e9}')"
@@ -573,8 +647,10 @@ scen_storm() { # NAME
 # packets as a WAN would. zonegate (and zonegate-base) run as: classes over
 # the 200 Mbit/s link; unshaped over the same link; unshaped over a
 # 150 Mbit/s link (the updates ceil: CPU per GB at the shaped run's rate,
-# the same link doing the pacing). ZGB_LINK_VARIANTS narrows that list
-# ("classes unshaped unshaped150"). Peers: no classes, 200 Mbit/s.
+# the same link doing the pacing); and classes over a link whose router
+# serves DSCP AF41 (the clinical class's mark) first ("dscp"): what the
+# marks buy where the router honours them. ZGB_LINK_VARIANTS narrows that
+# list ("classes unshaped unshaped150 dscp"). Peers: no classes, 200 Mbit/s.
 scen_stormlink() { # NAME
 	local SC=stormlink SC_MB=$LINK_MB SC_REQS=$LINK_REQS v
 	case "$1" in
@@ -584,11 +660,12 @@ scen_stormlink() { # NAME
 	export ZGB_BACKEND_HOST=$LINK_NS_IP
 	case "$1" in
 	zonegate | zonegate-base)
-		for v in ${ZGB_LINK_VARIANTS:-classes unshaped unshaped150}; do
+		for v in ${ZGB_LINK_VARIANTS:-classes unshaped unshaped150 dscp}; do
 			case "$v" in
 			classes) link_rate 200 && scen_storm_one "$1" "$1" 1 ;;
 			unshaped) link_rate 200 && scen_storm_one "$1" "$1-unshaped" 0 ;;
 			unshaped150) link_rate 150 && scen_storm_one "$1" "$1-unshaped-150" 0 ;;
+			dscp) link_rate 200 dscp && scen_storm_one "$1" "$1-dscp" 1 ;;
 			*) say "ZGB_LINK_VARIANTS: unknown variant $v" ;;
 			esac
 		done

@@ -642,7 +642,7 @@ scen_storm() { # NAME
 	fi
 }
 
-# (7) stormlink: the storm with the backends behind a 200 Mbit/s link with a
+# (8) stormlink: the storm with the backends behind a 200 Mbit/s link with a
 # router's buffer (link_up), so an unshaped storm queues the clinical
 # packets as a WAN would. zonegate (and zonegate-base) run as: classes over
 # the 200 Mbit/s link; unshaped over the same link; unshaped over a

@@ -165,6 +165,31 @@ VNAME = {"ec-1.2": "ECDSA P-256, TLS 1.2", "ec-1.3": "ECDSA P-256, TLS 1.3",
          "rsa-1.2": "RSA-2048, TLS 1.2", "rsa-1.3": "RSA-2048, TLS 1.3"}
 
 
+def zg_variants(res, names, variants):
+    """Tables 1 and 2 for the zonegate variants of the run (zonegate-2w,
+    zonegate-2p, zonegate-base ...), each also as a change against
+    `zonegate` in the same run; and the switches per connection if recorded."""
+    lines = []
+    for scen, title in [("hs", "full"), ("resume", "resumed")]:
+        for n in ["zonegate"] + names:
+            row = [f"{n}, {title}"]
+            for v in variants:
+                c = cell(res.get((scen, n, v, "cpu_us"), []), f0)
+                z, x = med(res.get((scen, "zonegate", v, "cpu_us"), [])), med(res.get((scen, n, v, "cpu_us"), []))
+                if n != "zonegate" and z and x:
+                    c += f" ({(x / z - 1) * 100:+.0f} %)"
+                sw = med(res.get((scen, n, v, "switches_per_conn"), []))
+                if sw is not None:
+                    c += f"; {sw:.1f} sw"
+                row.append(c)
+            lines.append(row)
+    return ("## 2b. zonegate variants in the same run: proxy CPU µs per connection (change against zonegate)\n\n" +
+            md(["variant"] + [VNAME[v] for v in variants], lines) +
+            "\n\nzonegate-1f: one worker free on CPUs 0-1; zonegate-2w: `workers = 2` on CPUs 0-1; zonegate-2p: two processes of one worker on one port, "
+            "both on CPUs 0-1; zonegate-2ps: the same, one on CPU 0, one on CPU 1 (the load generator shares CPU 1 "
+            "in all three). sw: context switches per connection over the proxy's threads, when recorded.\n")
+
+
 def main():
     out = Path(sys.argv[1])
     res, sp, ip, mt = load(out), speed(out), inproc(out), meta(out)
@@ -253,6 +278,10 @@ def main():
         floor=rs_floor)))
     print("\nFloor: TLS 1.2 resumption needs no public-key operation; TLS 1.3 (psk_dhe_ke) needs 2 X25519 "
           "operations.\n")
+
+    zv = sorted({k[1] for k in res if k[1].startswith("zonegate-") and k[0] in ("hs", "resume")})
+    if zv:
+        print(zg_variants(res, zv, variants))
 
     t = Table(res, "bulk", "cpu_s_per_gb", ["ec-1.3"], f3)
     aes = sp.get("aes256")

@@ -124,10 +124,13 @@ PKI="$BUILD/bench-pki"
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- /proc readers -----------------------------------------------------------
-tree() { # PID: the PID and all its descendants
-	local p=$1 c
-	echo "$p"
-	for c in $(pgrep -P "$p" 2>/dev/null); do tree "$c"; done
+tree() { # "PID [PID...]": each PID and all its descendants (an adapter that
+	# runs several independent processes, zonegate-2p, prints all their PIDs)
+	local p c
+	for p in $1; do
+		echo "$p"
+		for c in $(pgrep -P "$p" 2>/dev/null); do tree "$c"; done
+	done
 }
 cpu_us() { # PID: utime+stime of the tree in microseconds
 	local t=0 p v
@@ -175,6 +178,13 @@ rss_kib() { # PID: VmRSS of the tree in KiB
 		t=$((t + ${v:-0}))
 	done
 	echo "$t"
+}
+switches() { # PID: "voluntary involuntary" context switches of the tree's threads
+	local p
+	for p in $(tree "$1"); do
+		cat /proc/"$p"/task/*/status 2>/dev/null || true
+	done | awk '/^voluntary_ctxt_switches:/ {v += $2} /^nonvoluntary_ctxt_switches:/ {i += $2}
+		END {print v + 0, i + 0}'
 }
 settle() { # PID: wait until the proxy stops burning CPU (its tail work)
 	local a b i=0
@@ -332,19 +342,25 @@ loadgen() {
 }
 
 # measure NAME TYPE ARGS...: one loadgen run; prints "cpu_us loadgen-line"
+# and leaves the proxy's context switches over the run ("voluntary
+# involuntary") in $OUT/switches.
 measure() {
-	local c0 c1 line
+	local c0 c1 line s0 s1
 	c0=$(cpu_us "$PROXY_PID")
+	s0=$(switches "$PROXY_PID")
 	line=$(loadgen "$@" | tail -1) || true
 	settle "$PROXY_PID"
 	c1=$(cpu_us "$PROXY_PID")
+	s1=$(switches "$PROXY_PID")
+	echo "${s0% *} ${s0#* } ${s1% *} ${s1#* }" |
+		awk '{print $3 - $1, $4 - $2}' > "$OUT/switches"
 	echo "$((c1 - c0)) $line"
 }
 
 # --- scenarios ---------------------------------------------------------------
 # (1) and (2): per connection: handshake (full or resumed) + 100-byte echo.
 scen_handshakes() { # NAME TYPE
-	local name=$1 type=$2 v s r out cpu line ok res fail
+	local name=$1 type=$2 v s r out cpu line ok res fail sv si
 	start_proxy "$name" "$type" "$P_ECHO" || return 0
 	# warm-up: lazy initialisation, caches, page faults
 	loadgen "$name" "$type" -s hs -t "127.0.0.1:$P_PROXY" -n 50 -c 4 >/dev/null || true
@@ -359,6 +375,9 @@ scen_handshakes() { # NAME TYPE
 				record "$s" "$name" "$type-$v" cpu_us $((cpu / ok))
 				record "$s" "$name" "$type-$v" resumed_pct $((100 * res / ok))
 				record "$s" "$name" "$type-$v" conn_per_s "$(kv conn_per_s "$line")"
+				read -r sv si < "$OUT/switches"
+				record "$s" "$name" "$type-$v" switches_per_conn "$(awk -v a="$sv" -v b="$si" -v n="$ok" 'BEGIN {printf "%.2f", (a + b) / n}')"
+				record "$s" "$name" "$type-$v" invol_per_conn "$(awk -v b="$si" -v n="$ok" 'BEGIN {printf "%.3f", b / n}')"
 				[ "$fail" = 0 ] || record "$s" "$name" "$type-$v" failed "$fail"
 				say "$name $type tls$v $s rep$r: $((cpu / ok)) us/conn, resumed $res/$ok, fail $fail"
 			done

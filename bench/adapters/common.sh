@@ -12,6 +12,8 @@
 #   ZGB_CPU           CPU to pin to (default 0)
 #   ZGB_WRAP          optional command prefix, e.g. "valgrind --tool=callgrind"
 #   ZGB_WAIT          seconds to wait for the port (default 10; more under valgrind)
+#   ZGB_PORT_SHARED   1: another process already listens on ZGB_PORT with
+#                     SO_REUSEPORT and this one joins it (zonegate-2p)
 # Every proxy gets the same policy: TLS 1.2-1.3, the cryptrec-high suite and
 # group lists in the same order, client certificate required and verified
 # against $ZGB_PKI/root.pem (depth 4), plain TCP to the backend, one thread
@@ -29,11 +31,16 @@ GROUPS="X25519:P-256:P-384:P-521:X448"
 
 mkdir -p "$ZGB_WORK"
 
-# wait_listen PORT PID: until PORT is listening on 127.0.0.1 (10 s).
+# listeners PORT: how many sockets listen on PORT.
+listeners() {
+	ss -Hltn "sport = :$1" 2>/dev/null | grep -c LISTEN || true
+}
+
+# wait_listen PORT PID [N]: until at least N (1) sockets listen on PORT (10 s).
 wait_listen() {
 	i=0
 	while [ $i -lt $((${ZGB_WAIT:-10} * 10)) ]; do
-		if ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; then
+		if [ "$(listeners "$1")" -ge "${3:-1}" ]; then
 			return 0
 		fi
 		kill -0 "$2" 2>/dev/null || { echo "adapter: process $2 died" >&2; return 1; }
@@ -48,16 +55,17 @@ wait_listen() {
 # print its PID once the port listens.
 launch() {
 	i=0
-	while ss -Hltn "sport = :$ZGB_PORT" 2>/dev/null | grep -q LISTEN; do
+	while [ "${ZGB_PORT_SHARED:-0}" != 1 ] && [ "$(listeners "$ZGB_PORT")" -gt 0 ]; do
 		[ $i -lt 100 ] || { echo "adapter: port $ZGB_PORT still busy" >&2; return 1; }
 		sleep 0.1
 		i=$((i + 1))
 	done
+	n0=$(listeners "$ZGB_PORT")
 	# shellcheck disable=SC2086 # ZGB_WRAP is a command prefix (valgrind, perf ...)
 	taskset -c "$ZGB_CPU" ${ZGB_WRAP:-} "$@" >"$ZGB_WORK/stdout.log" 2>"$ZGB_WORK/stderr.log" &
 	pid=$!
 	echo "$pid" > "$ZGB_WORK/pid"
-	wait_listen "$ZGB_PORT" "$pid" || { tail -5 "$ZGB_WORK/stderr.log" >&2; return 1; }
+	wait_listen "$ZGB_PORT" "$pid" $((n0 + 1)) || { tail -5 "$ZGB_WORK/stderr.log" >&2; return 1; }
 	echo "$pid"
 }
 

@@ -9,7 +9,18 @@
 # key process's cost (its CPU counts: the figures take the process tree).
 # ZGB_ZG_ADMIN_PORT set: an [admin] listener on that loopback port (metrics).
 # ZGB_ZG_WORKERS = number of workers (default 1; zonegate-2w: 2 on CPUs 0,1).
+# ZGB_ZG_TICKETS=1: resumption by stateless tickets sealed with a key file
+# (ZGB_ZG_TICKET_KEY, default $ZGB_WORK/ticket.key, made if missing) and no
+# session cache, so two processes on one port resume each other's sessions
+# (zonegate-2p; the resumed figures of all variants then compare).
 . "$(dirname "$0")/common.sh"
+# tickets: the [tls] lines of ZGB_ZG_TICKETS=1 (the key file made if missing)
+tickets() {
+	[ "${ZGB_ZG_TICKETS:-0}" = 1 ] || return 0
+	tk=${ZGB_ZG_TICKET_KEY:-$ZGB_WORK/ticket.key}
+	[ -s "$tk" ] || (umask 077 && openssl rand -out "$tk" 80)
+	printf 'session_cache = off\nsession_tickets = on\nsession_ticket_key = %s\n' "$tk"
+}
 start() {
 	umask 022
 	cat > "$ZGB_WORK/zonegate.conf" <<CFG
@@ -26,6 +37,7 @@ key = $ZGB_PKI/server.key
 trust_anchors = $ZGB_PKI/root.pem
 verify_depth = 4
 key_process = ${ZGB_ZG_KEY_PROCESS:-on}
+$(tickets)
 
 [route bench]
 mode = unwrap

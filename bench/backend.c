@@ -1,7 +1,8 @@
-/* backend.c - the benchmark's plain TCP peer: echo, sink or relay.
+/* backend.c - the benchmark's plain TCP peer: echo, sink, source or relay.
  *
- *   backend -m echo  -l 127.0.0.1:PORT
- *   backend -m sink  -l 127.0.0.1:PORT
+ *   backend -m echo   -l 127.0.0.1:PORT
+ *   backend -m sink   -l 127.0.0.1:PORT
+ *   backend -m source -l 127.0.0.1:PORT
  *   backend -m relay -l 127.0.0.1:PORT -t 127.0.0.1:PORT
  *
  * echo:  writes back every byte it reads (scenarios 1, 2, 4 and 5).
@@ -9,6 +10,8 @@
  *        and closes (scenario 3). The close travels back through any proxy
  *        and tells the load generator that every byte arrived, without
  *        relying on half-close support in the proxy.
+ * source: reads an 8-byte big-endian length L, sends L bytes and closes
+ *        (scenario 3, download: the load generator's -s download).
  * relay: accepts, connects to -t and copies both ways: the "kernel alone"
  *        reference row, what relaying costs with no TLS at all.
  *
@@ -35,7 +38,7 @@
 #define SCRATCH (256 * 1024)
 #define END_MAGIC 0x656e6421u
 
-enum mode { M_ECHO, M_SINK, M_RELAY };
+enum mode { M_ECHO, M_SINK, M_SOURCE, M_RELAY };
 
 /* One socket. In echo mode peer == self; in relay mode the two ends of a
  * pair point at each other. pend holds bytes read from this end that the
@@ -52,7 +55,7 @@ struct end {
 	int wr_shut;             /* we shut down the write side */
 	unsigned char hdr[8];    /* sink: length prefix */
 	unsigned hdr_got;
-	uint64_t want, got;      /* sink: bytes announced / received */
+	uint64_t want, got;      /* sink: bytes announced / received; source: to send / sent */
 	struct end *next_dead;   /* closed during this epoll batch */
 };
 
@@ -69,7 +72,7 @@ struct backend {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: backend -m echo|sink|relay -l HOST:PORT [-t HOST:PORT]\n");
+	fprintf(stderr, "usage: backend -m echo|sink|source|relay -l HOST:PORT [-t HOST:PORT]\n");
 	exit(2);
 }
 
@@ -189,6 +192,8 @@ static int update(struct backend *b, struct end *e)
 
 	if (e->connecting)
 		return set_mask(b, e, EPOLLOUT);
+	if (b->mode == M_SOURCE && e->hdr_got == sizeof(e->hdr))
+		return set_mask(b, e, EPOLLOUT);
 	if (!e->rd_eof && e->pend_len == 0 && !(p && p->connecting))
 		m |= EPOLLIN;
 	if (p && p->pend_len > 0)
@@ -269,7 +274,27 @@ static int on_readable(struct backend *b, struct end *e)
 	}
 	if (b->mode == M_SINK)
 		return sink_bytes(e, (unsigned char *)b->scratch, (size_t)r) ? -1 : 0;
+	if (b->mode == M_SOURCE) {
+		(void)sink_bytes(e, (unsigned char *)b->scratch, (size_t)r);
+		e->got = 0; /* the length is read: from now on, bytes sent */
+		return 0;
+	}
 	return forward(e, e->peer, b->scratch, (size_t)r);
+}
+
+/* Source: send the announced bytes as fast as the socket takes them;
+ * -1 (close) once all are sent, or on error. */
+static int source_bytes(struct backend *b, struct end *e)
+{
+	while (e->got < e->want) {
+		uint64_t left = e->want - e->got;
+		ssize_t w = write(e->fd, b->scratch, left < SCRATCH ? (size_t)left : SCRATCH);
+
+		if (w < 0)
+			return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
+		e->got += (uint64_t)w;
+	}
+	return -1;
 }
 
 static int finish_connect(struct end *e)
@@ -290,6 +315,8 @@ static int on_writable(struct backend *b, struct end *e)
 
 	if (e->connecting)
 		return finish_connect(e);
+	if (b->mode == M_SOURCE)
+		return source_bytes(b, e);
 	if (!p || p->pend_len == 0)
 		return 0;
 	if (flush_pend(p, e) < 0)
@@ -422,6 +449,8 @@ int main(int argc, char **argv)
 		b.mode = M_ECHO;
 	else if (strcmp(mode, "sink") == 0)
 		b.mode = M_SINK;
+	else if (strcmp(mode, "source") == 0)
+		b.mode = M_SOURCE;
 	else if (strcmp(mode, "relay") == 0)
 		b.mode = M_RELAY;
 	else

@@ -9,6 +9,9 @@
  *   bulk      N connections, K at a time: 8-byte big-endian length L, then
  *             L = --bytes payload bytes one way to a sink backend, then
  *             wait for the peer to close (the sink closes once it has all).
+ *   download  the other way: the 8-byte length L to a source backend
+ *             (backend -m source), then read its L bytes and wait for its
+ *             close.
  *   idle      open N connections, K at a time, handshake, one --size echo
  *             each, then hold them all; writes --ready-file when all are
  *             held and exits after --hold seconds (or on SIGTERM).
@@ -45,9 +48,9 @@
 #define POOL_MAX 4096
 #define CHUNK (16 * 1024)
 
-enum scen { S_HS, S_RESUME, S_BULK, S_IDLE, S_PINGPONG };
+enum scen { S_HS, S_RESUME, S_BULK, S_DOWNLOAD, S_IDLE, S_PINGPONG };
 
-enum cstate { C_CONNECTING, C_HANDSHAKE, C_SEND, C_RECV, C_BULK_SEND, C_WAIT_EOF, C_HELD };
+enum cstate { C_CONNECTING, C_HANDSHAKE, C_SEND, C_RECV, C_BULK_SEND, C_BULK_RECV, C_WAIT_EOF, C_HELD };
 
 struct opts {
 	enum scen scen;
@@ -73,7 +76,7 @@ struct conn {
 	unsigned long reqs_done;
 	uint64_t t_req;
 	unsigned long idx;        /* launch order: picks the client certificate */
-	unsigned long long left;  /* bulk: payload bytes still to send */
+	unsigned long long left;  /* bulk, download: payload bytes still to send or receive */
 	unsigned char hdr[8];
 	size_t hdr_off;
 	int want_write;
@@ -112,7 +115,7 @@ static uint64_t now_ns(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: loadgen -s hs|resume|bulk|idle|pingpong -t HOST:PORT [--plain]\n"
+		"usage: loadgen -s hs|resume|bulk|download|idle|pingpong -t HOST:PORT [--plain]\n"
 		"  [--cert F --key F --ca F] [--tls 1.2|1.3] [--suites13 S] [--ciphers12 S]\n"
 		"  [--groups G] [-n N] [-c K] [--size B] [--reqs R] [--bytes B]\n"
 		"  [--hold S] [--ready-file F] [--timeout S] [--client-dir DIR --clients N]\n");
@@ -353,7 +356,7 @@ static void after_handshake(struct lg *g, struct conn *c)
 {
 	if (c->ssl && SSL_session_reused(c->ssl))
 		g->resumed++;
-	if (g->o.scen == S_BULK) {
+	if (g->o.scen == S_BULK || g->o.scen == S_DOWNLOAD) {
 		for (int i = 0; i < 8; i++)
 			c->hdr[i] = (unsigned char)(g->o.bytes >> (56 - 8 * i));
 		c->hdr_off = 0;
@@ -478,7 +481,17 @@ static int step(struct lg *g, struct conn *c)
 				c->hdr_off += (size_t)r;
 			else
 				c->left -= (unsigned long long)r;
-			if (c->hdr_off == sizeof(c->hdr) && c->left == 0)
+			if (c->hdr_off == sizeof(c->hdr) && g->o.scen == S_DOWNLOAD)
+				c->st = C_BULK_RECV;
+			else if (c->hdr_off == sizeof(c->hdr) && c->left == 0)
+				c->st = C_WAIT_EOF;
+			break;
+		case C_BULK_RECV:
+			r = io_read(g, c, g->rbuf, c->left < g->msg_cap ? (size_t)c->left : g->msg_cap);
+			if (r <= 0)
+				return (int)(r == 0 ? 0 : -1);
+			c->left -= (unsigned long long)r;
+			if (c->left == 0)
 				c->st = C_WAIT_EOF;
 			break;
 		case C_WAIT_EOF:
@@ -575,7 +588,7 @@ static double pct(struct lg *g, double p)
 static void report(struct lg *g)
 {
 	double el = (double)(g->t_end - g->t_start) / 1e9;
-	double bytes = g->o.scen == S_BULK ? (double)g->o.bytes * (double)g->ok : 0;
+	double bytes = g->o.scen == S_BULK || g->o.scen == S_DOWNLOAD ? (double)g->o.bytes * (double)g->ok : 0;
 
 	if (g->nlat)
 		qsort(g->lat, g->nlat, sizeof(g->lat[0]), cmp_u64);
@@ -710,6 +723,8 @@ static void parse(struct opts *o, int argc, char **argv)
 		o->scen = S_RESUME;
 	else if (strcmp(o->scen_name, "bulk") == 0)
 		o->scen = S_BULK;
+	else if (strcmp(o->scen_name, "download") == 0)
+		o->scen = S_DOWNLOAD;
 	else if (strcmp(o->scen_name, "idle") == 0)
 		o->scen = S_IDLE;
 	else if (strcmp(o->scen_name, "pingpong") == 0)

@@ -283,15 +283,19 @@ def main():
     if zv:
         print(zg_variants(res, zv, variants))
 
-    t = Table(res, "bulk", "cpu_s_per_gb", ["ec-1.3"], f3)
+    bv = [v for v in ("ec-1.3", "ec-1.3-down") if any(k[0] == "bulk" and k[2] == v for k in res)]
+    t = Table(res, "bulk", "cpu_s_per_gb", bv, f3)
     aes = sp.get("aes256")
+    bname = {"ec-1.3": "upload", "ec-1.3-down": "download"}
     print("## 3. Bulk one-way transfer (TLS 1.3, AES-256-GCM): proxy CPU seconds per GB\n")
-    print(md(["proxy", "CPU s/GB", "throughput MB/s (load generator bound)"],
-             [r + [cell(res.get(("bulk", r[0], "ec-1.3", "mb_per_s"), []), f0)]
+    print(md(["proxy"] + [f"{bname[v]}: CPU s/GB" for v in bv] +
+             [f"{bname[v]}: MB/s (load generator bound)" for v in bv],
+             [r + [cell(res.get(("bulk", r[0], v, "mb_per_s"), []), f0) for v in bv]
               for r in t.rows([("plain TCP relay, no TLS (kernel alone)",
                                 lambda v: cell(res.get(("bulk", "relay", v, "cpu_s_per_gb"), []), f3))],
                               floor=lambda v: 1.0 / (aes / 1e9) if aes else None)]))
-    print("\nFloor = AES-256-GCM decryption of 1 GB at `openssl speed` rate (16 KiB records); "
+    print("\nUpload: the client's bytes through the proxy to a sink; download: a source's bytes through the "
+          "proxy to the client. Floor = AES-256-GCM at `openssl speed` rate (16 KiB records); "
           "the plain relay row is the system-call and copy cost on top.\n")
 
     levels = sorted({k[2] for k in res if k[0] == "idle"}, key=int)

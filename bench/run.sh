@@ -76,7 +76,7 @@ LINK_BUFFER_MS=50 LINK_BURST=32kb
 # Ports: derived from the PID so two runs do not collide; below the
 # ephemeral range (32768-60999) so no outgoing connection holds them.
 BASE=$((20000 + ($$ % 1200) * 10))
-P_PROXY=$BASE; P_ECHO=$((BASE + 1)); P_SINK=$((BASE + 2)); P_PROXY2=$((BASE + 3))
+P_PROXY=$BASE; P_ECHO=$((BASE + 1)); P_SINK=$((BASE + 2)); P_PROXY2=$((BASE + 3)); P_SOURCE=$((BASE + 4))
 
 T0=$(date +%s)
 say() { echo "bench: $*" >&2; echo "[$(( $(date +%s) - T0 ))s] $*" >> "$LOG"; }
@@ -212,6 +212,8 @@ start_backends() {
 	taskset -c 1 "$BIN/backend" -m sink -l "127.0.0.1:$P_SINK" 2>>"$LOG" &
 	BACKENDS="$BACKENDS $!"
 	SINK_PID=$!
+	taskset -c 1 "$BIN/backend" -m source -l "127.0.0.1:$P_SOURCE" 2>>"$LOG" &
+	BACKENDS="$BACKENDS $!"
 	sleep 0.3
 }
 PROXY_PID=""
@@ -407,22 +409,27 @@ scen_hsmany() { # NAME
 	stop_proxy
 }
 
-# (3) bulk one way through the proxy to the sink.
-scen_bulk() { # NAME
+# (3) bulk one way: upload through the proxy to the sink, then download
+# from the source (TLS decryption, then encryption, on the proxy).
+scen_bulk_dir() { # NAME SCENARIO VARIANT BACKEND_PORT
 	local name=$1 r out cpu line ok bytes
-	start_proxy "$name" ec "$P_SINK" || return 0
+	start_proxy "$name" ec "$4" || return 0
 	for r in $REP; do
-		out=$(measure "$name" ec -s bulk -t "127.0.0.1:$P_PROXY" -n $BULK_CONNS -c $BULK_CONNS \
+		out=$(measure "$name" ec -s "$2" -t "127.0.0.1:$P_PROXY" -n $BULK_CONNS -c $BULK_CONNS \
 			--bytes "${BULK_MB}M" --tls 1.3)
 		cpu=${out%% *}; line=${out#* }
 		ok=$(kv ok "$line")
-		[ -n "$ok" ] && [ "$ok" -gt 0 ] || { say "$name bulk: failed: $line"; continue; }
+		[ -n "$ok" ] && [ "$ok" -gt 0 ] || { say "$name $2: failed: $line"; continue; }
 		bytes=$((ok * BULK_MB * 1048576))
-		record bulk "$name" ec-1.3 cpu_s_per_gb "$(awk -v c="$cpu" -v b="$bytes" 'BEGIN {printf "%.3f", c / 1e6 / (b / 1e9)}')"
-		record bulk "$name" ec-1.3 mb_per_s "$(kv mb_per_s "$line")"
-		say "$name bulk rep$r: cpu ${cpu} us for $bytes bytes ($(kv mb_per_s "$line") MB/s)"
+		record bulk "$name" "$3" cpu_s_per_gb "$(awk -v c="$cpu" -v b="$bytes" 'BEGIN {printf "%.3f", c / 1e6 / (b / 1e9)}')"
+		record bulk "$name" "$3" mb_per_s "$(kv mb_per_s "$line")"
+		say "$name $2 rep$r: cpu ${cpu} us for $bytes bytes ($(kv mb_per_s "$line") MB/s)"
 	done
 	stop_proxy
+}
+scen_bulk() { # NAME
+	scen_bulk_dir "$1" bulk ec-1.3 "$P_SINK"
+	scen_bulk_dir "$1" download ec-1.3-down "$P_SOURCE"
 }
 
 # (4) idle connections held: RSS per connection (fresh proxy per level).

@@ -721,6 +721,34 @@ static void connected(struct zg_conn *c)
 	start_relay(c);
 }
 
+/* Relay steps that moved bytes within one tick (200 ms) after which a
+ * connection counts as busy. */
+#define BUSY_STEPS 8
+
+/* SSL_MODE_RELEASE_BUFFERS (tls.c) frees OpenSSL's ~17 KiB read buffer
+ * after each record read and its write buffer after each record sent, so
+ * a connection exchanging messages paid a malloc and a free of each per
+ * message. A busy connection keeps them (@keep 1) until a tick finds it
+ * quiet (@keep 0): they are released then, and the mode is back, so an
+ * idle connection still holds none. */
+static void keep_buffers(struct zg_conn *c, int keep)
+{
+	SSL *ssl[2] = {c->down.ssl, c->up.ssl};
+
+	for (int i = 0; i < 2; i++) {
+		if (!ssl[i])
+			continue;
+		if (keep) {
+			SSL_clear_mode(ssl[i], SSL_MODE_RELEASE_BUFFERS);
+			continue;
+		}
+		SSL_set_mode(ssl[i], SSL_MODE_RELEASE_BUFFERS);
+		/* 0: a record is half read or written; released when done */
+		(void)SSL_free_buffers(ssl[i]);
+	}
+	c->buffers_kept = keep;
+}
+
 /* Compute each side's epoll interest from the state and what its last I/O
  * call waited for. The only place interest is decided. */
 static void update_interest(struct zg_conn *c)
@@ -904,6 +932,7 @@ static void step_handshake_out(struct zg_conn *c)
 static void step(struct zg_conn *c)
 {
 	enum zg_reason r;
+	uint64_t moved;
 
 	for (;;) {
 		enum zg_conn_state before = c->state;
@@ -929,6 +958,7 @@ static void step(struct zg_conn *c)
 			step_handshake_out(c);
 			break;
 		case ZG_CS_RELAYING:
+			moved = c->relay.d2u.bytes + c->relay.u2d.bytes;
 			r = zg_relay_step(&c->relay, &c->down, &c->up, c->h->now_ms);
 			if (r == ZG_R_UPSTREAM_RESET || (r == ZG_R_TLS_PEER_ALERT && c->up.peer_alert)) {
 				upstream_lost(c, r, NULL);
@@ -938,6 +968,9 @@ static void step(struct zg_conn *c)
 				zg_conn_close(c, r, zg_clinical_detail(c, r));
 				break;
 			}
+			if (c->relay.d2u.bytes + c->relay.u2d.bytes != moved &&
+			    ++c->busy_steps == BUSY_STEPS && !c->buffers_kept)
+				keep_buffers(c, 1);
 			if (c->relay.more)
 				c->h->ops->defer(c->h, c);
 			c->wake_ns = c->relay.wake_ns;
@@ -1183,8 +1216,13 @@ void zg_conn_check_deadline(struct zg_conn *c, uint64_t now_ms)
 			update_interest(c);
 		break;
 	case ZG_CS_RELAYING:
-		if (now_ms - c->relay.last_activity_ms >= c->route->conf->idle_timeout_ms)
+		if (now_ms - c->relay.last_activity_ms >= c->route->conf->idle_timeout_ms) {
 			zg_conn_close(c, ZG_R_IDLE_TIMEOUT, NULL);
+			break;
+		}
+		if (c->buffers_kept && c->busy_steps == 0)
+			keep_buffers(c, 0);
+		c->busy_steps = 0;
 		break;
 	case ZG_CS_ACCEPTED:
 	case ZG_CS_CLOSED:

@@ -152,6 +152,8 @@ struct zg_conn {
 	const struct zg_upstream_rt *member; /* the member tried or in use; NULL before */
 	unsigned addr_next;               /* next address of member to try */
 	int member_counted;               /* counted in member->health's connections */
+	unsigned busy_steps;              /* relay steps that moved bytes since the last tick */
+	int buffers_kept;                 /* busy: OpenSSL keeps its record buffers (conn.c) */
 	int attached;                     /* the attach record is written */
 	enum zg_reason fail_reason;       /* why the last attempt failed (closing reason) */
 	char fail_detail[160];

@@ -348,3 +348,27 @@ def test_tls13_echo_has_no_delayed_ack_stall(pki, gateway, port, echo_server):
     # The stall costs every connection its 40 ms, so even the fastest of ten
     # shows it; the median also shows a busy machine (31 ms at load 11).
     assert durations[0] < 30, f"the fastest connection took {durations[0]} ms: {durations}"
+
+
+def test_busy_then_quiet_connection_relays_intact(site_pair, echo_server):
+    """A connection exchanging messages keeps OpenSSL's record buffers
+    while busy and gives them back once a tick finds it quiet: through
+    busy bursts, quiet pauses (several 200 ms ticks) and bursts again, on
+    both TLS ends of the chain, every echo comes back intact and in order,
+    from one byte to several records."""
+    echo = echo_server()
+    a, b, a_port = site_pair(echo.addr)
+    s = util.connect("127.0.0.1", a_port, timeout=30)
+    sizes = [1, 1024, 17, 16384, 40000, 3, 1024]
+    for burst in range(3):
+        for i in range(60):
+            payload = os.urandom(sizes[i % len(sizes)])
+            assert util.echo_roundtrip(s, payload, timeout=30) == payload, (burst, i)
+        time.sleep(0.7)  # quiet: the next ticks release the buffers
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(10)
+    assert s.recv(1) == b"", "the echo's end of stream did not come back"
+    s.close()
+    ev = b.wait_for_event("conn_close", route="in")[0]
+    assert int(ev["bytes_in"]) == int(ev["bytes_out"]) == 3 * sum(
+        sizes[i % len(sizes)] for i in range(60))

@@ -147,6 +147,12 @@ cpu_ns() { # PID: on-CPU time of every thread of the tree in ns (schedstat:
 		cat /proc/"$p"/task/*/schedstat 2>/dev/null || true
 	done | awk '{t += $1} END {printf "%.0f\n", t}'
 }
+slices() { # PID: times the tree's threads were switched in (schedstat's third field)
+	local p
+	for p in $(tree "$1"); do
+		cat /proc/"$p"/task/*/schedstat 2>/dev/null || true
+	done | awk '{t += $3} END {printf "%.0f\n", t}'
+}
 cpu_parts() { # PID: "utime stime" of the tree in microseconds
 	local u=0 k=0 p v
 	for p in $(tree "$1"); do
@@ -471,7 +477,7 @@ scen_idle() { # NAME
 # proxy's CPU per round trip both from ticks (as the other scenarios) and
 # from schedstat (ns: a 1-connection run holds only ~10 ticks).
 scen_pingpong() { # NAME
-	local name=$1 k r out line n0 n1 target=$P_PROXY
+	local name=$1 k r out line n0 n1 s0 s1 target=$P_PROXY
 	if [ "$name" = direct ]; then
 		target=$P_ECHO
 		PROXY_PID=$$
@@ -483,9 +489,9 @@ scen_pingpong() { # NAME
 	fi
 	for k in 1 32; do
 		for r in $REP; do
-			n0=$(cpu_ns "$PROXY_PID")
+			n0=$(cpu_ns "$PROXY_PID"); s0=$(slices "$PROXY_PID")
 			out=$(measure "$name" ec -s pingpong -t "127.0.0.1:$target" -n $k --reqs "$PP_REQS" --size 1024 --tls 1.3)
-			n1=$(cpu_ns "$PROXY_PID")
+			n1=$(cpu_ns "$PROXY_PID"); s1=$(slices "$PROXY_PID")
 			line=${out#* }
 			[ "$(kv fail "$line")" = 0 ] || { say "$name pingpong $k: $line"; continue; }
 			record pingpong "$name" "c$k" p50_us "$(kv p50_us "$line")"
@@ -495,6 +501,9 @@ scen_pingpong() { # NAME
 					"$(awk -v c="${out%% *}" -v n="$(kv reqs "$line")" 'BEGIN {printf "%.1f", c / n}')"
 				record pingpong "$name" "c$k" sched_us_per_req \
 					"$(awk -v a="$n0" -v b="$n1" -v n="$(kv reqs "$line")" 'BEGIN {printf "%.2f", (b - a) / 1000 / n}')"
+				# how often the proxy was woken (switched in) per round trip
+				record pingpong "$name" "c$k" slices_per_req \
+					"$(awk -v a="$s0" -v b="$s1" -v n="$(kv reqs "$line")" 'BEGIN {printf "%.3f", (b - a) / n}')"
 			fi
 			say "$name pingpong c$k rep$r: p50 $(kv p50_us "$line") p99 $(kv p99_us "$line")"
 		done

@@ -192,6 +192,28 @@ static int shaper_allows(struct zg_dir *d, struct zg_relay *r, uint64_t *now_ns)
 	return 0;
 }
 
+/* Keep @dst's kernel pacing at what zg_shape_pace_bps says for @d's flow.
+ * A change under an eighth is not worth a system call. A failure is not
+ * retried (the rate is recorded as set): pacing only smooths bursts, the
+ * buckets keep the rate. */
+static void pace(struct zg_dir *d, const struct zg_side *dst)
+{
+	uint64_t want = zg_shape_pace_bps(&d->flow), now = d->flow.paced_bps;
+
+	if (want == now || (want && now && (want > now ? want - now : now - want) < now / 8))
+		return;
+	(void)zg_shape_pace_socket(dst->fd, want);
+	d->flow.paced_bps = want;
+}
+
+/* The source of a shaped direction ran dry or ended: it competes for
+ * tokens no more. Its destination keeps its pacing until the next lease
+ * (pace() then lets it go at the class's ceil). */
+static void dry(struct zg_dir *d)
+{
+	zg_shape_flow_idle(&d->flow);
+}
+
 /* A buffer of ZG_RELAY_BUF bytes: a spare of the worker, or a new one. */
 static char *buf_get(struct zg_relay *r)
 {
@@ -284,17 +306,22 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 		}
 		if (!shaper_allows(d, r, &now_ns))
 			break;
+		if (d->flow.pacing || d->flow.paced_bps)
+			pace(d, dst);
 		if (!d->buf && !(d->buf = buf_get(r)))
 			return ZG_R_NO_MEMORY;
 		room = ZG_RELAY_BUF - d->tail - hr;
 		n = side_read(src, d->buf + d->tail + hr, room);
 		if (n == IO_ERROR)
 			return io_reason(src, down);
-		if (n == IO_BLOCKED)
+		if (n == IO_BLOCKED) {
+			dry(d);
 			continue; /* maybe still something to write */
+		}
 		*progress = 1;
 		if (n == 0) {
 			src->eof = 1;
+			dry(d);
 			continue;
 		}
 		if (d->flow.cls) {
@@ -304,8 +331,14 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 		/* Less than asked for, and nothing left inside OpenSSL: the socket
 		 * is most likely drained. Wait for epoll (level-triggered, so it
 		 * reports at once if not) instead of a read that returns EAGAIN. */
-		if ((size_t)n < room && !(src->ssl && SSL_has_pending(src->ssl)))
+		if ((size_t)n < room && !(src->ssl && SSL_has_pending(src->ssl))) {
 			src->rd_wait = ZG_WANT_READ;
+			/* the rest of a TLS record split by our own short room
+			 * says nothing of the source */
+			if (!d->split)
+				dry(d);
+		}
+		d->split = (size_t)n == room && room < ZG_RELAY_BUF - hr;
 		r->budget = (size_t)n < r->budget ? r->budget - (size_t)n : 0;
 		if (f->fn) {
 			size_t out = 0;
@@ -408,6 +441,8 @@ void zg_relay_free(struct zg_relay *r)
 
 	zg_shape_flow_end(&r->d2u.flow, now);
 	zg_shape_flow_end(&r->u2d.flow, now);
+	zg_shape_flow_idle(&r->d2u.flow);
+	zg_shape_flow_idle(&r->u2d.flow);
 	buf_put(r, r->d2u.buf);
 	buf_put(r, r->u2d.buf);
 	r->d2u.buf = r->u2d.buf = NULL;

@@ -71,6 +71,7 @@ struct zg_dir {
 	struct zg_shape_flow flow; /* its traffic class; flow.cls NULL: not shaped */
 	unsigned throttled : 1; /* out of tokens this step: source neither read nor watched */
 	unsigned leased : 1;    /* took its one lease this step */
+	unsigned split : 1;     /* its last read filled a short room: a record may be split */
 };
 
 /* A filter on one direction (protocol inspection, engine/clinical.c):

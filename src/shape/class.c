@@ -178,6 +178,10 @@ int zg_shape_may_read(struct zg_shape_flow *f, uint64_t now, uint64_t *wake)
 	if (f->granted == ZG_SHAPE_WAIT) {
 		if (!f->throttled_since)
 			f->throttled_since = now;
+		if (!f->pacing && !f->cls->builtin) {
+			atomic_fetch_add_explicit(&f->dir->pacing, 1, memory_order_relaxed);
+			f->pacing = 1;
+		}
 		return 0;
 	}
 	zg_shape_flow_end(f, now);
@@ -227,6 +231,42 @@ void zg_shape_flow_end(struct zg_shape_flow *f, uint64_t now)
 		atomic_fetch_add_explicit(&f->dir->throttled_ns, now - f->throttled_since,
 					  memory_order_relaxed);
 	f->throttled_since = 0;
+}
+
+uint64_t zg_shape_pace_bps(struct zg_shape_flow *f)
+{
+	uint64_t ceil, link;
+	unsigned n;
+
+	if (!f->pacing && !f->paced_bps)
+		return 0;
+	ceil = atomic_load_explicit(&f->cls->ceil_bps, memory_order_relaxed);
+	if (!ceil)
+		ceil = atomic_load_explicit(&f->cls->rate_bps, memory_order_relaxed);
+	link = atomic_load_explicit(&f->link->bps, memory_order_relaxed);
+	if (link && link < ceil)
+		ceil = link;
+	n = atomic_load_explicit(&f->dir->pacing, memory_order_relaxed);
+	if (!f->pacing)
+		return ceil / (n + 1); /* as if it were one more of them */
+	return n ? ceil / n : ceil;
+}
+
+void zg_shape_flow_idle(struct zg_shape_flow *f)
+{
+	if (!f->pacing)
+		return;
+	atomic_fetch_sub_explicit(&f->dir->pacing, 1, memory_order_relaxed);
+	f->pacing = 0;
+}
+
+int zg_shape_pace_socket(int fd, uint64_t bps)
+{
+	/* bytes per second; ~0U is "unpaced" and also caps what an unsigned
+	 * int says (34 Gbit/s, far above any class) */
+	unsigned rate = bps == 0 || bps / 8 >= 0xffffffffu ? 0xffffffffu : (unsigned)(bps / 8);
+
+	return setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof(rate));
 }
 
 int zg_shape_mark(int fd, int dscp)

@@ -44,7 +44,8 @@ struct zg_shape_dir {
 	_Atomic uint64_t own_tat, ceil_tat;
 	_Atomic uint64_t bytes;        /* relayed, all connections of the class */
 	_Atomic uint64_t throttled_ns; /* connection-time spent waiting for tokens */
-	char pad[32];
+	atomic_uint pacing;            /* flows wanting more than their tokens (zg_shape_pace) */
+	char pad[28];
 };
 
 struct zg_shape_class {
@@ -82,6 +83,8 @@ struct zg_shape_flow {
 	uint64_t conn_tat;             /* per_connection cap bucket */
 	uint64_t throttled_since;      /* 0: not waiting */
 	enum zg_shape_verdict granted; /* what the last may_read allowed */
+	unsigned pacing : 1;           /* counted in dir->pacing */
+	uint64_t paced_bps;            /* SO_MAX_PACING_RATE set on its destination (bit/s), 0: none */
 };
 
 /* Nanoseconds on the monotonic clock. */
@@ -136,6 +139,28 @@ void zg_shape_charge_flow(struct zg_shape_flow *f, uint64_t bytes, uint64_t now)
 
 /* The connection of @f ends at @now: account time still spent waiting. */
 void zg_shape_flow_end(struct zg_shape_flow *f, uint64_t now);
+
+/* Kernel pacing of a throttled flow. A throttled class is woken every
+ * ZG_SHAPE_REFILL_NS and then sends what the bucket gave it at once: at
+ * 150 Mbit/s a 375 KB burst that a 200 Mbit/s WAN router queues for
+ * 15 ms in front of every clinical packet (docs/performance.md, the storm
+ * over a link). So the destination socket of every flow that waits for
+ * tokens is paced by the kernel (SO_MAX_PACING_RATE, TCP's own pacing
+ * timer) at its share of the class's ceil: the class's bursts leave the
+ * gateway spread over the period, at no more than the ceil together.
+ * Returns the rate (bit/s) @f's destination is to be paced at now: its
+ * share while it waits for tokens; once its source ran dry after that, the
+ * share it would have if it waited again (a socket once paced is never set
+ * free: its queued bytes would leave in one burst); 0 (unpaced) for a flow
+ * never throttled. */
+uint64_t zg_shape_pace_bps(struct zg_shape_flow *f);
+
+/* @f's source ran dry or ended: it no longer competes for tokens (it
+ * leaves the count that divides the ceil). */
+void zg_shape_flow_idle(struct zg_shape_flow *f);
+
+/* Pace socket @fd at @bps (0: unpaced). Returns 0, or -1 with errno set. */
+int zg_shape_pace_socket(int fd, uint64_t bps);
 
 /* Mark socket @fd with @dscp (IP_TOS and, on IPv6 sockets, IPV6_TCLASS);
  * nothing for ZG_DSCP_UNSET. Returns 0, or -1 with errno set. */

@@ -161,6 +161,47 @@ static void borrowing(void **state)
 	assert_near(mbits(fl[1].bytes, SIM_MS), 12.0, 0.03); /* its ceil */
 }
 
+/* Kernel pacing: only flows that wait for tokens are paced, each at its
+ * share of the class's ceil (capped by the link), so that together they
+ * leave at no more than the ceil; a flow whose source ran dry leaves the
+ * count and the others' share grows back. */
+static void throttled_flows_share_the_ceil_as_pacing(void **state)
+{
+	struct zg_conf_class cs[] = {klass("updates", 50 * MBIT, 150 * MBIT, 7),
+				     klass("wide", 50 * MBIT, 400 * MBIT, 7)};
+	struct sim_flow fl[4];
+
+	(void)state;
+	setup_classes(cs, 2, 200 * MBIT);
+	for (int i = 0; i < 3; i++)
+		flow_in(&fl[i], "updates", 1);
+	flow_in(&fl[3], "updates", 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(zg_shape_pace_bps(&fl[i].f), 0); /* nobody waited yet */
+	run(fl, 4, 1000 * MS, 200);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(zg_shape_pace_bps(&fl[i].f), 150 * MBIT / 3);
+	assert_int_equal(zg_shape_pace_bps(&fl[3].f), 0); /* never asked: never paced */
+	zg_shape_flow_idle(&fl[2].f);
+	assert_int_equal(zg_shape_pace_bps(&fl[2].f), 0);
+	assert_int_equal(zg_shape_pace_bps(&fl[0].f), 150 * MBIT / 2);
+	zg_shape_flow_idle(&fl[2].f); /* twice is once */
+	assert_int_equal(zg_shape_pace_bps(&fl[1].f), 150 * MBIT / 2);
+	/* a paced socket whose source ran dry keeps the share it would have
+	 * if it waited again, never set free (its queued bytes would leave in
+	 * one burst); alone, that is the ceil */
+	fl[0].f.paced_bps = 150 * MBIT / 2;
+	zg_shape_flow_idle(&fl[0].f);
+	assert_int_equal(zg_shape_pace_bps(&fl[0].f), 150 * MBIT / 2);
+	zg_shape_flow_idle(&fl[1].f);
+	assert_int_equal(zg_shape_pace_bps(&fl[0].f), 150 * MBIT);
+	/* a ceil above the link is paced at the link */
+	flow_in(&fl[0], "wide", 1);
+	run(fl, 1, 2000 * MS, 200);
+	assert_int_equal(zg_shape_pace_bps(&fl[0].f), 200 * MBIT);
+	zg_shape_flow_idle(&fl[0].f);
+}
+
 /* Both busy: each keeps its guarantee and the spare goes to priority 0. */
 static void priority(void **state)
 {
@@ -335,6 +376,7 @@ int main(void)
 		cmocka_unit_test(priority),          cmocka_unit_test(default_class_first),
 		cmocka_unit_test(per_connection_cap), cmocka_unit_test(reapply_and_counters),
 		cmocka_unit_test(window_tick),       cmocka_unit_test(throttled_class_wakes_rarely),
+		cmocka_unit_test(throttled_flows_share_the_ceil_as_pacing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,6 +72,36 @@ def test_server_tickets_when_enabled(pki, gateway, port, echo_server, tmp_path, 
     assert closes[1]["chain"] == "resumed"
 
 
+def test_tls13_ticket_resumption_gets_a_new_ticket(pki, gateway, port, echo_server, tmp_path):
+    """session_tickets = on, TLS 1.3: a resumed connection is sent a new
+    ticket, so a client that uses each ticket once (RFC 8446 C.4) resumes
+    every time; OpenSSL sent none unless the ticket callback asked it to
+    renew, and such a client did a full handshake every other time."""
+    echo = echo_server()
+    p = port()
+    cfg = make_config(pki, {"in": {"mode": "unwrap", "listen": f"127.0.0.1:{p}",
+                                   "connect": echo.addr}},
+                      name="site-b", tls={"session_tickets": "on", "session_cache": "off"})
+    gw = gateway(cfg, name="site-b")
+    tickets = []
+    for i in range(3):
+        args = ["-tls1_3", "-sess_out", str(tmp_path / f"s{i}.pem")]
+        if i:
+            args += ["-sess_in", str(tmp_path / f"s{i - 1}.pem")]
+        c = util.SClient("127.0.0.1", p, args, pki=pki,
+                         cert=pki.cert("client"), key=pki.key("client"), chain=pki.intermediate())
+        c.send(b"renew\n")
+        got = c.read_until(b"renew\n", timeout=15)
+        rc, out, err = c.finish()
+        assert got, err[-1500:]
+        text = out if isinstance(out, str) else out.decode(errors="replace")
+        tickets.append(text.count("New Session Ticket arrived"))
+    closes = gw.wait_for_event("conn_close", route="in", count=3)
+    assert [e["resumed"] for e in closes] == ["0", "1", "1"], closes
+    # a full handshake gets OpenSSL's tickets; each resumption one new one
+    assert tickets[0] >= 1 and tickets[1:] == [1, 1], tickets
+
+
 def test_cache_issues_one_ticket_per_handshake(pki, gateway, port, echo_server, tmp_path):
     """Server cache on, tickets off (the defaults), TLS 1.3: one stateful
     ticket per handshake, not OpenSSL's two (each is a session the cache

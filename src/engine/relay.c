@@ -206,14 +206,6 @@ static void pace(struct zg_dir *d, const struct zg_side *dst)
 	d->flow.paced_bps = want;
 }
 
-/* The source of a shaped direction ran dry or ended: it competes for
- * tokens no more. Its destination keeps its pacing until the next lease
- * (pace() then lets it go at the class's ceil). */
-static void dry(struct zg_dir *d)
-{
-	zg_shape_flow_idle(&d->flow);
-}
-
 /* A buffer of ZG_RELAY_BUF bytes: a spare of the worker, or a new one. */
 static char *buf_get(struct zg_relay *r)
 {
@@ -315,13 +307,15 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 		if (n == IO_ERROR)
 			return io_reason(src, down);
 		if (n == IO_BLOCKED) {
-			dry(d);
+			/* ran dry: it competes for tokens no more; its socket
+			 * keeps its pace until the next lease (pace()) */
+			zg_shape_flow_idle(&d->flow);
 			continue; /* maybe still something to write */
 		}
 		*progress = 1;
 		if (n == 0) {
 			src->eof = 1;
-			dry(d);
+			zg_shape_flow_idle(&d->flow);
 			continue;
 		}
 		if (d->flow.cls) {
@@ -336,7 +330,7 @@ static enum zg_reason pump(struct zg_dir *d, struct zg_side *src, struct zg_side
 			/* the rest of a TLS record split by our own short room
 			 * says nothing of the source */
 			if (!d->split)
-				dry(d);
+				zg_shape_flow_idle(&d->flow);
 		}
 		d->split = (size_t)n == room && room < ZG_RELAY_BUF - hr;
 		r->budget = (size_t)n < r->budget ? r->budget - (size_t)n : 0;

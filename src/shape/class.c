@@ -233,7 +233,7 @@ void zg_shape_flow_end(struct zg_shape_flow *f, uint64_t now)
 	f->throttled_since = 0;
 }
 
-uint64_t zg_shape_pace_bps(struct zg_shape_flow *f)
+uint64_t zg_shape_pace_bps(const struct zg_shape_flow *f)
 {
 	uint64_t ceil, link;
 	unsigned n;

@@ -153,7 +153,7 @@ void zg_shape_flow_end(struct zg_shape_flow *f, uint64_t now);
  * share it would have if it waited again (a socket once paced is never set
  * free: its queued bytes would leave in one burst); 0 (unpaced) for a flow
  * never throttled. */
-uint64_t zg_shape_pace_bps(struct zg_shape_flow *f);
+uint64_t zg_shape_pace_bps(const struct zg_shape_flow *f);
 
 /* @f's source ran dry or ended: it no longer competes for tokens (it
  * leaves the count that divides the ceil). */

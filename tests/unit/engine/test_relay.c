@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/relay.h"
@@ -335,6 +336,45 @@ static enum zg_reason inject_u2d(void *arg, const uint8_t *in, size_t n, uint8_t
 /* Filters with headroom: what one direction drops the other answers, on an
  * otherwise idle upstream (the flush before a read), and bytes that pass
  * keep their order. */
+/* A direction that waited for tokens has its destination socket paced by
+ * the kernel at its share of the ceil (one flow: all of it), so the next
+ * step's lease leaves spread out, not in one burst at the router. */
+static void throttled_destination_is_paced(void **state)
+{
+	static struct zg_shape_table t;
+	struct zg_conf_class cls = {.name = "bulk", .rate_bps = 8000000, .ceil_bps = 8000000, .priority = 7};
+	struct zg_conf_link none = {0};
+	struct rig g;
+	char big[8 * ZG_SHAPE_LEASE], out[sizeof(big)];
+	unsigned rate = 0;
+	socklen_t len = sizeof(rate);
+	struct timespec ts;
+
+	(void)state;
+	cls.dscp = ZG_DSCP_UNSET;
+	zg_shape_init(&t);
+	assert_int_equal(zg_shape_apply(&t, &cls, 1, &none, 0), 0);
+	rig_open(&g);
+	zg_shape_flow_init(&g.r.u2d.flow, &t, zg_shape_find(&t, "bulk"), ZG_TO_CLIENT);
+	memset(big, 'u', sizeof(big));
+	assert_int_equal(write(g.upstream, big, sizeof(big)), (ssize_t)sizeof(big));
+	/* the burst allowance goes, then the class waits: not paced yet */
+	for (int i = 0; i < 16 && !g.r.u2d.throttled; i++)
+		assert_int_equal(step(&g), ZG_R_OK);
+	assert_true(g.r.u2d.throttled);
+	assert_int_equal(getsockopt(g.down.fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, &len), 0);
+	assert_int_equal(rate, 0xffffffffu);
+	/* its tokens back, the next lease paces the client's socket */
+	ts.tv_sec = (time_t)(g.r.wake_ns / 1000000000u);
+	ts.tv_nsec = (long)(g.r.wake_ns % 1000000000u);
+	assert_int_equal(clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL), 0);
+	assert_int_equal(step(&g), ZG_R_OK);
+	assert_int_equal(getsockopt(g.down.fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, &len), 0);
+	assert_int_equal(rate, 8000000 / 8);
+	assert_true(read(g.client, out, sizeof(out)) > 0);
+	rig_close(&g);
+}
+
 static void filters_drop_and_inject(void **state)
 {
 	struct drop_x f = {0};
@@ -399,6 +439,7 @@ int main(void)
 		cmocka_unit_test(backpressure_bounds_memory),
 		cmocka_unit_test(reset_is_an_error_of_that_side),
 		cmocka_unit_test(throttled_direction_is_not_read),
+		cmocka_unit_test(throttled_destination_is_paced),
 		cmocka_unit_test(default_class_counts_and_charges_the_link),
 		cmocka_unit_test(filters_drop_and_inject),
 		cmocka_unit_test(filtered_direction_is_still_shaped),

@@ -24,6 +24,19 @@ def _through(a_port, data):
     assert got == data
 
 
+def _echo_counting_tickets(pki, p, args, msg):
+    """One openssl s_client connection to port @p with @args that echoes
+    @msg; returns how many TLS 1.3 tickets it was sent."""
+    c = util.SClient("127.0.0.1", p, args, pki=pki,
+                     cert=pki.cert("client"), key=pki.key("client"), chain=pki.intermediate())
+    c.send(msg)
+    got = c.read_until(msg, timeout=15)
+    rc, out, err = c.finish()
+    assert got, err[-1500:]
+    text = out if isinstance(out, str) else out.decode(errors="replace")
+    return text.count("New Session Ticket arrived")
+
+
 def test_wrap_resumes_to_unwrap_and_reload_forgets(site_pair, echo_server):
     echo = echo_server()
     a, b, a_port = site_pair(echo.addr, a_gw={"workers": 1}, b_gw={"workers": 1})
@@ -88,14 +101,7 @@ def test_tls13_ticket_resumption_gets_a_new_ticket(pki, gateway, port, echo_serv
         args = ["-tls1_3", "-sess_out", str(tmp_path / f"s{i}.pem")]
         if i:
             args += ["-sess_in", str(tmp_path / f"s{i - 1}.pem")]
-        c = util.SClient("127.0.0.1", p, args, pki=pki,
-                         cert=pki.cert("client"), key=pki.key("client"), chain=pki.intermediate())
-        c.send(b"renew\n")
-        got = c.read_until(b"renew\n", timeout=15)
-        rc, out, err = c.finish()
-        assert got, err[-1500:]
-        text = out if isinstance(out, str) else out.decode(errors="replace")
-        tickets.append(text.count("New Session Ticket arrived"))
+        tickets.append(_echo_counting_tickets(pki, p, args, b"renew\n"))
     closes = gw.wait_for_event("conn_close", route="in", count=3)
     assert [e["resumed"] for e in closes] == ["0", "1", "1"], closes
     # a full handshake gets OpenSSL's tickets; each resumption one new one
@@ -112,16 +118,8 @@ def test_cache_issues_one_ticket_per_handshake(pki, gateway, port, echo_server, 
                                    "connect": echo.addr}}, name="site-b")
     gw = gateway(cfg, name="site-b")
     sess = tmp_path / "sess.pem"
-    tickets = []
-    for flag in ("-sess_out", "-sess_in"):
-        c = util.SClient("127.0.0.1", p, ["-tls1_3", flag, str(sess)], pki=pki,
-                         cert=pki.cert("client"), key=pki.key("client"), chain=pki.intermediate())
-        c.send(b"one ticket\n")
-        got = c.read_until(b"one ticket\n", timeout=15)
-        rc, out, err = c.finish()
-        assert got, err[-1500:]
-        text = out if isinstance(out, str) else out.decode(errors="replace")
-        tickets.append(text.count("New Session Ticket arrived"))
+    tickets = [_echo_counting_tickets(pki, p, ["-tls1_3", flag, str(sess)], b"one ticket\n")
+               for flag in ("-sess_out", "-sess_in")]
     closes = gw.wait_for_event("conn_close", route="in", count=2)
     assert [e["resumed"] for e in closes] == ["0", "1"], closes
     assert tickets == [1, 1], tickets

@@ -38,6 +38,16 @@ static void put_item(struct pdu *p, uint8_t type, const void *v, size_t n)
 	put(p, v, n);
 }
 
+/* @p = the 6-byte PDU header @head (type set) with @body's length, then @body. */
+static void pdu_finish(struct pdu *p, uint8_t head[6], const struct pdu *body)
+{
+	head[4] = (uint8_t)(body->n >> 8);
+	head[5] = (uint8_t)body->n;
+	p->n = 0;
+	put(p, head, 6);
+	put(p, body->b, body->n);
+}
+
 /* Items after the fixed fields, written into @p; returns nothing. */
 static void items(struct pdu *p, const char *abstract, const uint8_t *user_identity, size_t ui_len)
 {
@@ -69,11 +79,7 @@ static void build_rq(struct pdu *p, const char called[16], const char calling[16
 	put(&body, calling, 16);
 	put(&body, zero, 32);
 	items(&body, abstract, ui, ui_len);
-	head[4] = (uint8_t)(body.n >> 8);
-	head[5] = (uint8_t)body.n;
-	p->n = 0;
-	put(p, head, 6);
-	put(p, body.b, body.n);
+	pdu_finish(p, head, &body);
 }
 
 static void parses_a_request(void **state)
@@ -285,11 +291,7 @@ static void build_multi_rq(struct pdu *p, const char *const *sops, unsigned n)
 	put_item(&ui, 0x51, maxlen, 4);
 	put_item(&ui, 0x52, "1.2.3.4", 7);
 	put_item(&body, 0x50, ui.b, ui.n);
-	head[4] = (uint8_t)(body.n >> 8);
-	head[5] = (uint8_t)body.n;
-	p->n = 0;
-	put(p, head, 6);
-	put(p, body.b, body.n);
+	pdu_finish(p, head, &body);
 }
 
 static void set_len(struct pdu *p, size_t body)
@@ -413,11 +415,7 @@ static void build_ac(struct pdu *p, const uint8_t *ids, unsigned n)
 	}
 	put_item(&ui, 0x51, maxlen, 4);
 	put_item(&body, 0x50, ui.b, ui.n);
-	head[4] = (uint8_t)(body.n >> 8);
-	head[5] = (uint8_t)body.n;
-	p->n = 0;
-	put(p, head, 6);
-	put(p, body.b, body.n);
+	pdu_finish(p, head, &body);
 }
 
 /* The presentation context items of AC @b (@n bytes): ids into @ids and
